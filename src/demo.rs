@@ -1,0 +1,63 @@
+//! `sts-broker demo`: the broker wired to the built-in STS emulator on loopback, with no cloud
+//! account and no configuration beyond an optional `BROKER_LISTEN`. Never used by `serve`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+
+use crate::config::Settings;
+use crate::emulator::sts::{StsEmulator, StsEmulatorConfig};
+use crate::startup::{Application, Dependencies};
+
+pub const DEMO_BUCKET: &str = "demo-bucket";
+pub const DEMO_REGION: &str = "cn-hangzhou";
+pub const DEMO_ROLE: &str = "demo-uploader";
+
+/// The settings `demo` runs the broker with, pointed at an emulator.
+pub fn demo_settings(emulator: &StsEmulator, config: &StsEmulatorConfig, listen: SocketAddr) -> Settings {
+    let (key_id, key_secret) = config
+        .access_keys
+        .first()
+        .cloned()
+        .expect("the demo emulator has an access key");
+    let vars: HashMap<String, String> = [
+        ("BROKER_LISTEN", listen.to_string()),
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", key_secret),
+        (
+            "BROKER_ROLE_ARN",
+            format!("acs:ram::{}:role/{DEMO_ROLE}", config.account_id),
+        ),
+        ("BROKER_STS_ENDPOINT", emulator.endpoint()),
+        ("BROKER_BUCKET", DEMO_BUCKET.to_owned()),
+        ("BROKER_REGION", DEMO_REGION.to_owned()),
+        ("BROKER_AUTH", "none".to_owned()),
+        ("BROKER_LOG_FORMAT", "pretty".to_owned()),
+        ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "5".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Settings::from_map(&vars).expect("demo settings are valid")
+}
+
+/// Runs the demo until Ctrl-C. `listen` comes from `BROKER_LISTEN` (default 127.0.0.1:8080).
+pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
+    let config = StsEmulatorConfig::demo();
+    let emulator_listener = TcpListener::bind(("127.0.0.1", 0))?;
+    let emulator = StsEmulator::start_on(config.clone(), emulator_listener).await?;
+    let settings = demo_settings(&emulator, &config, listen);
+    let broker_listener = TcpListener::bind(listen)?;
+    let address = broker_listener.local_addr()?;
+    let app = Application::build_on(settings, Dependencies::default(), broker_listener)?;
+    println!(
+        "sts-broker demo\n\
+         \n  broker:        http://{address}\n  STS emulator:  {}\n  bucket:        {DEMO_BUCKET} ({DEMO_REGION}), callers are `anonymous`\n\
+         \nTry:\n  curl -s http://{address}/getToken\n  curl -s http://{address}/healthz\n\
+         \nPress Ctrl-C to stop.",
+        emulator.endpoint()
+    );
+    let result = app.run_until_stopped().await;
+    emulator.stop().await;
+    println!("sts-broker demo stopped");
+    result
+}

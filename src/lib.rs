@@ -1,0 +1,15 @@
+//! sts-broker: hands out short-lived, prefix-scoped Alibaba Cloud STS credentials so mini
+//! programs and browsers can upload straight to OSS without a long-term AccessKey.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod emulator;
+pub mod error;
+pub mod policy;
+pub mod routes;
+pub mod startup;
+pub mod sts;
+pub mod telemetry;

@@ -1,0 +1,105 @@
+//! Thin entry point: parse the command, load configuration, start logging, run.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use sts_broker::config::{LogFormat, Settings};
+use sts_broker::startup::{Application, Dependencies};
+use sts_broker::{demo, telemetry};
+
+const USAGE: &str = "usage: sts-broker [demo]\n\
+  sts-broker        serve, configured from the environment (and .env)\n\
+  sts-broker demo   serve with a built-in STS emulator on loopback; no account needed";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => serve().await,
+        ["demo"] => run_demo().await,
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        ["-V" | "--version"] => {
+            println!("sts-broker {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_dotenv() -> Result<(), String> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        // The message names the line, never a value.
+        Err(e) => Err(format!("could not read .env: {e}")),
+    }
+}
+
+async fn serve() -> ExitCode {
+    if let Err(e) = load_dotenv() {
+        eprintln!("sts-broker: {e}");
+        return ExitCode::from(2);
+    }
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sts-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    for name in Settings::unsupported_variables_set(&|n| std::env::var(n).ok()) {
+        tracing::warn!(variable = name, "set but not supported by this version; ignored");
+    }
+    tracing::info!(
+        listen = %settings.listen,
+        sts_endpoint = %settings.sts_endpoint,
+        role_arn = %settings.role_arn,
+        bucket = settings.bucket.as_str(),
+        access_key_id = %settings.identity.id,
+        temporary_identity = settings.identity.security_token.is_some(),
+        "starting sts-broker"
+    );
+    let app = match Application::build(settings, Dependencies::default()) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_demo() -> ExitCode {
+    let _ = load_dotenv();
+    let listen = match std::env::var("BROKER_LISTEN") {
+        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                eprintln!("sts-broker: invalid configuration (1 problem):\n  BROKER_LISTEN: must be an address with a port, e.g. 127.0.0.1:8080");
+                return ExitCode::from(2);
+            }
+        },
+        _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
+    telemetry::init(LogFormat::Pretty);
+    match demo::run(listen).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sts-broker demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

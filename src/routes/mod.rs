@@ -1,0 +1,4 @@
+//! Thin handlers: extract → domain call → DTO. No parsing of auth headers, no STS details.
+
+pub mod health;
+pub mod token;

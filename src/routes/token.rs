@@ -1,0 +1,71 @@
+//! `GET /getToken`: temporary credentials scoped to the caller's upload directory.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::policy::{role_session_name, upload_session_policy};
+use crate::startup::AppState;
+use crate::sts::client::AssumeRoleRequest;
+use crate::sts::types::format_timestamp;
+
+/// The response body; field names are the contract (clients and Alibaba's credentials-URI
+/// providers read them).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TokenResponse<'a> {
+    code: &'static str,
+    access_key_id: &'a str,
+    access_key_secret: &'a str,
+    security_token: &'a str,
+    expiration: String,
+    bucket: &'a str,
+    region: &'a str,
+    host: &'a str,
+    dir: &'a str,
+    server_time: String,
+}
+
+pub async fn get_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let settings = &state.settings;
+    let dir = settings.upload_prefix.render(&caller.id);
+    let policy = upload_session_policy(&settings.bucket, &dir)?;
+    let session_name = role_session_name(caller.id.as_str());
+    let assumed = state
+        .sts
+        .assume_role(
+            &settings.identity,
+            &AssumeRoleRequest {
+                role_arn: &settings.role_arn,
+                role_session_name: &session_name,
+                duration_seconds: settings.duration_seconds,
+                policy: &policy,
+            },
+        )
+        .await?;
+    tracing::info!(
+        sts_request_id = %assumed.request_id,
+        access_key_id = %assumed.credentials.access_key_id,
+        expiration = %assumed.credentials.expiration_string(),
+        "issued credentials"
+    );
+    let creds = &assumed.credentials;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(TokenResponse {
+            code: "Success",
+            access_key_id: &creds.access_key_id,
+            access_key_secret: creds.secret(),
+            security_token: creds.token(),
+            expiration: creds.expiration_string(),
+            bucket: settings.bucket.as_str(),
+            region: &settings.region,
+            host: &settings.upload_host,
+            dir: &dir,
+            server_time: format_timestamp(state.clock.now()),
+        }))
+}

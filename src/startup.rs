@@ -1,0 +1,164 @@
+//! Wiring: shared state, routes, middleware and the bound server. `Application::build` binds
+//! (port 0 works) and reports the port; nothing here makes decisions about credentials.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
+use crate::config::Settings;
+use crate::error::{ApiError, REQUEST_ID};
+use crate::routes;
+use crate::sts::client::{StsClient, StsTimeouts};
+
+/// State shared by all handlers.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Settings,
+    pub sts: StsClient,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Time and randomness the application uses; tests replace them.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    pub clock: Arc<dyn Clock>,
+    pub nonces: Arc<dyn NonceSource>,
+}
+
+impl Default for Dependencies {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            nonces: Arc::new(UuidNonces),
+        }
+    }
+}
+
+/// A bound, not yet running broker.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: Settings, deps: Dependencies) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)?;
+        Self::build_on(settings, deps, listener)
+    }
+
+    pub fn build_on(
+        settings: Settings,
+        deps: Dependencies,
+        listener: TcpListener,
+    ) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let sts = StsClient::new(
+            settings.sts_endpoint.clone(),
+            StsTimeouts {
+                connect: settings.sts_connect_timeout,
+                total: settings.sts_timeout,
+            },
+            deps.clock.clone(),
+            deps.nonces,
+        )
+        .map_err(std::io::Error::other)?;
+        let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let state = web::Data::new(AppState {
+            settings,
+            sts,
+            clock: deps.clock,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(request_context))
+                .service(
+                    web::resource("/getToken")
+                        .route(web::get().to(routes::token::get_token))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/healthz")
+                        .route(web::get().to(routes::health::healthz))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGINT/SIGTERM (graceful) or the server stops.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A caller's request id is reused when it is short and plain; anything else is replaced.
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then(|| s.to_owned())
+}
+
+/// Gives every request an id (echoed in `X-Request-Id` and error bodies) and logs one line per
+/// request. Never logs headers or bodies.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = req.method().clone();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let mut res = REQUEST_ID
+        .scope(request_id.clone(), async move { next.call(req).await })
+        .await?;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match res.response().error() {
+        Some(error) if status >= 500 => tracing::error!(
+            request_id = %request_id, %method, route, status, latency_ms,
+            error = ?error, "request failed"
+        ),
+        Some(error) => tracing::warn!(
+            request_id = %request_id, %method, route, status, latency_ms,
+            error = %error, "request refused"
+        ),
+        None => tracing::info!(request_id = %request_id, %method, route, status, latency_ms, "request"),
+    }
+    res.headers_mut().insert(
+        X_REQUEST_ID,
+        HeaderValue::from_str(&request_id).expect("request ids are plain ASCII"),
+    );
+    Ok(res)
+}

@@ -1,0 +1,409 @@
+//! The only code that talks to STS over the network: builds signed RPC requests (spec §1.3–1.4),
+//! sends them with one shared reqwest client and turns answers into typed values or a typed
+//! [`StsError`]. It never caches and never retries: callers decide that from `retryable`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+use crate::clock::{Clock, NonceSource};
+use crate::sts::signer;
+use crate::sts::types::{format_timestamp, AccessKey, RoleArn, TemporaryCredentials};
+
+const API_VERSION: &str = "2015-04-01";
+/// Upstream messages are kept short in errors and logs.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// An STS answer larger than this is not an STS answer.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Why an STS call did not produce credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    /// STS answered with an error document.
+    #[error("STS answered HTTP {status} {code} (request id {request_id:?}): {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        /// Sanitised: never contains the echoed string-to-sign.
+        message: String,
+        request_id: Option<String>,
+    },
+    /// No complete answer arrived: connection refused or dropped, or a timeout.
+    #[error("STS could not be reached ({kind})")]
+    Transport {
+        kind: TransportKind,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Something answered, but not with a well-formed STS document.
+    #[error("STS answered HTTP {status} with a malformed body: {reason}")]
+    Malformed { status: u16, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    Timeout,
+    Connect,
+    Other,
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Timeout => "timed out",
+            Self::Connect => "connection failed",
+            Self::Other => "connection broken",
+        })
+    }
+}
+
+impl StsError {
+    /// Whether the same request, freshly signed, may succeed later: throttling, server-side
+    /// failures and transport problems (spec §1.7 retry guidance).
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Rejected { status, code, .. } => *status >= 500 || is_throttling(code),
+            Self::Transport { .. } => true,
+            Self::Malformed { status, .. } => *status >= 500,
+        }
+    }
+
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, Self::Rejected { code, .. } if is_throttling(code))
+    }
+
+    pub fn upstream_code(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn upstream_request_id(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// DARA treats these codes as throttling for any status (spec §1.7).
+fn is_throttling(code: &str) -> bool {
+    code == "Throttling" || code.starts_with("Throttling.") || code == "ServiceUnavailable"
+}
+
+/// What `AssumeRole` is asked for.
+#[derive(Debug, Clone)]
+pub struct AssumeRoleRequest<'a> {
+    pub role_arn: &'a RoleArn,
+    pub role_session_name: &'a str,
+    pub duration_seconds: u32,
+    /// Minified JSON session policy.
+    pub policy: &'a str,
+}
+
+/// A successful `AssumeRole`.
+#[derive(Debug, Clone)]
+pub struct AssumedRole {
+    pub credentials: TemporaryCredentials,
+    pub request_id: String,
+}
+
+/// The answer of `GetCallerIdentity` (spec §4.7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CallerIdentity {
+    pub request_id: String,
+    pub account_id: String,
+    pub arn: String,
+    pub identity_type: String,
+}
+
+/// Timeouts toward STS.
+#[derive(Debug, Clone, Copy)]
+pub struct StsTimeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+/// A signed-request client for one STS endpoint.
+#[derive(Debug, Clone)]
+pub struct StsClient {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    clock: Arc<dyn Clock>,
+    nonces: Arc<dyn NonceSource>,
+}
+
+impl StsClient {
+    pub fn new(
+        endpoint: reqwest::Url,
+        timeouts: StsTimeouts,
+        clock: Arc<dyn Clock>,
+        nonces: Arc<dyn NonceSource>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.total)
+            .user_agent(concat!("sts-broker/", env!("CARGO_PKG_VERSION")))
+            // STS is called directly; a proxy from the environment would see every request.
+            .no_proxy()
+            .build()?;
+        Ok(Self {
+            http,
+            endpoint,
+            clock,
+            nonces,
+        })
+    }
+
+    pub fn endpoint(&self) -> &reqwest::Url {
+        &self.endpoint
+    }
+
+    /// Calls `AssumeRole` signed with `identity`.
+    pub async fn assume_role(
+        &self,
+        identity: &AccessKey,
+        request: &AssumeRoleRequest<'_>,
+    ) -> Result<AssumedRole, StsError> {
+        let duration = request.duration_seconds.to_string();
+        let business = [
+            ("RoleArn", request.role_arn.as_str()),
+            ("RoleSessionName", request.role_session_name),
+            ("DurationSeconds", duration.as_str()),
+            ("Policy", request.policy),
+        ];
+        let (status, body) = self.call("AssumeRole", identity, &business).await?;
+        let parsed: AssumeRoleBody =
+            serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
+                status,
+                reason: format!("not an AssumeRole answer: {e}"),
+            })?;
+        let c = parsed.credentials;
+        for (name, value) in [
+            ("RequestId", &parsed.request_id),
+            ("Credentials.AccessKeyId", &c.access_key_id),
+            ("Credentials.AccessKeySecret", &c.access_key_secret),
+            ("Credentials.SecurityToken", &c.security_token),
+        ] {
+            if value.trim().is_empty() {
+                return Err(StsError::Malformed {
+                    status,
+                    reason: format!("{name} is empty"),
+                });
+            }
+        }
+        let expiration = DateTime::parse_from_rfc3339(&c.expiration)
+            .map_err(|_| StsError::Malformed {
+                status,
+                reason: "Credentials.Expiration is not an RFC 3339 timestamp".into(),
+            })?
+            .with_timezone(&Utc);
+        Ok(AssumedRole {
+            credentials: TemporaryCredentials {
+                access_key_id: c.access_key_id,
+                access_key_secret: SecretString::from(c.access_key_secret),
+                security_token: SecretString::from(c.security_token),
+                expiration,
+            },
+            request_id: parsed.request_id,
+        })
+    }
+
+    /// Calls `GetCallerIdentity`: proves the identity, clock and endpoint work, with no side effects.
+    pub async fn get_caller_identity(
+        &self,
+        identity: &AccessKey,
+    ) -> Result<CallerIdentity, StsError> {
+        let (status, body) = self.call("GetCallerIdentity", identity, &[]).await?;
+        serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
+            status,
+            reason: format!("not a GetCallerIdentity answer: {e}"),
+        })
+    }
+
+    /// Signs and sends one request; every call gets a fresh nonce and timestamp (spec §2.2).
+    /// Everything travels in the form body so the policy and tokens stay out of URLs (spec §1.4).
+    async fn call(
+        &self,
+        action: &str,
+        identity: &AccessKey,
+        business: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), StsError> {
+        let nonce = self.nonces.nonce();
+        let timestamp = format_timestamp(self.clock.now());
+        let mut params: Vec<(&str, &str)> = vec![
+            ("Action", action),
+            ("Version", API_VERSION),
+            ("Format", "JSON"),
+            ("AccessKeyId", identity.id.as_str()),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", nonce.as_str()),
+            ("Timestamp", timestamp.as_str()),
+        ];
+        if let Some(token) = &identity.security_token {
+            params.push(("SecurityToken", token.expose_secret()));
+        }
+        params.extend_from_slice(business);
+        let signature = signer::sign(
+            "POST",
+            params.iter().copied(),
+            identity.secret.expose_secret(),
+        );
+        params.push(("Signature", signature.as_str()));
+
+        let response = self
+            .http
+            .post(self.endpoint.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&params)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(StsError::Malformed {
+                status,
+                reason: format!("body of {} bytes is too large", body.len()),
+            });
+        }
+        if (200..300).contains(&status) {
+            Ok((status, body.to_vec()))
+        } else {
+            Err(parse_error(status, &body))
+        }
+    }
+}
+
+fn transport(source: reqwest::Error) -> StsError {
+    let kind = if source.is_timeout() {
+        TransportKind::Timeout
+    } else if source.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Other
+    };
+    StsError::Transport { kind, source }
+}
+
+/// Reads an error document, tolerating the lower-case keys some gateways use (spec §1.6).
+fn parse_error(status: u16, body: &[u8]) -> StsError {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return StsError::Malformed {
+            status,
+            reason: "error answer is not a JSON object".into(),
+        };
+    };
+    let field = |name: &str| {
+        map.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, value)| value.as_str())
+            .map(str::to_owned)
+    };
+    let Some(code) = field("Code").filter(|c| !c.is_empty()) else {
+        return StsError::Malformed {
+            status,
+            reason: "error answer has no Code".into(),
+        };
+    };
+    StsError::Rejected {
+        status,
+        code,
+        message: sanitize_message(&field("Message").unwrap_or_default()),
+        request_id: field("RequestId"),
+    }
+}
+
+/// `SignatureDoesNotMatch` echoes the whole string-to-sign, which holds the session policy and
+/// any security token (spec §1.6); everything from that point on is dropped.
+fn sanitize_message(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    let cut = lower.find("string to sign").map_or(message, |at| {
+        // `find` on the ASCII-lowercased copy gives a valid byte index into the original.
+        let head = message[..at].trim_end();
+        head.strip_suffix("server").unwrap_or(head).trim_end()
+    });
+    let mut cleaned: String = cut
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    if cleaned.len() < cut.len() && !lower.contains("string to sign") {
+        cleaned.push('…');
+    }
+    cleaned
+}
+
+/// Strict shape of a successful `AssumeRole` answer (spec §1.5): a missing field is an error.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumeRoleBody {
+    request_id: String,
+    credentials: CredentialsBody,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CredentialsBody {
+    access_key_id: String,
+    access_key_secret: String,
+    security_token: String,
+    expiration: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_documents_are_read_case_tolerantly() {
+        let err = parse_error(
+            400,
+            br#"{"requestId":"R-1","code":"Throttling.User","message":"Request was denied due to user flow control."}"#,
+        );
+        assert_eq!(err.upstream_code(), Some("Throttling.User"));
+        assert_eq!(err.upstream_request_id(), Some("R-1"));
+        assert!(err.retryable() && err.is_throttling());
+    }
+
+    #[test]
+    fn classification() {
+        let rejected = |status, code: &str| StsError::Rejected {
+            status,
+            code: code.into(),
+            message: String::new(),
+            request_id: None,
+        };
+        assert!(!rejected(400, "SignatureDoesNotMatch").retryable());
+        assert!(!rejected(403, "NoPermission").retryable());
+        assert!(!rejected(404, "EntityNotExist.Role").retryable());
+        assert!(rejected(500, "InternalError").retryable());
+        assert!(rejected(503, "ServiceUnavailable").retryable());
+        assert!(rejected(400, "Throttling").retryable());
+        assert!(parse_error(502, b"<html>bad gateway</html>").retryable());
+        assert!(!parse_error(200, b"<html>").retryable());
+        assert!(matches!(
+            parse_error(400, br#"{"Message":"no code"}"#),
+            StsError::Malformed { .. }
+        ));
+    }
+
+    #[test]
+    fn echoed_string_to_sign_is_dropped() {
+        let err = parse_error(
+            400,
+            br#"{"RequestId":"R","Code":"SignatureDoesNotMatch","Message":"Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3Dx%26SecurityToken%3DCAISsecret"}"#,
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("CAISsecret"), "{shown}");
+        assert!(!shown.contains("POST&"), "{shown}");
+        assert!(shown.contains("Specified signature is not matched with our calculation."));
+    }
+}

@@ -1,0 +1,6 @@
+//! Everything that speaks to Alibaba Cloud STS: the RPC signer (pure), the typed credentials and
+//! the HTTP client. Nothing outside this module builds an STS request.
+
+pub mod client;
+pub mod signer;
+pub mod types;
