@@ -27,7 +27,9 @@ impl FromRequest for Caller {
             Some(AuthMode::None) => Ok(Caller {
                 id: CallerId::anonymous(),
             }),
-            None => Err(ApiError::Internal("application state is not registered".into())),
+            None => Err(ApiError::Internal(
+                "application state is not registered".into(),
+            )),
         })
     }
 }

@@ -167,9 +167,11 @@ fn is_region_id(raw: &str) -> bool {
         && !raw.starts_with("oss-")
         && !rest.is_empty()
         && raw.len() <= 64
-        && rest
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && rest.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 fn is_loopback_host(url: &reqwest::Url) -> bool {
@@ -187,7 +189,9 @@ fn web_url(raw: &str, allow_path: bool) -> Result<reqwest::Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(&url) => {}
-        "http" => return Err("plain http:// is accepted only for loopback hosts; use https://".into()),
+        "http" => {
+            return Err("plain http:// is accepted only for loopback hosts; use https://".into())
+        }
         other => return Err(format!("scheme `{other}` is not supported; use https://")),
     }
     if url.host().is_none() {
@@ -226,15 +230,19 @@ impl Settings {
             "BROKER_LISTEN",
             Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             |raw| {
-                raw.parse::<SocketAddr>()
-                    .map_err(|_| "must be an address with a port, e.g. 127.0.0.1:8080 or [::]:8080".into())
+                raw.parse::<SocketAddr>().map_err(|_| {
+                    "must be an address with a port, e.g. 127.0.0.1:8080 or [::]:8080".into()
+                })
             },
         );
 
         let identity = read_identity(&mut r);
 
         let role_arn = r
-            .required("BROKER_ROLE_ARN", "the role credentials are issued for, acs:ram::<account>:role/<name>")
+            .required(
+                "BROKER_ROLE_ARN",
+                "the role credentials are issued for, acs:ram::<account>:role/<name>",
+            )
             .and_then(|raw| match RoleArn::parse(&raw) {
                 Ok(arn) => Some(arn),
                 Err(reason) => {
@@ -307,7 +315,10 @@ impl Settings {
         );
 
         let auth = r
-            .required("BROKER_AUTH", "how callers are authenticated; `none` in this version")
+            .required(
+                "BROKER_AUTH",
+                "how callers are authenticated; `none` in this version",
+            )
             .and_then(|raw| match raw.as_str() {
                 "none" => Some(AuthMode::None),
                 "jwt" | "api-key" | "header" => {
@@ -323,13 +334,15 @@ impl Settings {
                 }
             });
 
-        let log_format = r.parsed("BROKER_LOG_FORMAT", Some(LogFormat::Json), |raw| {
-            match raw {
+        let log_format = r.parsed(
+            "BROKER_LOG_FORMAT",
+            Some(LogFormat::Json),
+            |raw| match raw {
                 "json" => Ok(LogFormat::Json),
                 "pretty" => Ok(LogFormat::Pretty),
                 _ => Err("must be `json` or `pretty`".into()),
-            }
-        });
+            },
+        );
         let shutdown_timeout = r.parsed("BROKER_SHUTDOWN_TIMEOUT_SECONDS", Some(30), |raw| {
             integer_in(raw, 0, 3600)
         });
@@ -465,7 +478,10 @@ mod tests {
     fn base() -> HashMap<String, String> {
         [
             ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tExampleKey"),
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "do-not-print-this-secret"),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                "do-not-print-this-secret",
+            ),
             ("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/uploader"),
             ("BROKER_BUCKET", "examplebucket"),
             ("BROKER_REGION", "cn-hangzhou"),
@@ -494,12 +510,18 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(s.sts_endpoint.as_str(), "https://sts.aliyuncs.com/");
         assert_eq!(s.duration_seconds, 3600);
-        assert_eq!(s.upload_host, "https://examplebucket.oss-cn-hangzhou.aliyuncs.com");
+        assert_eq!(
+            s.upload_host,
+            "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
+        );
         assert_eq!(s.auth, AuthMode::None);
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(s.identity.security_token.is_none());
         let regional = with(&[("BROKER_STS_REGION", "ap-southeast-1")]).unwrap();
-        assert_eq!(regional.sts_endpoint.as_str(), "https://sts.ap-southeast-1.aliyuncs.com/");
+        assert_eq!(
+            regional.sts_endpoint.as_str(),
+            "https://sts.ap-southeast-1.aliyuncs.com/"
+        );
     }
 
     #[test]
@@ -541,7 +563,11 @@ mod tests {
 
     #[test]
     fn http_is_accepted_for_loopback_only() {
-        for ok in ["http://127.0.0.1:9000", "http://localhost:9", "http://[::1]:80"] {
+        for ok in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9",
+            "http://[::1]:80",
+        ] {
             assert!(with(&[("BROKER_STS_ENDPOINT", ok)]).is_ok(), "{ok}");
         }
         assert!(with(&[("BROKER_UPLOAD_HOST", "http://127.0.0.1:9000/bucket")]).is_ok());
@@ -550,7 +576,10 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once_without_secrets() {
         let vars: HashMap<String, String> = [
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "do-not-print-this-secret"),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                "do-not-print-this-secret",
+            ),
             ("BROKER_DURATION_SECONDS", "5"),
             ("BROKER_AUTH", "api-key"),
         ]
@@ -577,6 +606,8 @@ mod tests {
     fn settings_debug_redacts_the_secret() {
         let s = with(&[("ALIBABA_CLOUD_SECURITY_TOKEN", "CAIS-broker-token")]).unwrap();
         let shown = format!("{s:?}");
-        assert!(!shown.contains("do-not-print-this-secret") && !shown.contains("CAIS-broker-token"));
+        assert!(
+            !shown.contains("do-not-print-this-secret") && !shown.contains("CAIS-broker-token")
+        );
     }
 }

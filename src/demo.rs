@@ -13,7 +13,11 @@ pub const DEMO_REGION: &str = "cn-hangzhou";
 pub const DEMO_ROLE: &str = "demo-uploader";
 
 /// The settings `demo` runs the broker with, pointed at an emulator.
-pub fn demo_settings(emulator: &StsEmulator, config: &StsEmulatorConfig, listen: SocketAddr) -> Settings {
+pub fn demo_settings(
+    emulator: &StsEmulator,
+    config: &StsEmulatorConfig,
+    listen: SocketAddr,
+) -> Settings {
     let (key_id, key_secret) = config
         .access_keys
         .first()

@@ -14,7 +14,12 @@ const USAGE: &str = "usage: sts-broker [demo]\n\
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] => serve().await,
         ["demo"] => run_demo().await,
         ["-h" | "--help" | "help"] => {
@@ -55,7 +60,10 @@ async fn serve() -> ExitCode {
     };
     telemetry::init(settings.log_format);
     for name in Settings::unsupported_variables_set(&|n| std::env::var(n).ok()) {
-        tracing::warn!(variable = name, "set but not supported by this version; ignored");
+        tracing::warn!(
+            variable = name,
+            "set but not supported by this version; ignored"
+        );
     }
     tracing::info!(
         listen = %settings.listen,

@@ -31,10 +31,7 @@ impl BucketName {
         let ok_chars = raw
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !(3..=63).contains(&raw.len())
-            || !ok_chars
-            || raw.starts_with('-')
-            || raw.ends_with('-')
+        if !(3..=63).contains(&raw.len()) || !ok_chars || raw.starts_with('-') || raw.ends_with('-')
         {
             return Err(
                 "must be 3-63 lower-case letters, digits or `-`, starting and ending with a letter or digit"
@@ -234,7 +231,9 @@ mod tests {
             "alice/"
         );
         assert_eq!(
-            UploadPrefix::parse("a/b-${sub}/in/").unwrap().render(&alice),
+            UploadPrefix::parse("a/b-${sub}/in/")
+                .unwrap()
+                .render(&alice),
             "a/b-alice/in/"
         );
         for bad in [
@@ -255,7 +254,19 @@ mod tests {
 
     #[test]
     fn caller_ids_cannot_carry_wildcards_or_paths() {
-        for bad in ["", "*", "a*", "?", "../bob", "bob/../alice", "%2e%2e", "a b", "é", ".", ".."] {
+        for bad in [
+            "",
+            "*",
+            "a*",
+            "?",
+            "../bob",
+            "bob/../alice",
+            "%2e%2e",
+            "a b",
+            "é",
+            ".",
+            "..",
+        ] {
             assert!(CallerId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(CallerId::parse(&"x".repeat(129)).is_err());

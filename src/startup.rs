@@ -138,7 +138,9 @@ async fn request_context(
         .and_then(sane_request_id)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = req.method().clone();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(request_id.clone(), async move { next.call(req).await })
@@ -154,7 +156,9 @@ async fn request_context(
             request_id = %request_id, %method, route, status, latency_ms,
             error = %error, "request refused"
         ),
-        None => tracing::info!(request_id = %request_id, %method, route, status, latency_ms, "request"),
+        None => {
+            tracing::info!(request_id = %request_id, %method, route, status, latency_ms, "request")
+        }
     }
     res.headers_mut().insert(
         X_REQUEST_ID,

@@ -309,7 +309,11 @@ async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> 
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
     match fault {
         Some(Fault::Throttle) => {
-            let e = err(400, "Throttling.User", "Request was denied due to user flow control.");
+            let e = err(
+                400,
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+            );
             return error_response(&request_id, &e);
         }
         Some(Fault::InternalError) => {
@@ -324,7 +328,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> 
         Some(Fault::Garbage) => {
             return HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
-                .body("<html><head><title>502 Bad Gateway</title></head><body>Tengine</body></html>");
+                .body(
+                    "<html><head><title>502 Bad Gateway</title></head><body>Tengine</body></html>",
+                );
         }
         Some(Fault::DropConnection) => {
             // A body stream that fails before its first byte makes actix abort the connection
@@ -383,7 +389,9 @@ fn process(
     );
     let format = p("Format").unwrap_or_default();
     if !format.eq_ignore_ascii_case("JSON") {
-        let msg = format!("The specified Format \"{format}\" is not supported: this emulator answers JSON only.");
+        let msg = format!(
+            "The specified Format \"{format}\" is not supported: this emulator answers JSON only."
+        );
         return Err(err(400, "InvalidParameter.Format", msg));
     }
     if p("Version") != Some(API_VERSION) {
@@ -420,7 +428,10 @@ fn process(
     // Step 5 (spec §2.1): recompute the signature from the decoded parameters.
     let string_to_sign = string_to_sign(method, &params);
     let expected = sign(&secret, &string_to_sign);
-    if !ct_eq(expected.as_bytes(), p("Signature").unwrap_or_default().as_bytes()) {
+    if !ct_eq(
+        expected.as_bytes(),
+        p("Signature").unwrap_or_default().as_bytes(),
+    ) {
         let msg = format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}");
         return Err(err(400, "SignatureDoesNotMatch", msg));
     }
@@ -527,7 +538,10 @@ fn resolve_caller(
         let msg = "Specified SecurityToken is expired.";
         return Err(err(400, "InvalidSecurityToken.Expired", msg));
     }
-    Ok((issued.cred.access_key_secret.clone(), Caller::Role(Box::new(issued))))
+    Ok((
+        issued.cred.access_key_secret.clone(),
+        Caller::Role(Box::new(issued)),
+    ))
 }
 
 /// Spec §2.1 step 2: form-urlencode, then `+`→`%20`, `*`→`%2A`, `%7E`→`~`.
@@ -547,7 +561,11 @@ fn string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    format!("{method}&{}&{}", percent_encode("/"), percent_encode(&canonical))
+    format!(
+        "{method}&{}&{}",
+        percent_encode("/"),
+        percent_encode(&canonical)
+    )
 }
 
 /// Spec §2.1 step 5: Base64(HMAC-SHA1(secret + "&", string_to_sign)).
@@ -580,7 +598,11 @@ fn assume_role(
         .iter()
         .find(|(r, _)| account == inner.account_id && r.name == role_name);
     let Some((role, role_id)) = role else {
-        return Err(err(404, "EntityNotExist.Role", "The specified Role not exists ."));
+        return Err(err(
+            404,
+            "EntityNotExist.Role",
+            "The specified Role not exists .",
+        ));
     };
     let session = params
         .get("RoleSessionName")
@@ -623,7 +645,8 @@ fn assume_role(
     if let Caller::Role(issued) = caller {
         if let Some(own) = &issued.cred.policy {
             if !policy_allows(own, "sts:AssumeRole") {
-                let msg = "You are not authorized to do this action. You should be authorized by RAM.";
+                let msg =
+                    "You are not authorized to do this action. You should be authorized by RAM.";
                 return Err(err(403, "NoPermission", msg));
             }
         }
@@ -720,7 +743,10 @@ fn statement_ok(s: &Value) -> bool {
     };
     o.keys()
         .all(|k| matches!(k.as_str(), "Effect" | "Action" | "Resource" | "Condition"))
-        && matches!(o.get("Effect").and_then(Value::as_str), Some("Allow" | "Deny"))
+        && matches!(
+            o.get("Effect").and_then(Value::as_str),
+            Some("Allow" | "Deny")
+        )
         && string_list(o.get("Action")).is_some_and(|l| l.iter().all(|a| action_shaped(a)))
         && string_list(o.get("Resource")).is_some_and(|l| l.iter().all(|r| !r.is_empty()))
         && o.get("Condition").is_none_or(Value::is_object)
@@ -743,14 +769,16 @@ fn action_shaped(a: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'*' || extra.contains(&b))
     };
     a == "*"
-        || a
-            .split_once(':')
+        || a.split_once(':')
             .is_some_and(|(svc, name)| part_ok(svc, b"-") && part_ok(name, b"-_"))
 }
 
 /// Deny wins; otherwise some Allow statement must match (RAM actions are case-insensitive).
 fn policy_allows(policy: &Value, action: &str) -> bool {
-    let statements = policy["Statement"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let statements = policy["Statement"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let matching = |effect: &str| {
         statements.iter().any(|s| {
             s["Effect"].as_str() == Some(effect)
@@ -789,7 +817,12 @@ fn random_bytes(n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n + 14);
     while out.len() < n {
         let u = uuid::Uuid::new_v4().into_bytes();
-        out.extend(u.iter().enumerate().filter(|(i, _)| *i != 6 && *i != 8).map(|(_, b)| *b));
+        out.extend(
+            u.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 6 && *i != 8)
+                .map(|(_, b)| *b),
+        );
     }
     out.truncate(n);
     out

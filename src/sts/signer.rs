@@ -122,7 +122,10 @@ mod tests {
             sts,
             "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
         );
-        assert_eq!(signature("testsecret", &sts), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
+        assert_eq!(
+            signature("testsecret", &sts),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
     }
 
     #[test]
@@ -163,7 +166,10 @@ mod tests {
             ("AccessKeyId", "accesskeyid"),
         ];
         assert!(canonical_query(params).contains("&SignatureType=&"));
-        assert_eq!(sign("GET", params, "secret"), "Ej4GsaOI7FJyN00E5OpDHHCx2vk=");
+        assert_eq!(
+            sign("GET", params, "secret"),
+            "Ej4GsaOI7FJyN00E5OpDHHCx2vk="
+        );
     }
 
     #[test]
@@ -201,7 +207,10 @@ mod tests {
         ("Action", "AssumeRole"),
         ("DurationSeconds", "3600"),
         ("Format", "JSON"),
-        ("Policy", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:PutObject"],"Resource":["acs:oss:*:*:examplebucket/uploads/*"]}]}"#),
+        (
+            "Policy",
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:PutObject"],"Resource":["acs:oss:*:*:examplebucket/uploads/*"]}]}"#,
+        ),
         ("RoleArn", "acs:ram::1234567890123456:role/upload-role"),
         ("RoleSessionName", "user-42@mini.app"),
         ("SignatureMethod", "HMAC-SHA1"),
@@ -218,12 +227,21 @@ mod tests {
             string_to_sign("POST", &canonical_query(ASSUME_ROLE)),
             "POST&%2F&AccessKeyId%3Dtestid%26Action%3DAssumeRole%26DurationSeconds%3D3600%26Format%3DJSON%26Policy%3D%257B%2522Version%2522%253A%25221%2522%252C%2522Statement%2522%253A%255B%257B%2522Effect%2522%253A%2522Allow%2522%252C%2522Action%2522%253A%255B%2522oss%253APutObject%2522%255D%252C%2522Resource%2522%253A%255B%2522acs%253Aoss%253A%252A%253A%252A%253Aexamplebucket%252Fuploads%252F%252A%2522%255D%257D%255D%257D%26RoleArn%3Dacs%253Aram%253A%253A1234567890123456%253Arole%252Fupload-role%26RoleSessionName%3Duser-42%2540mini.app%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D6a3e1b5c-0d2f-4c1e-9f4b-123456789abc%26SignatureVersion%3D1.0%26Timestamp%3D2024-01-01T00%253A00%253A00Z%26Version%3D2015-04-01"
         );
-        assert_eq!(sign("GET", ASSUME_ROLE, "testsecret"), "YwBvvjIJGRBfVGhKUrdSTbHhIUI=");
-        assert_eq!(sign("POST", ASSUME_ROLE, "testsecret"), "bB0/BZwLmIWhgoF90UX1c5G54YE=");
+        assert_eq!(
+            sign("GET", ASSUME_ROLE, "testsecret"),
+            "YwBvvjIJGRBfVGhKUrdSTbHhIUI="
+        );
+        assert_eq!(
+            sign("POST", ASSUME_ROLE, "testsecret"),
+            "bB0/BZwLmIWhgoF90UX1c5G54YE="
+        );
         let with_token = ASSUME_ROLE
             .into_iter()
             .chain([("SecurityToken", "CAIS+abc/def==")]);
-        assert_eq!(sign("POST", with_token, "testsecret"), "JmK5ujqHJpW0IXG37CpujIBvFYI=");
+        assert_eq!(
+            sign("POST", with_token, "testsecret"),
+            "JmK5ujqHJpW0IXG37CpujIBvFYI="
+        );
     }
 
     #[test]
@@ -239,6 +257,9 @@ mod tests {
             ("Timestamp", "2024-01-01T00:00:00Z"),
             ("Version", "2015-04-01"),
         ];
-        assert_eq!(sign("POST", params, "testsecret"), "tnk2WpHWeFxb1NHFLHuKaBK2eEM=");
+        assert_eq!(
+            sign("POST", params, "testsecret"),
+            "tnk2WpHWeFxb1NHFLHuKaBK2eEM="
+        );
     }
 }

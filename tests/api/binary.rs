@@ -1,0 +1,142 @@
+//! The `sts-broker` binary itself: configuration failures and `demo`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
+
+#[test]
+fn missing_configuration_exits_non_zero_naming_every_variable() {
+    let dir = tempdir();
+    let output = Command::new(BIN)
+        .env_clear()
+        .env(
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "secret-that-must-not-print",
+        )
+        .env("BROKER_DURATION_SECONDS", "60")
+        .env("BROKER_STS_ENDPOINT", "http://sts.example.com")
+        .current_dir(&dir)
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for variable in [
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "BROKER_ROLE_ARN",
+        "BROKER_BUCKET",
+        "BROKER_REGION",
+        "BROKER_AUTH",
+        "BROKER_DURATION_SECONDS",
+        "BROKER_STS_ENDPOINT",
+    ] {
+        assert!(
+            stderr.contains(variable),
+            "{variable} not named in:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("secret-that-must-not-print"));
+    assert!(
+        stderr
+            .lines()
+            .next()
+            .unwrap()
+            .contains("invalid configuration"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_auth_modes_are_refused_as_not_available_yet() {
+    let dir = tempdir();
+    let output = Command::new(BIN)
+        .env_clear()
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIexample")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "x")
+        .env("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/r")
+        .env("BROKER_BUCKET", "b-bucket")
+        .env("BROKER_REGION", "cn-hangzhou")
+        .env("BROKER_AUTH", "jwt")
+        .current_dir(&dir)
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BROKER_AUTH") && stderr.contains("not available"),
+        "{stderr}"
+    );
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sts-broker-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn demo_serves_tokens_and_stops_on_ctrl_c() {
+    let dir = tempdir();
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .env_clear()
+        .env("BROKER_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut banner = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("demo prints its address");
+        banner.push(line.clone());
+        if let Some(rest) = line.trim().strip_prefix("broker:") {
+            break rest.trim().to_owned();
+        }
+    };
+    let curl_line = loop {
+        let line = rx.recv_timeout(Duration::from_secs(5)).expect("banner");
+        if line.contains("curl") {
+            break line;
+        }
+    };
+    assert!(
+        curl_line.contains(&format!("{url}/getToken")),
+        "{curl_line}"
+    );
+
+    let body: serde_json::Value = reqwest::get(format!("{url}/getToken"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["Code"], "Success");
+    assert_eq!(body["Dir"], "uploads/anonymous/");
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
