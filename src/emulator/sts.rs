@@ -848,3 +848,687 @@ fn mint_token() -> String {
     let extra = usize::from(random_bytes(1)[0] % 3);
     format!("CAIS{}", B64.encode(random_bytes(900 + extra)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use chrono::TimeZone;
+
+    const AK: &str = "LTAI5tTestKey0000000001";
+    const SECRET: &str = "TestSecret0123456789abcdefghij";
+    const ACCT: &str = "1234567890123456";
+    const UPLOADER: &str = "acs:ram::1234567890123456:role/demo-uploader";
+    const SHORT: &str = "acs:ram::1234567890123456:role/short-role";
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    // ---- canonicalisation against published vectors ------------------------------------
+
+    /// Provenance: spec §2.3 V-DOC (Alibaba "Request signature" page, DOC-RPC-V2); the POST
+    /// value is the spec's independently recomputed one for the same parameters.
+    fn v_doc() -> BTreeMap<String, String> {
+        map(&[
+            ("AccessKeyId", "testid"),
+            ("Action", "DescribeRegions"),
+            ("Format", "XML"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureNonce", "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf"),
+            ("SignatureVersion", "1.0"),
+            ("Timestamp", "2016-02-23T12:46:24Z"),
+            ("Version", "2014-05-26"),
+        ])
+    }
+
+    #[test]
+    fn v_doc_get_and_post_vectors() {
+        let sts = string_to_sign("GET", &v_doc());
+        assert_eq!(sts, "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26");
+        assert_eq!(sign("testsecret", &sts), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
+        let post = string_to_sign("POST", &v_doc());
+        assert_eq!(sign("testsecret", &post), "MxbnVAM4w6sft9xjVpe/GCKueuk=");
+        // `Signature` itself never takes part in the string to sign.
+        let mut with_sig = v_doc();
+        with_sig.insert("Signature".into(), "whatever".into());
+        assert_eq!(string_to_sign("GET", &with_sig), sts);
+    }
+
+    /// Provenance: spec §2.3 V-PY (aliyun-python-sdk-core tests/test_request.py @01a61e8);
+    /// exercises the empty `SignatureType=` value.
+    #[test]
+    fn v_py_vector_with_empty_value() {
+        let params = map(&[
+            ("Action", "action_name"),
+            ("Version", "version"),
+            ("Format", "None"),
+            ("RegionId", "regionid"),
+            ("Timestamp", "7e1c7d12-7551-4856-8abb-1938ccac6bcc"),
+            ("SignatureNonce", "2018-12-04T04:03:12Z"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureType", ""),
+            ("SignatureVersion", "1.0"),
+            ("AccessKeyId", "accesskeyid"),
+        ]);
+        let sts = string_to_sign("GET", &params);
+        assert!(sts.contains("%26SignatureType%3D%26"));
+        assert_eq!(sign("secret", &sts), "Ej4GsaOI7FJyN00E5OpDHHCx2vk=");
+    }
+
+    /// Provenance: spec §2.3 percent-encoding table (credentials-java AcsURLEncoderTest) and
+    /// the §2.4 one-liner (computed independently, not published).
+    #[test]
+    fn percent_encoding_table() {
+        assert_eq!(
+            percent_encode("123abc!@#$%^&*()-=_+ ~|\\/"),
+            "123abc%21%40%23%24%25%5E%26%2A%28%29-%3D_%2B%20~%7C%5C%2F"
+        );
+        assert_eq!(
+            percent_encode("a b*c~d+e/f=g:h@i"),
+            "a%20b%2Ac~d%2Be%2Ff%3Dg%3Ah%40i"
+        );
+        assert_eq!(percent_encode("中"), "%E4%B8%AD");
+        for s in ["123abc!@#$%^&*()-=_+ ~|\\/", "中文 unicode~*", "CAIS+/="] {
+            assert_eq!(percent_encode(s), pct(s), "test signer and emulator disagree");
+        }
+    }
+
+    /// Provenance: spec §2.4 broker-shaped vectors (computed independently, NOT published).
+    #[test]
+    fn broker_shaped_vectors() {
+        let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:PutObject"],"Resource":["acs:oss:*:*:examplebucket/uploads/*"]}]}"#;
+        let mut p = map(&[
+            ("AccessKeyId", "testid"),
+            ("Action", "AssumeRole"),
+            ("DurationSeconds", "3600"),
+            ("Format", "JSON"),
+            ("Policy", policy),
+            ("RoleArn", "acs:ram::1234567890123456:role/upload-role"),
+            ("RoleSessionName", "user-42@mini.app"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureNonce", "6a3e1b5c-0d2f-4c1e-9f4b-123456789abc"),
+            ("SignatureVersion", "1.0"),
+            ("Timestamp", "2024-01-01T00:00:00Z"),
+            ("Version", "2015-04-01"),
+        ]);
+        assert_eq!(sign("testsecret", &string_to_sign("GET", &p)), "YwBvvjIJGRBfVGhKUrdSTbHhIUI=");
+        assert_eq!(sign("testsecret", &string_to_sign("POST", &p)), "bB0/BZwLmIWhgoF90UX1c5G54YE=");
+        p.insert("SecurityToken".into(), "CAIS+abc/def==".into());
+        assert_eq!(sign("testsecret", &string_to_sign("POST", &p)), "JmK5ujqHJpW0IXG37CpujIBvFYI=");
+        let gci = map(&[
+            ("AccessKeyId", "testid"),
+            ("Action", "GetCallerIdentity"),
+            ("Format", "JSON"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureNonce", "0c7a5f0e-1111-2222-3333-444455556666"),
+            ("SignatureVersion", "1.0"),
+            ("Timestamp", "2024-01-01T00:00:00Z"),
+            ("Version", "2015-04-01"),
+        ]);
+        assert_eq!(sign("testsecret", &string_to_sign("POST", &gci)), "tnk2WpHWeFxb1NHFLHuKaBK2eEM=");
+    }
+
+    #[test]
+    fn timestamp_formats() {
+        let t = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(parse_timestamp("2024-01-02T03:04:05Z"), Some(t));
+        assert_eq!(
+            parse_timestamp("2024-01-02T03:04:05.123Z"),
+            Some(t + Duration::milliseconds(123))
+        );
+        for bad in [
+            "2024-01-02T03:04:05",
+            "2024-01-02 03:04:05Z",
+            "2024-1-2T03:04:05Z",
+            "2024-01-02T03:04:05.Z",
+            "2024-01-02T03:04:05+00:00",
+            "2024-01-02T03:04:05.12aZ",
+            "yesterday",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_grammar_and_matching() {
+        let ok = [
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":["oss:Get*","sts:*"],"Resource":["a","b"],"Condition":{}}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        ];
+        for p in ok {
+            assert!(check_policy(p).is_some(), "{p}");
+        }
+        let bad = [
+            "not json",
+            "[]",
+            r#"{"Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}]}"#,
+            r#"{"Version":"2","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}]}"#,
+            r#"{"Version":1,"Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}]}"#,
+            r#"{"Version":"1","Statement":[]}"#,
+            r#"{"Version":"1","Statement":{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"allow","Action":"oss:PutObject","Resource":"*"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"PutObject","Resource":"*"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":[],"Resource":"*"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":""}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*","Condition":"x"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*","Principal":"*"}]}"#,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}],"Id":"x"}"#,
+        ];
+        for p in bad {
+            assert!(check_policy(p).is_none(), "{p}");
+        }
+        let allow = |p: &str| policy_allows(&check_policy(p).expect("valid"), "sts:AssumeRole");
+        assert!(allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:*","Resource":"*"}]}"#));
+        assert!(allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"STS:assume*","Resource":"*"}]}"#));
+        assert!(!allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}"#));
+        assert!(!allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}"#));
+        assert!(wildcard_match("a*b*c", "axxbyyc") && !wildcard_match("a*b", "axxc"));
+    }
+
+    #[test]
+    fn demo_config_and_debug_redaction() {
+        let demo = StsEmulatorConfig::demo();
+        assert_eq!(demo.account_id, "1234567890123456");
+        assert_eq!(demo.access_keys[0].0, "LTAI5tDemoBrokerKey00001");
+        assert_eq!(demo.access_keys[0].1.len(), 30);
+        let cred = IssuedCredential {
+            access_key_id: "STS.x".into(),
+            access_key_secret: "very-secret".into(),
+            security_token: "CAIStoken".into(),
+            expiration: Utc::now(),
+            role_arn: UPLOADER.into(),
+            role_session_name: "s1".into(),
+            policy: None,
+            duration_seconds: 900,
+        };
+        let dbg = format!("{cred:?}");
+        assert!(dbg.contains("STS.x") && !dbg.contains("very-secret") && !dbg.contains("CAIStoken"));
+        let tok = mint_token();
+        assert!(tok.starts_with("CAIS") && tok.len() > 1000);
+        assert_eq!(random_from(ALNUM, 28).len(), 28);
+    }
+
+    // ---- HTTP tests with an independent test-only signer ---------------------------------
+
+    /// Byte-table RPC encoder, deliberately not the emulator's form-urlencode recipe.
+    fn pct(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    fn test_string_to_sign(method: &str, params: &[(String, String)]) -> String {
+        let mut sorted: Vec<_> = params.iter().filter(|(k, _)| k != "Signature").collect();
+        sorted.sort();
+        let canon: Vec<String> = sorted
+            .iter()
+            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+            .collect();
+        format!("{method}&%2F&{}", pct(&canon.join("&")))
+    }
+
+    fn test_sign(secret: &str, sts: &str) -> String {
+        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(format!("{secret}&").as_bytes())
+            .expect("key");
+        mac.update(sts.as_bytes());
+        B64.encode(mac.finalize().into_bytes())
+    }
+
+    struct Fixture {
+        em: StsEmulator,
+        clock: ManualClock,
+        http: reqwest::Client,
+    }
+
+    async fn fixture() -> Fixture {
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap());
+        let config = StsEmulatorConfig {
+            account_id: ACCT.into(),
+            access_keys: vec![(AK.into(), SECRET.into())],
+            roles: vec![
+                EmulatedRole { name: "demo-uploader".into(), max_session_duration: 43200 },
+                EmulatedRole { name: "short-role".into(), max_session_duration: 3600 },
+            ],
+            clock: Arc::new(clock.clone()),
+        };
+        let em = StsEmulator::start(config).await.expect("emulator starts");
+        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        Fixture { em, clock, http }
+    }
+
+    /// One signed call; fields are public so tests can bend any of them.
+    struct Call {
+        method: &'static str,
+        ak: String,
+        secret: String,
+        token: Option<String>,
+        params: Vec<(String, String)>,
+    }
+
+    impl Fixture {
+        fn call(&self, action: &str, extra: &[(&str, &str)]) -> Call {
+            let mut params = vec![
+                ("Action".to_string(), action.to_string()),
+                ("Version".into(), "2015-04-01".into()),
+                ("Format".into(), "JSON".into()),
+                ("SignatureMethod".into(), "HMAC-SHA1".into()),
+                ("SignatureVersion".into(), "1.0".into()),
+                ("SignatureNonce".into(), uuid::Uuid::new_v4().to_string()),
+                ("Timestamp".into(), self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            ];
+            params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            Call { method: "POST", ak: AK.into(), secret: SECRET.into(), token: None, params }
+        }
+
+        fn temp(&self, action: &str, cred: &IssuedCredential, extra: &[(&str, &str)]) -> Call {
+            let mut c = self.call(action, extra);
+            c.ak = cred.access_key_id.clone();
+            c.secret = cred.access_key_secret.clone();
+            c.token = Some(cred.security_token.clone());
+            c
+        }
+
+        async fn send(&self, c: &Call) -> (u16, Value) {
+            let (status, text) = self.send_raw(c).await;
+            let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+            (status, v)
+        }
+
+        async fn send_raw(&self, c: &Call) -> (u16, String) {
+            let mut params = c.params.clone();
+            params.push(("AccessKeyId".into(), c.ak.clone()));
+            if let Some(t) = &c.token {
+                params.push(("SecurityToken".into(), t.clone()));
+            }
+            let sig = test_sign(&c.secret, &test_string_to_sign(c.method, &params));
+            params.push(("Signature".into(), sig));
+            self.send_signed(c.method, &params).await
+        }
+
+        async fn send_signed(&self, method: &str, params: &[(String, String)]) -> (u16, String) {
+            let url = format!("{}/", self.em.endpoint());
+            let resp = if method == "GET" {
+                let q = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params)
+                    .finish();
+                self.http.get(format!("{url}?{q}")).send().await
+            } else {
+                self.http.post(url).form(params).send().await
+            }
+            .expect("request sent");
+            let status = resp.status().as_u16();
+            (status, resp.text().await.expect("body"))
+        }
+
+        async fn assume(&self, extra: &[(&str, &str)]) -> (u16, Value) {
+            self.send(&self.call("AssumeRole", extra)).await
+        }
+
+        async fn issue(&self, extra: &[(&str, &str)]) -> IssuedCredential {
+            let (status, body) = self.assume(extra).await;
+            assert_eq!(status, 200, "{body}");
+            let id = body["Credentials"]["AccessKeyId"].as_str().expect("id");
+            self.em.issued(id).expect("remembered")
+        }
+    }
+
+    fn code(v: &Value) -> &str {
+        v["Code"].as_str().unwrap_or("<none>")
+    }
+
+    #[tokio::test]
+    async fn assume_role_post_form_happy_path() {
+        let f = fixture().await;
+        let session = [("RoleArn", UPLOADER), ("RoleSessionName", "user-42@mini.app")];
+        let (status, body) = f.assume(&session).await;
+        assert_eq!(status, 200, "{body}");
+        let creds = &body["Credentials"];
+        let id = creds["AccessKeyId"].as_str().expect("id");
+        assert!(id.starts_with("STS.") && id.len() == 32);
+        assert_eq!(creds["AccessKeySecret"].as_str().map(str::len), Some(40));
+        let token = creds["SecurityToken"].as_str().expect("token");
+        assert!(token.starts_with("CAIS") && token.len() > 1000);
+        assert_eq!(creds["Expiration"], "2024-05-01T13:00:00Z");
+        let user = &body["AssumedRoleUser"];
+        assert_eq!(user["Arn"], format!("{UPLOADER}/user-42@mini.app"));
+        assert!(user["AssumedRoleId"].as_str().expect("id").ends_with(":user-42@mini.app"));
+        let rid = body["RequestId"].as_str().expect("rid");
+        assert_eq!(rid, rid.to_uppercase());
+        assert!(body.get("SourceIdentity").is_none());
+
+        let issued = f.em.issued(id).expect("issued");
+        assert_eq!(issued.access_key_secret, creds["AccessKeySecret"].as_str().expect("s"));
+        assert_eq!(issued.security_token, token);
+        assert_eq!(issued.role_arn, UPLOADER);
+        assert_eq!(issued.role_session_name, "user-42@mini.app");
+        assert_eq!(issued.duration_seconds, 3600);
+        assert_eq!(issued.policy, None);
+        assert_eq!(f.em.last_issued().map(|c| c.access_key_id), Some(id.to_string()));
+        assert_eq!((f.em.issued_count(), f.em.request_count()), (1, 1));
+
+        // credentials-go style (spec §1.4): common params in the query, business in the body.
+        let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"acs:oss:*:*:b/u/*"}]}"#;
+        let c = f.call(
+            "AssumeRole",
+            &[("RoleArn", UPLOADER), ("RoleSessionName", "s-2"), ("DurationSeconds", "43200"), ("Policy", policy)],
+        );
+        let mut params = c.params.clone();
+        params.push(("AccessKeyId".into(), AK.into()));
+        let sig = test_sign(SECRET, &test_string_to_sign("POST", &params));
+        params.push(("Signature".into(), sig));
+        let (query, form): (Vec<_>, Vec<_>) = params
+            .into_iter()
+            .partition(|(k, _)| !matches!(k.as_str(), "RoleArn" | "RoleSessionName" | "DurationSeconds" | "Policy"));
+        let q = form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish();
+        let resp = f
+            .http
+            .post(format!("{}/?{q}", f.em.endpoint()))
+            .form(&form)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status().as_u16(), 200);
+        let last = f.em.last_issued().expect("issued");
+        assert_eq!(last.duration_seconds, 43200);
+        assert_eq!(last.expiration, f.clock.now() + Duration::seconds(43200));
+        assert_eq!(last.policy, serde_json::from_str::<Value>(policy).ok());
+        f.em.stop().await;
+    }
+
+    #[tokio::test]
+    async fn get_with_all_params_in_query() {
+        let f = fixture().await;
+        let mut c = f.call("AssumeRole", &[("RoleArn", SHORT), ("RoleSessionName", "get.user")]);
+        c.method = "GET";
+        let (status, body) = f.send(&c).await;
+        assert_eq!(status, 200, "{body}");
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.method = "GET";
+        let (status, body) = f.send(&c).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["IdentityType"], "RAMUser");
+        assert_eq!(body["AccountId"], ACCT);
+        assert!(body["UserId"].is_string() && body["PrincipalId"] == body["UserId"]);
+        // Signed as POST but sent as GET: the method is part of the string to sign.
+        let c = f.call("GetCallerIdentity", &[]);
+        let mut params = c.params.clone();
+        params.push(("AccessKeyId".into(), AK.into()));
+        let sig = test_sign(SECRET, &test_string_to_sign("POST", &params));
+        params.push(("Signature".into(), sig));
+        let (status, text) = f.send_signed("GET", &params).await;
+        assert_eq!(status, 400);
+        assert!(text.contains("SignatureDoesNotMatch"));
+    }
+
+    #[tokio::test]
+    async fn tampered_signature_echoes_string_to_sign_and_keeps_nonce() {
+        let f = fixture().await;
+        let c = f.call("AssumeRole", &[("RoleArn", UPLOADER), ("RoleSessionName", "tamper")]);
+        let mut params = c.params.clone();
+        params.push(("AccessKeyId".into(), AK.into()));
+        let sts = test_string_to_sign("POST", &params);
+        params.push(("Signature".into(), test_sign("wrong-secret", &sts)));
+        let (status, text) = f.send_signed("POST", &params).await;
+        let body: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!((status, code(&body)), (400, "SignatureDoesNotMatch"));
+        assert_eq!(
+            body["Message"],
+            format!("Specified signature is not matched with our calculation. server string to sign is:{sts}")
+        );
+        assert_eq!(body["HostId"], "sts.aliyuncs.com");
+        assert_eq!(
+            body["Recommend"],
+            "https://api.aliyun.com/troubleshoot?q=SignatureDoesNotMatch&product=Sts"
+        );
+        // The forged request must not have burned the nonce.
+        let (status, body) = f.send(&c).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(f.em.issued_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn timestamp_window() {
+        let f = fixture().await;
+        let ts = |d: i64| (f.clock.now() + Duration::minutes(d)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        for (when, expected) in [(-20, "InvalidTimeStamp.Expired"), (20, "InvalidTimeStamp.Expired")] {
+            let mut c = f.call("GetCallerIdentity", &[]);
+            c.params[6].1 = ts(when);
+            let (status, body) = f.send(&c).await;
+            assert_eq!((status, code(&body)), (400, expected));
+        }
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.params[6].1 = ts(-14);
+        assert_eq!(f.send(&c).await.0, 200);
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.params[6].1 = f.clock.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        assert_eq!(f.send(&c).await.0, 200, "milliseconds are accepted");
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.params[6].1 = "2024-05-01 12:00:00".into();
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (400, "IllegalTimestamp"));
+    }
+
+    #[tokio::test]
+    async fn replayed_nonce_is_rejected_within_31_minutes() {
+        let f = fixture().await;
+        let c = f.call("GetCallerIdentity", &[]);
+        assert_eq!(f.send(&c).await.0, 200);
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (400, "SignatureNonceUsed"));
+        // Same nonce, fresh timestamp, 32 minutes later: outside the window again.
+        f.clock.advance(Duration::minutes(32));
+        let mut again = f.call("GetCallerIdentity", &[]);
+        again.params[5].1 = c.params[5].1.clone();
+        assert_eq!(f.send(&again).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn unknown_key_role_arn_session_and_duration() {
+        let f = fixture().await;
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.ak = "LTAI5tNobodyKnowsMe".into();
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (404, "InvalidAccessKeyId.NotFound"));
+
+        let cases: &[(&[(&str, &str)], u16, &str)] = &[
+            (&[("RoleSessionName", "s1")], 400, "MissingParameter"),
+            (&[("RoleArn", "acs:ram::1234567890123456:user/bob"), ("RoleSessionName", "s1")], 400, "InvalidParameter.RoleArn"),
+            (&[("RoleArn", "demo-uploader"), ("RoleSessionName", "s1")], 400, "InvalidParameter.RoleArn"),
+            (&[("RoleArn", "acs:ram::12x:role/demo-uploader"), ("RoleSessionName", "s1")], 400, "InvalidParameter.RoleArn"),
+            (&[("RoleArn", "acs:ram::1234567890123456:role/nope"), ("RoleSessionName", "s1")], 404, "EntityNotExist.Role"),
+            (&[("RoleArn", "acs:ram::9999999999999999:role/demo-uploader"), ("RoleSessionName", "s1")], 404, "EntityNotExist.Role"),
+            (&[("RoleArn", UPLOADER)], 400, "MissingParameter"),
+            (&[("RoleArn", UPLOADER), ("RoleSessionName", "x")], 400, "InvalidParameter.RoleSessionName"),
+            (&[("RoleArn", UPLOADER), ("RoleSessionName", "has space")], 400, "InvalidParameter.RoleSessionName"),
+            (&[("RoleArn", UPLOADER), ("RoleSessionName", &"a".repeat(65))], 400, "InvalidParameter.RoleSessionName"),
+            (&[("RoleArn", SHORT), ("RoleSessionName", "s1"), ("DurationSeconds", "7200")], 400, "InvalidParameter.DurationSeconds"),
+            (&[("RoleArn", UPLOADER), ("RoleSessionName", "s1"), ("DurationSeconds", "43201")], 400, "InvalidParameter.DurationSeconds"),
+            (&[("RoleArn", UPLOADER), ("RoleSessionName", "s1"), ("DurationSeconds", "899")], 400, "InvalidParameter.DurationSeconds"),
+            (&[("RoleArn", UPLOADER), ("RoleSessionName", "s1"), ("DurationSeconds", "+1000")], 400, "InvalidParameter.DurationSeconds"),
+        ];
+        for (extra, st, expected) in cases {
+            let (status, body) = f.assume(extra).await;
+            assert_eq!((status, code(&body)), (*st, *expected), "{extra:?}");
+        }
+        let ok = f.issue(&[("RoleArn", SHORT), ("RoleSessionName", "s1"), ("DurationSeconds", "3600")]).await;
+        assert_eq!(ok.duration_seconds, 3600);
+        assert_eq!(f.em.issued_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn policy_size_and_grammar() {
+        let f = fixture().await;
+        let base = [("RoleArn", UPLOADER), ("RoleSessionName", "pol")];
+        let with = |p: String| async move {
+            let mut extra = base.to_vec();
+            extra.push(("Policy", p.as_str()));
+            f.assume(&extra).await
+        };
+        let bad = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject"}]}"#;
+        let (status, body) = with(bad.into()).await;
+        assert_eq!((status, code(&body)), (400, "InvalidParameter.PolicyGrammar"));
+        let (status, body) = with(String::new()).await;
+        assert_eq!((status, code(&body)), (400, "InvalidParameter.PolicySize"));
+        // Exactly 2048 characters passes, 2049 does not.
+        let sized = |n: usize| {
+            let head = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":""#;
+            let tail = r#""}]}"#;
+            format!("{head}{}{tail}", "r".repeat(n - head.len() - tail.len()))
+        };
+        assert_eq!(with(sized(2048)).await.0, 200);
+        let (status, body) = with(sized(2049)).await;
+        assert_eq!((status, code(&body)), (400, "InvalidParameter.PolicySize"));
+    }
+
+    #[tokio::test]
+    async fn temporary_credentials_and_security_token() {
+        let f = fixture().await;
+        let cred = f.issue(&[("RoleArn", UPLOADER), ("RoleSessionName", "tmp"), ("DurationSeconds", "900")]).await;
+        let (status, body) = f.send(&f.temp("GetCallerIdentity", &cred, &[])).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["IdentityType"], "AssumedRoleUser");
+        assert_eq!(body["Arn"], format!("{UPLOADER}/tmp"));
+        let role_id = body["RoleId"].as_str().expect("role id");
+        assert_eq!(body["PrincipalId"], format!("{role_id}:tmp"));
+
+        let mut c = f.temp("GetCallerIdentity", &cred, &[]);
+        c.token = None;
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (400, "MissingSecurityToken"));
+        let mut c = f.temp("GetCallerIdentity", &cred, &[]);
+        c.token = Some(format!("{}x", cred.security_token));
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (400, "InvalidSecurityToken.MismatchWithAccessKey"));
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.token = Some(cred.security_token.clone());
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (400, "InvalidSecurityToken.Malformed"));
+
+        f.clock.advance(Duration::seconds(900));
+        let (status, body) = f.send(&f.temp("GetCallerIdentity", &cred, &[])).await;
+        assert_eq!((status, code(&body)), (400, "InvalidSecurityToken.Expired"));
+    }
+
+    #[tokio::test]
+    async fn temporary_caller_needs_sts_assume_role_in_its_policy() {
+        let f = fixture().await;
+        let oss_only = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"*"}]}"#;
+        let sts_all = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:*","sts:*"],"Resource":"*"}]}"#;
+        let target = [("RoleArn", SHORT), ("RoleSessionName", "chained")];
+        for (policy, expected) in [(Some(oss_only), 403), (Some(sts_all), 200), (None, 200)] {
+            let mut extra = vec![("RoleArn", UPLOADER), ("RoleSessionName", "first")];
+            extra.extend(policy.map(|p| ("Policy", p)));
+            let cred = f.issue(&extra).await;
+            let (status, body) = f.send(&f.temp("AssumeRole", &cred, &target)).await;
+            assert_eq!(status, expected, "{body}");
+            if expected == 403 {
+                assert_eq!(code(&body), "NoPermission");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn request_shape_errors() {
+        let f = fixture().await;
+        let url = format!("{}/", f.em.endpoint());
+        let resp = f.http.put(&url).send().await.expect("sent");
+        assert_eq!(resp.status().as_u16(), 403);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(code(&body), "UnsupportedHTTPMethod");
+        let resp = f.http.get(format!("{url}other")).send().await.expect("sent");
+        assert_eq!(resp.status().as_u16(), 404);
+        let resp = f
+            .http
+            .post(&url)
+            .header("content-type", "text/plain")
+            .body("Action=GetCallerIdentity")
+            .send()
+            .await
+            .expect("sent");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(code(&body), "InvalidParameter.ContentType");
+
+        // Same parameter in query and body.
+        let q = format!("{url}?Action=GetCallerIdentity");
+        let resp = f.http.post(q).form(&[("Action", "GetCallerIdentity")]).send().await.expect("sent");
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!((body["Code"].as_str(), body["Message"].as_str().map(|m| m.contains("Action"))), (Some("InvalidParameter"), Some(true)));
+
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.params.remove(6); // Timestamp
+        let (status, body) = f.send(&c).await;
+        assert_eq!((status, code(&body)), (400, "MissingParameter"));
+        assert!(body["Message"].as_str().unwrap_or_default().contains("\"Timestamp\""));
+
+        for (idx, value, st, expected) in [
+            (2, "XML", 400, "InvalidParameter.Format"),
+            (1, "2014-05-26", 400, "InvalidParameter"),
+            (3, "HMAC-SHA256", 400, "InvalidParameter"),
+            (4, "2.0", 400, "InvalidParameter"),
+            (0, "DescribeRegions", 404, "InvalidAction.NotFound"),
+        ] {
+            let mut c = f.call("GetCallerIdentity", &[]);
+            c.params[idx].1 = value.into();
+            let (status, body) = f.send(&c).await;
+            assert_eq!((status, code(&body)), (st, expected), "{value}");
+            if idx == 2 {
+                assert!(body["Message"].as_str().unwrap_or_default().contains("JSON only"));
+            }
+        }
+        let mut c = f.call("GetCallerIdentity", &[]);
+        c.params[2].1 = "json".into();
+        assert_eq!(f.send(&c).await.0, 200, "python sends Format=json");
+        // A space in a value: form body sends '+', the signature uses %20 (spec §1.4, §2.1).
+        let (status, body) = f.send(&f.call("GetCallerIdentity", &[("Note", "a b+c*~")])).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    #[tokio::test]
+    async fn faults() {
+        let f = fixture().await;
+        f.em.enqueue_faults([Fault::Throttle, Fault::InternalError, Fault::ServiceUnavailable]);
+        f.em.set_fault(Some(Fault::Garbage));
+        for (st, expected) in [(400, "Throttling.User"), (500, "InternalError"), (503, "ServiceUnavailable")] {
+            let (status, body) = f.send(&f.call("GetCallerIdentity", &[])).await;
+            assert_eq!((status, code(&body)), (st, expected));
+        }
+        for _ in 0..2 {
+            let (status, text) = f.send_raw(&f.call("GetCallerIdentity", &[])).await;
+            assert_eq!(status, 200);
+            assert!(serde_json::from_str::<Value>(&text).is_err(), "garbage must not be JSON");
+        }
+        f.em.set_fault(None);
+
+        f.em.enqueue_faults([Fault::Delay(StdDuration::from_millis(300))]);
+        let started = std::time::Instant::now();
+        let (status, _) = f.assume(&[("RoleArn", UPLOADER), ("RoleSessionName", "slow")]).await;
+        assert_eq!(status, 200);
+        assert!(started.elapsed() >= StdDuration::from_millis(300));
+
+        f.em.enqueue_faults([Fault::DropConnection]);
+        let c = f.call("GetCallerIdentity", &[]);
+        let mut params = c.params.clone();
+        params.push(("AccessKeyId".into(), AK.into()));
+        let sig = test_sign(SECRET, &test_string_to_sign("POST", &params));
+        params.push(("Signature".into(), sig));
+        let sent = f.http.post(format!("{}/", f.em.endpoint())).form(&params).send().await;
+        assert!(sent.is_err(), "a dropped connection must not look like an HTTP answer");
+
+        // Faults do not consume nonces or issue anything; every request is counted.
+        assert_eq!(f.send(&c).await.0, 200);
+        assert_eq!((f.em.request_count(), f.em.issued_count()), (8, 1));
+        f.em.stop().await;
+    }
+}
