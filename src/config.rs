@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::identity::Identity;
 use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
 use crate::sts::types::{AccessKey, RoleArn};
 
@@ -29,7 +30,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    pub identity: AccessKey,
+    pub identity: Identity,
     pub role_arn: RoleArn,
     pub sts_endpoint: reqwest::Url,
     pub sts_connect_timeout: Duration,
@@ -422,7 +423,7 @@ impl Settings {
 }
 
 /// The broker's own identity: a static AccessKey pair, with a token when it is temporary.
-fn read_identity(r: &mut Reader<'_>) -> Option<AccessKey> {
+fn read_identity(r: &mut Reader<'_>) -> Option<Identity> {
     let id = r.get("ALIBABA_CLOUD_ACCESS_KEY_ID");
     let secret = r.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
     let token = r.get("ALIBABA_CLOUD_SECURITY_TOKEN");
@@ -435,11 +436,11 @@ fn read_identity(r: &mut Reader<'_>) -> Option<AccessKey> {
                 );
                 return None;
             }
-            Some(AccessKey {
+            Some(Identity::Static(AccessKey {
                 id,
                 secret: SecretString::from(secret),
                 security_token: token.map(SecretString::from),
-            })
+            }))
         }
         (Some(_), None) => {
             r.problem(
@@ -516,7 +517,7 @@ mod tests {
         );
         assert_eq!(s.auth, AuthMode::None);
         assert_eq!(s.log_format, LogFormat::Json);
-        assert!(s.identity.security_token.is_none());
+        assert!(matches!(&s.identity, Identity::Static(k) if k.security_token.is_none()));
         let regional = with(&[("BROKER_STS_REGION", "ap-southeast-1")]).unwrap();
         assert_eq!(
             regional.sts_endpoint.as_str(),

@@ -8,6 +8,8 @@ pub mod config;
 pub mod demo;
 pub mod emulator;
 pub mod error;
+pub mod identity;
+pub mod issuer;
 pub mod policy;
 pub mod routes;
 pub mod startup;

@@ -70,8 +70,7 @@ async fn serve() -> ExitCode {
         sts_endpoint = %settings.sts_endpoint,
         role_arn = %settings.role_arn,
         bucket = settings.bucket.as_str(),
-        access_key_id = %settings.identity.id,
-        temporary_identity = settings.identity.security_token.is_some(),
+        identity = %settings.identity.describe(),
         "starting sts-broker"
     );
     let app = match Application::build(settings, Dependencies::default()) {

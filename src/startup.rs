@@ -14,14 +14,15 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
 use crate::error::{ApiError, REQUEST_ID};
+use crate::issuer::Issuer;
 use crate::routes;
 use crate::sts::client::{StsClient, StsTimeouts};
 
 /// State shared by all handlers.
 #[derive(Debug)]
 pub struct AppState {
-    pub settings: Settings,
-    pub sts: StsClient,
+    pub settings: Arc<Settings>,
+    pub issuer: Issuer,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -70,9 +71,11 @@ impl Application {
         )
         .map_err(std::io::Error::other)?;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let settings = Arc::new(settings);
+        let issuer = Issuer::new(sts, settings.identity.clone(), settings.clone());
         let state = web::Data::new(AppState {
             settings,
-            sts,
+            issuer,
             clock: deps.clock,
         });
         let server = HttpServer::new(move || {

@@ -933,7 +933,11 @@ mod tests {
         );
         assert_eq!(percent_encode("中"), "%E4%B8%AD");
         for s in ["123abc!@#$%^&*()-=_+ ~|\\/", "中文 unicode~*", "CAIS+/="] {
-            assert_eq!(percent_encode(s), pct(s), "test signer and emulator disagree");
+            assert_eq!(
+                percent_encode(s),
+                pct(s),
+                "test signer and emulator disagree"
+            );
         }
     }
 
@@ -955,10 +959,19 @@ mod tests {
             ("Timestamp", "2024-01-01T00:00:00Z"),
             ("Version", "2015-04-01"),
         ]);
-        assert_eq!(sign("testsecret", &string_to_sign("GET", &p)), "YwBvvjIJGRBfVGhKUrdSTbHhIUI=");
-        assert_eq!(sign("testsecret", &string_to_sign("POST", &p)), "bB0/BZwLmIWhgoF90UX1c5G54YE=");
+        assert_eq!(
+            sign("testsecret", &string_to_sign("GET", &p)),
+            "YwBvvjIJGRBfVGhKUrdSTbHhIUI="
+        );
+        assert_eq!(
+            sign("testsecret", &string_to_sign("POST", &p)),
+            "bB0/BZwLmIWhgoF90UX1c5G54YE="
+        );
         p.insert("SecurityToken".into(), "CAIS+abc/def==".into());
-        assert_eq!(sign("testsecret", &string_to_sign("POST", &p)), "JmK5ujqHJpW0IXG37CpujIBvFYI=");
+        assert_eq!(
+            sign("testsecret", &string_to_sign("POST", &p)),
+            "JmK5ujqHJpW0IXG37CpujIBvFYI="
+        );
         let gci = map(&[
             ("AccessKeyId", "testid"),
             ("Action", "GetCallerIdentity"),
@@ -969,7 +982,10 @@ mod tests {
             ("Timestamp", "2024-01-01T00:00:00Z"),
             ("Version", "2015-04-01"),
         ]);
-        assert_eq!(sign("testsecret", &string_to_sign("POST", &gci)), "tnk2WpHWeFxb1NHFLHuKaBK2eEM=");
+        assert_eq!(
+            sign("testsecret", &string_to_sign("POST", &gci)),
+            "tnk2WpHWeFxb1NHFLHuKaBK2eEM="
+        );
     }
 
     #[test]
@@ -1024,10 +1040,18 @@ mod tests {
             assert!(check_policy(p).is_none(), "{p}");
         }
         let allow = |p: &str| policy_allows(&check_policy(p).expect("valid"), "sts:AssumeRole");
-        assert!(allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:*","Resource":"*"}]}"#));
-        assert!(allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"STS:assume*","Resource":"*"}]}"#));
-        assert!(!allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}"#));
-        assert!(!allow(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}"#));
+        assert!(allow(
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:*","Resource":"*"}]}"#
+        ));
+        assert!(allow(
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"STS:assume*","Resource":"*"}]}"#
+        ));
+        assert!(!allow(
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}"#
+        ));
+        assert!(!allow(
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"sts:AssumeRole","Resource":"*"}]}"#
+        ));
         assert!(wildcard_match("a*b*c", "axxbyyc") && !wildcard_match("a*b", "axxc"));
     }
 
@@ -1048,7 +1072,9 @@ mod tests {
             duration_seconds: 900,
         };
         let dbg = format!("{cred:?}");
-        assert!(dbg.contains("STS.x") && !dbg.contains("very-secret") && !dbg.contains("CAIStoken"));
+        assert!(
+            dbg.contains("STS.x") && !dbg.contains("very-secret") && !dbg.contains("CAIStoken")
+        );
         let tok = mint_token();
         assert!(tok.starts_with("CAIS") && tok.len() > 1000);
         assert_eq!(random_from(ALNUM, 28).len(), 28);
@@ -1080,8 +1106,8 @@ mod tests {
     }
 
     fn test_sign(secret: &str, sts: &str) -> String {
-        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(format!("{secret}&").as_bytes())
-            .expect("key");
+        let mut mac =
+            <Hmac<Sha1> as KeyInit>::new_from_slice(format!("{secret}&").as_bytes()).expect("key");
         mac.update(sts.as_bytes());
         B64.encode(mac.finalize().into_bytes())
     }
@@ -1098,13 +1124,22 @@ mod tests {
             account_id: ACCT.into(),
             access_keys: vec![(AK.into(), SECRET.into())],
             roles: vec![
-                EmulatedRole { name: "demo-uploader".into(), max_session_duration: 43200 },
-                EmulatedRole { name: "short-role".into(), max_session_duration: 3600 },
+                EmulatedRole {
+                    name: "demo-uploader".into(),
+                    max_session_duration: 43200,
+                },
+                EmulatedRole {
+                    name: "short-role".into(),
+                    max_session_duration: 3600,
+                },
             ],
             clock: Arc::new(clock.clone()),
         };
         let em = StsEmulator::start(config).await.expect("emulator starts");
-        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
         Fixture { em, clock, http }
     }
 
@@ -1126,10 +1161,19 @@ mod tests {
                 ("SignatureMethod".into(), "HMAC-SHA1".into()),
                 ("SignatureVersion".into(), "1.0".into()),
                 ("SignatureNonce".into(), uuid::Uuid::new_v4().to_string()),
-                ("Timestamp".into(), self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                (
+                    "Timestamp".into(),
+                    self.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                ),
             ];
             params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            Call { method: "POST", ak: AK.into(), secret: SECRET.into(), token: None, params }
+            Call {
+                method: "POST",
+                ak: AK.into(),
+                secret: SECRET.into(),
+                token: None,
+                params,
+            }
         }
 
         fn temp(&self, action: &str, cred: &IssuedCredential, extra: &[(&str, &str)]) -> Call {
@@ -1191,7 +1235,10 @@ mod tests {
     #[tokio::test]
     async fn assume_role_post_form_happy_path() {
         let f = fixture().await;
-        let session = [("RoleArn", UPLOADER), ("RoleSessionName", "user-42@mini.app")];
+        let session = [
+            ("RoleArn", UPLOADER),
+            ("RoleSessionName", "user-42@mini.app"),
+        ];
         let (status, body) = f.assume(&session).await;
         assert_eq!(status, 200, "{body}");
         let creds = &body["Credentials"];
@@ -1203,35 +1250,54 @@ mod tests {
         assert_eq!(creds["Expiration"], "2024-05-01T13:00:00Z");
         let user = &body["AssumedRoleUser"];
         assert_eq!(user["Arn"], format!("{UPLOADER}/user-42@mini.app"));
-        assert!(user["AssumedRoleId"].as_str().expect("id").ends_with(":user-42@mini.app"));
+        assert!(user["AssumedRoleId"]
+            .as_str()
+            .expect("id")
+            .ends_with(":user-42@mini.app"));
         let rid = body["RequestId"].as_str().expect("rid");
         assert_eq!(rid, rid.to_uppercase());
         assert!(body.get("SourceIdentity").is_none());
 
         let issued = f.em.issued(id).expect("issued");
-        assert_eq!(issued.access_key_secret, creds["AccessKeySecret"].as_str().expect("s"));
+        assert_eq!(
+            issued.access_key_secret,
+            creds["AccessKeySecret"].as_str().expect("s")
+        );
         assert_eq!(issued.security_token, token);
         assert_eq!(issued.role_arn, UPLOADER);
         assert_eq!(issued.role_session_name, "user-42@mini.app");
         assert_eq!(issued.duration_seconds, 3600);
         assert_eq!(issued.policy, None);
-        assert_eq!(f.em.last_issued().map(|c| c.access_key_id), Some(id.to_string()));
+        assert_eq!(
+            f.em.last_issued().map(|c| c.access_key_id),
+            Some(id.to_string())
+        );
         assert_eq!((f.em.issued_count(), f.em.request_count()), (1, 1));
 
         // credentials-go style (spec §1.4): common params in the query, business in the body.
         let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"acs:oss:*:*:b/u/*"}]}"#;
         let c = f.call(
             "AssumeRole",
-            &[("RoleArn", UPLOADER), ("RoleSessionName", "s-2"), ("DurationSeconds", "43200"), ("Policy", policy)],
+            &[
+                ("RoleArn", UPLOADER),
+                ("RoleSessionName", "s-2"),
+                ("DurationSeconds", "43200"),
+                ("Policy", policy),
+            ],
         );
         let mut params = c.params.clone();
         params.push(("AccessKeyId".into(), AK.into()));
         let sig = test_sign(SECRET, &test_string_to_sign("POST", &params));
         params.push(("Signature".into(), sig));
-        let (query, form): (Vec<_>, Vec<_>) = params
-            .into_iter()
-            .partition(|(k, _)| !matches!(k.as_str(), "RoleArn" | "RoleSessionName" | "DurationSeconds" | "Policy"));
-        let q = form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish();
+        let (query, form): (Vec<_>, Vec<_>) = params.into_iter().partition(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "RoleArn" | "RoleSessionName" | "DurationSeconds" | "Policy"
+            )
+        });
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&query)
+            .finish();
         let resp = f
             .http
             .post(format!("{}/?{q}", f.em.endpoint()))
@@ -1250,7 +1316,10 @@ mod tests {
     #[tokio::test]
     async fn get_with_all_params_in_query() {
         let f = fixture().await;
-        let mut c = f.call("AssumeRole", &[("RoleArn", SHORT), ("RoleSessionName", "get.user")]);
+        let mut c = f.call(
+            "AssumeRole",
+            &[("RoleArn", SHORT), ("RoleSessionName", "get.user")],
+        );
         c.method = "GET";
         let (status, body) = f.send(&c).await;
         assert_eq!(status, 200, "{body}");
@@ -1275,7 +1344,10 @@ mod tests {
     #[tokio::test]
     async fn tampered_signature_echoes_string_to_sign_and_keeps_nonce() {
         let f = fixture().await;
-        let c = f.call("AssumeRole", &[("RoleArn", UPLOADER), ("RoleSessionName", "tamper")]);
+        let c = f.call(
+            "AssumeRole",
+            &[("RoleArn", UPLOADER), ("RoleSessionName", "tamper")],
+        );
         let mut params = c.params.clone();
         params.push(("AccessKeyId".into(), AK.into()));
         let sts = test_string_to_sign("POST", &params);
@@ -1301,8 +1373,15 @@ mod tests {
     #[tokio::test]
     async fn timestamp_window() {
         let f = fixture().await;
-        let ts = |d: i64| (f.clock.now() + Duration::minutes(d)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        for (when, expected) in [(-20, "InvalidTimeStamp.Expired"), (20, "InvalidTimeStamp.Expired")] {
+        let ts = |d: i64| {
+            (f.clock.now() + Duration::minutes(d))
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        };
+        for (when, expected) in [
+            (-20, "InvalidTimeStamp.Expired"),
+            (20, "InvalidTimeStamp.Expired"),
+        ] {
             let mut c = f.call("GetCallerIdentity", &[]);
             c.params[6].1 = ts(when);
             let (status, body) = f.send(&c).await;
@@ -1344,25 +1423,107 @@ mod tests {
 
         let cases: &[(&[(&str, &str)], u16, &str)] = &[
             (&[("RoleSessionName", "s1")], 400, "MissingParameter"),
-            (&[("RoleArn", "acs:ram::1234567890123456:user/bob"), ("RoleSessionName", "s1")], 400, "InvalidParameter.RoleArn"),
-            (&[("RoleArn", "demo-uploader"), ("RoleSessionName", "s1")], 400, "InvalidParameter.RoleArn"),
-            (&[("RoleArn", "acs:ram::12x:role/demo-uploader"), ("RoleSessionName", "s1")], 400, "InvalidParameter.RoleArn"),
-            (&[("RoleArn", "acs:ram::1234567890123456:role/nope"), ("RoleSessionName", "s1")], 404, "EntityNotExist.Role"),
-            (&[("RoleArn", "acs:ram::9999999999999999:role/demo-uploader"), ("RoleSessionName", "s1")], 404, "EntityNotExist.Role"),
+            (
+                &[
+                    ("RoleArn", "acs:ram::1234567890123456:user/bob"),
+                    ("RoleSessionName", "s1"),
+                ],
+                400,
+                "InvalidParameter.RoleArn",
+            ),
+            (
+                &[("RoleArn", "demo-uploader"), ("RoleSessionName", "s1")],
+                400,
+                "InvalidParameter.RoleArn",
+            ),
+            (
+                &[
+                    ("RoleArn", "acs:ram::12x:role/demo-uploader"),
+                    ("RoleSessionName", "s1"),
+                ],
+                400,
+                "InvalidParameter.RoleArn",
+            ),
+            (
+                &[
+                    ("RoleArn", "acs:ram::1234567890123456:role/nope"),
+                    ("RoleSessionName", "s1"),
+                ],
+                404,
+                "EntityNotExist.Role",
+            ),
+            (
+                &[
+                    ("RoleArn", "acs:ram::9999999999999999:role/demo-uploader"),
+                    ("RoleSessionName", "s1"),
+                ],
+                404,
+                "EntityNotExist.Role",
+            ),
             (&[("RoleArn", UPLOADER)], 400, "MissingParameter"),
-            (&[("RoleArn", UPLOADER), ("RoleSessionName", "x")], 400, "InvalidParameter.RoleSessionName"),
-            (&[("RoleArn", UPLOADER), ("RoleSessionName", "has space")], 400, "InvalidParameter.RoleSessionName"),
-            (&[("RoleArn", UPLOADER), ("RoleSessionName", &"a".repeat(65))], 400, "InvalidParameter.RoleSessionName"),
-            (&[("RoleArn", SHORT), ("RoleSessionName", "s1"), ("DurationSeconds", "7200")], 400, "InvalidParameter.DurationSeconds"),
-            (&[("RoleArn", UPLOADER), ("RoleSessionName", "s1"), ("DurationSeconds", "43201")], 400, "InvalidParameter.DurationSeconds"),
-            (&[("RoleArn", UPLOADER), ("RoleSessionName", "s1"), ("DurationSeconds", "899")], 400, "InvalidParameter.DurationSeconds"),
-            (&[("RoleArn", UPLOADER), ("RoleSessionName", "s1"), ("DurationSeconds", "+1000")], 400, "InvalidParameter.DurationSeconds"),
+            (
+                &[("RoleArn", UPLOADER), ("RoleSessionName", "x")],
+                400,
+                "InvalidParameter.RoleSessionName",
+            ),
+            (
+                &[("RoleArn", UPLOADER), ("RoleSessionName", "has space")],
+                400,
+                "InvalidParameter.RoleSessionName",
+            ),
+            (
+                &[("RoleArn", UPLOADER), ("RoleSessionName", &"a".repeat(65))],
+                400,
+                "InvalidParameter.RoleSessionName",
+            ),
+            (
+                &[
+                    ("RoleArn", SHORT),
+                    ("RoleSessionName", "s1"),
+                    ("DurationSeconds", "7200"),
+                ],
+                400,
+                "InvalidParameter.DurationSeconds",
+            ),
+            (
+                &[
+                    ("RoleArn", UPLOADER),
+                    ("RoleSessionName", "s1"),
+                    ("DurationSeconds", "43201"),
+                ],
+                400,
+                "InvalidParameter.DurationSeconds",
+            ),
+            (
+                &[
+                    ("RoleArn", UPLOADER),
+                    ("RoleSessionName", "s1"),
+                    ("DurationSeconds", "899"),
+                ],
+                400,
+                "InvalidParameter.DurationSeconds",
+            ),
+            (
+                &[
+                    ("RoleArn", UPLOADER),
+                    ("RoleSessionName", "s1"),
+                    ("DurationSeconds", "+1000"),
+                ],
+                400,
+                "InvalidParameter.DurationSeconds",
+            ),
         ];
         for (extra, st, expected) in cases {
             let (status, body) = f.assume(extra).await;
             assert_eq!((status, code(&body)), (*st, *expected), "{extra:?}");
         }
-        let ok = f.issue(&[("RoleArn", SHORT), ("RoleSessionName", "s1"), ("DurationSeconds", "3600")]).await;
+        let ok = f
+            .issue(&[
+                ("RoleArn", SHORT),
+                ("RoleSessionName", "s1"),
+                ("DurationSeconds", "3600"),
+            ])
+            .await;
         assert_eq!(ok.duration_seconds, 3600);
         assert_eq!(f.em.issued_count(), 1);
     }
@@ -1371,6 +1532,7 @@ mod tests {
     async fn policy_size_and_grammar() {
         let f = fixture().await;
         let base = [("RoleArn", UPLOADER), ("RoleSessionName", "pol")];
+        let f = &f;
         let with = |p: String| async move {
             let mut extra = base.to_vec();
             extra.push(("Policy", p.as_str()));
@@ -1378,7 +1540,10 @@ mod tests {
         };
         let bad = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject"}]}"#;
         let (status, body) = with(bad.into()).await;
-        assert_eq!((status, code(&body)), (400, "InvalidParameter.PolicyGrammar"));
+        assert_eq!(
+            (status, code(&body)),
+            (400, "InvalidParameter.PolicyGrammar")
+        );
         let (status, body) = with(String::new()).await;
         assert_eq!((status, code(&body)), (400, "InvalidParameter.PolicySize"));
         // Exactly 2048 characters passes, 2049 does not.
@@ -1395,7 +1560,13 @@ mod tests {
     #[tokio::test]
     async fn temporary_credentials_and_security_token() {
         let f = fixture().await;
-        let cred = f.issue(&[("RoleArn", UPLOADER), ("RoleSessionName", "tmp"), ("DurationSeconds", "900")]).await;
+        let cred = f
+            .issue(&[
+                ("RoleArn", UPLOADER),
+                ("RoleSessionName", "tmp"),
+                ("DurationSeconds", "900"),
+            ])
+            .await;
         let (status, body) = f.send(&f.temp("GetCallerIdentity", &cred, &[])).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["IdentityType"], "AssumedRoleUser");
@@ -1410,11 +1581,17 @@ mod tests {
         let mut c = f.temp("GetCallerIdentity", &cred, &[]);
         c.token = Some(format!("{}x", cred.security_token));
         let (status, body) = f.send(&c).await;
-        assert_eq!((status, code(&body)), (400, "InvalidSecurityToken.MismatchWithAccessKey"));
+        assert_eq!(
+            (status, code(&body)),
+            (400, "InvalidSecurityToken.MismatchWithAccessKey")
+        );
         let mut c = f.call("GetCallerIdentity", &[]);
         c.token = Some(cred.security_token.clone());
         let (status, body) = f.send(&c).await;
-        assert_eq!((status, code(&body)), (400, "InvalidSecurityToken.Malformed"));
+        assert_eq!(
+            (status, code(&body)),
+            (400, "InvalidSecurityToken.Malformed")
+        );
 
         f.clock.advance(Duration::seconds(900));
         let (status, body) = f.send(&f.temp("GetCallerIdentity", &cred, &[])).await;
@@ -1447,7 +1624,12 @@ mod tests {
         assert_eq!(resp.status().as_u16(), 403);
         let body: Value = resp.json().await.expect("json");
         assert_eq!(code(&body), "UnsupportedHTTPMethod");
-        let resp = f.http.get(format!("{url}other")).send().await.expect("sent");
+        let resp = f
+            .http
+            .get(format!("{url}other"))
+            .send()
+            .await
+            .expect("sent");
         assert_eq!(resp.status().as_u16(), 404);
         let resp = f
             .http
@@ -1462,15 +1644,30 @@ mod tests {
 
         // Same parameter in query and body.
         let q = format!("{url}?Action=GetCallerIdentity");
-        let resp = f.http.post(q).form(&[("Action", "GetCallerIdentity")]).send().await.expect("sent");
+        let resp = f
+            .http
+            .post(q)
+            .form(&[("Action", "GetCallerIdentity")])
+            .send()
+            .await
+            .expect("sent");
         let body: Value = resp.json().await.expect("json");
-        assert_eq!((body["Code"].as_str(), body["Message"].as_str().map(|m| m.contains("Action"))), (Some("InvalidParameter"), Some(true)));
+        assert_eq!(
+            (
+                body["Code"].as_str(),
+                body["Message"].as_str().map(|m| m.contains("Action"))
+            ),
+            (Some("InvalidParameter"), Some(true))
+        );
 
         let mut c = f.call("GetCallerIdentity", &[]);
         c.params.remove(6); // Timestamp
         let (status, body) = f.send(&c).await;
         assert_eq!((status, code(&body)), (400, "MissingParameter"));
-        assert!(body["Message"].as_str().unwrap_or_default().contains("\"Timestamp\""));
+        assert!(body["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"Timestamp\""));
 
         for (idx, value, st, expected) in [
             (2, "XML", 400, "InvalidParameter.Format"),
@@ -1484,36 +1681,54 @@ mod tests {
             let (status, body) = f.send(&c).await;
             assert_eq!((status, code(&body)), (st, expected), "{value}");
             if idx == 2 {
-                assert!(body["Message"].as_str().unwrap_or_default().contains("JSON only"));
+                assert!(body["Message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("JSON only"));
             }
         }
         let mut c = f.call("GetCallerIdentity", &[]);
         c.params[2].1 = "json".into();
         assert_eq!(f.send(&c).await.0, 200, "python sends Format=json");
         // A space in a value: form body sends '+', the signature uses %20 (spec §1.4, §2.1).
-        let (status, body) = f.send(&f.call("GetCallerIdentity", &[("Note", "a b+c*~")])).await;
+        let (status, body) = f
+            .send(&f.call("GetCallerIdentity", &[("Note", "a b+c*~")]))
+            .await;
         assert_eq!(status, 200, "{body}");
     }
 
     #[tokio::test]
     async fn faults() {
         let f = fixture().await;
-        f.em.enqueue_faults([Fault::Throttle, Fault::InternalError, Fault::ServiceUnavailable]);
+        f.em.enqueue_faults([
+            Fault::Throttle,
+            Fault::InternalError,
+            Fault::ServiceUnavailable,
+        ]);
         f.em.set_fault(Some(Fault::Garbage));
-        for (st, expected) in [(400, "Throttling.User"), (500, "InternalError"), (503, "ServiceUnavailable")] {
+        for (st, expected) in [
+            (400, "Throttling.User"),
+            (500, "InternalError"),
+            (503, "ServiceUnavailable"),
+        ] {
             let (status, body) = f.send(&f.call("GetCallerIdentity", &[])).await;
             assert_eq!((status, code(&body)), (st, expected));
         }
         for _ in 0..2 {
             let (status, text) = f.send_raw(&f.call("GetCallerIdentity", &[])).await;
             assert_eq!(status, 200);
-            assert!(serde_json::from_str::<Value>(&text).is_err(), "garbage must not be JSON");
+            assert!(
+                serde_json::from_str::<Value>(&text).is_err(),
+                "garbage must not be JSON"
+            );
         }
         f.em.set_fault(None);
 
         f.em.enqueue_faults([Fault::Delay(StdDuration::from_millis(300))]);
         let started = std::time::Instant::now();
-        let (status, _) = f.assume(&[("RoleArn", UPLOADER), ("RoleSessionName", "slow")]).await;
+        let (status, _) = f
+            .assume(&[("RoleArn", UPLOADER), ("RoleSessionName", "slow")])
+            .await;
         assert_eq!(status, 200);
         assert!(started.elapsed() >= StdDuration::from_millis(300));
 
@@ -1523,8 +1738,16 @@ mod tests {
         params.push(("AccessKeyId".into(), AK.into()));
         let sig = test_sign(SECRET, &test_string_to_sign("POST", &params));
         params.push(("Signature".into(), sig));
-        let sent = f.http.post(format!("{}/", f.em.endpoint())).form(&params).send().await;
-        assert!(sent.is_err(), "a dropped connection must not look like an HTTP answer");
+        let sent = f
+            .http
+            .post(format!("{}/", f.em.endpoint()))
+            .form(&params)
+            .send()
+            .await;
+        assert!(
+            sent.is_err(),
+            "a dropped connection must not look like an HTTP answer"
+        );
 
         // Faults do not consume nonces or issue anything; every request is counted.
         assert_eq!(f.send(&c).await.0, 200);

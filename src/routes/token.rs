@@ -5,9 +5,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::policy::{role_session_name, upload_session_policy};
 use crate::startup::AppState;
-use crate::sts::client::AssumeRoleRequest;
 use crate::sts::types::format_timestamp;
 
 /// The response body; field names are the contract (clients and Alibaba's credentials-URI
@@ -32,28 +30,18 @@ pub async fn get_token(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let dir = settings.upload_prefix.render(&caller.id);
-    let policy = upload_session_policy(&settings.bucket, &dir)?;
-    let session_name = role_session_name(caller.id.as_str());
-    let assumed = state
-        .sts
-        .assume_role(
-            &settings.identity,
-            &AssumeRoleRequest {
-                role_arn: &settings.role_arn,
-                role_session_name: &session_name,
-                duration_seconds: settings.duration_seconds,
-                policy: &policy,
-            },
-        )
-        .await?;
+    let grant = state.issuer.credentials_for(&caller.id).await?;
+    let creds = &grant.credentials;
     tracing::info!(
-        sts_request_id = %assumed.request_id,
-        access_key_id = %assumed.credentials.access_key_id,
-        expiration = %assumed.credentials.expiration_string(),
-        "issued credentials"
+        caller = caller.id.as_str(),
+        role_arn = %settings.role_arn,
+        role_session_name = %grant.role_session_name,
+        policy_sha256 = %grant.policy_sha256,
+        access_key_id = %creds.access_key_id,
+        expiration = %creds.expiration_string(),
+        sts_request_id = %grant.sts_request_id,
+        "credentials handed out"
     );
-    let creds = &assumed.credentials;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {
@@ -65,7 +53,7 @@ pub async fn get_token(
             bucket: settings.bucket.as_str(),
             region: &settings.region,
             host: &settings.upload_host,
-            dir: &dir,
+            dir: &grant.dir,
             server_time: format_timestamp(state.clock.now()),
         }))
 }
