@@ -32,10 +32,21 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub identity: Identity,
     pub role_arn: RoleArn,
-    pub sts_endpoint: reqwest::Url,
+    /// Tried in order on retryable failures.
+    pub sts_endpoints: Vec<reqwest::Url>,
     pub sts_connect_timeout: Duration,
     pub sts_timeout: Duration,
+    /// Total time one credential load may spend on STS, retries included.
+    pub sts_retry_budget: Duration,
+    pub sts_max_qps: u32,
     pub duration_seconds: u32,
+    /// A cached credential with less validity left is refreshed in the background.
+    pub refresh_ahead_seconds: u32,
+    /// A credential with less validity left is never handed out.
+    pub min_ttl_seconds: u32,
+    pub cache_max_entries: u64,
+    /// Upper bound of the random delay before a background refresh starts.
+    pub refresh_jitter: Duration,
     pub bucket: BucketName,
     pub region: String,
     pub upload_host: String,
@@ -84,8 +95,6 @@ impl std::error::Error for ConfigError {}
 /// Variables the contract names but this version does not implement yet; setting one gets a
 /// startup warning instead of silently doing nothing.
 pub const NOT_YET_SUPPORTED: &[&str] = &[
-    "BROKER_REFRESH_AHEAD_SECONDS",
-    "BROKER_MIN_TTL_SECONDS",
     "BROKER_MAX_UPLOAD_BYTES",
     "BROKER_POST_SIGNATURE",
     "BROKER_JWT_HS256_SECRET",
@@ -263,11 +272,30 @@ impl Settings {
             Some(region) => format!("https://sts.{region}.aliyuncs.com"),
             None => "https://sts.aliyuncs.com".to_owned(),
         };
-        let sts_endpoint = r.parsed(
+        let sts_endpoints = r.parsed(
             "BROKER_STS_ENDPOINT",
-            Some(reqwest::Url::parse(&default_endpoint).expect("default endpoint is a URL")),
-            |raw| web_url(raw, false),
+            Some(vec![
+                reqwest::Url::parse(&default_endpoint).expect("default endpoint is a URL")
+            ]),
+            |raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .enumerate()
+                    .map(|(i, one)| {
+                        web_url(one, false).map_err(|e| format!("endpoint {}: {e}", i + 1))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            },
         );
+        let sts_retry_budget = r.parsed("BROKER_STS_RETRY_BUDGET_MS", Some(8000), |raw| {
+            integer_in(raw, 1, 120_000)
+        });
+        let sts_max_qps = r.parsed("BROKER_STS_MAX_QPS", Some(50), |raw| {
+            integer_in(raw, 1, 10_000).map(|v| v as u32)
+        });
+        let cache_max_entries = r.parsed("BROKER_CACHE_MAX_ENTRIES", Some(10_000), |raw| {
+            integer_in(raw, 1, 10_000_000)
+        });
 
         let sts_connect_timeout = r.parsed("BROKER_STS_CONNECT_TIMEOUT_MS", Some(5000), |raw| {
             integer_in(raw, 1, 60_000)
@@ -279,6 +307,8 @@ impl Settings {
         let duration_seconds = r.parsed("BROKER_DURATION_SECONDS", Some(3600), |raw| {
             integer_in(raw, 900, 43_200).map(|v| v as u32)
         });
+
+        let (refresh_ahead_seconds, min_ttl_seconds) = refresh_windows(&mut r, duration_seconds);
 
         let bucket = r
             .required("BROKER_BUCKET", "the OSS bucket clients upload to")
@@ -359,11 +389,22 @@ impl Settings {
             }
         }
 
+        let refresh_jitter = r.parsed("BROKER_REFRESH_JITTER_MS", Some(5000), |raw| {
+            integer_in(raw, 0, 60_000)
+        });
+        let tuning = (
+            refresh_jitter,
+            sts_retry_budget,
+            sts_max_qps,
+            refresh_ahead_seconds,
+            min_ttl_seconds,
+            cache_max_entries,
+        );
         match (
             listen,
             identity,
             role_arn,
-            sts_endpoint,
+            sts_endpoints,
             sts_connect_timeout,
             sts_timeout,
             duration_seconds,
@@ -374,12 +415,13 @@ impl Settings {
             auth,
             log_format,
             shutdown_timeout,
+            tuning,
         ) {
             (
                 Some(listen),
                 Some(identity),
                 Some(role_arn),
-                Some(sts_endpoint),
+                Some(sts_endpoints),
                 Some(connect),
                 Some(total),
                 Some(duration_seconds),
@@ -390,14 +432,28 @@ impl Settings {
                 Some(auth),
                 Some(log_format),
                 Some(shutdown),
+                (
+                    Some(refresh_jitter),
+                    Some(retry_budget),
+                    Some(sts_max_qps),
+                    Some(refresh_ahead_seconds),
+                    Some(min_ttl_seconds),
+                    Some(cache_max_entries),
+                ),
             ) if r.problems.is_empty() => Ok(Settings {
                 listen,
                 identity,
                 role_arn,
-                sts_endpoint,
+                sts_endpoints,
                 sts_connect_timeout: Duration::from_millis(connect),
                 sts_timeout: Duration::from_millis(total),
+                sts_retry_budget: Duration::from_millis(retry_budget),
+                sts_max_qps,
                 duration_seconds,
+                refresh_ahead_seconds,
+                min_ttl_seconds,
+                cache_max_entries,
+                refresh_jitter: Duration::from_millis(refresh_jitter),
                 bucket,
                 region,
                 upload_host,
@@ -419,6 +475,59 @@ impl Settings {
             .copied()
             .filter(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()))
             .collect()
+    }
+}
+
+/// The refresh window and the handout floor. Unset, both scale with the credential lifetime
+/// (a quarter and a twelfth: 900 s and 300 s for 3600 s, 225 s and 75 s for 900 s), so short
+/// credentials are not refreshed on every request. Set, they are honoured as given when
+/// `floor <= window < duration`.
+fn refresh_windows(r: &mut Reader<'_>, duration: Option<u32>) -> (Option<u32>, Option<u32>) {
+    let window = r.parsed("BROKER_REFRESH_AHEAD_SECONDS", None, |raw| {
+        integer_in(raw, 1, 43_199).map(|v| v as u32)
+    });
+    let floor = r.parsed("BROKER_MIN_TTL_SECONDS", None, |raw| {
+        integer_in(raw, 0, 43_199).map(|v| v as u32)
+    });
+    let Some(duration) = duration else {
+        return (None, None);
+    };
+    let window_set = r.get("BROKER_REFRESH_AHEAD_SECONDS").is_some();
+    let floor_set = r.get("BROKER_MIN_TTL_SECONDS").is_some();
+    if (window_set && window.is_none()) || (floor_set && floor.is_none()) {
+        return (None, None); // already reported
+    }
+    let window = window.unwrap_or(duration / 4);
+    let floor = floor.unwrap_or(duration / 12);
+    let mut ok = true;
+    if window >= duration {
+        r.problem(
+            "BROKER_REFRESH_AHEAD_SECONDS",
+            format!("{window} must be less than BROKER_DURATION_SECONDS ({duration})"),
+        );
+        ok = false;
+    }
+    if floor > window {
+        let (variable, detail) = if floor_set {
+            ("BROKER_MIN_TTL_SECONDS", "")
+        } else {
+            (
+                "BROKER_REFRESH_AHEAD_SECONDS",
+                " (the default floor is a twelfth of the duration)",
+            )
+        };
+        r.problem(
+            variable,
+            format!(
+                "the floor BROKER_MIN_TTL_SECONDS ({floor}) must not exceed the refresh window BROKER_REFRESH_AHEAD_SECONDS ({window}){detail}"
+            ),
+        );
+        ok = false;
+    }
+    if ok {
+        (Some(window), Some(floor))
+    } else {
+        (None, None)
     }
 }
 
@@ -509,7 +618,10 @@ mod tests {
     fn defaults() {
         let s = with(&[]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(s.sts_endpoint.as_str(), "https://sts.aliyuncs.com/");
+        assert_eq!(s.sts_endpoints[0].as_str(), "https://sts.aliyuncs.com/");
+        assert_eq!(s.sts_endpoints.len(), 1);
+        assert_eq!((s.refresh_ahead_seconds, s.min_ttl_seconds), (900, 300));
+        assert_eq!((s.sts_max_qps, s.cache_max_entries), (50, 10_000));
         assert_eq!(s.duration_seconds, 3600);
         assert_eq!(
             s.upload_host,
@@ -520,7 +632,7 @@ mod tests {
         assert!(matches!(&s.identity, Identity::Static(k) if k.security_token.is_none()));
         let regional = with(&[("BROKER_STS_REGION", "ap-southeast-1")]).unwrap();
         assert_eq!(
-            regional.sts_endpoint.as_str(),
+            regional.sts_endpoints[0].as_str(),
             "https://sts.ap-southeast-1.aliyuncs.com/"
         );
     }
@@ -554,12 +666,65 @@ mod tests {
             ("BROKER_LOG_FORMAT", "xml"),
             ("BROKER_STS_TIMEOUT_MS", "0"),
             ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            (
+                "BROKER_STS_ENDPOINT",
+                "https://sts.aliyuncs.com,http://10.1.1.1",
+            ),
+            ("BROKER_STS_MAX_QPS", "0"),
+            ("BROKER_CACHE_MAX_ENTRIES", "many"),
+            ("BROKER_REFRESH_AHEAD_SECONDS", "3600"),
+            ("BROKER_REFRESH_AHEAD_SECONDS", "200"),
+            ("BROKER_MIN_TTL_SECONDS", "1000"),
         ];
         for (var, value) in table {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
             assert!(err.mentions(var), "{var}={value}: {err}");
             assert_eq!(err.problems.len(), 1, "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn refresh_windows_scale_or_are_honoured() {
+        let short = with(&[("BROKER_DURATION_SECONDS", "900")]).unwrap();
+        assert_eq!(
+            (short.refresh_ahead_seconds, short.min_ttl_seconds),
+            (225, 75)
+        );
+        let long = with(&[("BROKER_DURATION_SECONDS", "43200")]).unwrap();
+        assert_eq!(
+            (long.refresh_ahead_seconds, long.min_ttl_seconds),
+            (10800, 3600)
+        );
+        let set = with(&[
+            ("BROKER_REFRESH_AHEAD_SECONDS", "1200"),
+            ("BROKER_MIN_TTL_SECONDS", "600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.refresh_ahead_seconds, set.min_ttl_seconds),
+            (1200, 600)
+        );
+        let err = with(&[
+            ("BROKER_REFRESH_AHEAD_SECONDS", "400"),
+            ("BROKER_MIN_TTL_SECONDS", "500"),
+        ])
+        .unwrap_err();
+        assert!(err.mentions("BROKER_MIN_TTL_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn several_sts_endpoints_in_order() {
+        let s = with(&[(
+            "BROKER_STS_ENDPOINT",
+            "https://sts.cn-hangzhou.aliyuncs.com, https://sts.aliyuncs.com",
+        )])
+        .unwrap();
+        let hosts: Vec<_> = s
+            .sts_endpoints
+            .iter()
+            .map(|u| u.host_str().unwrap())
+            .collect();
+        assert_eq!(hosts, ["sts.cn-hangzhou.aliyuncs.com", "sts.aliyuncs.com"]);
     }
 
     #[test]

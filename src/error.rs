@@ -3,6 +3,7 @@
 //! logger), never into a body.
 
 use std::fmt;
+use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -44,12 +45,24 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("STS call failed")]
-    Sts(#[from] StsError),
+    Sts(#[source] Arc<StsError>),
     #[error("session policy too large")]
     PolicyTooLarge(#[from] PolicyTooLarge),
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<StsError> for ApiError {
+    fn from(e: StsError) -> Self {
+        Self::Sts(Arc::new(e))
+    }
+}
+
+impl From<Arc<StsError>> for ApiError {
+    fn from(e: Arc<StsError>) -> Self {
+        Self::Sts(e)
+    }
 }
 
 /// `Debug` prints the whole cause chain, for the log.
@@ -91,7 +104,7 @@ impl ApiError {
                 codes::UPSTREAM_UNAVAILABLE,
                 "STS is unavailable or throttling; try again later.",
             ),
-            Self::Sts(StsError::Malformed { .. }) => (
+            Self::Sts(e) if matches!(**e, StsError::Malformed { .. }) => (
                 StatusCode::BAD_GATEWAY,
                 codes::UPSTREAM_MALFORMED,
                 "STS sent an answer the broker could not read.",
@@ -118,6 +131,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u32> {
         match self {
             Self::Sts(e) if e.is_throttling() => Some(2),
+            Self::Sts(e) if matches!(**e, StsError::CallBudgetSpent) => Some(1),
             Self::Sts(e) if e.retryable() => Some(5),
             _ => None,
         }

@@ -1,18 +1,40 @@
 //! Turns "this caller wants to upload" into temporary credentials scoped to the caller's
-//! directory. The one place routes get credentials from; it knows policies and STS, not HTTP.
+//! directory, through the credential cache. The one place routes get credentials from; it knows
+//! scopes, the cache and STS, not HTTP.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+use crate::cache::{CachePolicy, CredentialCache, Expiring, Loader, Outcome};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::policy::{role_session_name, upload_session_policy, CallerId};
-use crate::sts::client::{AssumeRoleRequest, StsClient};
-use crate::sts::types::TemporaryCredentials;
+use crate::sts::client::{AssumeRoleRequest, StsClient, StsError};
+use crate::sts::types::{RoleArn, TemporaryCredentials};
 
-/// Credentials handed to one caller, with what they were issued for.
+/// Everything that makes two credentials interchangeable (the cache key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScopeKey {
+    pub role_arn: RoleArn,
+    pub policy_sha256: [u8; 32],
+    pub role_session_name: String,
+    pub duration_seconds: u32,
+}
+
+/// What a caller's credentials are for, computed once per caller.
+#[derive(Debug)]
+pub struct Scope {
+    pub key: ScopeKey,
+    pub dir: String,
+    pub policy: String,
+}
+
+/// Credentials handed to callers of one scope, with what they were issued for.
 #[derive(Debug)]
 pub struct Grant {
     pub credentials: TemporaryCredentials,
@@ -22,21 +44,87 @@ pub struct Grant {
     /// Hex SHA-256 of the session policy, for audit lines.
     pub policy_sha256: String,
     pub sts_request_id: String,
+    /// A response body rendered once per grant by the route that serves it (hot path).
+    pub rendered: OnceLock<String>,
 }
 
-#[derive(Debug)]
+impl Expiring for Grant {
+    fn expiration(&self) -> DateTime<Utc> {
+        self.credentials.expiration
+    }
+}
+
+/// A grant and how this request obtained it.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub grant: Arc<Grant>,
+    pub outcome: Outcome,
+}
+
 pub struct Issuer {
     sts: StsClient,
     identity: Identity,
     settings: Arc<Settings>,
+    scopes: moka::sync::Cache<CallerId, Arc<Scope>>,
+    cache: CredentialCache<Arc<Scope>, Grant, StsError>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("identity", &self.identity.describe())
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// Scopes are keyed by their `ScopeKey` only.
+impl PartialEq for Scope {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Scope {}
+impl std::hash::Hash for Scope {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
 }
 
 impl Issuer {
-    pub fn new(sts: StsClient, identity: Identity, settings: Arc<Settings>) -> Self {
+    pub fn new(
+        sts: StsClient,
+        identity: Identity,
+        settings: Arc<Settings>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let loader: Loader<Arc<Scope>, Grant, StsError> = {
+            let (sts, identity, settings) = (sts.clone(), identity.clone(), settings.clone());
+            Arc::new(move |scope: Arc<Scope>| {
+                let (sts, identity, settings) = (sts.clone(), identity.clone(), settings.clone());
+                Box::pin(async move { load(&sts, &identity, &settings, &scope).await })
+            })
+        };
+        let policy = CachePolicy {
+            refresh_ahead: chrono::Duration::seconds(settings.refresh_ahead_seconds.into()),
+            min_ttl: chrono::Duration::seconds(settings.min_ttl_seconds.into()),
+            negative_ttl: Duration::from_secs(5),
+            refresh_jitter: settings.refresh_jitter,
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            max_entries: settings.cache_max_entries,
+            idle_ttl: Duration::from_secs(settings.duration_seconds.into()),
+        };
+        let scopes = moka::sync::Cache::builder()
+            .max_capacity(settings.cache_max_entries)
+            .time_to_idle(Duration::from_secs(settings.duration_seconds.into()))
+            .build();
         Self {
+            cache: CredentialCache::new(policy, clock, loader),
             sts,
             identity,
             settings,
+            scopes,
         }
     }
 
@@ -48,35 +136,80 @@ impl Issuer {
         &self.identity
     }
 
-    /// Credentials allowing `caller` to write under its own directory only.
-    pub async fn credentials_for(&self, caller: &CallerId) -> Result<Arc<Grant>, ApiError> {
+    pub fn cache(&self) -> &CredentialCache<Arc<Scope>, Grant, StsError> {
+        &self.cache
+    }
+
+    /// The scope of `caller`: its directory, session policy and session name.
+    pub fn scope_for(&self, caller: &CallerId) -> Result<Arc<Scope>, ApiError> {
+        if let Some(scope) = self.scopes.get(caller) {
+            return Ok(scope);
+        }
         let settings = &self.settings;
         let dir = settings.upload_prefix.render(caller);
         let policy = upload_session_policy(&settings.bucket, &dir)?;
-        let session_name = role_session_name(caller.as_str());
-        let identity = self
-            .identity
-            .current()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let assumed = self
-            .sts
-            .assume_role(
-                &identity,
-                &AssumeRoleRequest {
-                    role_arn: &settings.role_arn,
-                    role_session_name: &session_name,
-                    duration_seconds: settings.duration_seconds,
-                    policy: &policy,
-                },
-            )
-            .await?;
-        Ok(Arc::new(Grant {
-            credentials: assumed.credentials,
+        let scope = Arc::new(Scope {
+            key: ScopeKey {
+                role_arn: settings.role_arn.clone(),
+                policy_sha256: Sha256::digest(policy.as_bytes()).into(),
+                role_session_name: role_session_name(caller.as_str()),
+                duration_seconds: settings.duration_seconds,
+            },
             dir,
-            role_session_name: session_name,
-            policy_sha256: hex::encode(Sha256::digest(policy.as_bytes())),
-            sts_request_id: assumed.request_id,
-        }))
+            policy,
+        });
+        self.scopes.insert(caller.clone(), scope.clone());
+        Ok(scope)
     }
+
+    /// Credentials allowing `caller` to write under its own directory only.
+    pub async fn issue(&self, caller: &CallerId) -> Result<Issued, ApiError> {
+        let scope = self.scope_for(caller)?;
+        let (grant, outcome) = self.cache.get(&scope).await?;
+        Ok(Issued { grant, outcome })
+    }
+
+    /// Like [`Issuer::issue`], for callers that do not care how the grant was obtained.
+    pub async fn credentials_for(&self, caller: &CallerId) -> Result<Arc<Grant>, ApiError> {
+        Ok(self.issue(caller).await?.grant)
+    }
+}
+
+/// One AssumeRole (with retries inside the client) for `scope`.
+async fn load(
+    sts: &StsClient,
+    identity: &Identity,
+    settings: &Settings,
+    scope: &Scope,
+) -> Result<Grant, StsError> {
+    let signer = identity
+        .current()
+        .await
+        .map_err(|e| StsError::NoIdentity(e.to_string()))?;
+    let assumed = sts
+        .assume_role(
+            &signer,
+            &AssumeRoleRequest {
+                role_arn: &settings.role_arn,
+                role_session_name: &scope.key.role_session_name,
+                duration_seconds: settings.duration_seconds,
+                policy: &scope.policy,
+            },
+        )
+        .await?;
+    tracing::info!(
+        sts_request_id = %assumed.request_id,
+        access_key_id = %assumed.credentials.access_key_id,
+        role_session_name = %scope.key.role_session_name,
+        expiration = %assumed.credentials.expiration_string(),
+        "AssumeRole succeeded"
+    );
+    Ok(Grant {
+        credentials: assumed.credentials,
+        dir: scope.dir.clone(),
+        role_session_name: scope.key.role_session_name.clone(),
+        policy_sha256: hex::encode(scope.key.policy_sha256),
+        sts_request_id: assumed.request_id,
+        rendered: OnceLock::new(),
+    })
 }

@@ -67,7 +67,7 @@ async fn serve() -> ExitCode {
     }
     tracing::info!(
         listen = %settings.listen,
-        sts_endpoint = %settings.sts_endpoint,
+        sts_endpoints = ?settings.sts_endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         role_arn = %settings.role_arn,
         bucket = settings.bucket.as_str(),
         identity = %settings.identity.describe(),

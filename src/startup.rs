@@ -17,6 +17,7 @@ use crate::error::{ApiError, REQUEST_ID};
 use crate::issuer::Issuer;
 use crate::routes;
 use crate::sts::client::{StsClient, StsTimeouts};
+use crate::sts::retry::{CallBudget, RetryPolicy};
 
 /// State shared by all handlers.
 #[derive(Debug)]
@@ -60,19 +61,29 @@ impl Application {
         listener: TcpListener,
     ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
-        let sts = StsClient::new(
-            settings.sts_endpoint.clone(),
+        let sts = StsClient::with_endpoints(
+            settings.sts_endpoints.clone(),
             StsTimeouts {
                 connect: settings.sts_connect_timeout,
                 total: settings.sts_timeout,
             },
             deps.clock.clone(),
             deps.nonces,
+            RetryPolicy {
+                total_budget: settings.sts_retry_budget,
+                ..RetryPolicy::default()
+            },
+            Arc::new(CallBudget::new(settings.sts_max_qps)),
         )
         .map_err(std::io::Error::other)?;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let settings = Arc::new(settings);
-        let issuer = Issuer::new(sts, settings.identity.clone(), settings.clone());
+        let issuer = Issuer::new(
+            sts,
+            settings.identity.clone(),
+            settings.clone(),
+            deps.clock.clone(),
+        );
         let state = web::Data::new(AppState {
             settings,
             issuer,

@@ -1,18 +1,21 @@
 //! `GET /getToken`: temporary credentials scoped to the caller's upload directory.
 
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::config::Settings;
 use crate::error::ApiError;
+use crate::issuer::Grant;
 use crate::startup::AppState;
 use crate::sts::types::format_timestamp;
 
-/// The response body; field names are the contract (clients and Alibaba's credentials-URI
-/// providers read them).
+/// The parts of the body that are the same for every request served from one grant; field
+/// names are the contract (clients and Alibaba's credentials-URI providers read them).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct TokenResponse<'a> {
+struct GrantBody<'a> {
     code: &'static str,
     access_key_id: &'a str,
     access_key_secret: &'a str,
@@ -22,7 +25,37 @@ struct TokenResponse<'a> {
     region: &'a str,
     host: &'a str,
     dir: &'a str,
-    server_time: String,
+}
+
+/// The grant's fixed fields as a JSON object without its closing brace, rendered once.
+fn render_prefix(grant: &Grant, settings: &Settings) -> String {
+    let creds = &grant.credentials;
+    let mut json = serde_json::to_string(&GrantBody {
+        code: "Success",
+        access_key_id: &creds.access_key_id,
+        access_key_secret: creds.secret(),
+        security_token: creds.token(),
+        expiration: creds.expiration_string(),
+        bucket: settings.bucket.as_str(),
+        region: &settings.region,
+        host: &settings.upload_host,
+        dir: &grant.dir,
+    })
+    .expect("plain strings serialise");
+    json.pop(); // the closing `}`
+    json
+}
+
+/// When a client should fetch again: before the credential falls under the handout floor,
+/// jittered by up to half the floor so a fleet of clients does not come back at once.
+pub fn refresh_after(
+    expiration: DateTime<Utc>,
+    now: DateTime<Utc>,
+    min_ttl_seconds: u32,
+) -> DateTime<Utc> {
+    let floor = i64::from(min_ttl_seconds);
+    let jitter = fastrand::i64(0..=floor / 2);
+    (expiration - Duration::seconds(floor + jitter)).max(now)
 }
 
 pub async fn get_token(
@@ -30,30 +63,56 @@ pub async fn get_token(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let grant = state.issuer.credentials_for(&caller.id).await?;
+    let issued = state.issuer.issue(&caller.id).await?;
+    let grant = &issued.grant;
     let creds = &grant.credentials;
     tracing::info!(
+        target: "audit",
         caller = caller.id.as_str(),
         role_arn = %settings.role_arn,
         role_session_name = %grant.role_session_name,
         policy_sha256 = %grant.policy_sha256,
         access_key_id = %creds.access_key_id,
         expiration = %creds.expiration_string(),
+        cache = issued.outcome.as_str(),
         sts_request_id = %grant.sts_request_id,
+        request_id = %crate::error::current_request_id(),
         "credentials handed out"
     );
+    let now = state.clock.now();
+    let prefix = grant
+        .rendered
+        .get_or_init(|| render_prefix(grant, settings));
+    let mut body = String::with_capacity(prefix.len() + 64);
+    body.push_str(prefix);
+    body.push_str(",\"ServerTime\":\"");
+    body.push_str(&format_timestamp(now));
+    body.push_str("\",\"RefreshAfter\":\"");
+    body.push_str(&format_timestamp(refresh_after(
+        creds.expiration,
+        now,
+        settings.min_ttl_seconds,
+    )));
+    body.push_str("\"}");
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(TokenResponse {
-            code: "Success",
-            access_key_id: &creds.access_key_id,
-            access_key_secret: creds.secret(),
-            security_token: creds.token(),
-            expiration: creds.expiration_string(),
-            bucket: settings.bucket.as_str(),
-            region: &settings.region,
-            host: &settings.upload_host,
-            dir: &grant.dir,
-            server_time: format_timestamp(state.clock.now()),
-        }))
+        .content_type("application/json")
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_after_is_before_the_floor_and_never_in_the_past() {
+        let now = Utc::now();
+        let expiration = now + Duration::seconds(3600);
+        for _ in 0..200 {
+            let at = refresh_after(expiration, now, 300);
+            assert!(at <= expiration - Duration::seconds(300));
+            assert!(at >= expiration - Duration::seconds(450));
+        }
+        assert_eq!(refresh_after(now + Duration::seconds(100), now, 300), now);
+    }
 }

@@ -1,6 +1,7 @@
 //! The only code that talks to STS over the network: builds signed RPC requests (spec §1.3–1.4),
-//! sends them with one shared reqwest client and turns answers into typed values or a typed
-//! [`StsError`]. It never caches and never retries: callers decide that from `retryable`.
+//! sends them with one shared reqwest client, retries retryable failures across the configured
+//! endpoints (see `retry`), and turns answers into typed values or a typed [`StsError`].
+//! It never caches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::clock::{Clock, NonceSource};
+use crate::sts::retry::{with_retries, CallBudget, RetryPolicy};
 use crate::sts::signer;
 use crate::sts::types::{format_timestamp, AccessKey, RoleArn, TemporaryCredentials};
 
@@ -41,6 +43,15 @@ pub enum StsError {
     /// Something answered, but not with a well-formed STS document.
     #[error("STS answered HTTP {status} with a malformed body: {reason}")]
     Malformed { status: u16, reason: String },
+    /// The process-wide budget of STS calls per second is spent; nothing was sent.
+    #[error("the STS call budget (BROKER_STS_MAX_QPS) is spent")]
+    CallBudgetSpent,
+    /// The total retry time budget ran out.
+    #[error("STS did not answer within the retry budget")]
+    RetryBudgetSpent,
+    /// The broker's own identity could not be obtained, so nothing could be signed.
+    #[error("no identity to sign with: {0}")]
+    NoIdentity(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +79,7 @@ impl StsError {
             Self::Rejected { status, code, .. } => *status >= 500 || is_throttling(code),
             Self::Transport { .. } => true,
             Self::Malformed { status, .. } => *status >= 500,
+            Self::CallBudgetSpent | Self::RetryBudgetSpent | Self::NoIdentity(_) => true,
         }
     }
 
@@ -87,6 +99,12 @@ impl StsError {
             Self::Rejected { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
+    }
+}
+
+impl crate::cache::Retryable for StsError {
+    fn retryable(&self) -> bool {
+        StsError::retryable(self)
     }
 }
 
@@ -129,22 +147,44 @@ pub struct StsTimeouts {
     pub total: Duration,
 }
 
-/// A signed-request client for one STS endpoint.
+/// A signed-request client for STS, over one or more endpoints tried in order.
 #[derive(Debug, Clone)]
 pub struct StsClient {
     http: reqwest::Client,
-    endpoint: reqwest::Url,
+    endpoints: Vec<reqwest::Url>,
     clock: Arc<dyn Clock>,
     nonces: Arc<dyn NonceSource>,
+    retry: RetryPolicy,
+    budget: Arc<CallBudget>,
 }
 
 impl StsClient {
+    /// A client with default retries and a generous call budget (tests, tools).
     pub fn new(
         endpoint: reqwest::Url,
         timeouts: StsTimeouts,
         clock: Arc<dyn Clock>,
         nonces: Arc<dyn NonceSource>,
     ) -> Result<Self, reqwest::Error> {
+        Self::with_endpoints(
+            vec![endpoint],
+            timeouts,
+            clock,
+            nonces,
+            RetryPolicy::default(),
+            Arc::new(CallBudget::new(1000)),
+        )
+    }
+
+    pub fn with_endpoints(
+        endpoints: Vec<reqwest::Url>,
+        timeouts: StsTimeouts,
+        clock: Arc<dyn Clock>,
+        nonces: Arc<dyn NonceSource>,
+        retry: RetryPolicy,
+        budget: Arc<CallBudget>,
+    ) -> Result<Self, reqwest::Error> {
+        assert!(!endpoints.is_empty(), "at least one STS endpoint");
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.total)
@@ -154,21 +194,37 @@ impl StsClient {
             .build()?;
         Ok(Self {
             http,
-            endpoint,
+            endpoints,
             clock,
             nonces,
+            retry,
+            budget,
         })
     }
 
-    pub fn endpoint(&self) -> &reqwest::Url {
-        &self.endpoint
+    pub fn endpoints(&self) -> &[reqwest::Url] {
+        &self.endpoints
     }
 
-    /// Calls `AssumeRole` signed with `identity`.
+    /// Calls `AssumeRole` signed with `identity`, retrying retryable failures; attempt `n` goes
+    /// to endpoint `n mod len`, so a failing primary hands over to the next one.
     pub async fn assume_role(
         &self,
         identity: &AccessKey,
         request: &AssumeRoleRequest<'_>,
+    ) -> Result<AssumedRole, StsError> {
+        with_retries(&self.retry, &self.budget, |n| {
+            self.assume_role_once(identity, request, n as usize)
+        })
+        .await
+    }
+
+    /// One signed `AssumeRole` attempt against endpoint `attempt mod len`.
+    pub async fn assume_role_once(
+        &self,
+        identity: &AccessKey,
+        request: &AssumeRoleRequest<'_>,
+        attempt: usize,
     ) -> Result<AssumedRole, StsError> {
         let duration = request.duration_seconds.to_string();
         let business = [
@@ -177,7 +233,9 @@ impl StsClient {
             ("DurationSeconds", duration.as_str()),
             ("Policy", request.policy),
         ];
-        let (status, body) = self.call("AssumeRole", identity, &business).await?;
+        let (status, body) = self
+            .call(attempt, "AssumeRole", identity, &business)
+            .await?;
         let parsed: AssumeRoleBody =
             serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
                 status,
@@ -219,17 +277,23 @@ impl StsClient {
         &self,
         identity: &AccessKey,
     ) -> Result<CallerIdentity, StsError> {
-        let (status, body) = self.call("GetCallerIdentity", identity, &[]).await?;
-        serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
-            status,
-            reason: format!("not a GetCallerIdentity answer: {e}"),
+        with_retries(&self.retry, &self.budget, |n| async move {
+            let (status, body) = self
+                .call(n as usize, "GetCallerIdentity", identity, &[])
+                .await?;
+            serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
+                status,
+                reason: format!("not a GetCallerIdentity answer: {e}"),
+            })
         })
+        .await
     }
 
     /// Signs and sends one request; every call gets a fresh nonce and timestamp (spec §2.2).
     /// Everything travels in the form body so the policy and tokens stay out of URLs (spec §1.4).
     async fn call(
         &self,
+        attempt: usize,
         action: &str,
         identity: &AccessKey,
         business: &[(&str, &str)],
@@ -259,7 +323,7 @@ impl StsClient {
 
         let response = self
             .http
-            .post(self.endpoint.clone())
+            .post(self.endpoints[attempt % self.endpoints.len()].clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&params)
             .send()

@@ -2,5 +2,6 @@
 //! the HTTP client. Nothing outside this module builds an STS request.
 
 pub mod client;
+pub mod retry;
 pub mod signer;
 pub mod types;

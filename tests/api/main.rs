@@ -2,6 +2,7 @@
 //! port 0. One binary, one `spawn_app()` helper.
 
 mod binary;
+mod cache;
 mod emulator_strictness;
 mod helpers;
 mod token;

@@ -1,0 +1,555 @@
+//! An expiring, single-flight credential cache. It knows expiry times, refresh windows and
+//! failures, never signatures or HTTP: values come from a loader it is given.
+//!
+//! Rules (per key):
+//! - more than `refresh_ahead` left: served at once;
+//! - between `min_ttl` and `refresh_ahead` left: served at once, and ONE background refresh
+//!   starts after a small jitter; a failed refresh is retried later with exponential backoff and
+//!   full jitter while the cached value keeps being served (last-good);
+//! - less than `min_ttl` left, or nothing cached: the request waits for ONE load shared by every
+//!   concurrent waiter (single flight);
+//! - a non-retryable load failure is remembered for `negative_ttl`, so a misconfiguration
+//!   cannot hammer STS.
+//!
+//! Size is bounded; keys nobody asked for within `idle_ttl` are dropped, never refreshed.
+
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::sts::retry::full_jitter;
+
+/// Something with an expiry time.
+pub trait Expiring {
+    fn expiration(&self) -> DateTime<Utc>;
+}
+
+/// An error that may or may not go away by itself.
+pub trait Retryable {
+    fn retryable(&self) -> bool;
+}
+
+/// Produces a fresh value for a key.
+pub type Loader<K, V, E> = Arc<dyn Fn(K) -> BoxFuture<'static, Result<V, E>> + Send + Sync>;
+
+/// The cache's timing rules.
+#[derive(Debug, Clone, Copy)]
+pub struct CachePolicy {
+    pub refresh_ahead: chrono::Duration,
+    pub min_ttl: chrono::Duration,
+    pub negative_ttl: Duration,
+    /// Upper bound of the random delay before a background refresh starts.
+    pub refresh_jitter: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    pub max_entries: u64,
+    pub idle_ttl: Duration,
+}
+
+/// How a value was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served from the cache.
+    Hit,
+    /// Served from the cache; a background refresh was started or is running.
+    HitRefreshing,
+    /// Loaded (or waited for a load) for this request.
+    Miss,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::HitRefreshing => "hit-refreshing",
+            Self::Miss => "miss",
+        }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub refresh_failures: AtomicU64,
+    pub evictions: Arc<AtomicU64>,
+}
+
+struct Slot<V, E> {
+    current: ArcSwapOption<V>,
+    /// Serialises loads of this key: the single flight.
+    load_lock: tokio::sync::Mutex<()>,
+    /// Bumped after every finished load, so waiters can tell one happened while they queued.
+    generation: AtomicU64,
+    last_error: Mutex<Option<(Arc<E>, Option<Instant>)>>,
+    refreshing: AtomicBool,
+    refresh_failures: AtomicU32,
+    next_refresh_at: Mutex<Option<Instant>>,
+}
+
+impl<V, E> Slot<V, E> {
+    fn new() -> Self {
+        Self {
+            current: ArcSwapOption::empty(),
+            load_lock: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+            refresh_failures: AtomicU32::new(0),
+            next_refresh_at: Mutex::new(None),
+        }
+    }
+
+    /// A remembered non-retryable error that is still in force.
+    fn negative(&self) -> Option<Arc<E>> {
+        let guard = self.last_error.lock().expect("slot lock");
+        match &*guard {
+            Some((error, Some(until))) if Instant::now() < *until => Some(error.clone()),
+            _ => None,
+        }
+    }
+}
+
+pub struct CredentialCache<K, V, E> {
+    slots: moka::sync::Cache<K, Arc<Slot<V, E>>>,
+    loader: Loader<K, V, E>,
+    policy: CachePolicy,
+    clock: Arc<dyn Clock>,
+    stats: Arc<CacheStats>,
+}
+
+impl<K, V, E> std::fmt::Debug for CredentialCache<K, V, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("entries", &self.slots.entry_count())
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl<K, V, E> CredentialCache<K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Expiring + Send + Sync + 'static,
+    E: Retryable + Send + Sync + 'static,
+{
+    pub fn new(policy: CachePolicy, clock: Arc<dyn Clock>, loader: Loader<K, V, E>) -> Self {
+        let stats = Arc::new(CacheStats::default());
+        let evictions = stats.evictions.clone();
+        let slots = moka::sync::Cache::builder()
+            .max_capacity(policy.max_entries)
+            .time_to_idle(policy.idle_ttl)
+            .eviction_listener(move |_, _, cause| {
+                if cause.was_evicted() {
+                    evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self {
+            slots,
+            loader,
+            policy,
+            clock,
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<CacheStats> {
+        &self.stats
+    }
+
+    /// Whether some cached value could be served right now (for readiness).
+    pub fn has_servable(&self) -> bool {
+        let now = self.clock.now();
+        self.slots.iter().any(|(_, slot)| {
+            slot.current
+                .load()
+                .as_ref()
+                .is_some_and(|v| v.expiration() - now > self.policy.min_ttl)
+        })
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.slots.run_pending_tasks();
+        self.slots.entry_count()
+    }
+
+    /// The value for `key`, by the rules in the module docs.
+    pub async fn get(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
+        let slot = self.slots.get_with_by_ref(key, || Arc::new(Slot::new()));
+        if let Some(value) = slot.current.load_full() {
+            let left = value.expiration() - self.clock.now();
+            if left > self.policy.refresh_ahead {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((value, Outcome::Hit));
+            }
+            if left > self.policy.min_ttl {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                self.maybe_refresh(key, &slot);
+                return Ok((value, Outcome::HitRefreshing));
+            }
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        if let Some(error) = slot.negative() {
+            return Err(error);
+        }
+        let seen = slot.generation.load(Ordering::Acquire);
+        let _flight = slot.load_lock.lock().await;
+        if let Some(value) = self.servable(&slot) {
+            return Ok((value, Outcome::Miss));
+        }
+        if slot.generation.load(Ordering::Acquire) != seen {
+            // A load finished while this request queued and left nothing servable: share its
+            // failure instead of starting another STS call for every waiter.
+            if let Some((error, _)) = &*slot.last_error.lock().expect("slot lock") {
+                return Err(error.clone());
+            }
+        }
+        self.load_into(key, &slot).await.map(|v| (v, Outcome::Miss))
+    }
+
+    fn servable(&self, slot: &Slot<V, E>) -> Option<Arc<V>> {
+        slot.current
+            .load_full()
+            .filter(|v| v.expiration() - self.clock.now() > self.policy.min_ttl)
+    }
+
+    /// Loads with the flight lock held; records the value or the failure.
+    async fn load_into(&self, key: &K, slot: &Slot<V, E>) -> Result<Arc<V>, Arc<E>> {
+        let result = (self.loader)(key.clone()).await;
+        let outcome = match result {
+            Ok(value) => {
+                let value = Arc::new(value);
+                slot.current.store(Some(value.clone()));
+                *slot.last_error.lock().expect("slot lock") = None;
+                slot.refresh_failures.store(0, Ordering::Relaxed);
+                *slot.next_refresh_at.lock().expect("slot lock") = None;
+                Ok(value)
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                let until = (!error.retryable()).then(|| Instant::now() + self.policy.negative_ttl);
+                *slot.last_error.lock().expect("slot lock") = Some((error.clone(), until));
+                Err(error)
+            }
+        };
+        slot.generation.fetch_add(1, Ordering::AcqRel);
+        outcome
+    }
+
+    /// Starts one background refresh unless one runs or the backoff says not yet.
+    fn maybe_refresh(&self, key: &K, slot: &Arc<Slot<V, E>>) {
+        if let Some(at) = *slot.next_refresh_at.lock().expect("slot lock") {
+            if Instant::now() < at {
+                return;
+            }
+        }
+        if slot.negative().is_some() {
+            return;
+        }
+        if slot
+            .refreshing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+        let task = RefreshTask {
+            key: key.clone(),
+            slot: slot.clone(),
+            loader: self.loader.clone(),
+            policy: self.policy,
+            stats: self.stats.clone(),
+        };
+        tokio::spawn(task.run());
+    }
+}
+
+struct RefreshTask<K, V, E> {
+    key: K,
+    slot: Arc<Slot<V, E>>,
+    loader: Loader<K, V, E>,
+    policy: CachePolicy,
+    stats: Arc<CacheStats>,
+}
+
+impl<K, V, E> RefreshTask<K, V, E>
+where
+    K: Send + 'static,
+    V: Send + Sync + 'static,
+    E: Retryable + Send + Sync + 'static,
+{
+    async fn run(self) {
+        // Jitter spreads the refreshes of many keys (and of many broker replicas).
+        let jitter = self.policy.refresh_jitter.mul_f64(fastrand::f64());
+        tokio::time::sleep(jitter).await;
+        let slot = &self.slot;
+        {
+            let _flight = slot.load_lock.lock().await;
+            match (self.loader)(self.key).await {
+                Ok(value) => {
+                    slot.current.store(Some(Arc::new(value)));
+                    *slot.last_error.lock().expect("slot lock") = None;
+                    slot.refresh_failures.store(0, Ordering::Relaxed);
+                    *slot.next_refresh_at.lock().expect("slot lock") = None;
+                }
+                Err(error) => {
+                    self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                    let failures = slot.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                    let wait =
+                        full_jitter(self.policy.backoff_base, self.policy.backoff_cap, failures);
+                    *slot.next_refresh_at.lock().expect("slot lock") = Some(Instant::now() + wait);
+                    let until =
+                        (!error.retryable()).then(|| Instant::now() + self.policy.negative_ttl);
+                    tracing::warn!(
+                        retry_in_ms = wait.as_millis() as u64,
+                        "background credential refresh failed; serving the cached credential"
+                    );
+                    *slot.last_error.lock().expect("slot lock") = Some((Arc::new(error), until));
+                }
+            }
+            slot.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        slot.refreshing.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::sync::atomic::AtomicUsize;
+
+    #[derive(Debug)]
+    struct Value {
+        expires: DateTime<Utc>,
+        serial: usize,
+    }
+
+    impl Expiring for Value {
+        fn expiration(&self) -> DateTime<Utc> {
+            self.expires
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Failure(bool);
+
+    impl Retryable for Failure {
+        fn retryable(&self) -> bool {
+            self.0
+        }
+    }
+
+    /// What the fake loader does next.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        Succeed,
+        FailRetryable,
+        FailPermanent,
+    }
+
+    struct Harness {
+        cache: CredentialCache<String, Value, Failure>,
+        clock: ManualClock,
+        calls: Arc<AtomicUsize>,
+        mode: Arc<Mutex<Mode>>,
+    }
+
+    const LIFETIME: i64 = 3600;
+
+    fn harness(load_delay: Duration) -> Harness {
+        let clock = ManualClock::new(Utc::now());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mode = Arc::new(Mutex::new(Mode::Succeed));
+        let loader: Loader<String, Value, Failure> = {
+            let (clock, calls, mode) = (clock.clone(), calls.clone(), mode.clone());
+            Arc::new(move |_key: String| {
+                let (clock, calls, mode) = (clock.clone(), calls.clone(), mode.clone());
+                Box::pin(async move {
+                    let serial = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::time::sleep(load_delay).await;
+                    match *mode.lock().unwrap() {
+                        Mode::Succeed => Ok(Value {
+                            expires: clock.now() + chrono::Duration::seconds(LIFETIME),
+                            serial,
+                        }),
+                        Mode::FailRetryable => Err(Failure(true)),
+                        Mode::FailPermanent => Err(Failure(false)),
+                    }
+                })
+            })
+        };
+        let policy = CachePolicy {
+            refresh_ahead: chrono::Duration::seconds(900),
+            min_ttl: chrono::Duration::seconds(300),
+            negative_ttl: Duration::from_secs(5),
+            refresh_jitter: Duration::from_secs(2),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            max_entries: 100,
+            idle_ttl: Duration::from_secs(3600),
+        };
+        Harness {
+            cache: CredentialCache::new(policy, Arc::new(clock.clone()), loader),
+            clock,
+            calls,
+            mode,
+        }
+    }
+
+    impl Harness {
+        fn set(&self, mode: Mode) {
+            *self.mode.lock().unwrap() = mode;
+        }
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
+        fn age(&self, seconds: i64) {
+            self.clock.advance(chrono::Duration::seconds(seconds));
+        }
+        async fn get(&self) -> Result<(Arc<Value>, Outcome), Arc<Failure>> {
+            self.cache.get(&"k".to_owned()).await
+        }
+    }
+
+    /// Lets spawned refresh tasks run to completion on the paused clock.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sequential_hits_share_one_load() {
+        let h = harness(Duration::ZERO);
+        for _ in 0..1000 {
+            h.get().await.unwrap();
+        }
+        assert_eq!(h.calls(), 1);
+        assert_eq!(h.cache.stats().misses.load(Ordering::Relaxed), 1);
+        assert_eq!(h.cache.stats().hits.load(Ordering::Relaxed), 999);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_cold_misses_share_one_load() {
+        let h = Arc::new(harness(Duration::from_millis(50)));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.get().await.map(|(v, _)| v.serial) })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(h.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_waiters_share_a_failure() {
+        let h = Arc::new(harness(Duration::from_millis(50)));
+        h.set(Mode::FailRetryable);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.get().await.is_err() })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
+        assert_eq!(h.calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_ahead_answers_at_once_and_refreshes_once_in_the_background() {
+        let h = harness(Duration::from_millis(100));
+        h.get().await.unwrap();
+        h.age(LIFETIME - 800); // 800 s left: inside the 900 s window, above the 300 s floor
+        for _ in 0..50 {
+            let (value, outcome) = h.get().await.unwrap();
+            assert_eq!(value.serial, 1, "answered from the cache at once");
+            assert_eq!(outcome, Outcome::HitRefreshing);
+        }
+        settle().await;
+        assert_eq!(h.calls(), 2, "exactly one background refresh");
+        let (value, outcome) = h.get().await.unwrap();
+        assert_eq!((value.serial, outcome), (2, Outcome::Hit));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn below_the_floor_requests_wait_for_a_fresh_credential() {
+        let h = harness(Duration::ZERO);
+        h.get().await.unwrap();
+        h.age(LIFETIME - 200); // under the 300 s floor
+        let (value, outcome) = h.get().await.unwrap();
+        assert_eq!((value.serial, outcome), (2, Outcome::Miss));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_refresh_keeps_serving_last_good_and_backs_off() {
+        let h = harness(Duration::ZERO);
+        h.get().await.unwrap();
+        h.age(LIFETIME - 800);
+        h.set(Mode::FailRetryable);
+        h.get().await.unwrap();
+        settle().await;
+        assert_eq!(h.calls(), 2);
+        // Right after the failure the backoff holds further refreshes back...
+        for _ in 0..100 {
+            let (value, _) = h.get().await.unwrap();
+            assert_eq!(value.serial, 1, "last good credential still served");
+        }
+        settle().await;
+        assert!(h.calls() <= 3, "no tight refresh loop: {}", h.calls());
+        // ...and once STS is back a later request refreshes it.
+        h.set(Mode::Succeed);
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        h.get().await.unwrap();
+        settle().await;
+        let (value, _) = h.get().await.unwrap();
+        assert!(value.serial > 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_failure_is_remembered_for_a_few_seconds() {
+        let h = harness(Duration::ZERO);
+        h.set(Mode::FailPermanent);
+        for _ in 0..20 {
+            assert!(h.get().await.is_err());
+        }
+        assert_eq!(h.calls(), 1, "not retried in a tight loop");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        h.set(Mode::Succeed);
+        assert!(h.get().await.is_ok());
+        assert_eq!(h.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retryable_cold_failures_are_not_remembered() {
+        let h = harness(Duration::ZERO);
+        h.set(Mode::FailRetryable);
+        assert!(h.get().await.is_err());
+        h.set(Mode::Succeed);
+        assert!(h.get().await.is_ok());
+        assert_eq!(h.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn size_is_bounded() {
+        let h = harness(Duration::ZERO);
+        for i in 0..500 {
+            h.cache.get(&format!("caller-{i}")).await.unwrap();
+        }
+        assert!(h.cache.entry_count() <= 100, "{}", h.cache.entry_count());
+    }
+}

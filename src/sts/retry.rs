@@ -1,0 +1,214 @@
+//! How hard the broker tries STS: retries of retryable failures with exponential backoff and
+//! full jitter inside a total time budget, and a process-wide budget of calls per second that
+//! protects the account's AssumeRole quota (spec §1.9). Knows nothing about HTTP or credentials.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::sts::client::StsError;
+
+/// Retry settings for one logical STS call.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    /// No attempt starts, and no attempt runs, past this much time after the first one.
+    pub total_budget: Duration,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            total_budget: Duration::from_secs(8),
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// "Full jitter": a uniformly random delay between zero and the capped exponential step.
+pub fn full_jitter(base: Duration, cap: Duration, failures: u32) -> Duration {
+    let step = base.saturating_mul(2u32.saturating_pow(failures.min(20)));
+    let ceiling = step.min(cap);
+    ceiling.mul_f64(fastrand::f64())
+}
+
+/// A token bucket of STS calls per second shared by the whole process.
+#[derive(Debug)]
+pub struct CallBudget {
+    per_second: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl CallBudget {
+    pub fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        Self {
+            per_second,
+            state: Mutex::new((per_second, Instant::now())),
+        }
+    }
+
+    /// Takes one call from the budget, or says it is spent.
+    pub fn try_acquire(&self) -> bool {
+        let mut state = self.state.lock().expect("budget lock");
+        let now = Instant::now();
+        let (tokens, last) = *state;
+        let refilled = (tokens + now.duration_since(last).as_secs_f64() * self.per_second)
+            .min(self.per_second);
+        if refilled >= 1.0 {
+            *state = (refilled - 1.0, now);
+            true
+        } else {
+            *state = (refilled, now);
+            false
+        }
+    }
+}
+
+/// Runs `attempt(n)` (n = 0, 1, …) until it succeeds, fails for good, or the budget ends.
+/// Every attempt must build a freshly signed request (new nonce and timestamp, spec §2.2).
+pub async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    budget: &CallBudget,
+    mut attempt: F,
+) -> Result<T, StsError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, StsError>>,
+{
+    let deadline = Instant::now() + policy.total_budget;
+    let mut last_error: Option<StsError> = None;
+    for n in 0..policy.max_attempts.max(1) {
+        if !budget.try_acquire() {
+            return Err(last_error.unwrap_or(StsError::CallBudgetSpent));
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let result = match tokio::time::timeout(remaining, attempt(n)).await {
+            Ok(result) => result,
+            Err(_) => Err(StsError::RetryBudgetSpent),
+        };
+        match result {
+            Ok(value) => return Ok(value),
+            Err(e) if !e.retryable() || matches!(e, StsError::RetryBudgetSpent) => return Err(e),
+            Err(e) => {
+                tracing::debug!(attempt = n + 1, error = %e, "retryable STS failure");
+                last_error = Some(e);
+            }
+        }
+        let delay = full_jitter(policy.base_delay, policy.max_delay, n);
+        if Instant::now() + delay >= deadline || n + 1 == policy.max_attempts {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+    }
+    Err(last_error.unwrap_or(StsError::RetryBudgetSpent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn throttled() -> StsError {
+        StsError::Rejected {
+            status: 400,
+            code: "Throttling.User".into(),
+            message: String::new(),
+            request_id: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_retryable_failures_then_succeeds() {
+        let calls = AtomicU32::new(0);
+        let result = with_retries(&RetryPolicy::default(), &CallBudget::new(50), |n| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(throttled())
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn does_not_retry_permanent_failures() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> =
+            with_retries(&RetryPolicy::default(), &CallBudget::new(50), |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err(StsError::Rejected {
+                        status: 403,
+                        code: "NoPermission".into(),
+                        message: String::new(),
+                        request_id: None,
+                    })
+                }
+            })
+            .await;
+        assert_eq!(result.unwrap_err().upstream_code(), Some("NoPermission"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stops_at_max_attempts_with_the_last_error() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> =
+            with_retries(&RetryPolicy::default(), &CallBudget::new(50), |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err(throttled()) }
+            })
+            .await;
+        assert!(result.unwrap_err().is_throttling());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_attempt_ends_at_the_budget() {
+        let policy = RetryPolicy {
+            total_budget: Duration::from_secs(3),
+            ..RetryPolicy::default()
+        };
+        let started = Instant::now();
+        let result: Result<(), _> = with_retries(&policy, &CallBudget::new(50), |_| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        })
+        .await;
+        assert!(matches!(result, Err(StsError::RetryBudgetSpent)));
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn call_budget_refills_over_time() {
+        let budget = CallBudget::new(2);
+        assert!(budget.try_acquire() && budget.try_acquire());
+        assert!(!budget.try_acquire());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(budget.try_acquire());
+        assert!(!budget.try_acquire());
+        let result: Result<(), _> =
+            with_retries(&RetryPolicy::default(), &budget, |_| async { Ok(()) }).await;
+        assert!(matches!(result, Err(StsError::CallBudgetSpent)));
+    }
+
+    #[test]
+    fn jitter_stays_under_the_cap() {
+        for failures in 0..30 {
+            let d = full_jitter(Duration::from_millis(100), Duration::from_secs(2), failures);
+            assert!(d <= Duration::from_secs(2));
+        }
+    }
+}

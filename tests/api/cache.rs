@@ -1,0 +1,191 @@
+//! The credential cache and STS resilience, end to end against the emulator's fault injection.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sts_broker::emulator::sts::Fault;
+
+use crate::helpers::{expect_error, spawn_app, spawn_app_with};
+
+async fn key_of(app: &crate::helpers::TestApp) -> String {
+    let response = app.get_token().await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["AccessKeyId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_thousand_sequential_requests_make_one_assume_role() {
+    let app = spawn_app().await;
+    let first = key_of(&app).await;
+    for _ in 0..999 {
+        assert_eq!(key_of(&app).await, first);
+    }
+    assert_eq!(app.sts.issued_count(), 1);
+    assert_eq!(app.sts.request_count(), 1);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_cold_requests_make_one_assume_role() {
+    let app = spawn_app().await;
+    app.sts
+        .enqueue_faults([Fault::Delay(Duration::from_millis(300))]);
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let (http, url) = (app.http.clone(), format!("{}/getToken", app.address));
+            tokio::spawn(async move { http.get(url).send().await.unwrap() })
+        })
+        .collect();
+    let mut keys = std::collections::HashSet::new();
+    for request in requests {
+        let response = request.await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let body: Value = response.json().await.unwrap();
+        keys.insert(body["AccessKeyId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(keys.len(), 1);
+    assert_eq!(app.sts.issued_count(), 1);
+}
+
+/// Every request falls in the refresh window, so each one may trigger a background refresh.
+async fn always_refreshing() -> crate::helpers::TestApp {
+    spawn_app_with(|vars| {
+        vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
+        vars.insert("BROKER_REFRESH_AHEAD_SECONDS".into(), "899".into());
+        vars.insert("BROKER_MIN_TTL_SECONDS".into(), "60".into());
+        vars.insert("BROKER_REFRESH_JITTER_MS".into(), "0".into());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_sts_outage_does_not_reach_clients_while_a_credential_is_cached() {
+    let app = always_refreshing().await;
+    let first = key_of(&app).await;
+    app.sts.set_fault(Some(Fault::ServiceUnavailable));
+    for _ in 0..100 {
+        assert_eq!(key_of(&app).await, first);
+    }
+    // Failed background refreshes back off instead of hammering STS.
+    assert!(app.sts.request_count() < 20, "{}", app.sts.request_count());
+    app.assert_no_secrets_leaked(&[]);
+}
+
+#[tokio::test]
+async fn past_the_refresh_point_requests_are_answered_at_once_then_carry_the_new_credential() {
+    let app = always_refreshing().await;
+    let first = key_of(&app).await;
+    // The refresh is slow; the request that triggers it must not wait for it.
+    app.sts
+        .enqueue_faults([Fault::Delay(Duration::from_millis(1500))]);
+    let started = Instant::now();
+    assert_eq!(key_of(&app).await, first);
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let key = key_of(&app).await;
+        if key != first {
+            break key;
+        }
+        assert!(Instant::now() < deadline, "never refreshed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for _ in 0..20 {
+        assert_eq!(key_of(&app).await, second);
+    }
+    assert_eq!(app.sts.issued_count(), 2, "exactly one background refresh");
+}
+
+#[tokio::test]
+async fn cold_cache_and_sts_down_is_503_within_the_retry_budget() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("BROKER_STS_RETRY_BUDGET_MS".into(), "2000".into());
+    })
+    .await;
+    app.sts.set_fault(Some(Fault::ServiceUnavailable));
+    let started = Instant::now();
+    let response = app.get_token().await;
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, 503, "upstream-unavailable").await;
+    assert!(app.sts.request_count() >= 2, "retried");
+}
+
+#[tokio::test]
+async fn two_throttled_answers_then_success_is_200() {
+    let app = spawn_app().await;
+    app.sts.enqueue_faults([Fault::Throttle, Fault::Throttle]);
+    key_of(&app).await;
+    assert_eq!(app.sts.request_count(), 3);
+    assert_eq!(app.sts.issued_count(), 1);
+}
+
+#[tokio::test]
+async fn a_non_retryable_error_is_not_retried_in_a_tight_loop() {
+    let app = spawn_app_with(|vars| {
+        vars.insert(
+            "BROKER_ROLE_ARN".into(),
+            "acs:ram::1234567890123456:role/no-such-role".into(),
+        );
+    })
+    .await;
+    for _ in 0..20 {
+        let body = expect_error(app.get_token().await, 502, "upstream-rejected").await;
+        assert_eq!(body["upstream_code"], "EntityNotExist.Role");
+    }
+    assert_eq!(app.sts.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_spent_call_budget_answers_503_at_once() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("BROKER_STS_MAX_QPS".into(), "1".into());
+    })
+    .await;
+    app.sts.set_fault(Some(Fault::ServiceUnavailable));
+    expect_error(app.get_token().await, 503, "upstream-unavailable").await;
+    let sent = app.sts.request_count();
+    let started = Instant::now();
+    let response = app.get_token().await;
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(response.headers()["retry-after"], "1");
+    expect_error(response, 503, "upstream-unavailable").await;
+    assert_eq!(app.sts.request_count(), sent, "nothing sent over budget");
+}
+
+#[tokio::test]
+async fn endpoints_are_tried_in_order_on_retryable_failures() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let app = spawn_app_with(|vars| {
+        let live = vars["BROKER_STS_ENDPOINT"].clone();
+        vars.insert("BROKER_STS_ENDPOINT".into(), format!("{dead},{live}"));
+    })
+    .await;
+    key_of(&app).await;
+    assert_eq!(app.sts.issued_count(), 1);
+}
+
+#[tokio::test]
+async fn responses_carry_server_time_and_a_refresh_hint_before_the_floor() {
+    let app = spawn_app().await;
+    let body: Value = app.get_token().await.json().await.unwrap();
+    let parse = |field: &str| {
+        chrono::DateTime::parse_from_rfc3339(body[field].as_str().unwrap())
+            .unwrap_or_else(|_| panic!("{field} is RFC 3339"))
+    };
+    let (server_time, refresh_after, expiration) = (
+        parse("ServerTime"),
+        parse("RefreshAfter"),
+        parse("Expiration"),
+    );
+    assert!(refresh_after > server_time);
+    // The default floor for 3600 s credentials is 300 s; the hint is jittered below it.
+    let before_expiry = (expiration - refresh_after).num_seconds();
+    assert!((300..=450).contains(&before_expiry), "{before_expiry}");
+}
