@@ -1,0 +1,37 @@
+//! Benchmark baseline: the same framework and worker count as the broker, answering every GET
+//! with a precomputed body of a given size. What the broker's warm `/getToken` is compared to.
+//!
+//! usage: bench-baseline <listen address> <body bytes>
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let listen = args.next().unwrap_or_else(|| "127.0.0.1:18090".into());
+    let size: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1600);
+    // A JSON-shaped body of exactly `size` bytes.
+    let filler = size.saturating_sub(12);
+    let body = web::Bytes::from(format!("{{\"Body\":\"{}\"}}", "x".repeat(filler)));
+    HttpServer::new(move || {
+        let body = body.clone();
+        App::new().route(
+            "/getToken",
+            web::get().to(move || {
+                let body = body.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header(("Cache-Control", "no-store"))
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .bind(listen)?
+    .run()
+    .await
+}
