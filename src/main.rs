@@ -58,7 +58,7 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
+    let _log_guard = telemetry::init(settings.log_format, "info");
     for name in Settings::unsupported_variables_set(&|n| std::env::var(n).ok()) {
         tracing::warn!(
             variable = name,
@@ -101,7 +101,12 @@ async fn run_demo() -> ExitCode {
         },
         _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
     };
-    telemetry::init(LogFormat::Pretty);
+    let format = match std::env::var("BROKER_LOG_FORMAT").as_deref() {
+        Ok("json") => LogFormat::Json,
+        _ => LogFormat::Pretty,
+    };
+    // The emulator's and the server framework's own chatter is noise in a demo.
+    let _log_guard = telemetry::init(format, "info,actix_server=warn");
     match demo::run(listen).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
