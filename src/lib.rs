@@ -5,12 +5,14 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod cors;
 pub mod demo;
 pub mod emulator;
 pub mod error;
 pub mod identity;
 pub mod issuer;
 pub mod policy;
+pub mod ratelimit;
 pub mod routes;
 pub mod startup;
 pub mod sts;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub issuer: Issuer,
     pub clock: Arc<dyn Clock>,
+    /// Who the caller is and whether it may ask now.
+    pub access: crate::auth::Access,
 }
 
 /// Time and randomness the application uses; tests replace them.
@@ -73,14 +75,18 @@ impl Application {
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let settings = Arc::new(settings);
         let issuer = Issuer::new(sts, settings.identity.clone(), settings.clone());
+        let access = crate::auth::Access::new(&settings, deps.clock.clone())
+            .map_err(std::io::Error::other)?;
         let state = web::Data::new(AppState {
             settings,
             issuer,
             clock: deps.clock,
+            access,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(crate::cors::cors))
                 .wrap(from_fn(request_context))
                 .service(
                     web::resource("/getToken")

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{current_request_id, ApiError};
 use crate::startup::AppState;
 use crate::sts::types::format_timestamp;
 
@@ -32,14 +32,22 @@ pub async fn get_token(
     let settings = &state.settings;
     let grant = state.issuer.credentials_for(&caller.id).await?;
     let creds = &grant.credentials;
+    // The audit line: one per credential handed out, joinable with ActionTrail (role session
+    // name, AccessKeyId, STS RequestId) and OSS access logs (AccessKeyId). Never a secret.
     tracing::info!(
+        target: "audit",
+        time = %format_timestamp(state.clock.now()),
+        request_id = %current_request_id(),
         caller = caller.id.as_str(),
+        auth_mode = caller.mode.as_str(),
         role_arn = %settings.role_arn,
         role_session_name = %grant.role_session_name,
         policy_sha256 = %grant.policy_sha256,
         access_key_id = %creds.access_key_id,
         expiration = %creds.expiration_string(),
         sts_request_id = %grant.sts_request_id,
+        // Hook for the credential cache: report hit/miss from `Grant` once it says which.
+        cache = "miss",
         "credentials handed out"
     );
     Ok(HttpResponse::Ok()
