@@ -1,7 +1,9 @@
 //! Black-box tests: the real broker over HTTP on port 0 against the strict STS emulator on
 //! port 0. One binary, one `spawn_app()` helper.
 
+mod auth;
 mod binary;
 mod emulator_strictness;
 mod helpers;
+mod jwt_support;
 mod token;
