@@ -216,8 +216,9 @@ impl Access {
                 if !trusted {
                     return Err(AuthFailure::UntrustedPeer);
                 }
-                let value =
-                    single(headers, &settings.header)?.ok_or(AuthFailure::MissingTrustedHeader)?;
+                let value = single(headers, &settings.header)?
+                    .filter(|v| !v.as_bytes().trim_ascii().is_empty())
+                    .ok_or(AuthFailure::MissingTrustedHeader)?;
                 // Not-UTF-8 bytes become U+FFFD, which the caller-id rules refuse (403).
                 Ok(String::from_utf8_lossy(value.as_bytes()).into_owned())
             }

@@ -1,9 +1,11 @@
 //! Black-box tests: the real broker over HTTP on port 0 against the strict STS emulator on
 //! port 0. One binary, one `spawn_app()` helper.
 
+mod access;
 mod auth;
 mod binary;
 mod emulator_strictness;
 mod helpers;
 mod jwt_support;
+mod scoping;
 mod token;
