@@ -7,5 +7,6 @@ mod binary;
 mod emulator_strictness;
 mod helpers;
 mod jwt_support;
+mod leaks;
 mod scoping;
 mod token;
