@@ -9,10 +9,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:18090".into());
-    let size: usize = args
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1600);
+    let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1600);
     // A JSON-shaped body of exactly `size` bytes.
     let filler = size.saturating_sub(12);
     let body = web::Bytes::from(format!("{{\"Body\":\"{}\"}}", "x".repeat(filler)));

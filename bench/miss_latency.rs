@@ -96,10 +96,7 @@ async fn main() {
         let url = format!("http://127.0.0.1:{}/getToken", app.port());
         let server = tokio::spawn(app.run_until_stopped());
         // Warm the HTTP connection path with a request that cannot reach STS.
-        let _ = http
-            .get(url.replace("/getToken", "/healthz"))
-            .send()
-            .await;
+        let _ = http.get(url.replace("/getToken", "/healthz")).send().await;
         let started = Instant::now();
         let response = http.get(&url).send().await.expect("broker answers");
         assert!(response.status().is_success());

@@ -34,6 +34,12 @@ pub trait Expiring {
 /// An error that may or may not go away by itself.
 pub trait Retryable {
     fn retryable(&self) -> bool;
+
+    /// Whether the failure is worth remembering for `negative_ttl` (a refusal that will not
+    /// change by asking again soon).
+    fn remember(&self) -> bool {
+        !self.retryable()
+    }
 }
 
 /// Produces a fresh value for a key.
@@ -237,7 +243,9 @@ where
             }
             Err(error) => {
                 let error = Arc::new(error);
-                let until = (!error.retryable()).then(|| Instant::now() + self.policy.negative_ttl);
+                let until = error
+                    .remember()
+                    .then(|| Instant::now() + self.policy.negative_ttl);
                 *slot.last_error.lock().expect("slot lock") = Some((error.clone(), until));
                 Err(error)
             }
@@ -309,8 +317,9 @@ where
                     let wait =
                         full_jitter(self.policy.backoff_base, self.policy.backoff_cap, failures);
                     *slot.next_refresh_at.lock().expect("slot lock") = Some(Instant::now() + wait);
-                    let until =
-                        (!error.retryable()).then(|| Instant::now() + self.policy.negative_ttl);
+                    let until = error
+                        .remember()
+                        .then(|| Instant::now() + self.policy.negative_ttl);
                     tracing::warn!(
                         retry_in_ms = wait.as_millis() as u64,
                         "background credential refresh failed; serving the cached credential"

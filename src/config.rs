@@ -18,6 +18,24 @@ use crate::sts::types::{AccessKey, RoleArn};
 pub enum AuthMode {
     /// Every caller is `anonymous`.
     None,
+    /// `Authorization: Bearer <JWT>`; the caller is a claim (`sub`).
+    Jwt,
+    /// A configured API key (bearer or `X-Api-Key`) names the caller.
+    ApiKey,
+    /// A trusted sidecar/proxy names the caller in a header.
+    Header,
+}
+
+impl AuthMode {
+    /// The `BROKER_AUTH` spelling, also used in audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Jwt => "jwt",
+            Self::ApiKey => "api-key",
+            Self::Header => "header",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +70,8 @@ pub struct Settings {
     pub upload_host: String,
     pub upload_prefix: UploadPrefix,
     pub auth: AuthMode,
+    /// Authentication details, CORS and rate limits (issue 4).
+    pub access: crate::auth::settings::AccessSettings,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
 }
@@ -97,12 +117,6 @@ impl std::error::Error for ConfigError {}
 pub const NOT_YET_SUPPORTED: &[&str] = &[
     "BROKER_MAX_UPLOAD_BYTES",
     "BROKER_POST_SIGNATURE",
-    "BROKER_JWT_HS256_SECRET",
-    "BROKER_JWT_JWKS_URL",
-    "BROKER_JWT_ISSUER",
-    "BROKER_JWT_AUDIENCE",
-    "BROKER_CORS_ORIGINS",
-    "BROKER_RATE_LIMIT_PER_MINUTE",
     "BROKER_METRICS_LISTEN",
     "ALIBABA_CLOUD_ROLE_ARN",
     "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
@@ -111,27 +125,27 @@ pub const NOT_YET_SUPPORTED: &[&str] = &[
     "ALIBABA_CLOUD_ECS_METADATA",
 ];
 
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
-    problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl Reader<'_> {
     /// The trimmed value; empty counts as unset.
-    fn get(&self, name: &str) -> Option<String> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    fn problem(&mut self, variable: &'static str, reason: impl Into<String>) {
+    pub(crate) fn problem(&mut self, variable: &'static str, reason: impl Into<String>) {
         self.problems.push(Problem {
             variable,
             reason: reason.into(),
         });
     }
 
-    fn required(&mut self, name: &'static str, what: &str) -> Option<String> {
+    pub(crate) fn required(&mut self, name: &'static str, what: &str) -> Option<String> {
         let value = self.get(name);
         if value.is_none() {
             self.problem(name, format!("is required ({what})"));
@@ -140,7 +154,7 @@ impl Reader<'_> {
     }
 
     /// Parses a value with `parse`, or uses `default` when unset.
-    fn parsed<T>(
+    pub(crate) fn parsed<T>(
         &mut self,
         name: &'static str,
         default: Option<T>,
@@ -159,7 +173,7 @@ impl Reader<'_> {
     }
 }
 
-fn integer_in(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+pub(crate) fn integer_in(raw: &str, min: u64, max: u64) -> Result<u64, String> {
     match raw.parse::<u64>() {
         Ok(v) if (min..=max).contains(&v) => Ok(v),
         _ => Err(format!("must be a whole number from {min} to {max}")),
@@ -184,7 +198,7 @@ fn is_region_id(raw: &str) -> bool {
         })
 }
 
-fn is_loopback_host(url: &reqwest::Url) -> bool {
+pub(crate) fn is_loopback_host(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -194,7 +208,7 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
 }
 
 /// An `https://` URL (or `http://` on a loopback host), without credentials, query or fragment.
-fn web_url(raw: &str, allow_path: bool) -> Result<reqwest::Url, String> {
+pub(crate) fn web_url(raw: &str, allow_path: bool) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("is not a URL ({e})"))?;
     match url.scheme() {
         "https" => {}
@@ -348,22 +362,20 @@ impl Settings {
         let auth = r
             .required(
                 "BROKER_AUTH",
-                "how callers are authenticated; `none` in this version",
+                "how callers are authenticated: none, jwt, api-key or header",
             )
             .and_then(|raw| match raw.as_str() {
                 "none" => Some(AuthMode::None),
-                "jwt" | "api-key" | "header" => {
-                    r.problem(
-                        "BROKER_AUTH",
-                        format!("`{raw}` is not available in this version yet; use `none`"),
-                    );
-                    None
-                }
+                "jwt" => Some(AuthMode::Jwt),
+                "api-key" => Some(AuthMode::ApiKey),
+                "header" => Some(AuthMode::Header),
                 _ => {
                     r.problem("BROKER_AUTH", "must be one of none, jwt, api-key, header");
                     None
                 }
             });
+
+        let access = crate::auth::settings::read(&mut r, auth, listen);
 
         let log_format = r.parsed(
             "BROKER_LOG_FORMAT",
@@ -413,6 +425,7 @@ impl Settings {
             upload_host,
             upload_prefix,
             auth,
+            access,
             log_format,
             shutdown_timeout,
             tuning,
@@ -430,6 +443,7 @@ impl Settings {
                 Some(upload_host),
                 Some(upload_prefix),
                 Some(auth),
+                Some(access),
                 Some(log_format),
                 Some(shutdown),
                 (
@@ -459,6 +473,7 @@ impl Settings {
                 upload_host,
                 upload_prefix,
                 auth,
+                access,
                 log_format,
                 shutdown_timeout: Duration::from_secs(shutdown),
             }),
@@ -661,7 +676,6 @@ mod tests {
             ("BROKER_UPLOAD_PREFIX", "uploads/"),
             ("BROKER_UPLOAD_PREFIX", "uploads/${sub}"),
             ("BROKER_UPLOAD_PREFIX", "../${sub}/"),
-            ("BROKER_AUTH", "jwt"),
             ("BROKER_AUTH", "basic"),
             ("BROKER_LOG_FORMAT", "xml"),
             ("BROKER_STS_TIMEOUT_MS", "0"),
@@ -759,13 +773,13 @@ mod tests {
             "BROKER_DURATION_SECONDS",
             "BROKER_BUCKET",
             "BROKER_REGION",
-            "BROKER_AUTH",
+            "BROKER_API_KEYS",
         ] {
             assert!(err.mentions(var), "{var} missing from {err}");
         }
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("do-not-print-this-secret"));
-        assert!(shown.contains("not available in this version yet"));
+        assert!(shown.contains("BROKER_API_KEYS"), "{shown}");
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub mod codes {
     pub const UPSTREAM_UNAVAILABLE: &str = "upstream-unavailable";
     pub const UPSTREAM_MALFORMED: &str = "upstream-malformed";
     pub const INTERNAL: &str = "internal";
+    /// No, or no acceptable, caller credentials (always with `WWW-Authenticate: Bearer`).
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// The caller authenticated, but its id cannot be used safely in keys and policies.
+    pub const CALLER_ID_REFUSED: &str = "caller-id-refused";
+    /// Too many requests from this caller (or failed authentications from this address).
+    pub const RATE_LIMITED: &str = "rate-limited";
+    /// A CORS preflight from an origin (or asking for a method or header) not allowed.
+    pub const ORIGIN_NOT_ALLOWED: &str = "origin-not-allowed";
 }
 
 #[derive(thiserror::Error)]
@@ -48,6 +56,21 @@ pub enum ApiError {
     Sts(#[source] Arc<StsError>),
     #[error("session policy too large")]
     PolicyTooLarge(#[from] PolicyTooLarge),
+    /// Authentication failed; the reason is for the log only and never holds the credential.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(crate::auth::AuthFailure),
+    /// The authenticated caller's id is not usable (wildcards, paths, length...).
+    #[error("caller id refused: {0}")]
+    CallerIdRefused(&'static str),
+    /// A rate limit was hit; `scope` says which one, for the log.
+    #[error("rate limited ({scope}); retry after {retry_after_seconds} s")]
+    RateLimited {
+        scope: &'static str,
+        retry_after_seconds: u32,
+    },
+    /// A CORS preflight that is not allowed; the reason is for the log.
+    #[error("CORS preflight refused: {0}")]
+    OriginNotAllowed(&'static str),
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -114,6 +137,27 @@ impl ApiError {
                 codes::UPSTREAM_REJECTED,
                 "STS refused the broker's request.",
             ),
+            // One message for every reason: a caller learns nothing about why.
+            Self::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                codes::UNAUTHENTICATED,
+                "Authentication is required.",
+            ),
+            Self::CallerIdRefused(_) => (
+                StatusCode::FORBIDDEN,
+                codes::CALLER_ID_REFUSED,
+                "The caller's id cannot be used for an upload directory.",
+            ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::RATE_LIMITED,
+                "Too many requests; try again later.",
+            ),
+            Self::OriginNotAllowed(_) => (
+                StatusCode::FORBIDDEN,
+                codes::ORIGIN_NOT_ALLOWED,
+                "This origin may not call the broker.",
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 codes::INTERNAL,
@@ -127,9 +171,13 @@ impl ApiError {
         }
     }
 
-    /// Seconds a client should wait before retrying, for 503 answers.
+    /// Seconds a client should wait before retrying, for 503 and 429 answers.
     fn retry_after(&self) -> Option<u32> {
         match self {
+            Self::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
             Self::Sts(e) if e.is_throttling() => Some(2),
             Self::Sts(e) if matches!(**e, StsError::CallBudgetSpent) => Some(1),
             Self::Sts(e) if e.retryable() => Some(5),
@@ -153,6 +201,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if matches!(self, Self::Unauthenticated(_)) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         if matches!(self, Self::MethodNotAllowed) {
             response.insert_header((header::ALLOW, "GET"));

@@ -25,6 +25,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub issuer: Issuer,
     pub clock: Arc<dyn Clock>,
+    /// Who the caller is and whether it may ask now.
+    pub access: crate::auth::Access,
 }
 
 /// Time and randomness the application uses; tests replace them.
@@ -84,14 +86,18 @@ impl Application {
             settings.clone(),
             deps.clock.clone(),
         );
+        let access = crate::auth::Access::new(&settings, deps.clock.clone())
+            .map_err(std::io::Error::other)?;
         let state = web::Data::new(AppState {
             settings,
             issuer,
             clock: deps.clock,
+            access,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(crate::cors::cors))
                 .wrap(from_fn(request_context))
                 .service(
                     web::resource("/getToken")

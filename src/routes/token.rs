@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::config::Settings;
-use crate::error::ApiError;
+use crate::error::{current_request_id, ApiError};
 use crate::issuer::Grant;
 use crate::startup::AppState;
 use crate::sts::types::format_timestamp;
@@ -66,9 +66,14 @@ pub async fn get_token(
     let issued = state.issuer.issue(&caller.id).await?;
     let grant = &issued.grant;
     let creds = &grant.credentials;
+    // The audit line: one per credential handed out, joinable with ActionTrail (role session
+    // name, AccessKeyId, STS RequestId) and OSS access logs (AccessKeyId). Never a secret.
     tracing::info!(
         target: "audit",
+        time = %format_timestamp(state.clock.now()),
+        request_id = %current_request_id(),
         caller = caller.id.as_str(),
+        auth_mode = caller.mode.as_str(),
         role_arn = %settings.role_arn,
         role_session_name = %grant.role_session_name,
         policy_sha256 = %grant.policy_sha256,
@@ -76,7 +81,6 @@ pub async fn get_token(
         expiration = %creds.expiration_string(),
         cache = issued.outcome.as_str(),
         sts_request_id = %grant.sts_request_id,
-        request_id = %crate::error::current_request_id(),
         "credentials handed out"
     );
     let now = state.clock.now();

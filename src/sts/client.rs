@@ -106,6 +106,12 @@ impl crate::cache::Retryable for StsError {
     fn retryable(&self) -> bool {
         StsError::retryable(self)
     }
+
+    /// Only STS's own refusals (`NoPermission`, `EntityNotExist.Role`, `InvalidParameter.*`,
+    /// ...) are remembered; a garbled answer may be a one-off.
+    fn remember(&self) -> bool {
+        matches!(self, Self::Rejected { .. }) && !self.retryable()
+    }
 }
 
 /// DARA treats these codes as throttling for any status (spec §1.7).

@@ -48,7 +48,7 @@ fn missing_configuration_exits_non_zero_naming_every_variable() {
 }
 
 #[test]
-fn unknown_auth_modes_are_refused_as_not_available_yet() {
+fn jwt_mode_without_its_settings_names_each_missing_variable() {
     let dir = tempdir();
     let output = Command::new(BIN)
         .env_clear()
@@ -63,10 +63,16 @@ fn unknown_auth_modes_are_refused_as_not_available_yet() {
         .expect("binary runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("BROKER_AUTH") && stderr.contains("not available"),
-        "{stderr}"
-    );
+    for variable in [
+        "BROKER_JWT_HS256_SECRET",
+        "BROKER_JWT_ISSUER",
+        "BROKER_JWT_AUDIENCE",
+    ] {
+        assert!(
+            stderr.contains(variable),
+            "{variable} not named in:\n{stderr}"
+        );
+    }
 }
 
 fn tempdir() -> std::path::PathBuf {

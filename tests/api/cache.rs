@@ -5,7 +5,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sts_broker::emulator::sts::Fault;
 
-use crate::helpers::{expect_error, spawn_app, spawn_app_with};
+use crate::helpers::{expect_error, spawn_app_with};
+
+/// These tests send hundreds of requests as one caller; the rate limiter is not under test.
+fn unlimited(vars: &mut std::collections::HashMap<String, String>) {
+    vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "1000000".into());
+    vars.insert("BROKER_RATE_LIMIT_BURST".into(), "100000".into());
+}
 
 async fn key_of(app: &crate::helpers::TestApp) -> String {
     let response = app.get_token().await;
@@ -16,7 +22,7 @@ async fn key_of(app: &crate::helpers::TestApp) -> String {
 
 #[tokio::test]
 async fn a_thousand_sequential_requests_make_one_assume_role() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(unlimited).await;
     let first = key_of(&app).await;
     for _ in 0..999 {
         assert_eq!(key_of(&app).await, first);
@@ -27,7 +33,7 @@ async fn a_thousand_sequential_requests_make_one_assume_role() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_cold_requests_make_one_assume_role() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(unlimited).await;
     app.sts
         .enqueue_faults([Fault::Delay(Duration::from_millis(300))]);
     let requests: Vec<_> = (0..200)
@@ -50,6 +56,7 @@ async fn two_hundred_concurrent_cold_requests_make_one_assume_role() {
 /// Every request falls in the refresh window, so each one may trigger a background refresh.
 async fn always_refreshing() -> crate::helpers::TestApp {
     spawn_app_with(|vars| {
+        unlimited(vars);
         vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
         vars.insert("BROKER_REFRESH_AHEAD_SECONDS".into(), "899".into());
         vars.insert("BROKER_MIN_TTL_SECONDS".into(), "60".into());
@@ -103,6 +110,7 @@ async fn past_the_refresh_point_requests_are_answered_at_once_then_carry_the_new
 #[tokio::test]
 async fn cold_cache_and_sts_down_is_503_within_the_retry_budget() {
     let app = spawn_app_with(|vars| {
+        unlimited(vars);
         vars.insert("BROKER_STS_RETRY_BUDGET_MS".into(), "2000".into());
     })
     .await;
@@ -117,7 +125,7 @@ async fn cold_cache_and_sts_down_is_503_within_the_retry_budget() {
 
 #[tokio::test]
 async fn two_throttled_answers_then_success_is_200() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(unlimited).await;
     app.sts.enqueue_faults([Fault::Throttle, Fault::Throttle]);
     key_of(&app).await;
     assert_eq!(app.sts.request_count(), 3);
@@ -127,6 +135,7 @@ async fn two_throttled_answers_then_success_is_200() {
 #[tokio::test]
 async fn a_non_retryable_error_is_not_retried_in_a_tight_loop() {
     let app = spawn_app_with(|vars| {
+        unlimited(vars);
         vars.insert(
             "BROKER_ROLE_ARN".into(),
             "acs:ram::1234567890123456:role/no-such-role".into(),
@@ -143,6 +152,7 @@ async fn a_non_retryable_error_is_not_retried_in_a_tight_loop() {
 #[tokio::test]
 async fn a_spent_call_budget_answers_503_at_once() {
     let app = spawn_app_with(|vars| {
+        unlimited(vars);
         vars.insert("BROKER_STS_MAX_QPS".into(), "1".into());
     })
     .await;
@@ -163,6 +173,7 @@ async fn endpoints_are_tried_in_order_on_retryable_failures() {
     let dead = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
     drop(closed);
     let app = spawn_app_with(|vars| {
+        unlimited(vars);
         let live = vars["BROKER_STS_ENDPOINT"].clone();
         vars.insert("BROKER_STS_ENDPOINT".into(), format!("{dead},{live}"));
     })
@@ -173,7 +184,7 @@ async fn endpoints_are_tried_in_order_on_retryable_failures() {
 
 #[tokio::test]
 async fn responses_carry_server_time_and_a_refresh_hint_before_the_floor() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(unlimited).await;
     let body: Value = app.get_token().await.json().await.unwrap();
     let parse = |field: &str| {
         chrono::DateTime::parse_from_rfc3339(body[field].as_str().unwrap())

@@ -80,6 +80,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an emulator and a broker; `configure` may change the broker's variables.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    spawn_app_with_deps(Dependencies::default(), configure).await
+}
+
+/// [`spawn_app_with`] with the broker's clock and nonces replaced.
+pub async fn spawn_app_with_deps(
+    deps: Dependencies,
+    configure: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
     init_log_capture();
     let sts_config = StsEmulatorConfig::demo();
     let sts = StsEmulator::start(sts_config.clone())
@@ -87,7 +95,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)
         .expect("emulator starts");
     let mut vars = base_vars(&sts, &sts_config);
     configure(&mut vars);
-    let address = spawn_broker(&vars);
+    let address = spawn_broker_with(&vars, deps);
     TestApp {
         address,
         sts,
@@ -99,9 +107,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)
 
 /// Starts one more broker with `vars`; returns its base URL.
 pub fn spawn_broker(vars: &HashMap<String, String>) -> String {
+    spawn_broker_with(vars, Dependencies::default())
+}
+
+pub fn spawn_broker_with(vars: &HashMap<String, String>, deps: Dependencies) -> String {
     init_log_capture();
     let settings = Settings::from_map(vars).expect("test settings are valid");
-    let app = Application::build(settings, Dependencies::default()).expect("broker binds");
+    let app = Application::build(settings, deps).expect("broker binds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     address
@@ -114,6 +126,21 @@ impl TestApp {
 
     pub async fn healthz(&self) -> reqwest::Response {
         self.get("/healthz").await
+    }
+
+    /// `GET /getToken` with extra request headers.
+    pub async fn get_token_with(&self, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}/getToken", self.address));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("broker answers")
+    }
+
+    /// `GET /getToken` with `Authorization: Bearer <token>`.
+    pub async fn get_token_bearer(&self, token: &str) -> reqwest::Response {
+        self.get_token_with(&[("Authorization", &format!("Bearer {token}"))])
+            .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -168,4 +195,48 @@ pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) 
     );
     assert_eq!(body["request_id"], request_id.as_str(), "{body}");
     body
+}
+
+/// `*` matches any run of characters, `?` exactly one (RAM policy wildcards).
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+fn as_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap().to_owned())
+            .collect(),
+        _ => panic!("not a string or list: {v}"),
+    }
+}
+
+/// Whether a session policy allows `action` on `resource` (explicit Deny wins).
+pub fn policy_allows(policy: &Value, action: &str, resource: &str) -> bool {
+    let mut allowed = false;
+    for statement in policy["Statement"].as_array().unwrap() {
+        let hit = as_list(&statement["Action"])
+            .iter()
+            .any(|a| wildcard_match(a, action))
+            && as_list(&statement["Resource"])
+                .iter()
+                .any(|r| wildcard_match(r, resource));
+        match (hit, statement["Effect"].as_str()) {
+            (true, Some("Deny")) => return false,
+            (true, Some("Allow")) => allowed = true,
+            _ => {}
+        }
+    }
+    allowed
 }

@@ -1,8 +1,13 @@
 //! Black-box tests: the real broker over HTTP on port 0 against the strict STS emulator on
 //! port 0. One binary, one `spawn_app()` helper.
 
+mod access;
+mod auth;
 mod binary;
 mod cache;
 mod emulator_strictness;
 mod helpers;
+mod jwt_support;
+mod leaks;
+mod scoping;
 mod token;

@@ -5,51 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sts_broker::emulator::sts::Fault;
 
-use crate::helpers::{expect_error, spawn_app, spawn_app_with, spawn_broker};
-
-/// `*` matches any run of characters, `?` exactly one (RAM policy wildcards).
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
-}
-
-fn as_list(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().unwrap().to_owned())
-            .collect(),
-        _ => panic!("not a string or list: {v}"),
-    }
-}
-
-/// Whether a session policy allows `action` on `resource` (explicit Deny wins).
-fn policy_allows(policy: &Value, action: &str, resource: &str) -> bool {
-    let mut allowed = false;
-    for statement in policy["Statement"].as_array().unwrap() {
-        let hit = as_list(&statement["Action"])
-            .iter()
-            .any(|a| wildcard_match(a, action))
-            && as_list(&statement["Resource"])
-                .iter()
-                .any(|r| wildcard_match(r, resource));
-        match (hit, statement["Effect"].as_str()) {
-            (true, Some("Deny")) => return false,
-            (true, Some("Allow")) => allowed = true,
-            _ => {}
-        }
-    }
-    allowed
-}
+use crate::helpers::{expect_error, policy_allows, spawn_app, spawn_app_with, spawn_broker};
 
 #[tokio::test]
 async fn get_token_returns_scoped_credentials_in_the_contract_shape() {

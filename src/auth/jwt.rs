@@ -1,0 +1,386 @@
+//! `BROKER_AUTH=jwt`: verifies a bearer JWT (HS256 with the configured secret, RS256/ES256 with
+//! keys from the configured JWKS URL, fetched and cached here) and returns the subject claim.
+//! It must never log or return the token or the secret, never follow URLs a token names
+//! (`jku`, `x5u`, embedded `jwk`), and never let the token's header choose the key family.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::ExposeSecret as _;
+
+use crate::auth::settings::JwtSettings;
+use crate::auth::AuthFailure;
+use crate::clock::Clock;
+
+/// Tokens longer than this are refused before parsing.
+pub const MAX_TOKEN_LEN: usize = 32 * 1024;
+/// A JWKS document larger than this is refused.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// Keys kept from one JWKS document.
+const MAX_JWKS_KEYS: usize = 64;
+const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a token was refused; text for the log, free of token content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtFailure {
+    Malformed,
+    AlgorithmNotAllowed,
+    UnknownKey,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    MissingClaim,
+    SubjectNotAString,
+}
+
+impl fmt::Display for JwtFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Malformed => "JWT is malformed or has an unsupported header",
+            Self::AlgorithmNotAllowed => "JWT algorithm is not allowed for the configured keys",
+            Self::UnknownKey => "JWT names a key that is not in the key set",
+            Self::BadSignature => "JWT signature does not verify",
+            Self::Expired => "JWT has expired",
+            Self::NotYetValid => "JWT is not valid yet (nbf)",
+            Self::WrongIssuer => "JWT issuer is not the configured one",
+            Self::WrongAudience => "JWT audience is not the configured one",
+            Self::MissingClaim => "JWT lacks a required claim (exp, iss, aud)",
+            Self::SubjectNotAString => "JWT subject claim is missing or not a string",
+        })
+    }
+}
+
+fn classify(kind: &ErrorKind) -> JwtFailure {
+    match kind {
+        ErrorKind::InvalidSignature => JwtFailure::BadSignature,
+        ErrorKind::ExpiredSignature => JwtFailure::Expired,
+        ErrorKind::ImmatureSignature => JwtFailure::NotYetValid,
+        ErrorKind::InvalidIssuer => JwtFailure::WrongIssuer,
+        ErrorKind::InvalidAudience => JwtFailure::WrongAudience,
+        ErrorKind::MissingRequiredClaim(_) => JwtFailure::MissingClaim,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            JwtFailure::AlgorithmNotAllowed
+        }
+        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidKeyFormat => {
+            JwtFailure::UnknownKey
+        }
+        _ => JwtFailure::Malformed,
+    }
+}
+
+/// A verification key; the HS256 secret it may hold is redacted in `Debug`.
+struct Key(DecodingKey);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key([redacted])")
+    }
+}
+
+/// Verifies bearer JWTs.
+#[derive(Debug)]
+pub struct JwtVerifier {
+    hs256: Option<Key>,
+    jwks: Option<JwksCache>,
+    issuer: String,
+    audiences: Vec<String>,
+    subject_claim: String,
+    leeway: Duration,
+}
+
+impl JwtVerifier {
+    pub fn new(settings: &JwtSettings, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let hs256 = match &settings.hs256_secret {
+            Some(secret) => Some(Key(DecodingKey::from_secret(
+                secret.expose_secret().as_bytes(),
+            )
+            .map_err(|e| format!("HS256 key: {e}"))?)),
+            None => None,
+        };
+        let jwks = match &settings.jwks_url {
+            Some(url) => Some(JwksCache::new(
+                url.clone(),
+                settings.jwks_max_age,
+                settings.jwks_min_refetch_interval,
+                clock,
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            hs256,
+            jwks,
+            issuer: settings.issuer.clone(),
+            audiences: settings.audiences.clone(),
+            subject_claim: settings.subject_claim.clone(),
+            leeway: settings.leeway,
+        })
+    }
+
+    /// The raw value of the subject claim of a valid token.
+    pub async fn verify(&self, token: &str) -> Result<String, AuthFailure> {
+        self.verify_inner(token).await.map_err(AuthFailure::Jwt)
+    }
+
+    async fn verify_inner(&self, token: &str) -> Result<String, JwtFailure> {
+        if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+            return Err(JwtFailure::Malformed);
+        }
+        // `alg: none` and any algorithm the crate does not know fail here.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtFailure::Malformed)?;
+        if header.crit.is_some() {
+            // RFC 7515 §4.1.11: extensions we do not understand must be refused.
+            return Err(JwtFailure::Malformed);
+        }
+        // The key is chosen by our configuration for the one algorithm family it belongs to;
+        // the header only selects among keys of that family (no HS256 with a public key).
+        let key: Arc<DecodingKey> = match header.alg {
+            Algorithm::HS256 => match &self.hs256 {
+                Some(Key(key)) => Arc::new(key.clone()),
+                None => return Err(JwtFailure::AlgorithmNotAllowed),
+            },
+            Algorithm::RS256 | Algorithm::ES256 => match &self.jwks {
+                Some(jwks) => jwks.key_for(header.kid.as_deref(), header.alg).await?,
+                None => return Err(JwtFailure::AlgorithmNotAllowed),
+            },
+            _ => return Err(JwtFailure::AlgorithmNotAllowed),
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = self.leeway.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&self.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+            token,
+            &key,
+            &validation,
+        )
+        .map_err(|e| classify(e.kind()))?;
+        match data.claims.get(&self.subject_claim) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            _ => Err(JwtFailure::SubjectNotAString),
+        }
+    }
+}
+
+/// The key family a JWT algorithm needs from the key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Rsa,
+    EcP256,
+}
+
+fn family_of(alg: Algorithm) -> Option<Family> {
+    match alg {
+        Algorithm::RS256 => Some(Family::Rsa),
+        Algorithm::ES256 => Some(Family::EcP256),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CachedKey {
+    family: Family,
+    /// The `alg` the key set declares for it, if any; a token must then use exactly that.
+    declared: Option<KeyAlgorithm>,
+    key: Arc<Key>,
+}
+
+impl CachedKey {
+    fn from_jwk(jwk: &Jwk) -> Option<Self> {
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|u| !matches!(u, jsonwebtoken::jwk::PublicKeyUse::Signature))
+        {
+            return None;
+        }
+        let family = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Family::Rsa,
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                Family::EcP256
+            }
+            // Symmetric keys from a URL would mix HMAC with public keys: never.
+            _ => return None,
+        };
+        let key = DecodingKey::from_jwk(jwk).ok()?;
+        Some(Self {
+            family,
+            declared: jwk.common.key_algorithm,
+            key: Arc::new(Key(key)),
+        })
+    }
+
+    fn fits(&self, alg: Algorithm) -> bool {
+        let declared_ok = match self.declared {
+            None => true,
+            Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
+            Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
+            Some(_) => false,
+        };
+        declared_ok && family_of(alg) == Some(self.family)
+    }
+}
+
+#[derive(Debug, Default)]
+struct JwksState {
+    /// Keys with a `kid`, and those without (usable only when the token names none).
+    by_kid: HashMap<String, CachedKey>,
+    anonymous: Vec<CachedKey>,
+    fetched_at: Option<DateTime<Utc>>,
+    last_attempt: Option<DateTime<Utc>>,
+}
+
+/// The key set behind `BROKER_JWT_JWKS_URL`: fetched on first use, refetched when older than
+/// `max_age` or when a token names an unknown `kid`, but never more often than once per
+/// `min_refetch` (a flood of made-up `kid`s costs one request per interval). Fetches are
+/// single-flight: concurrent callers wait for the one in progress.
+#[derive(Debug)]
+pub struct JwksCache {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    max_age: chrono::Duration,
+    min_refetch: chrono::Duration,
+    clock: Arc<dyn Clock>,
+    state: tokio::sync::Mutex<JwksState>,
+}
+
+impl JwksCache {
+    fn new(
+        url: reqwest::Url,
+        max_age: Duration,
+        min_refetch: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(JWKS_TIMEOUT)
+            .connect_timeout(JWKS_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("JWKS HTTP client: {e}"))?;
+        let to_chrono =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        Ok(Self {
+            url,
+            http,
+            max_age: to_chrono(max_age),
+            min_refetch: to_chrono(min_refetch),
+            clock,
+            state: tokio::sync::Mutex::new(JwksState::default()),
+        })
+    }
+
+    async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<DecodingKey>, JwtFailure> {
+        let mut state = self.state.lock().await;
+        let now = self.clock.now();
+        let stale = state.fetched_at.is_none_or(|at| now - at >= self.max_age);
+        let known = match kid {
+            Some(kid) => state.by_kid.contains_key(kid),
+            None => true,
+        };
+        let may_fetch = state
+            .last_attempt
+            .is_none_or(|at| now - at >= self.min_refetch);
+        if (stale || !known) && may_fetch {
+            state.last_attempt = Some(now);
+            match self.fetch().await {
+                Ok((by_kid, anonymous)) => {
+                    tracing::info!(
+                        url = %self.url,
+                        keys = by_kid.len() + anonymous.len(),
+                        "JWKS fetched"
+                    );
+                    state.by_kid = by_kid;
+                    state.anonymous = anonymous;
+                    state.fetched_at = Some(now);
+                }
+                Err(reason) => tracing::warn!(
+                    url = %self.url,
+                    reason,
+                    "JWKS fetch failed; keeping the keys already known"
+                ),
+            }
+        }
+        let candidate = match kid {
+            Some(kid) => state.by_kid.get(kid).filter(|k| k.fits(alg)),
+            // Without a `kid`, only an unambiguous key will do.
+            None => {
+                let mut fitting = state
+                    .by_kid
+                    .values()
+                    .chain(state.anonymous.iter())
+                    .filter(|k| k.fits(alg));
+                match (fitting.next(), fitting.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            }
+        };
+        match candidate {
+            Some(k) => Ok(Arc::new(k.key.0.clone())),
+            None if kid.is_some_and(|kid| state.by_kid.contains_key(kid)) => {
+                Err(JwtFailure::AlgorithmNotAllowed)
+            }
+            None => Err(JwtFailure::UnknownKey),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn fetch(&self) -> Result<(HashMap<String, CachedKey>, Vec<CachedKey>), String> {
+        let mut response = self
+            .http
+            .get(self.url.clone())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP status {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the body failed: {e}"))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_JWKS_BYTES {
+                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+            }
+        }
+        let set: JwkSet =
+            serde_json::from_slice(&body).map_err(|e| format!("not a JWK set: {e}"))?;
+        let mut by_kid = HashMap::new();
+        let mut anonymous = Vec::new();
+        for jwk in set.keys.iter().take(MAX_JWKS_KEYS) {
+            let Some(key) = CachedKey::from_jwk(jwk) else {
+                continue;
+            };
+            match &jwk.common.key_id {
+                Some(kid) => {
+                    by_kid.insert(kid.clone(), key);
+                }
+                None => anonymous.push(key),
+            }
+        }
+        if by_kid.is_empty() && anonymous.is_empty() {
+            return Err("no usable RS256/ES256 signing keys".into());
+        }
+        Ok((by_kid, anonymous))
+    }
+}

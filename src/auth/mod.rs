@@ -1,0 +1,335 @@
+//! Who the caller is, as an extractor, and whether it may ask now (rate limits). Handlers never
+//! look at authentication headers; nothing here logs or returns a presented credential.
+
+pub mod api_key;
+pub mod jwt;
+pub mod settings;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest as _, Sha256};
+
+use crate::clock::Clock;
+use crate::config::{AuthMode, Settings};
+use crate::error::ApiError;
+use crate::policy::CallerId;
+use crate::ratelimit::{retry_after_seconds, KeyedLimiter, DEFAULT_MAX_KEYS};
+use crate::startup::AppState;
+
+use self::api_key::ApiKeys;
+use self::jwt::{JwtFailure, JwtVerifier};
+use self::settings::HeaderSettings;
+
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// Why authentication failed. Each reason is fixed text (plus no caller data), for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingCredentials,
+    /// Not `Bearer <credential>`, not ASCII, or too long.
+    MalformedAuthorization,
+    /// Both `Authorization` and `X-Api-Key`, or the trusted header more than once.
+    AmbiguousCredentials,
+    Jwt(JwtFailure),
+    UnknownApiKey,
+    /// `BROKER_AUTH=header` and the peer is not in `BROKER_TRUSTED_PROXIES`.
+    UntrustedPeer,
+    MissingTrustedHeader,
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingCredentials => f.write_str("no credentials presented"),
+            Self::MalformedAuthorization => f.write_str("Authorization is not `Bearer <token>`"),
+            Self::AmbiguousCredentials => f.write_str("credentials presented more than once"),
+            Self::Jwt(reason) => reason.fmt(f),
+            Self::UnknownApiKey => f.write_str("API key is not configured"),
+            Self::UntrustedPeer => {
+                f.write_str("trusted header from a peer not in BROKER_TRUSTED_PROXIES")
+            }
+            Self::MissingTrustedHeader => f.write_str("trusted header missing"),
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: CallerId,
+    /// How it was authenticated (for audit lines).
+    pub mode: AuthMode,
+}
+
+/// How callers are recognised, as configured.
+#[derive(Debug)]
+enum Authenticator {
+    Anonymous,
+    Jwt(Box<JwtVerifier>),
+    ApiKey(ApiKeys),
+    Header(HeaderSettings),
+}
+
+/// Authentication plus the two rate limits, shared by all workers.
+#[derive(Debug)]
+pub struct Access {
+    mode: AuthMode,
+    authenticator: Authenticator,
+    per_caller: KeyedLimiter,
+    /// `None` when `BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE=0` or nothing can fail (`none`).
+    failures: Option<KeyedLimiter>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Access {
+    pub fn new(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let access = &settings.access;
+        let missing = |what: &str| format!("BROKER_AUTH={} without {what}", settings.auth.as_str());
+        let authenticator = match settings.auth {
+            AuthMode::None => {
+                tracing::warn!(
+                    listen = %settings.listen,
+                    "BROKER_AUTH=none: every caller is `anonymous` and shares one upload directory; \
+                     use it only for demos and loopback sidecars"
+                );
+                Authenticator::Anonymous
+            }
+            AuthMode::Jwt => Authenticator::Jwt(Box::new(JwtVerifier::new(
+                access.jwt.as_ref().ok_or_else(|| missing("JWT settings"))?,
+                clock.clone(),
+            )?)),
+            AuthMode::ApiKey => {
+                Authenticator::ApiKey(access.api_keys.clone().ok_or_else(|| missing("API keys"))?)
+            }
+            AuthMode::Header => Authenticator::Header(
+                access
+                    .header
+                    .clone()
+                    .ok_or_else(|| missing("header settings"))?,
+            ),
+        };
+        let limits = access.rate_limit;
+        let failures = (limits.auth_failures_per_minute > 0 && settings.auth != AuthMode::None)
+            .then(|| {
+                KeyedLimiter::new(
+                    limits.auth_failures_per_minute,
+                    limits.auth_failures_per_minute,
+                    DEFAULT_MAX_KEYS,
+                )
+            });
+        Ok(Self {
+            mode: settings.auth,
+            authenticator,
+            per_caller: KeyedLimiter::new(limits.per_minute, limits.burst, DEFAULT_MAX_KEYS),
+            failures,
+            clock,
+        })
+    }
+
+    /// Authenticates `req` and counts it against the caller's rate limit.
+    pub async fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
+        let peer = req.peer_addr().map(|a| a.ip().to_canonical());
+        let address_key = peer
+            .map(address_key)
+            .unwrap_or_else(|| "unknown".to_owned());
+        let now = self.clock.now();
+        if let Some(failures) = &self.failures {
+            if let Err(wait) = failures.peek(&address_key, now) {
+                return Err(ApiError::RateLimited {
+                    scope: "authentication failures from this address",
+                    retry_after_seconds: retry_after_seconds(wait),
+                });
+            }
+        }
+        let raw_id = match self.authenticate(req.headers(), peer).await {
+            Ok(raw) => raw,
+            Err(failure) => {
+                if let Some(failures) = &self.failures {
+                    let _ = failures.check(&address_key, now);
+                }
+                return Err(ApiError::Unauthenticated(failure));
+            }
+        };
+        let id = CallerId::parse(&raw_id).map_err(|reason| {
+            // The refused id is hostile input: log only its size and a digest prefix.
+            let digest = Sha256::digest(raw_id.as_bytes());
+            tracing::warn!(
+                auth_mode = self.mode.as_str(),
+                caller_id_len = raw_id.len(),
+                caller_id_sha256_prefix = %hex::encode(&digest[..8]),
+                reason,
+                "authenticated caller id refused"
+            );
+            ApiError::CallerIdRefused(reason)
+        })?;
+        // Under `none` everyone is `anonymous`; limit per address instead of one shared budget.
+        let limit_key = match self.mode {
+            AuthMode::None => format!("addr:{address_key}"),
+            _ => format!("caller:{}", id.as_str()),
+        };
+        if let Err(wait) = self.per_caller.check(&limit_key, now) {
+            return Err(ApiError::RateLimited {
+                scope: "requests from this caller",
+                retry_after_seconds: retry_after_seconds(wait),
+            });
+        }
+        Ok(Caller {
+            id,
+            mode: self.mode,
+        })
+    }
+
+    /// The caller's raw id; validated by the caller of this function.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<String, AuthFailure> {
+        match &self.authenticator {
+            Authenticator::Anonymous => Ok(CallerId::anonymous().as_str().to_owned()),
+            Authenticator::Jwt(verifier) => {
+                let token = bearer(headers)?.ok_or(AuthFailure::MissingCredentials)?;
+                verifier.verify(token).await
+            }
+            Authenticator::ApiKey(keys) => {
+                let from_bearer = bearer(headers)?;
+                let from_header = single(headers, &X_API_KEY)?
+                    .map(|v| v.to_str().map_err(|_| AuthFailure::MalformedAuthorization))
+                    .transpose()?;
+                let key = match (from_bearer, from_header) {
+                    (Some(_), Some(_)) => return Err(AuthFailure::AmbiguousCredentials),
+                    (Some(k), None) | (None, Some(k)) => k,
+                    (None, None) => return Err(AuthFailure::MissingCredentials),
+                };
+                keys.caller_for(key.trim())
+                    .map(|id| id.as_str().to_owned())
+                    .ok_or(AuthFailure::UnknownApiKey)
+            }
+            Authenticator::Header(settings) => {
+                let trusted = peer
+                    .is_some_and(|ip| settings.trusted_proxies.iter().any(|net| net.contains(&ip)));
+                if !trusted {
+                    return Err(AuthFailure::UntrustedPeer);
+                }
+                let value = single(headers, &settings.header)?
+                    .filter(|v| !v.as_bytes().trim_ascii().is_empty())
+                    .ok_or(AuthFailure::MissingTrustedHeader)?;
+                // Not-UTF-8 bytes become U+FFFD, which the caller-id rules refuse (403).
+                Ok(String::from_utf8_lossy(value.as_bytes()).into_owned())
+            }
+        }
+    }
+}
+
+/// IPv6 clients usually own a whole /64; count them as one address.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// At most one value of `name`.
+fn single<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a actix_web::http::header::HeaderValue>, AuthFailure> {
+    let mut values = headers.get_all(name);
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => Ok(Some(v)),
+        (Some(_), Some(_)) => Err(AuthFailure::AmbiguousCredentials),
+    }
+}
+
+/// The credential of `Authorization: Bearer <credential>`, if that header is present.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthFailure> {
+    let Some(value) = single(headers, &AUTHORIZATION)? else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AuthFailure::MalformedAuthorization)?;
+    let (scheme, credential) = value
+        .split_once(' ')
+        .ok_or(AuthFailure::MalformedAuthorization)?;
+    let credential = credential.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || credential.is_empty() {
+        return Err(AuthFailure::MalformedAuthorization);
+    }
+    Ok(Some(credential))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
+                .clone();
+            state.access.caller(&req).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(&headers(&[])).unwrap(), None);
+        assert_eq!(
+            bearer(&headers(&[("authorization", "Bearer abc")])).unwrap(),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer(&headers(&[("authorization", "bearer  abc ")])).unwrap(),
+            Some("abc")
+        );
+        for bad in ["Basic abc", "Bearer", "Bearer ", "abc"] {
+            assert_eq!(
+                bearer(&headers(&[("authorization", bad)])),
+                Err(AuthFailure::MalformedAuthorization),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            bearer(&headers(&[
+                ("authorization", "Bearer a"),
+                ("authorization", "Bearer b")
+            ])),
+            Err(AuthFailure::AmbiguousCredentials)
+        );
+    }
+
+    #[test]
+    fn ipv6_addresses_are_grouped_by_64() {
+        assert_eq!(
+            address_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(address_key("10.1.2.3".parse().unwrap()), "10.1.2.3");
+    }
+}

@@ -1,0 +1,162 @@
+//! Keyed rate limiting (GCRA) with a hard bound on the number of keys held. Owns counting only:
+//! it knows nothing about HTTP, callers or addresses, and reads time only from the caller.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Keys held per limiter before idle ones are dropped (and, if none is idle, the one closest to
+/// idle): memory stays bounded whatever keys callers present.
+pub const DEFAULT_MAX_KEYS: usize = 50_000;
+
+/// A generic cell rate algorithm per key: `per_minute` sustained, up to `burst` at once.
+/// For each key only the "theoretical arrival time" (TAT) is stored.
+#[derive(Debug)]
+pub struct KeyedLimiter {
+    /// Nanoseconds between two requests at the sustained rate.
+    emission_ns: i64,
+    /// How far the TAT may run ahead of now: `(burst - 1) * emission`.
+    tolerance_ns: i64,
+    max_keys: usize,
+    tats: Mutex<HashMap<String, i64>>,
+}
+
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+impl KeyedLimiter {
+    pub fn new(per_minute: u32, burst: u32, max_keys: usize) -> Self {
+        let emission_ns = 60_000_000_000i64 / i64::from(per_minute.max(1));
+        Self {
+            emission_ns,
+            tolerance_ns: emission_ns.saturating_mul(i64::from(burst.max(1) - 1)),
+            max_keys: max_keys.max(1),
+            tats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request for `key`; `Err` carries how long until one would be allowed.
+    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        self.decide(key, now, true)
+    }
+
+    /// Whether one request for `key` would be allowed now, without counting it.
+    pub fn peek(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        self.decide(key, now, false)
+    }
+
+    /// Keys currently held.
+    pub fn len(&self) -> usize {
+        self.tats.lock().expect("limiter lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn decide(&self, key: &str, now: DateTime<Utc>, count: bool) -> Result<(), Duration> {
+        let now = nanos(now);
+        let mut tats = self.tats.lock().expect("limiter lock");
+        let tat = tats.get(key).copied().unwrap_or(now).max(now);
+        let earliest = tat.saturating_sub(self.tolerance_ns);
+        if earliest > now {
+            return Err(Duration::from_nanos((earliest - now) as u64));
+        }
+        if count {
+            if !tats.contains_key(key) && tats.len() >= self.max_keys {
+                Self::make_room(&mut tats, now);
+            }
+            tats.insert(key.to_owned(), tat.saturating_add(self.emission_ns));
+        }
+        Ok(())
+    }
+
+    /// Drops keys whose TAT has passed (they behave exactly like unseen keys); if every key is
+    /// still active, drops the one that would become idle first.
+    fn make_room(tats: &mut HashMap<String, i64>, now: i64) {
+        tats.retain(|_, tat| *tat > now);
+        if tats.is_empty() {
+            return;
+        }
+        if let Some(oldest) = tats
+            .iter()
+            .min_by_key(|(_, tat)| **tat)
+            .map(|(k, _)| k.clone())
+        {
+            tats.remove(&oldest);
+        }
+    }
+}
+
+/// `Retry-After` seconds for a wait: rounded up, at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u32 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.clamp(1, u64::from(u32::MAX)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn burst_then_sustained_rate() {
+        let limiter = KeyedLimiter::new(60, 3, 100);
+        let now = t0();
+        for _ in 0..3 {
+            limiter.check("alice", now).unwrap();
+        }
+        let wait = limiter.check("alice", now).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(1));
+        assert_eq!(retry_after_seconds(wait), 1);
+        // Another key is unaffected.
+        limiter.check("bob", now).unwrap();
+        // One more after one emission interval, not two.
+        let later = now + chrono::Duration::seconds(1);
+        limiter.check("alice", later).unwrap();
+        assert!(limiter.check("alice", later).is_err());
+        // Fully rested after the burst refills.
+        let rested = later + chrono::Duration::seconds(3);
+        for _ in 0..3 {
+            limiter.check("alice", rested).unwrap();
+        }
+    }
+
+    #[test]
+    fn peek_does_not_count() {
+        let limiter = KeyedLimiter::new(1, 1, 10);
+        for _ in 0..5 {
+            limiter.peek("k", t0()).unwrap();
+        }
+        limiter.check("k", t0()).unwrap();
+        let wait = limiter.peek("k", t0()).unwrap_err();
+        assert_eq!(retry_after_seconds(wait), 60);
+    }
+
+    #[test]
+    fn keys_are_bounded() {
+        let limiter = KeyedLimiter::new(1, 1, 100);
+        for i in 0..1000 {
+            limiter.check(&format!("k{i}"), t0()).unwrap();
+            assert!(limiter.len() <= 100);
+        }
+        // Idle keys are dropped first once time has passed.
+        let later = t0() + chrono::Duration::minutes(2);
+        limiter.check("fresh", later).unwrap();
+        assert_eq!(limiter.len(), 1);
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(7)), 7);
+    }
+}

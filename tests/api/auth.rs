@@ -1,0 +1,477 @@
+//! Caller authentication end to end: JWT (HS256, RS256/ES256 from a loopback JWKS), API keys,
+//! the trusted header and `none`. Every refusal is the same 401.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use sts_broker::clock::ManualClock;
+use sts_broker::config::Settings;
+use sts_broker::startup::Dependencies;
+
+use crate::helpers::{captured_log, expect_error, spawn_app_with, spawn_app_with_deps, TestApp};
+use crate::jwt_support::*;
+
+/// The one 401 every authentication failure gets.
+pub async fn expect_401(response: reqwest::Response) {
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        Some("Bearer".to_owned())
+    );
+    let body = expect_error(response, 401, "unauthenticated").await;
+    assert_eq!(body["message"], "Authentication is required.");
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+}
+
+async fn dir_of(response: reqwest::Response) -> String {
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["Dir"].as_str().unwrap().to_owned()
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[tokio::test]
+async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
+    let app = spawn_app_with(|vars| jwt_vars(vars, None)).await;
+    let key = hs256(HS256_SECRET);
+
+    let token = mint(Algorithm::HS256, &key, None, &claims("alice"));
+    assert_eq!(
+        dir_of(app.get_token_bearer(&token).await).await,
+        "uploads/alice/"
+    );
+    assert_eq!(app.sts.last_issued().unwrap().role_session_name, "alice");
+
+    // `aud` as a list containing ours; `exp` just past but inside the 30 s leeway.
+    let mut c = claims("carol");
+    c["aud"] = json!(["other-app", AUDIENCE]);
+    c["exp"] = json!(now() - 10);
+    assert_eq!(
+        dir_of(
+            app.get_token_bearer(&mint(Algorithm::HS256, &key, None, &c))
+                .await
+        )
+        .await,
+        "uploads/carol/"
+    );
+
+    let issued_before = app.sts.issued_count();
+    let refused: Vec<(&str, Value)> = vec![
+        ("expired", json!({"exp": now() - 120})),
+        ("not yet valid", json!({"nbf": now() + 120})),
+        ("wrong issuer", json!({"iss": "https://evil.invalid/"})),
+        ("wrong audience", json!({"aud": "other-app"})),
+        ("no exp", json!({"exp": null})),
+        ("no aud", json!({"aud": null})),
+        ("no iss", json!({"iss": null})),
+        ("numeric sub", json!({"sub": 42})),
+        ("no sub", json!({"sub": null})),
+    ];
+    for (what, change) in refused {
+        let mut c = claims("alice");
+        for (k, v) in change.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        let response = app
+            .get_token_bearer(&mint(Algorithm::HS256, &key, None, &c))
+            .await;
+        assert_eq!(response.status().as_u16(), 401, "{what}");
+        expect_401(response).await;
+    }
+
+    // Wrong secret, garbage, and not a bearer at all.
+    let wrong = mint(
+        Algorithm::HS256,
+        &hs256("another-secret-another-secret-0123"),
+        None,
+        &claims("alice"),
+    );
+    expect_401(app.get_token_bearer(&wrong).await).await;
+    expect_401(app.get_token_bearer("not.a.jwt").await).await;
+    expect_401(app.get_token_bearer("abc").await).await;
+    expect_401(app.get_token().await).await;
+    expect_401(
+        app.get_token_with(&[("Authorization", &format!("Basic {token}"))])
+            .await,
+    )
+    .await;
+    // A tampered payload with the original signature.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1] = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims("bob").to_string())
+    };
+    expect_401(app.get_token_bearer(&parts.join(".")).await).await;
+
+    assert_eq!(app.sts.issued_count(), issued_before, "no STS call on 401");
+    let log = captured_log();
+    assert!(log.contains("JWT has expired"), "reason is logged");
+    assert!(!log.contains(&token) && !log.contains(&wrong));
+}
+
+#[tokio::test]
+async fn the_subject_claim_can_be_chosen() {
+    let app = spawn_app_with(|vars| {
+        jwt_vars(vars, None);
+        vars.insert("BROKER_JWT_SUBJECT_CLAIM".into(), "uid".into());
+    })
+    .await;
+    let key = hs256(HS256_SECRET);
+    let mut c = claims("ignored-sub");
+    c["uid"] = json!("u-1001");
+    let token = mint(Algorithm::HS256, &key, None, &c);
+    assert_eq!(
+        dir_of(app.get_token_bearer(&token).await).await,
+        "uploads/u-1001/"
+    );
+    // Without the chosen claim the token is refused, `sub` is not a fallback.
+    let token = mint(Algorithm::HS256, &key, None, &claims("alice"));
+    expect_401(app.get_token_bearer(&token).await).await;
+}
+
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_against_the_jwks() {
+    let (ra, eck) = (rsa(RSA_A), ec(EC_P256));
+    let jwks = JwksServer::start(vec![
+        public_jwk(&ra, Algorithm::RS256, "rsa-a"),
+        public_jwk(&eck, Algorithm::ES256, "ec-1"),
+    ])
+    .await;
+    let app = spawn_app_with(|vars| {
+        jwt_vars(vars, Some(&jwks.url));
+        vars.remove("BROKER_JWT_HS256_SECRET");
+    })
+    .await;
+    let rs = mint(Algorithm::RS256, &ra, Some("rsa-a"), &claims("rita"));
+    assert_eq!(
+        dir_of(app.get_token_bearer(&rs).await).await,
+        "uploads/rita/"
+    );
+    let es = mint(Algorithm::ES256, &eck, Some("ec-1"), &claims("eve"));
+    assert_eq!(
+        dir_of(app.get_token_bearer(&es).await).await,
+        "uploads/eve/"
+    );
+    assert_eq!(jwks.hits(), 1, "the key set is cached");
+
+    // Signed by a key that is not in the set, under a known kid.
+    let rb = rsa(RSA_B);
+    let forged = mint(Algorithm::RS256, &rb, Some("rsa-a"), &claims("rita"));
+    expect_401(app.get_token_bearer(&forged).await).await;
+    // A kid of the wrong family for the algorithm.
+    let confused = mint(Algorithm::RS256, &ra, Some("ec-1"), &claims("rita"));
+    expect_401(app.get_token_bearer(&confused).await).await;
+    // HS256 is not accepted at all without BROKER_JWT_HS256_SECRET.
+    let hs = mint(
+        Algorithm::HS256,
+        &hs256(HS256_SECRET),
+        None,
+        &claims("rita"),
+    );
+    expect_401(app.get_token_bearer(&hs).await).await;
+}
+
+#[tokio::test]
+async fn alg_none_and_algorithm_confusion_are_refused() {
+    let ra = rsa(RSA_A);
+    let jwks = JwksServer::start(vec![public_jwk(&ra, Algorithm::RS256, "rsa-a")]).await;
+    // Both HS256 and JWKS configured: the classic confusion attack signs HS256 with the public
+    // key; it must be checked against the HS256 secret only, and fail.
+    let app = spawn_app_with(|vars| jwt_vars(vars, Some(&jwks.url))).await;
+    let c = claims("mallory");
+    let forged = forge_hs256(
+        &json!({"alg": "HS256", "typ": "JWT", "kid": "rsa-a"}),
+        &c,
+        RSA_A_PUBLIC,
+    );
+    expect_401(app.get_token_bearer(&forged).await).await;
+    expect_401(app.get_token_bearer(&unsigned(&c)).await).await;
+    for alg in ["None", "NONE", "nOnE", "HS512", "RS512", "PS256", "EdDSA"] {
+        let token = forge_hs256(
+            &json!({"alg": alg, "typ": "JWT"}),
+            &c,
+            HS256_SECRET.as_bytes(),
+        );
+        expect_401(app.get_token_bearer(&token).await).await;
+    }
+    // A `crit` header we do not understand.
+    let crit = forge_hs256(
+        &json!({"alg": "HS256", "crit": ["exp-ext"], "exp-ext": 1}),
+        &c,
+        HS256_SECRET.as_bytes(),
+    );
+    expect_401(app.get_token_bearer(&crit).await).await;
+
+    // A token naming its own key set (`jku`) or embedding its own key (`jwk`): never followed.
+    let attacker = JwksServer::start(vec![public_jwk(&rsa(RSA_B), Algorithm::RS256, "evil")]).await;
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.kid = Some("evil".into());
+    header.jku = Some(attacker.url.clone());
+    header.jwk = Some(public_jwk(&rsa(RSA_B), Algorithm::RS256, "evil"));
+    let token = jsonwebtoken::encode(&header, &c, &rsa(RSA_B)).unwrap();
+    expect_401(app.get_token_bearer(&token).await).await;
+    assert_eq!(attacker.hits(), 0);
+    assert_eq!(app.sts.issued_count(), 0);
+}
+
+#[tokio::test]
+async fn unknown_kids_refetch_the_jwks_at_a_bounded_rate_and_rotation_works() {
+    let (ra, rb) = (rsa(RSA_A), rsa(RSA_B));
+    let jwks = JwksServer::start(vec![public_jwk(&ra, Algorithm::RS256, "a")]).await;
+    let clock = ManualClock::new(chrono::Utc::now());
+    let deps = Dependencies {
+        clock: Arc::new(clock.clone()),
+        ..Dependencies::default()
+    };
+    let app = spawn_app_with_deps(deps, |vars| {
+        jwt_vars(vars, Some(&jwks.url));
+        vars.insert("BROKER_JWT_JWKS_MIN_REFETCH_SECONDS".into(), "30".into());
+    })
+    .await;
+    let token_a = mint(Algorithm::RS256, &ra, Some("a"), &claims("alice"));
+    assert_eq!(app.get_token_bearer(&token_a).await.status().as_u16(), 200);
+    assert_eq!(jwks.hits(), 1);
+
+    // A flood of made-up kids costs nothing within the interval.
+    for i in 0..25 {
+        let token = mint(
+            Algorithm::RS256,
+            &rb,
+            Some(&format!("made-up-{i}")),
+            &claims("x"),
+        );
+        expect_401(app.get_token_bearer(&token).await).await;
+    }
+    assert_eq!(jwks.hits(), 1);
+
+    // The issuer rotates to key b: refused until the interval has passed, then fetched once.
+    jwks.set_keys(vec![
+        public_jwk(&ra, Algorithm::RS256, "a"),
+        public_jwk(&rb, Algorithm::RS256, "b"),
+    ]);
+    let token_b = mint(Algorithm::RS256, &rb, Some("b"), &claims("bob"));
+    expect_401(app.get_token_bearer(&token_b).await).await;
+    clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        dir_of(app.get_token_bearer(&token_b).await).await,
+        "uploads/bob/"
+    );
+    assert_eq!(jwks.hits(), 2);
+    assert_eq!(app.get_token_bearer(&token_a).await.status().as_u16(), 200);
+    assert_eq!(jwks.hits(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_a_401_not_a_crash() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/jwks",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let app = spawn_app_with(|vars| jwt_vars(vars, Some(&url))).await;
+    let token = mint(Algorithm::RS256, &rsa(RSA_A), Some("a"), &claims("alice"));
+    expect_401(app.get_token_bearer(&token).await).await;
+    // HS256 keeps working while the key set is unreachable.
+    let hs = mint(
+        Algorithm::HS256,
+        &hs256(HS256_SECRET),
+        None,
+        &claims("alice"),
+    );
+    assert_eq!(app.get_token_bearer(&hs).await.status().as_u16(), 200);
+}
+
+pub const ALICE_KEY: &str = "test-only-api-key-alice-6f1c2a";
+pub const BOB_KEY: &str = "test-only-api-key-bob-93be07";
+
+pub fn api_key_vars(vars: &mut HashMap<String, String>) {
+    vars.insert("BROKER_AUTH".into(), "api-key".into());
+    vars.insert(
+        "BROKER_API_KEYS".into(),
+        format!(
+            "alice:{},bob:{}",
+            sha256_hex(ALICE_KEY),
+            sha256_hex(BOB_KEY)
+        ),
+    );
+    generous_limits(vars);
+}
+
+#[tokio::test]
+async fn api_keys_as_bearer_or_x_api_key() {
+    let app = spawn_app_with(api_key_vars).await;
+    assert_eq!(
+        dir_of(app.get_token_bearer(ALICE_KEY).await).await,
+        "uploads/alice/"
+    );
+    assert_eq!(
+        dir_of(app.get_token_with(&[("X-Api-Key", BOB_KEY)]).await).await,
+        "uploads/bob/"
+    );
+    expect_401(app.get_token_bearer("test-only-api-key-alice-6f1c2b").await).await;
+    expect_401(app.get_token_with(&[("X-Api-Key", "nope")]).await).await;
+    expect_401(app.get_token().await).await;
+    // The digest itself is not a key.
+    expect_401(app.get_token_bearer(&sha256_hex(ALICE_KEY)).await).await;
+    // Two credentials at once are ambiguous.
+    expect_401(
+        app.get_token_with(&[
+            ("Authorization", &format!("Bearer {ALICE_KEY}")),
+            ("X-Api-Key", BOB_KEY),
+        ])
+        .await,
+    )
+    .await;
+    let log = captured_log();
+    assert!(!log.contains(ALICE_KEY) && !log.contains(BOB_KEY));
+    assert!(!log.contains(&sha256_hex(ALICE_KEY)));
+}
+
+#[tokio::test]
+async fn api_keys_can_come_from_a_file() {
+    let path = std::env::temp_dir().join(format!("sts-broker-keys-{}", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &path,
+        format!("# caller:sha256\n\nalice:{}\n", sha256_hex(ALICE_KEY)),
+    )
+    .unwrap();
+    let app = spawn_app_with(|vars| {
+        api_key_vars(vars);
+        vars.remove("BROKER_API_KEYS");
+        vars.insert("BROKER_API_KEYS_FILE".into(), path.display().to_string());
+    })
+    .await;
+    assert_eq!(
+        dir_of(app.get_token_bearer(ALICE_KEY).await).await,
+        "uploads/alice/"
+    );
+    expect_401(app.get_token_bearer(BOB_KEY).await).await;
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn trusted_header_is_honoured_only_from_trusted_proxies() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("BROKER_AUTH".into(), "header".into());
+        generous_limits(vars);
+    })
+    .await;
+    assert_eq!(
+        dir_of(
+            app.get_token_with(&[("X-Authenticated-User", "alice")])
+                .await
+        )
+        .await,
+        "uploads/alice/"
+    );
+    expect_401(app.get_token().await).await;
+    expect_401(app.get_token_bearer("alice").await).await;
+
+    // Same request from a peer outside BROKER_TRUSTED_PROXIES (loopback is not listed).
+    let untrusted = spawn_app_with(|vars| {
+        vars.insert("BROKER_AUTH".into(), "header".into());
+        vars.insert(
+            "BROKER_TRUSTED_PROXIES".into(),
+            "10.0.0.0/8, 192.168.0.1".into(),
+        );
+        vars.insert("BROKER_TRUSTED_HEADER".into(), "X-Forwarded-User".into());
+    })
+    .await;
+    expect_401(
+        untrusted
+            .get_token_with(&[("X-Forwarded-User", "alice")])
+            .await,
+    )
+    .await;
+    assert_eq!(untrusted.sts.issued_count(), 0);
+    assert!(captured_log().contains("peer not in BROKER_TRUSTED_PROXIES"));
+}
+
+fn settings_with(changes: &[(&str, &str)]) -> Result<Settings, sts_broker::config::ConfigError> {
+    let mut vars: HashMap<String, String> = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tExampleKey"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "x-secret"),
+        ("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/uploader"),
+        ("BROKER_BUCKET", "examplebucket"),
+        ("BROKER_REGION", "cn-hangzhou"),
+        ("BROKER_AUTH", "none"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in changes {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_map(&vars)
+}
+
+#[tokio::test]
+async fn auth_none_is_refused_on_a_public_address_unless_allowed_and_warns() {
+    let err = settings_with(&[("BROKER_LISTEN", "0.0.0.0:8080")]).unwrap_err();
+    assert!(err.mentions("BROKER_AUTH"), "{err}");
+    assert!(err.to_string().contains("BROKER_ALLOW_ANONYMOUS"), "{err}");
+    assert!(settings_with(&[("BROKER_LISTEN", "[::]:8080"), ("BROKER_AUTH", "none")]).is_err());
+    assert!(settings_with(&[
+        ("BROKER_LISTEN", "0.0.0.0:8080"),
+        ("BROKER_ALLOW_ANONYMOUS", "true")
+    ])
+    .is_ok());
+    assert!(settings_with(&[("BROKER_LISTEN", "[::1]:8080")]).is_ok());
+    // Other modes are fine anywhere.
+    assert!(settings_with(&[("BROKER_LISTEN", "0.0.0.0:8080"), ("BROKER_AUTH", "header")]).is_ok());
+
+    let _app: TestApp = spawn_app_with(|_| {}).await;
+    assert!(captured_log().contains("BROKER_AUTH=none: every caller is `anonymous`"));
+}
+
+#[test]
+fn auth_configuration_problems_are_reported_together() {
+    let err = settings_with(&[
+        ("BROKER_AUTH", "jwt"),
+        ("BROKER_JWT_HS256_SECRET", "short"),
+        ("BROKER_JWT_JWKS_URL", "http://idp.example.com/jwks"),
+        ("BROKER_CORS_ORIGINS", "*"),
+        ("BROKER_RATE_LIMIT_PER_MINUTE", "0"),
+        ("BROKER_RATE_LIMIT_BURST", "many"),
+    ])
+    .unwrap_err();
+    for var in [
+        "BROKER_JWT_HS256_SECRET",
+        "BROKER_JWT_JWKS_URL",
+        "BROKER_JWT_ISSUER",
+        "BROKER_JWT_AUDIENCE",
+        "BROKER_CORS_ORIGINS",
+        "BROKER_RATE_LIMIT_PER_MINUTE",
+        "BROKER_RATE_LIMIT_BURST",
+    ] {
+        assert!(err.mentions(var), "{var} missing from {err}");
+    }
+    assert!(!err.to_string().contains("short"), "{err}");
+
+    let err = settings_with(&[
+        ("BROKER_AUTH", "api-key"),
+        ("BROKER_API_KEYS", "alice:abc,../bob:00"),
+    ])
+    .unwrap_err();
+    assert!(err.mentions("BROKER_API_KEYS"), "{err}");
+    let err = settings_with(&[
+        ("BROKER_AUTH", "header"),
+        ("BROKER_TRUSTED_PROXIES", "10.0.0.0/40"),
+        ("BROKER_TRUSTED_HEADER", "Authorization"),
+    ])
+    .unwrap_err();
+    assert!(err.mentions("BROKER_TRUSTED_PROXIES") && err.mentions("BROKER_TRUSTED_HEADER"));
+}
