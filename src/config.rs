@@ -43,6 +43,35 @@ pub struct Settings {
     pub auth: AuthMode,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    /// Server-side POST signing (`/getPostObjectParams`, `sts-broker cors`).
+    pub post: PostSettings,
+}
+
+/// Which OSS PostObject signature `/getPostObjectParams` produces (`BROKER_POST_SIGNATURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostSignature {
+    /// HMAC-SHA1 over the Base64 policy (spec §5.4).
+    V1,
+    /// `OSS4-HMAC-SHA256` with the `aliyun_v4` derived key (spec §5.5).
+    V4,
+}
+
+/// Settings of the server-side signing flow and of the bucket CORS set-up.
+#[derive(Debug, Clone)]
+pub struct PostSettings {
+    pub signature: PostSignature,
+    /// `BROKER_POST_POLICY_TTL_SECONDS`: how long a signed policy is valid (capped by the
+    /// signing credential's own expiry).
+    pub policy_ttl: Duration,
+    /// `BROKER_MAX_UPLOAD_BYTES`: upper bound of `content-length-range`.
+    pub max_upload_bytes: u64,
+    /// `BROKER_ALLOWED_CONTENT_TYPES`: when non-empty, an `in` condition on `$content-type`.
+    pub allowed_content_types: Vec<String>,
+    /// `BROKER_CORS_ORIGINS`, as origins (`scheme://host[:port]`) or `*`.
+    pub cors_origins: Vec<String>,
+    /// The bucket's own URL for OSS API calls (`PutBucketCors`), without a trailing `/`:
+    /// `https://<bucket>.oss-<region>.aliyuncs.com`, or path-style `http://127.0.0.1:<port>/<bucket>`.
+    pub oss_endpoint: String,
 }
 
 /// One offending variable and why.
@@ -86,8 +115,6 @@ impl std::error::Error for ConfigError {}
 pub const NOT_YET_SUPPORTED: &[&str] = &[
     "BROKER_REFRESH_AHEAD_SECONDS",
     "BROKER_MIN_TTL_SECONDS",
-    "BROKER_MAX_UPLOAD_BYTES",
-    "BROKER_POST_SIGNATURE",
     "BROKER_JWT_HS256_SECRET",
     "BROKER_JWT_JWKS_URL",
     "BROKER_JWT_ISSUER",
@@ -348,6 +375,8 @@ impl Settings {
             integer_in(raw, 0, 3600)
         });
 
+        let post = read_post_settings(&mut r, bucket.as_ref(), region.as_deref());
+
         // The longest possible caller id must still give a policy STS accepts.
         if let (Some(bucket), Some(prefix)) = (&bucket, &upload_prefix) {
             let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
@@ -374,6 +403,7 @@ impl Settings {
             auth,
             log_format,
             shutdown_timeout,
+            post,
         ) {
             (
                 Some(listen),
@@ -390,6 +420,7 @@ impl Settings {
                 Some(auth),
                 Some(log_format),
                 Some(shutdown),
+                Some(post),
             ) if r.problems.is_empty() => Ok(Settings {
                 listen,
                 identity,
@@ -405,6 +436,7 @@ impl Settings {
                 auth,
                 log_format,
                 shutdown_timeout: Duration::from_secs(shutdown),
+                post,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
@@ -420,6 +452,124 @@ impl Settings {
             .filter(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()))
             .collect()
     }
+}
+
+/// OSS allows objects up to 5 GB through PostObject (spec §5.1).
+const MAX_POST_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// A MIME type as `type/subtype`: token characters only, so it can never carry a `$`, a comma
+/// or anything that needs escaping in a policy.
+fn is_mime_type(raw: &str) -> bool {
+    let token = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#&-^_.+".contains(&b))
+    };
+    raw.len() <= 255
+        && raw
+            .split_once('/')
+            .is_some_and(|(t, s)| token(t) && token(s))
+}
+
+/// `https://app.example.com`, `http://localhost:5173` or `*`, returned in canonical form.
+fn origin(raw: &str) -> Result<String, String> {
+    if raw == "*" {
+        return Ok(raw.to_owned());
+    }
+    let url = reqwest::Url::parse(raw).map_err(|_| format!("`{raw}` is not an origin"))?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && !raw.ends_with('/')
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return Err(format!(
+            "`{raw}` is not an origin; write scheme://host[:port], e.g. https://app.example.com"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Whether `url` is the bucket's own OSS host (virtual-hosted) or a loopback emulator whose
+/// path is the bucket (path-style); anything else is a custom domain that cannot take API calls.
+fn is_bucket_api_url(url: &reqwest::Url, bucket: &BucketName, region: &str) -> bool {
+    let expected = format!("{}.oss-{region}.aliyuncs.com", bucket.as_str());
+    let virtual_hosted = url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case(&expected))
+        && url.path() == "/";
+    let path_style = is_loopback_host(url)
+        && url.path().trim_end_matches('/') == format!("/{}", bucket.as_str());
+    virtual_hosted || path_style
+}
+
+fn read_post_settings(
+    r: &mut Reader<'_>,
+    bucket: Option<&BucketName>,
+    region: Option<&str>,
+) -> Option<PostSettings> {
+    let signature = r.parsed(
+        "BROKER_POST_SIGNATURE",
+        Some(PostSignature::V4),
+        |raw| match raw {
+            "v4" => Ok(PostSignature::V4),
+            "v1" => Ok(PostSignature::V1),
+            _ => Err("must be `v4` (OSS4-HMAC-SHA256) or `v1` (HMAC-SHA1)".into()),
+        },
+    );
+    // V4 requests are valid at most 7 days from x-oss-date (spec §5.5); a day is plenty.
+    let policy_ttl = r.parsed("BROKER_POST_POLICY_TTL_SECONDS", Some(600), |raw| {
+        integer_in(raw, 10, 86_400)
+    });
+    let max_upload_bytes = r.parsed("BROKER_MAX_UPLOAD_BYTES", Some(10_485_760), |raw| {
+        integer_in(raw, 1, MAX_POST_OBJECT_BYTES)
+    });
+    let allowed_content_types = r.parsed("BROKER_ALLOWED_CONTENT_TYPES", Some(Vec::new()), |raw| {
+        let list: Vec<String> = raw
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        match list.iter().find(|t| !is_mime_type(t)) {
+            Some(bad) => Err(format!(
+                "`{bad}` is not a MIME type; write a comma-separated list such as image/jpeg,image/png"
+            )),
+            None => Ok(list),
+        }
+    });
+    let cors_origins = r.parsed("BROKER_CORS_ORIGINS", Some(Vec::new()), |raw| {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(origin)
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let explicit_endpoint = r.parsed("BROKER_OSS_ENDPOINT", None, |raw| web_url(raw, true));
+    let upload_host = r
+        .get("BROKER_UPLOAD_HOST")
+        .and_then(|raw| web_url(&raw, true).ok());
+    let oss_endpoint = match (bucket, region) {
+        (Some(bucket), Some(region)) => {
+            let derived = explicit_endpoint
+                .or_else(|| upload_host.filter(|u| is_bucket_api_url(u, bucket, region)));
+            Some(match derived {
+                Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+                None => format!("https://{}.oss-{region}.aliyuncs.com", bucket.as_str()),
+            })
+        }
+        _ => None,
+    };
+    Some(PostSettings {
+        signature: signature?,
+        policy_ttl: Duration::from_secs(policy_ttl?),
+        max_upload_bytes: max_upload_bytes?,
+        allowed_content_types: allowed_content_types?,
+        cors_origins: cors_origins?,
+        oss_endpoint: oss_endpoint?,
+    })
 }
 
 /// The broker's own identity: a static AccessKey pair, with a token when it is temporary.
@@ -554,12 +704,70 @@ mod tests {
             ("BROKER_LOG_FORMAT", "xml"),
             ("BROKER_STS_TIMEOUT_MS", "0"),
             ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "-1"),
+            ("BROKER_POST_SIGNATURE", "v2"),
+            ("BROKER_POST_POLICY_TTL_SECONDS", "0"),
+            ("BROKER_POST_POLICY_TTL_SECONDS", "86401"),
+            ("BROKER_MAX_UPLOAD_BYTES", "0"),
+            ("BROKER_MAX_UPLOAD_BYTES", "5368709121"),
+            ("BROKER_ALLOWED_CONTENT_TYPES", "image/jpeg,jpeg"),
+            ("BROKER_ALLOWED_CONTENT_TYPES", "image/$x"),
+            ("BROKER_CORS_ORIGINS", "https://app.example.com/path"),
+            ("BROKER_CORS_ORIGINS", "app.example.com"),
+            ("BROKER_OSS_ENDPOINT", "http://oss.example.com"),
         ];
         for (var, value) in table {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
             assert!(err.mentions(var), "{var}={value}: {err}");
             assert_eq!(err.problems.len(), 1, "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn post_settings_defaults_and_values() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.post.signature, PostSignature::V4);
+        assert_eq!(s.post.policy_ttl, Duration::from_secs(600));
+        assert_eq!(s.post.max_upload_bytes, 10_485_760);
+        assert!(s.post.allowed_content_types.is_empty() && s.post.cors_origins.is_empty());
+        assert_eq!(
+            s.post.oss_endpoint,
+            "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
+        );
+        let s = with(&[
+            ("BROKER_POST_SIGNATURE", "v1"),
+            ("BROKER_ALLOWED_CONTENT_TYPES", " image/JPEG, image/png ,"),
+            (
+                "BROKER_CORS_ORIGINS",
+                "https://App.Example.com, http://localhost:5173",
+            ),
+            ("BROKER_UPLOAD_HOST", "http://127.0.0.1:9000/examplebucket"),
+        ])
+        .unwrap();
+        assert_eq!(s.post.signature, PostSignature::V1);
+        assert_eq!(s.post.allowed_content_types, ["image/jpeg", "image/png"]);
+        assert_eq!(
+            s.post.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(s.post.oss_endpoint, "http://127.0.0.1:9000/examplebucket");
+        // A custom domain cannot take API calls: the bucket's own host is used instead.
+        let s = with(&[("BROKER_UPLOAD_HOST", "https://cdn.example.com")]).unwrap();
+        assert_eq!(
+            s.post.oss_endpoint,
+            "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
+        );
+        let s = with(&[
+            ("BROKER_UPLOAD_HOST", "https://cdn.example.com"),
+            (
+                "BROKER_OSS_ENDPOINT",
+                "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com/",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.post.oss_endpoint,
+            "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com"
+        );
     }
 
     #[test]

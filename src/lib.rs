@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod error;
 pub mod identity;
 pub mod issuer;
+pub mod oss;
 pub mod policy;
 pub mod routes;
 pub mod startup;

@@ -1421,6 +1421,7 @@ mod tests {
         let (status, body) = f.send(&c).await;
         assert_eq!((status, code(&body)), (404, "InvalidAccessKeyId.NotFound"));
 
+        #[allow(clippy::type_complexity)] // a literal table reads best inline
         let cases: &[(&[(&str, &str)], u16, &str)] = &[
             (&[("RoleSessionName", "s1")], 400, "MissingParameter"),
             (
