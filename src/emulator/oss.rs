@@ -951,8 +951,9 @@ fn post_object(req: &HttpRequest, body: &[u8], inner: &Inner) -> Result<HttpResp
             Check::StartsWith(field, prefix) => {
                 field_value(&form, inner, field).is_some_and(|v| v.starts_with(prefix.as_str()))
             }
-            Check::In(field, values, wanted) => field_value(&form, inner, field)
-                .is_some_and(|v| values.contains(&v) == *wanted),
+            Check::In(field, values, wanted) => {
+                field_value(&form, inner, field).is_some_and(|v| values.contains(&v) == *wanted)
+            }
             Check::Length(min, max) => {
                 if size > *max {
                     return Err(err(

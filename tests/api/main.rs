@@ -2,6 +2,8 @@
 //! port 0. One binary, one `spawn_app()` helper.
 
 mod binary;
+mod bucket_cors;
 mod emulator_strictness;
 mod helpers;
+mod post_object;
 mod token;
