@@ -565,3 +565,67 @@ async fn post_object_params_refuses_other_methods() {
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(app.sts.request_count(), 0);
 }
+
+#[tokio::test]
+async fn demo_signs_forms_its_oss_emulator_accepts() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("sts-broker-demo-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sts-broker"))
+        .arg("demo")
+        .env_clear()
+        .env("BROKER_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut broker = None;
+    let curl = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("banner");
+        if let Some(rest) = line.trim().strip_prefix("broker:") {
+            broker = Some(rest.trim().to_owned());
+        }
+        if line.contains("/getPostObjectParams") {
+            break line;
+        }
+    };
+    let broker = broker.expect("broker address printed first");
+    assert!(
+        curl.contains(&format!("curl -s {broker}/getPostObjectParams")),
+        "{curl}"
+    );
+    let p: Map<String, Value> = reqwest::get(format!("{broker}/getPostObjectParams"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let host = p["host"].as_str().unwrap().to_owned();
+    assert!(
+        host.starts_with("http://127.0.0.1:") && host.ends_with("/demo-bucket"),
+        "{host}"
+    );
+    let key = format!("{}demo.txt", p["dir"].as_str().unwrap());
+    let answer = post(
+        &host,
+        &fields(&p, &key, &[]),
+        b"demo".to_vec(),
+        "text/plain",
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
