@@ -74,6 +74,33 @@ pub struct Settings {
     pub access: crate::auth::settings::AccessSettings,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    /// Server-side POST signing (`/getPostObjectParams`, `sts-broker cors`).
+    pub post: PostSettings,
+}
+
+/// Which OSS PostObject signature `/getPostObjectParams` produces (`BROKER_POST_SIGNATURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostSignature {
+    /// HMAC-SHA1 over the Base64 policy (spec §5.4).
+    V1,
+    /// `OSS4-HMAC-SHA256` with the `aliyun_v4` derived key (spec §5.5).
+    V4,
+}
+
+/// Settings of the server-side signing flow and of the bucket CORS set-up.
+#[derive(Debug, Clone)]
+pub struct PostSettings {
+    pub signature: PostSignature,
+    /// `BROKER_POST_POLICY_TTL_SECONDS`: how long a signed policy is valid (capped by the
+    /// signing credential's own expiry).
+    pub policy_ttl: Duration,
+    /// `BROKER_MAX_UPLOAD_BYTES`: upper bound of `content-length-range`.
+    pub max_upload_bytes: u64,
+    /// `BROKER_ALLOWED_CONTENT_TYPES`: when non-empty, an `in` condition on `$content-type`.
+    pub allowed_content_types: Vec<String>,
+    /// The bucket's own URL for OSS API calls (`PutBucketCors`), without a trailing `/`:
+    /// `https://<bucket>.oss-<region>.aliyuncs.com`, or path-style `http://127.0.0.1:<port>/<bucket>`.
+    pub oss_endpoint: String,
 }
 
 /// One offending variable and why.
@@ -115,8 +142,6 @@ impl std::error::Error for ConfigError {}
 /// Variables the contract names but this version does not implement yet; setting one gets a
 /// startup warning instead of silently doing nothing.
 pub const NOT_YET_SUPPORTED: &[&str] = &[
-    "BROKER_MAX_UPLOAD_BYTES",
-    "BROKER_POST_SIGNATURE",
     "BROKER_METRICS_LISTEN",
     "ALIBABA_CLOUD_ROLE_ARN",
     "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
@@ -390,6 +415,8 @@ impl Settings {
             integer_in(raw, 0, 3600)
         });
 
+        let post = read_post_settings(&mut r, bucket.as_ref(), region.as_deref());
+
         // The longest possible caller id must still give a policy STS accepts.
         if let (Some(bucket), Some(prefix)) = (&bucket, &upload_prefix) {
             let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
@@ -429,6 +456,7 @@ impl Settings {
             log_format,
             shutdown_timeout,
             tuning,
+            post,
         ) {
             (
                 Some(listen),
@@ -454,6 +482,7 @@ impl Settings {
                     Some(min_ttl_seconds),
                     Some(cache_max_entries),
                 ),
+                Some(post),
             ) if r.problems.is_empty() => Ok(Settings {
                 listen,
                 identity,
@@ -476,6 +505,7 @@ impl Settings {
                 access,
                 log_format,
                 shutdown_timeout: Duration::from_secs(shutdown),
+                post,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
@@ -544,6 +574,94 @@ fn refresh_windows(r: &mut Reader<'_>, duration: Option<u32>) -> (Option<u32>, O
     } else {
         (None, None)
     }
+}
+
+/// OSS allows objects up to 5 GB through PostObject (spec §5.1).
+const MAX_POST_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// A MIME type as `type/subtype`: token characters only, so it can never carry a `$`, a comma
+/// or anything that needs escaping in a policy.
+fn is_mime_type(raw: &str) -> bool {
+    let token = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#&-^_.+".contains(&b))
+    };
+    raw.len() <= 255
+        && raw
+            .split_once('/')
+            .is_some_and(|(t, s)| token(t) && token(s))
+}
+
+/// Whether `url` is the bucket's own OSS host (virtual-hosted) or a loopback emulator whose
+/// path is the bucket (path-style); anything else is a custom domain that cannot take API calls.
+fn is_bucket_api_url(url: &reqwest::Url, bucket: &BucketName, region: &str) -> bool {
+    let expected = format!("{}.oss-{region}.aliyuncs.com", bucket.as_str());
+    let virtual_hosted = url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case(&expected))
+        && url.path() == "/";
+    let path_style = is_loopback_host(url)
+        && url.path().trim_end_matches('/') == format!("/{}", bucket.as_str());
+    virtual_hosted || path_style
+}
+
+fn read_post_settings(
+    r: &mut Reader<'_>,
+    bucket: Option<&BucketName>,
+    region: Option<&str>,
+) -> Option<PostSettings> {
+    let signature = r.parsed(
+        "BROKER_POST_SIGNATURE",
+        Some(PostSignature::V4),
+        |raw| match raw {
+            "v4" => Ok(PostSignature::V4),
+            "v1" => Ok(PostSignature::V1),
+            _ => Err("must be `v4` (OSS4-HMAC-SHA256) or `v1` (HMAC-SHA1)".into()),
+        },
+    );
+    // V4 requests are valid at most 7 days from x-oss-date (spec §5.5); a day is plenty.
+    let policy_ttl = r.parsed("BROKER_POST_POLICY_TTL_SECONDS", Some(600), |raw| {
+        integer_in(raw, 10, 86_400)
+    });
+    let max_upload_bytes = r.parsed("BROKER_MAX_UPLOAD_BYTES", Some(10_485_760), |raw| {
+        integer_in(raw, 1, MAX_POST_OBJECT_BYTES)
+    });
+    let allowed_content_types = r.parsed("BROKER_ALLOWED_CONTENT_TYPES", Some(Vec::new()), |raw| {
+        let list: Vec<String> = raw
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        match list.iter().find(|t| !is_mime_type(t)) {
+            Some(bad) => Err(format!(
+                "`{bad}` is not a MIME type; write a comma-separated list such as image/jpeg,image/png"
+            )),
+            None => Ok(list),
+        }
+    });
+    let explicit_endpoint = r.parsed("BROKER_OSS_ENDPOINT", None, |raw| web_url(raw, true));
+    let upload_host = r
+        .get("BROKER_UPLOAD_HOST")
+        .and_then(|raw| web_url(&raw, true).ok());
+    let oss_endpoint = match (bucket, region) {
+        (Some(bucket), Some(region)) => {
+            let derived = explicit_endpoint
+                .or_else(|| upload_host.filter(|u| is_bucket_api_url(u, bucket, region)));
+            Some(match derived {
+                Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+                None => format!("https://{}.oss-{region}.aliyuncs.com", bucket.as_str()),
+            })
+        }
+        _ => None,
+    };
+    Some(PostSettings {
+        signature: signature?,
+        policy_ttl: Duration::from_secs(policy_ttl?),
+        max_upload_bytes: max_upload_bytes?,
+        allowed_content_types: allowed_content_types?,
+        oss_endpoint: oss_endpoint?,
+    })
 }
 
 /// The broker's own identity: a static AccessKey pair, with a token when it is temporary.
@@ -689,6 +807,16 @@ mod tests {
             ("BROKER_REFRESH_AHEAD_SECONDS", "3600"),
             ("BROKER_REFRESH_AHEAD_SECONDS", "200"),
             ("BROKER_MIN_TTL_SECONDS", "1000"),
+            ("BROKER_POST_SIGNATURE", "v2"),
+            ("BROKER_POST_POLICY_TTL_SECONDS", "0"),
+            ("BROKER_POST_POLICY_TTL_SECONDS", "86401"),
+            ("BROKER_MAX_UPLOAD_BYTES", "0"),
+            ("BROKER_MAX_UPLOAD_BYTES", "5368709121"),
+            ("BROKER_ALLOWED_CONTENT_TYPES", "image/jpeg,jpeg"),
+            ("BROKER_ALLOWED_CONTENT_TYPES", "image/$x"),
+            ("BROKER_CORS_ORIGINS", "https://app.example.com/path"),
+            ("BROKER_CORS_ORIGINS", "app.example.com"),
+            ("BROKER_OSS_ENDPOINT", "http://oss.example.com"),
         ];
         for (var, value) in table {
             let err = with(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
@@ -739,6 +867,54 @@ mod tests {
             .map(|u| u.host_str().unwrap())
             .collect();
         assert_eq!(hosts, ["sts.cn-hangzhou.aliyuncs.com", "sts.aliyuncs.com"]);
+    }
+
+    #[test]
+    fn post_settings_defaults_and_values() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.post.signature, PostSignature::V4);
+        assert_eq!(s.post.policy_ttl, Duration::from_secs(600));
+        assert_eq!(s.post.max_upload_bytes, 10_485_760);
+        assert!(s.post.allowed_content_types.is_empty() && s.access.cors_origins.is_empty());
+        assert_eq!(
+            s.post.oss_endpoint,
+            "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
+        );
+        let s = with(&[
+            ("BROKER_POST_SIGNATURE", "v1"),
+            ("BROKER_ALLOWED_CONTENT_TYPES", " image/JPEG, image/png ,"),
+            (
+                "BROKER_CORS_ORIGINS",
+                "https://App.Example.com, http://localhost:5173",
+            ),
+            ("BROKER_UPLOAD_HOST", "http://127.0.0.1:9000/examplebucket"),
+        ])
+        .unwrap();
+        assert_eq!(s.post.signature, PostSignature::V1);
+        assert_eq!(s.post.allowed_content_types, ["image/jpeg", "image/png"]);
+        assert_eq!(
+            s.access.cors_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(s.post.oss_endpoint, "http://127.0.0.1:9000/examplebucket");
+        // A custom domain cannot take API calls: the bucket's own host is used instead.
+        let s = with(&[("BROKER_UPLOAD_HOST", "https://cdn.example.com")]).unwrap();
+        assert_eq!(
+            s.post.oss_endpoint,
+            "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
+        );
+        let s = with(&[
+            ("BROKER_UPLOAD_HOST", "https://cdn.example.com"),
+            (
+                "BROKER_OSS_ENDPOINT",
+                "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com/",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.post.oss_endpoint,
+            "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! `sts-broker demo`: the broker wired to the built-in STS emulator on loopback, with no cloud
+//! `sts-broker demo`: the broker wired to the built-in STS and OSS emulators on loopback, with no cloud
 //! account and no configuration beyond an optional `BROKER_LISTEN`. Never used by `serve`.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 
+use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::emulator::oss::{OssEmulator, OssEmulatorConfig};
 use crate::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use crate::startup::{Application, Dependencies};
 
@@ -49,18 +51,33 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     let config = StsEmulatorConfig::demo();
     let emulator_listener = TcpListener::bind(("127.0.0.1", 0))?;
     let emulator = StsEmulator::start_on(config.clone(), emulator_listener).await?;
-    let settings = demo_settings(&emulator, &config, listen);
+    let mut settings = demo_settings(&emulator, &config, listen);
+    let oss = OssEmulator::start_on(
+        OssEmulatorConfig {
+            bucket: DEMO_BUCKET.to_owned(),
+            region: DEMO_REGION.to_owned(),
+            keys: emulator.keys(),
+            clock: std::sync::Arc::new(SystemClock),
+        },
+        TcpListener::bind(("127.0.0.1", 0))?,
+    )
+    .await?;
+    // Path-style on loopback: forms are posted to the emulated bucket.
+    settings.upload_host = oss.bucket_url();
+    settings.post.oss_endpoint = oss.bucket_url();
     let broker_listener = TcpListener::bind(listen)?;
     let address = broker_listener.local_addr()?;
     let app = Application::build_on(settings, Dependencies::default(), broker_listener)?;
     println!(
         "sts-broker demo\n\
-         \n  broker:        http://{address}\n  STS emulator:  {}\n  bucket:        {DEMO_BUCKET} ({DEMO_REGION}), callers are `anonymous`\n\
-         \nTry:\n  curl -s http://{address}/getToken\n  curl -s http://{address}/healthz\n\
+         \n  broker:        http://{address}\n  STS emulator:  {}\n  OSS emulator:  {}\n  bucket:        {DEMO_BUCKET} ({DEMO_REGION}), callers are `anonymous`\n\
+         \nTry:\n  curl -s http://{address}/getToken\n  curl -s http://{address}/getPostObjectParams\n  curl -s http://{address}/healthz\n\
          \nPress Ctrl-C to stop.",
-        emulator.endpoint()
+        emulator.endpoint(),
+        oss.bucket_url()
     );
     let result = app.run_until_stopped().await;
+    oss.stop().await;
     emulator.stop().await;
     println!("sts-broker demo stopped");
     result

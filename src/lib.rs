@@ -12,6 +12,7 @@ pub mod emulator;
 pub mod error;
 pub mod identity;
 pub mod issuer;
+pub mod oss;
 pub mod policy;
 pub mod ratelimit;
 pub mod routes;

@@ -3,13 +3,20 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use sts_broker::clock::SystemClock;
 use sts_broker::config::{LogFormat, Settings};
+use sts_broker::oss::cors::{self, CorsCommand};
 use sts_broker::startup::{Application, Dependencies};
 use sts_broker::{demo, telemetry};
 
-const USAGE: &str = "usage: sts-broker [demo]\n\
-  sts-broker        serve, configured from the environment (and .env)\n\
-  sts-broker demo   serve with a built-in STS emulator on loopback; no account needed";
+const USAGE: &str = "usage: sts-broker [demo | cors [--apply | --check]]\n\
+  sts-broker                serve, configured from the environment (and .env)\n\
+  sts-broker demo           serve with built-in STS and OSS emulators on loopback; no account needed\n\
+  sts-broker cors           print the bucket CORS rule uploads from BROKER_CORS_ORIGINS need\n\
+  sts-broker cors --apply   add that rule to the bucket (PutBucketCors, keeping other rules)\n\
+  sts-broker cors --check   report what the bucket's CORS configuration lacks (exit 1 if anything)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,6 +29,9 @@ async fn main() -> ExitCode {
     {
         [] => serve().await,
         ["demo"] => run_demo().await,
+        ["cors"] => run_cors(CorsCommand::Print).await,
+        ["cors", "--apply"] => run_cors(CorsCommand::Apply).await,
+        ["cors", "--check"] => run_cors(CorsCommand::Check).await,
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -84,6 +94,34 @@ async fn serve() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_cors(command: CorsCommand) -> ExitCode {
+    if let Err(e) = load_dotenv() {
+        eprintln!("sts-broker: {e}");
+        return ExitCode::from(2);
+    }
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sts-broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cors::run(&settings, command, Arc::new(SystemClock)).await {
+        Ok(outcome) => {
+            print!("{}", outcome.report);
+            if outcome.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("sts-broker cors: {e}");
             ExitCode::FAILURE
         }
     }

@@ -105,6 +105,11 @@ impl Application {
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
+                    web::resource("/getPostObjectParams")
+                        .route(web::get().to(routes::post_params::get_post_object_params))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
                     web::resource("/healthz")
                         .route(web::get().to(routes::health::healthz))
                         .default_service(web::to(method_not_allowed)),

@@ -249,6 +249,11 @@ impl StsEmulator {
         state.issued.get(access_key_id).map(|i| i.cred.clone())
     }
 
+    /// A cloneable view of what this emulator knows about keys, for the OSS emulator.
+    pub fn keys(&self) -> EmulatedKeys {
+        EmulatedKeys(self.inner.clone())
+    }
+
     pub fn last_issued(&self) -> Option<IssuedCredential> {
         let state = self.inner.state();
         let id = state.last_issued.as_ref()?;
@@ -270,7 +275,35 @@ impl Drop for StsEmulator {
     }
 }
 
-/// An Alibaba-shaped error (spec §1.6).
+/// Read-only access to the emulated account's keys: its RAM users' long-term keys and the
+/// temporary credentials the STS emulator issued (secret, token, expiry, session policy).
+#[derive(Clone)]
+pub struct EmulatedKeys(Arc<Inner>);
+
+impl EmulatedKeys {
+    pub fn account_id(&self) -> &str {
+        &self.0.account_id
+    }
+
+    /// The secret of a RAM user's long-term key.
+    pub fn long_term_secret(&self, access_key_id: &str) -> Option<String> {
+        self.0
+            .users
+            .iter()
+            .find(|(id, _, _)| id == access_key_id)
+            .map(|(_, secret, _)| secret.clone())
+    }
+
+    pub fn issued(&self, access_key_id: &str) -> Option<IssuedCredential> {
+        self.0
+            .state()
+            .issued
+            .get(access_key_id)
+            .map(|i| i.cred.clone())
+    }
+}
+
+/// An Alibaba-shaped error (spec §1.6, statuses §1.7).
 #[derive(Debug)]
 struct StsError {
     status: u16,

@@ -1,4 +1,5 @@
 //! Thin handlers: extract → domain call → DTO. No parsing of auth headers, no STS details.
 
 pub mod health;
+pub mod post_params;
 pub mod token;

@@ -4,8 +4,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use chrono::Utc;
 use serde_json::Value;
+use sts_broker::clock::ManualClock;
 use sts_broker::config::Settings;
+use sts_broker::emulator::oss::{OssEmulator, OssEmulatorConfig};
 use sts_broker::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use sts_broker::startup::{Application, Dependencies};
 
@@ -239,4 +242,52 @@ pub fn policy_allows(policy: &Value, action: &str, resource: &str) -> bool {
         }
     }
     allowed
+}
+
+/// A broker whose uploads go to a strict OSS emulator (path-style, bucket `test-bucket`) that
+/// trusts the keys of the app's STS emulator and runs on a manual clock.
+pub struct OssTestApp {
+    pub app: TestApp,
+    pub oss: OssEmulator,
+    pub oss_clock: ManualClock,
+}
+
+impl std::ops::Deref for OssTestApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// Like [`spawn_app_with`], plus an OSS emulator that `BROKER_UPLOAD_HOST` points at.
+pub async fn spawn_app_with_oss(
+    configure: impl FnOnce(&mut HashMap<String, String>),
+) -> OssTestApp {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let app = spawn_app_with(|vars| {
+        vars.insert(
+            "BROKER_UPLOAD_HOST".into(),
+            format!("http://127.0.0.1:{port}/test-bucket"),
+        );
+        configure(vars);
+    })
+    .await;
+    let oss_clock = ManualClock::new(Utc::now());
+    let oss = OssEmulator::start_on(
+        OssEmulatorConfig {
+            bucket: "test-bucket".into(),
+            region: "cn-hangzhou".into(),
+            keys: app.sts.keys(),
+            clock: Arc::new(oss_clock.clone()),
+        },
+        listener,
+    )
+    .await
+    .expect("oss emulator starts");
+    OssTestApp {
+        app,
+        oss,
+        oss_clock,
+    }
 }

@@ -4,10 +4,12 @@
 mod access;
 mod auth;
 mod binary;
+mod bucket_cors;
 mod cache;
 mod emulator_strictness;
 mod helpers;
 mod jwt_support;
 mod leaks;
+mod post_object;
 mod scoping;
 mod token;

@@ -1,0 +1,155 @@
+//! The only code that talks to the OSS API (bucket CORS), signing with OSS V4 headers and the
+//! broker's own identity. Typed errors carry OSS's code and request id, never a secret.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret as _;
+
+use crate::clock::Clock;
+use crate::oss::cors::{from_xml, to_xml, CorsRule};
+use crate::oss::header_signer;
+use crate::sts::types::AccessKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OssError {
+    #[error("bad OSS endpoint `{0}`")]
+    Endpoint(String),
+    #[error("could not reach OSS: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("OSS refused the request: HTTP {status} {code} ({message}), request id {request_id}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
+    #[error("OSS sent an answer the broker could not read: {0}")]
+    Malformed(String),
+}
+
+/// A client for one bucket.
+#[derive(Debug, Clone)]
+pub struct OssClient {
+    http: reqwest::Client,
+    /// The bucket URL, without a trailing `/`.
+    bucket_url: String,
+    bucket: String,
+    region: String,
+    clock: Arc<dyn Clock>,
+}
+
+fn first(xml: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split_once(&open)
+        .and_then(|(_, rest)| rest.split_once(&close))
+        .map(|(v, _)| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+impl OssClient {
+    pub fn new(
+        bucket_url: &str,
+        bucket: &str,
+        region: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OssError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|_| OssError::Endpoint(bucket_url.to_owned()))?;
+        Ok(Self {
+            http,
+            bucket_url: bucket_url.trim_end_matches('/').to_owned(),
+            bucket: bucket.to_owned(),
+            region: region.to_owned(),
+            clock,
+        })
+    }
+
+    /// Sends a signed bucket-level request with the sub-resource `?<sub>`.
+    async fn send(
+        &self,
+        key: &AccessKey,
+        method: reqwest::Method,
+        sub: &str,
+        body: Option<String>,
+    ) -> Result<(u16, String), OssError> {
+        let mut headers = Vec::new();
+        if body.is_some() {
+            headers.push(("content-type".to_owned(), "application/xml".to_owned()));
+        }
+        let signed = header_signer::sign(
+            method.as_str(),
+            Some(&self.bucket),
+            None,
+            &[(sub.to_owned(), String::new())],
+            &headers,
+            &key.id,
+            key.secret.expose_secret(),
+            key.security_token.as_ref().map(|t| t.expose_secret()),
+            &self.region,
+            self.clock.now(),
+        );
+        let url = format!("{}/?{sub}", self.bucket_url);
+        let mut request = self.http.request(method, &url);
+        for (name, value) in headers.iter().chain(&signed) {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.map_err(OssError::Transport)?;
+        let status = response.status().as_u16();
+        let header_request_id = response
+            .headers()
+            .get("x-oss-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.map_err(OssError::Transport)?;
+        if (200..300).contains(&status) {
+            return Ok((status, text));
+        }
+        let code = first(&text, "Code");
+        if code.is_empty() {
+            return Err(OssError::Malformed(format!(
+                "HTTP {status} without an OSS error document"
+            )));
+        }
+        let request_id = match first(&text, "RequestId") {
+            id if id.is_empty() => header_request_id,
+            id => id,
+        };
+        Err(OssError::Rejected {
+            status,
+            code,
+            message: first(&text, "Message"),
+            request_id,
+        })
+    }
+
+    /// `GetBucketCors`; `None` when the bucket has no CORS configuration.
+    pub async fn get_bucket_cors(
+        &self,
+        key: &AccessKey,
+    ) -> Result<Option<Vec<CorsRule>>, OssError> {
+        match self.send(key, reqwest::Method::GET, "cors", None).await {
+            Ok((_, text)) => from_xml(&text).map(Some).map_err(OssError::Malformed),
+            Err(OssError::Rejected { code, .. }) if code == "NoSuchCORSConfiguration" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PutBucketCors`: replaces every rule of the bucket with `rules`.
+    pub async fn put_bucket_cors(
+        &self,
+        key: &AccessKey,
+        rules: &[CorsRule],
+    ) -> Result<(), OssError> {
+        self.send(key, reqwest::Method::PUT, "cors", Some(to_xml(rules)))
+            .await
+            .map(|_| ())
+    }
+}

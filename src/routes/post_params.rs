@@ -1,0 +1,109 @@
+//! `GET /getPostObjectParams`: a PostObject form signed server-side with the caller's scoped STS
+//! credential, so the client only posts it. Thin: the policy and signature come from
+//! `crate::oss::post_object`.
+
+use actix_web::{web, HttpResponse};
+use chrono::Duration;
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::oss::post_object::{self, PostRequest, SignatureFields};
+use crate::startup::AppState;
+
+/// The response body; field names are the contract (the form fields are posted as they are).
+#[derive(Serialize)]
+struct PostParamsResponse<'a> {
+    host: &'a str,
+    dir: &'a str,
+    expire: i64,
+    policy: &'a str,
+    #[serde(rename = "OSSAccessKeyId", skip_serializing_if = "Option::is_none")]
+    oss_access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<&'a str>,
+    #[serde(
+        rename = "x-oss-signature-version",
+        skip_serializing_if = "Option::is_none"
+    )]
+    signature_version: Option<&'static str>,
+    #[serde(rename = "x-oss-credential", skip_serializing_if = "Option::is_none")]
+    credential: Option<&'a str>,
+    #[serde(rename = "x-oss-date", skip_serializing_if = "Option::is_none")]
+    date: Option<&'a str>,
+    #[serde(rename = "x-oss-signature", skip_serializing_if = "Option::is_none")]
+    v4_signature: Option<&'a str>,
+    #[serde(rename = "x-oss-security-token")]
+    security_token: &'a str,
+    success_action_status: &'static str,
+}
+
+pub async fn get_post_object_params(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let settings = &state.settings;
+    let grant = state.issuer.credentials_for(&caller.id).await?;
+    let post = &settings.post;
+    let ttl = Duration::from_std(post.policy_ttl)
+        .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
+    let form = post_object::build(
+        &PostRequest {
+            bucket: settings.bucket.as_str(),
+            region: &settings.region,
+            dir: &grant.dir,
+            signature: post.signature,
+            ttl,
+            max_upload_bytes: post.max_upload_bytes,
+            allowed_content_types: &post.allowed_content_types,
+        },
+        &grant.credentials,
+        state.clock.now(),
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tracing::info!(
+        caller = caller.id.as_str(),
+        role_session_name = %grant.role_session_name,
+        access_key_id = %grant.credentials.access_key_id,
+        dir = %grant.dir,
+        expire = form.expire.timestamp(),
+        signature_version = ?post.signature,
+        "post form signed"
+    );
+    let mut body = PostParamsResponse {
+        host: &settings.upload_host,
+        dir: &grant.dir,
+        expire: form.expire.timestamp(),
+        policy: &form.policy,
+        oss_access_key_id: None,
+        signature: None,
+        signature_version: None,
+        credential: None,
+        date: None,
+        v4_signature: None,
+        security_token: &form.security_token,
+        success_action_status: form.success_action_status,
+    };
+    match &form.signature {
+        SignatureFields::V1 {
+            access_key_id,
+            signature,
+        } => {
+            body.oss_access_key_id = Some(access_key_id);
+            body.signature = Some(signature);
+        }
+        SignatureFields::V4 {
+            credential,
+            date,
+            signature,
+        } => {
+            body.signature_version = Some(crate::oss::post_signer::V4_ALGORITHM);
+            body.credential = Some(credential);
+            body.date = Some(date);
+            body.v4_signature = Some(signature);
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body))
+}

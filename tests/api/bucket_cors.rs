@@ -1,0 +1,202 @@
+//! `sts-broker cors` against the OSS emulator: print, check, apply (OSS V4 header signing with
+//! the broker's own identity) and the preflight answers the applied rule produces.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+
+use sts_broker::clock::SystemClock;
+use sts_broker::config::Settings;
+use sts_broker::emulator::oss::EmulatedCorsRule;
+use sts_broker::oss::client::OssError;
+use sts_broker::oss::cors::{self, CorsCommand, CorsError};
+
+use crate::helpers::{spawn_app_with_oss, OssTestApp};
+
+const ORIGIN: &str = "https://app.example.com";
+
+fn settings(app: &OssTestApp, changes: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = app.vars.clone();
+    vars.insert("BROKER_CORS_ORIGINS".into(), ORIGIN.into());
+    for (k, v) in changes {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Settings::from_map(&vars).unwrap()
+}
+
+async fn run(settings: &Settings, command: CorsCommand) -> Result<cors::CorsOutcome, CorsError> {
+    cors::run(settings, command, Arc::new(SystemClock)).await
+}
+
+async fn preflight(app: &OssTestApp, origin: &str, method: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, app.oss.bucket_url())
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", method)
+        .header("Access-Control-Request-Headers", "content-type, x-oss-date")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn check_apply_check_against_the_emulator() {
+    let app = spawn_app_with_oss(|_| {}).await;
+    let s = settings(&app, &[]);
+    assert_eq!(
+        s.post.oss_endpoint,
+        app.oss.bucket_url(),
+        "derived from BROKER_UPLOAD_HOST"
+    );
+
+    let printed = run(&s, CorsCommand::Print).await.unwrap();
+    assert!(printed
+        .report
+        .contains("<AllowedOrigin>https://app.example.com</AllowedOrigin>"));
+    assert!(printed.report.contains("<ExposeHeader>ETag</ExposeHeader>"));
+    assert_eq!(app.oss.request_count(), 0, "printing talks to nobody");
+
+    assert_eq!(preflight(&app, ORIGIN, "POST").await.status().as_u16(), 403);
+    let before = run(&s, CorsCommand::Check).await.unwrap();
+    assert!(!before.ok);
+    assert!(
+        before
+            .report
+            .contains("no rule lets https://app.example.com send POST"),
+        "{}",
+        before.report
+    );
+
+    let applied = run(&s, CorsCommand::Apply).await.unwrap();
+    assert!(applied.ok, "{}", applied.report);
+    let rules = app.oss.cors_rules().expect("rules stored");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].origins, [ORIGIN]);
+    assert_eq!(rules[0].methods, ["POST", "PUT"]);
+    assert_eq!(rules[0].expose, ["ETag", "x-oss-request-id"]);
+
+    let after = run(&s, CorsCommand::Check).await.unwrap();
+    assert!(after.ok, "{}", after.report);
+    let again = run(&s, CorsCommand::Apply).await.unwrap();
+    assert!(again.report.contains("nothing changed"), "{}", again.report);
+
+    let ok = preflight(&app, ORIGIN, "POST").await;
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.headers()["access-control-allow-origin"], ORIGIN);
+    assert!(ok.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .contains("ETag"));
+    assert_eq!(
+        preflight(&app, "https://evil.example.net", "POST")
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
+    assert_eq!(
+        preflight(&app, ORIGIN, "DELETE").await.status().as_u16(),
+        403
+    );
+    app.assert_no_secrets_leaked(&[&before.report, &after.report, &applied.report]);
+}
+
+#[tokio::test]
+async fn apply_keeps_the_buckets_other_rules() {
+    let app = spawn_app_with_oss(|_| {}).await;
+    let other = EmulatedCorsRule {
+        origins: vec!["https://admin.example.com".into()],
+        methods: vec!["GET".into()],
+        headers: vec![],
+        expose: vec![],
+        max_age: None,
+    };
+    app.oss.set_cors_rules(Some(vec![other.clone()]));
+    let outcome = run(&settings(&app, &[]), CorsCommand::Apply).await.unwrap();
+    assert!(outcome.ok);
+    let rules = app.oss.cors_rules().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0], other);
+}
+
+#[tokio::test]
+async fn a_wrong_broker_secret_or_missing_origins_are_errors() {
+    let app = spawn_app_with_oss(|_| {}).await;
+    let s = settings(
+        &app,
+        &[(
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "not-the-secret-000000000",
+        )],
+    );
+    match run(&s, CorsCommand::Apply).await {
+        Err(CorsError::Oss(OssError::Rejected { status, code, .. })) => {
+            assert_eq!((status, code.as_str()), (403, "SignatureDoesNotMatch"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(app.oss.cors_rules().is_none());
+    let mut vars = app.vars.clone();
+    vars.remove("BROKER_CORS_ORIGINS");
+    let s = Settings::from_map(&vars).unwrap();
+    assert!(matches!(
+        run(&s, CorsCommand::Print).await,
+        Err(CorsError::NoOrigins)
+    ));
+}
+
+#[tokio::test]
+async fn the_binary_checks_and_applies() {
+    let app = spawn_app_with_oss(|_| {}).await;
+    let dir = std::env::temp_dir().join(format!("sts-broker-cors-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run_bin = |arg: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sts-broker"));
+        cmd.arg("cors").env_clear().current_dir(&dir);
+        if let Some(a) = arg {
+            cmd.arg(a);
+        }
+        for (k, v) in &app.vars {
+            cmd.env(k, v);
+        }
+        cmd.env("BROKER_CORS_ORIGINS", ORIGIN);
+        cmd
+    };
+    // The emulator runs on this test's runtime: run the binary off it.
+    let output = |arg: Option<&'static str>| {
+        let mut cmd = run_bin(arg);
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
+                .await
+                .unwrap()
+        }
+    };
+    let check = output(Some("--check")).await;
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let apply = output(Some("--apply")).await;
+    assert!(
+        apply.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apply.stderr)
+    );
+    let check = output(Some("--check")).await;
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let all = [
+        String::from_utf8_lossy(&apply.stdout).into_owned(),
+        String::from_utf8_lossy(&apply.stderr).into_owned(),
+        String::from_utf8_lossy(&check.stdout).into_owned(),
+    ];
+    for text in &all {
+        assert!(!text.contains(&app.broker_secret()));
+    }
+    assert_eq!(app.oss.cors_rules().unwrap().len(), 1);
+}
