@@ -8,6 +8,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::identity::IdentityError;
 use crate::policy::PolicyTooLarge;
 use crate::sts::client::StsError;
 
@@ -47,6 +48,9 @@ pub enum ApiError {
     Sts(#[from] StsError),
     #[error("session policy too large")]
     PolicyTooLarge(#[from] PolicyTooLarge),
+    /// The broker's own credentials could not be had (metadata service, token file, STS).
+    #[error("broker identity unavailable")]
+    Identity(#[from] IdentityError),
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -101,6 +105,11 @@ impl ApiError {
                 codes::UPSTREAM_REJECTED,
                 "STS refused the broker's request.",
             ),
+            Self::Identity(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UPSTREAM_UNAVAILABLE,
+                "The broker's own credentials are unavailable; try again later.",
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 codes::INTERNAL,
@@ -119,6 +128,7 @@ impl ApiError {
         match self {
             Self::Sts(e) if e.is_throttling() => Some(2),
             Self::Sts(e) if e.retryable() => Some(5),
+            Self::Identity(_) => Some(5),
             _ => None,
         }
     }

@@ -54,23 +54,24 @@ impl Issuer {
         let dir = settings.upload_prefix.render(caller);
         let policy = upload_session_policy(&settings.bucket, &dir)?;
         let session_name = role_session_name(caller.as_str());
-        let identity = self
-            .identity
-            .current()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let assumed = self
-            .sts
-            .assume_role(
-                &identity,
-                &AssumeRoleRequest {
-                    role_arn: &settings.role_arn,
-                    role_session_name: &session_name,
-                    duration_seconds: settings.duration_seconds,
-                    policy: &policy,
-                },
-            )
-            .await?;
+        let identity = self.identity.current().await?;
+        let request = AssumeRoleRequest {
+            role_arn: &settings.role_arn,
+            role_session_name: &session_name,
+            duration_seconds: settings.duration_seconds,
+            policy: &policy,
+        };
+        let assumed = match self.sts.assume_role(&identity, &request).await {
+            // STS refused the broker's own token (expired early, revoked): one forced refresh
+            // and one retry; a static key cannot be refreshed and gets the refusal as it is.
+            Err(e) if e.upstream_code().is_some_and(is_invalid_security_token) => {
+                match self.identity.force_refresh(&identity).await? {
+                    Some(fresh) => self.sts.assume_role(&fresh, &request).await?,
+                    None => return Err(e.into()),
+                }
+            }
+            result => result?,
+        };
         Ok(Arc::new(Grant {
             credentials: assumed.credentials,
             dir,
@@ -79,4 +80,9 @@ impl Issuer {
             sts_request_id: assumed.request_id,
         }))
     }
+}
+
+/// Spec §1.7: `InvalidSecurityToken.Expired`, `.Malformed`, `.MismatchWithAccessKey`.
+fn is_invalid_security_token(code: &str) -> bool {
+    code.starts_with("InvalidSecurityToken.")
 }

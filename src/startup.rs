@@ -67,12 +67,17 @@ impl Application {
                 total: settings.sts_timeout,
             },
             deps.clock.clone(),
-            deps.nonces,
+            deps.nonces.clone(),
         )
         .map_err(std::io::Error::other)?;
+        // A temporary identity (RRSA, ECS role, role chaining) starts refreshing itself here.
+        let identity = settings
+            .identity
+            .start(&sts, deps.clock.clone(), deps.nonces)
+            .map_err(std::io::Error::other)?;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let settings = Arc::new(settings);
-        let issuer = Issuer::new(sts, settings.identity.clone(), settings.clone());
+        let issuer = Issuer::new(sts, identity, settings.clone());
         let state = web::Data::new(AppState {
             settings,
             issuer,
