@@ -2,4 +2,5 @@
 //! `sts-broker demo`. They verify requests as Alibaba does and must never share signing code
 //! with the broker: a bug copied into both would pass unnoticed.
 
+pub mod imds;
 pub mod sts;

@@ -4,4 +4,5 @@
 mod binary;
 mod emulator_strictness;
 mod helpers;
+mod identity;
 mod token;
