@@ -473,3 +473,165 @@ fn startup_without_any_identity_source_lists_what_was_tried() {
         assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
     }
 }
+
+/// Parameters to replace (`Some`) or remove (`None`) in a good request.
+type Changes = Vec<(&'static str, Option<String>)>;
+
+#[tokio::test]
+async fn sts_emulator_is_strict_about_assume_role_with_oidc() {
+    let w = world().await;
+    let now = w.clock.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let good_token = w.jwt("strict", 600);
+    let good: Vec<(&str, String)> = vec![
+        ("Action", "AssumeRoleWithOIDC".into()),
+        ("Version", "2015-04-01".into()),
+        ("Format", "JSON".into()),
+        ("Timestamp", now),
+        ("RoleArn", w.role_arn(BROKER_ROLE)),
+        ("OIDCProviderArn", w.provider_arn()),
+        ("OIDCToken", good_token.clone()),
+        ("RoleSessionName", "strict-session".into()),
+        ("DurationSeconds", "900".into()),
+    ];
+    let call = |changes: Changes| {
+        let mut params = good.clone();
+        for (name, value) in changes {
+            params.retain(|(k, _)| *k != name);
+            params.extend(value.map(|v| (name, v)));
+        }
+        let http = w.http.clone();
+        let url = format!("{}/", w.sts.endpoint());
+        async move {
+            let r = http.post(url).form(&params).send().await.expect("sent");
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.expect("JSON");
+            (
+                status,
+                body["Code"].as_str().unwrap_or("<none>").to_owned(),
+                body,
+            )
+        }
+    };
+    let (status, _, body) = call(vec![]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["OIDCTokenInfo"]["Subject"], "strict");
+    assert!(body["Credentials"]["AccessKeyId"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("STS.")));
+    assert_eq!(
+        body["AssumedRoleUser"]["Arn"],
+        format!("{}/strict-session", w.role_arn(BROKER_ROLE))
+    );
+
+    let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let not_json = format!(
+        "{}.{}.c2ln",
+        part(json!({"alg": "RS256"})),
+        URL_SAFE_NO_PAD.encode("not json")
+    );
+    let no_sub = format!(
+        "{}.{}.c2ln",
+        part(json!({"alg": "RS256"})),
+        part(json!({"iss": "i", "exp": 1}))
+    );
+    let other_account = "acs:ram::9999999999999999:oidc-provider/ack-rrsa-test".to_owned();
+    #[rustfmt::skip]
+    let cases: Vec<(Changes, u16, &str)> = vec![
+        (vec![("AccessKeyId", Some("LTAI5tDemoBrokerKey00001".into()))], 400, "InvalidParameter"),
+        (vec![("Signature", Some("x".into()))], 400, "InvalidParameter"),
+        (vec![("Timestamp", None)], 400, "MissingParameter"),
+        (vec![("Version", Some("2014-05-26".into()))], 400, "InvalidParameter"),
+        (vec![("OIDCProviderArn", None)], 400, "MissingParameter"),
+        (vec![("OIDCProviderArn", Some(w.role_arn(BROKER_ROLE)))], 400, "InvalidParameter.OIDCProviderArn"),
+        (vec![("OIDCProviderArn", Some(other_account))], 401, "AuthenticationFail.NoPermission"),
+        (vec![("OIDCToken", None)], 400, "MissingParameter"),
+        (vec![("OIDCToken", Some("a.b".into()))], 401, "AuthenticationFail.OIDCToken.Invalid"),
+        (vec![("OIDCToken", Some(not_json))], 401, "AuthenticationFail.OIDCToken.Invalid"),
+        (vec![("OIDCToken", Some(no_sub))], 401, "AuthenticationFail.OIDCToken.Invalid"),
+        (vec![("OIDCToken", Some(format!("{good_token}=")))], 401, "AuthenticationFail.OIDCToken.Invalid"),
+        (vec![("OIDCToken", Some(w.jwt("late", -1)))], 401, "AuthenticationFail.OIDCToken.Expired"),
+        (vec![("RoleArn", Some(w.role_arn("nope")))], 404, "EntityNotExist.Role"),
+        (vec![("RoleArn", Some("broker-identity".into()))], 400, "InvalidParameter.RoleArn"),
+        (vec![("RoleSessionName", Some("x".into()))], 400, "InvalidParameter.RoleSessionName"),
+        (vec![("DurationSeconds", Some("7200".into()))], 400, "InvalidParameter.DurationSeconds"),
+        (vec![("DurationSeconds", Some("899".into()))], 400, "InvalidParameter.DurationSeconds"),
+    ];
+    for (changes, want_status, want_code) in cases {
+        let shown = format!("{changes:?}");
+        let (status, code, body) = call(changes).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (want_status, want_code),
+            "{shown}: {body}"
+        );
+    }
+    assert_eq!(w.sts.oidc_tokens(), vec![good_token]);
+}
+
+#[tokio::test]
+async fn metadata_emulator_enforces_its_token_rules() {
+    let w = world().await;
+    let imds = w.imds(|c| c.require_token = true).await;
+    let base = imds.endpoint();
+    let put = |ttl: Option<&str>, forwarded: bool| {
+        let mut r = w.http.put(format!("{base}/latest/api/token"));
+        if let Some(ttl) = ttl {
+            r = r.header("X-aliyun-ecs-metadata-token-ttl-seconds", ttl);
+        }
+        if forwarded {
+            r = r.header("X-Forwarded-For", "10.0.0.1");
+        }
+        async move { r.send().await.expect("sent") }
+    };
+    assert_eq!(put(None, false).await.status().as_u16(), 400);
+    assert_eq!(put(Some("21601"), false).await.status().as_u16(), 400);
+    assert_eq!(put(Some("0"), false).await.status().as_u16(), 400);
+    assert_eq!(put(Some("60"), true).await.status().as_u16(), 403);
+    let token = put(Some("60"), false).await.text().await.unwrap();
+    let get = |path: &str, token: Option<&str>| {
+        let mut r = w.http.get(format!(
+            "{base}/latest/meta-data/ram/security-credentials/{path}"
+        ));
+        if let Some(t) = token {
+            r = r.header("X-aliyun-ecs-metadata-token", t);
+        }
+        async move { r.send().await.expect("sent") }
+    };
+    assert_eq!(
+        get("", None).await.status().as_u16(),
+        401,
+        "hardened: v1 refused"
+    );
+    assert_eq!(get("", Some("forged")).await.status().as_u16(), 401);
+    assert_eq!(
+        get("", Some(&token)).await.text().await.unwrap(),
+        BROKER_ROLE
+    );
+    assert_eq!(get("other-role", Some(&token)).await.status().as_u16(), 404);
+    let creds: Value = get(BROKER_ROLE, Some(&token)).await.json().await.unwrap();
+    assert_eq!(creds["Code"], "Success");
+    for field in [
+        "AccessKeyId",
+        "AccessKeySecret",
+        "SecurityToken",
+        "Expiration",
+        "LastUpdated",
+    ] {
+        assert!(
+            creds[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}: {creds}"
+        );
+    }
+    // STS knows the minted credential; the session token lapses after its TTL.
+    let issued = w
+        .sts
+        .issued(creds["AccessKeyId"].as_str().unwrap())
+        .expect("minted via STS");
+    assert_eq!(issued.role_arn, w.role_arn(BROKER_ROLE));
+    w.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        get("", Some(&token)).await.status().as_u16(),
+        401,
+        "token expired"
+    );
+}
