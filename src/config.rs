@@ -7,11 +7,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use secrecy::SecretString;
-
 use crate::identity::Identity;
 use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
-use crate::sts::types::{AccessKey, RoleArn};
+use crate::sts::types::RoleArn;
 
 /// How callers are authenticated (`BROKER_AUTH`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,14 +139,7 @@ impl std::error::Error for ConfigError {}
 
 /// Variables the contract names but this version does not implement yet; setting one gets a
 /// startup warning instead of silently doing nothing.
-pub const NOT_YET_SUPPORTED: &[&str] = &[
-    "BROKER_METRICS_LISTEN",
-    "ALIBABA_CLOUD_ROLE_ARN",
-    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
-    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
-    "ALIBABA_CLOUD_CREDENTIALS_FILE",
-    "ALIBABA_CLOUD_ECS_METADATA",
-];
+pub const NOT_YET_SUPPORTED: &[&str] = &["BROKER_METRICS_LISTEN"];
 
 pub(crate) struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -664,50 +655,15 @@ fn read_post_settings(
     })
 }
 
-/// The broker's own identity: a static AccessKey pair, with a token when it is temporary.
+/// The broker's own identity: the first configured source of the provider chain
+/// ([`crate::identity::resolve`]); its problems join everyone else's.
 fn read_identity(r: &mut Reader<'_>) -> Option<Identity> {
-    let id = r.get("ALIBABA_CLOUD_ACCESS_KEY_ID");
-    let secret = r.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
-    let token = r.get("ALIBABA_CLOUD_SECURITY_TOKEN");
-    match (id, secret) {
-        (Some(id), Some(secret)) => {
-            if !id.bytes().all(|b| b.is_ascii_graphic()) || id.len() > 128 {
-                r.problem(
-                    "ALIBABA_CLOUD_ACCESS_KEY_ID",
-                    "must be printable ASCII without spaces, at most 128 characters",
-                );
-                return None;
-            }
-            Some(Identity::Static(AccessKey {
-                id,
-                secret: SecretString::from(secret),
-                security_token: token.map(SecretString::from),
-            }))
-        }
-        (Some(_), None) => {
-            r.problem(
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-                "is required when ALIBABA_CLOUD_ACCESS_KEY_ID is set",
-            );
-            None
-        }
-        (None, Some(_)) => {
-            r.problem(
-                "ALIBABA_CLOUD_ACCESS_KEY_ID",
-                "is required when ALIBABA_CLOUD_ACCESS_KEY_SECRET is set",
-            );
-            None
-        }
-        (None, None) => {
-            r.problem(
-                "ALIBABA_CLOUD_ACCESS_KEY_ID",
-                "no identity for calling STS: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            );
-            if token.is_some() {
-                r.problem(
-                    "ALIBABA_CLOUD_SECURITY_TOKEN",
-                    "is set without ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-                );
+    let resolved = crate::identity::resolve(&|name| r.get(name));
+    match resolved {
+        Ok(identity) => Some(identity),
+        Err(problems) => {
+            for p in problems {
+                r.problem(p.variable, p.reason);
             }
             None
         }

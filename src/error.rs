@@ -9,6 +9,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::identity::IdentityError;
 use crate::policy::PolicyTooLarge;
 use crate::sts::client::StsError;
 
@@ -71,6 +72,9 @@ pub enum ApiError {
     /// A CORS preflight that is not allowed; the reason is for the log.
     #[error("CORS preflight refused: {0}")]
     OriginNotAllowed(&'static str),
+    /// The broker's own credentials could not be had (metadata service, token file, STS).
+    #[error("broker identity unavailable")]
+    Identity(#[from] IdentityError),
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -158,6 +162,11 @@ impl ApiError {
                 codes::ORIGIN_NOT_ALLOWED,
                 "This origin may not call the broker.",
             ),
+            Self::Identity(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UPSTREAM_UNAVAILABLE,
+                "The broker's own credentials are unavailable; try again later.",
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 codes::INTERNAL,
@@ -181,6 +190,7 @@ impl ApiError {
             Self::Sts(e) if e.is_throttling() => Some(2),
             Self::Sts(e) if matches!(**e, StsError::CallBudgetSpent) => Some(1),
             Self::Sts(e) if e.retryable() => Some(5),
+            Self::Identity(_) => Some(5),
             _ => None,
         }
     }

@@ -182,21 +182,25 @@ async fn load(
     settings: &Settings,
     scope: &Scope,
 ) -> Result<Grant, StsError> {
-    let signer = identity
-        .current()
-        .await
-        .map_err(|e| StsError::NoIdentity(e.to_string()))?;
-    let assumed = sts
-        .assume_role(
-            &signer,
-            &AssumeRoleRequest {
-                role_arn: &settings.role_arn,
-                role_session_name: &scope.key.role_session_name,
-                duration_seconds: settings.duration_seconds,
-                policy: &scope.policy,
-            },
-        )
-        .await?;
+    let no_identity = |e: crate::identity::IdentityError| StsError::NoIdentity(e.to_string());
+    let signer = identity.current().await.map_err(no_identity)?;
+    let request = AssumeRoleRequest {
+        role_arn: &settings.role_arn,
+        role_session_name: &scope.key.role_session_name,
+        duration_seconds: settings.duration_seconds,
+        policy: &scope.policy,
+    };
+    let assumed = match sts.assume_role(&signer, &request).await {
+        // STS refused the broker's own token (expired early, revoked): one forced refresh and
+        // one retry; a static key cannot be refreshed and gets the refusal as it is.
+        Err(e) if e.upstream_code().is_some_and(is_invalid_security_token) => {
+            match identity.force_refresh(&signer).await.map_err(no_identity)? {
+                Some(fresh) => sts.assume_role(&fresh, &request).await?,
+                None => return Err(e),
+            }
+        }
+        result => result?,
+    };
     tracing::info!(
         sts_request_id = %assumed.request_id,
         access_key_id = %assumed.credentials.access_key_id,
@@ -212,4 +216,9 @@ async fn load(
         sts_request_id: assumed.request_id,
         rendered: OnceLock::new(),
     })
+}
+
+/// Spec §1.7: `InvalidSecurityToken.Expired`, `.Malformed`, `.MismatchWithAccessKey`.
+fn is_invalid_security_token(code: &str) -> bool {
+    code.starts_with("InvalidSecurityToken.")
 }

@@ -70,7 +70,7 @@ impl Application {
                 total: settings.sts_timeout,
             },
             deps.clock.clone(),
-            deps.nonces,
+            deps.nonces.clone(),
             RetryPolicy {
                 total_budget: settings.sts_retry_budget,
                 ..RetryPolicy::default()
@@ -78,14 +78,14 @@ impl Application {
             Arc::new(CallBudget::new(settings.sts_max_qps)),
         )
         .map_err(std::io::Error::other)?;
+        // A temporary identity (RRSA, ECS role, role chaining) starts refreshing itself here.
+        let identity = settings
+            .identity
+            .start(&sts, deps.clock.clone(), deps.nonces)
+            .map_err(std::io::Error::other)?;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let settings = Arc::new(settings);
-        let issuer = Issuer::new(
-            sts,
-            settings.identity.clone(),
-            settings.clone(),
-            deps.clock.clone(),
-        );
+        let issuer = Issuer::new(sts, identity, settings.clone(), deps.clock.clone());
         let access = crate::auth::Access::new(&settings, deps.clock.clone())
             .map_err(std::io::Error::other)?;
         let state = web::Data::new(AppState {

@@ -2,5 +2,6 @@
 //! `sts-broker demo`. They verify requests as Alibaba does and must never share signing code
 //! with the broker: a bug copied into both would pass unnoticed.
 
+pub mod imds;
 pub mod oss;
 pub mod sts;

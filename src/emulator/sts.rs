@@ -19,6 +19,8 @@ use sha1::Sha1;
 
 use crate::clock::{Clock, SystemClock};
 
+mod oidc;
+
 const HOST_ID: &str = "sts.aliyuncs.com";
 const API_VERSION: &str = "2015-04-01";
 /// Spec §2.2: sources disagree (31 vs 15 min); we enforce the stricter 15 minutes.
@@ -57,6 +59,12 @@ const ERRORS: &[(&str, u16, &str)] = &[
     ("Throttling.User", 400, "Request was denied due to user flow control."),
     ("InternalError", 500, "STS Server Internal Error happened, please send the RequestId to us."),
     ("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."),
+    // AssumeRoleWithOIDC (Alibaba's STS error-code reference, api-sts-2015-04-01-errorcodes).
+    ("AuthenticationFail.NoPermission", 401, "No such OIDC Provider registered."),
+    ("AuthenticationFail.OIDCToken.Invalid", 401, "The Jwt content is invalid that cannot be recognized."),
+    ("AuthenticationFail.OIDCToken.Expired", 401, "This JsonWebToken is expired."),
+    // Not from a source: the emulator's own code for a provider ARN of the wrong shape.
+    ("InvalidParameter.OIDCProviderArn", 400, "The parameter OIDCProviderArn is wrongly formed."),
 ];
 
 /// A RAM role in the emulator's own account.
@@ -103,6 +111,9 @@ pub enum Fault {
     Delay(StdDuration),
     Garbage,
     DropConnection,
+    /// An error document with this code (from the table above), e.g.
+    /// `InvalidSecurityToken.Expired`.
+    Reject(&'static str),
 }
 
 /// A temporary credential the emulator handed out.
@@ -148,6 +159,10 @@ struct State {
     issued: HashMap<String, Issued>,
     last_issued: Option<String>,
     nonces: HashMap<String, DateTime<Utc>>,
+    /// AccessKeyId that signed each accepted AssumeRole, in order.
+    assume_role_callers: Vec<String>,
+    /// OIDC tokens of successful AssumeRoleWithOIDC calls, in order.
+    oidc_tokens: Vec<String>,
 }
 
 struct Inner {
@@ -260,11 +275,81 @@ impl StsEmulator {
         state.issued.get(id).map(|i| i.cred.clone())
     }
 
+    /// Every credential issued or minted, in no particular order (for leak checks).
+    pub fn all_issued(&self) -> Vec<IssuedCredential> {
+        let state = self.inner.state();
+        state.issued.values().map(|i| i.cred.clone()).collect()
+    }
+
+    /// The AccessKeyId that signed each accepted `AssumeRole`, in order.
+    pub fn assume_role_callers(&self) -> Vec<String> {
+        self.inner.state().assume_role_callers.clone()
+    }
+
+    /// The OIDC token of each successful `AssumeRoleWithOIDC`, in order.
+    pub fn oidc_tokens(&self) -> Vec<String> {
+        self.inner.state().oidc_tokens.clone()
+    }
+
+    /// A temporary credential for `role` (a role name of this emulator), as the metadata
+    /// service or a test would hold one; STS accepts it like any it issued.
+    pub fn mint_for_role(&self, role: &str, duration_seconds: u32) -> Option<IssuedCredential> {
+        self.minter().mint_for_role(role, duration_seconds)
+    }
+
+    /// A handle that mints credentials for other emulators (the metadata service).
+    pub fn minter(&self) -> CredentialMinter {
+        CredentialMinter {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Makes STS treat a credential as expired from now on (a token that expired early, or a
+    /// caller whose clock runs late); returns whether it was known.
+    pub fn expire_credential(&self, access_key_id: &str) -> bool {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.state();
+        match state.issued.get_mut(access_key_id) {
+            Some(issued) => {
+                issued.cred.expiration = now;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub async fn stop(mut self) {
         self.handle.stop(false).await;
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// Mints credentials STS accepts, for the metadata-service emulator.
+#[derive(Clone)]
+pub struct CredentialMinter {
+    inner: Arc<Inner>,
+}
+
+impl CredentialMinter {
+    /// See [`StsEmulator::mint_for_role`]; `None` when the role does not exist.
+    pub fn mint_for_role(&self, role: &str, duration_seconds: u32) -> Option<IssuedCredential> {
+        let index = self.inner.roles.iter().position(|(r, _)| r.name == role)?;
+        let now = self.inner.clock.now();
+        issue(
+            &self.inner,
+            index,
+            "ecs-instance",
+            None,
+            duration_seconds,
+            now,
+        )
+        .ok()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.clock.clone()
     }
 }
 
@@ -365,6 +450,7 @@ async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> 
             tokio::time::sleep(d).await;
             None
         }
+        Some(Fault::Reject(code)) => canned(code),
         Some(Fault::Garbage) => Some(HttpResponse::Ok().content_type("text/html").body(GARBAGE)),
         Some(Fault::DropConnection) => {
             // A body stream failing before its first byte makes actix abort the connection
@@ -408,6 +494,9 @@ fn process(
         return Err(fail("InvalidAction.NotFound"));
     }
     let params = collect_params(req, method, body)?;
+    if params.get("Action").map(String::as_str) == Some("AssumeRoleWithOIDC") {
+        return oidc::assume_role_with_oidc(inner, &params, request_id);
+    }
     let p = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
 
     // 2. Spec §1.3: common parameters.
@@ -598,9 +687,10 @@ fn assume_role(
     let arn = params.get("RoleArn").ok_or_else(|| missing("RoleArn"))?;
     let (account, role_name) =
         parse_role_arn(arn).ok_or_else(|| fail("InvalidParameter.RoleArn"))?;
-    let (role, role_id) = (inner.roles.iter())
-        .find(|(r, _)| account == inner.account_id && r.name == role_name)
+    let role_index = (inner.roles.iter())
+        .position(|(r, _)| account == inner.account_id && r.name == role_name)
         .ok_or_else(|| fail("EntityNotExist.Role"))?;
+    let role = &inner.roles[role_index].0;
     let session = (params.get("RoleSessionName")).ok_or_else(|| missing("RoleSessionName"))?;
     let session_ok = (2..=64).contains(&session.len())
         && (session.bytes()).all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b));
@@ -632,40 +722,73 @@ fn assume_role(
         }
     }
 
+    let cred = issue(inner, role_index, session, policy, duration, now)?;
+    let mut st = inner.state();
+    st.issued_count += 1;
+    st.last_issued = Some(cred.access_key_id.clone());
+    st.assume_role_callers.push(match caller {
+        Caller::User(i) => inner.users[*i].0.clone(),
+        Caller::Role(issued) => issued.cred.access_key_id.clone(),
+    });
+    Ok(assumed_role_body(inner, role_index, &cred, request_id))
+}
+
+/// Spec §1.5: the answer shared by AssumeRole and AssumeRoleWithOIDC.
+fn assumed_role_body(
+    inner: &Inner,
+    role_index: usize,
+    cred: &IssuedCredential,
+    request_id: &str,
+) -> Value {
+    let role_id = &inner.roles[role_index].1;
+    let session = &cred.role_session_name;
+    json!({
+        "RequestId": request_id,
+        "AssumedRoleUser": {
+            "AssumedRoleId": format!("{role_id}:{session}"),
+            "Arn": format!("{}/{session}", cred.role_arn),
+        },
+        "Credentials": {
+            "SecurityToken": cred.security_token,
+            "Expiration": cred.expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "AccessKeySecret": cred.access_key_secret,
+            "AccessKeyId": cred.access_key_id,
+        },
+    })
+}
+
+/// Mints and remembers a temporary credential for the role at `role_index`: the one place
+/// credentials are born, whichever way they are asked for.
+fn issue(
+    inner: &Inner,
+    role_index: usize,
+    session: &str,
+    policy: Option<Value>,
+    duration: u32,
+    now: DateTime<Utc>,
+) -> Result<IssuedCredential, StsError> {
+    let (role, role_id) = &inner.roles[role_index];
     // Second precision, so `issued().expiration` equals the `Expiration` the client parses.
     let expiration = DateTime::from_timestamp(now.timestamp() + i64::from(duration), 0)
         .ok_or_else(|| fail("InternalError"))?;
-    let role_arn = format!("acs:ram::{}:role/{}", inner.account_id, role.name);
     let cred = IssuedCredential {
         access_key_id: format!("STS.{}", random_from(ALNUM, 28)),
         access_key_secret: random_from(ALNUM, 40),
         security_token: mint_token(),
         expiration,
-        role_arn: role_arn.clone(),
-        role_session_name: session.clone(),
+        role_arn: format!("acs:ram::{}:role/{}", inner.account_id, role.name),
+        role_session_name: session.to_owned(),
         policy,
         duration_seconds: duration,
     };
-    let body = json!({
-        "RequestId": request_id,
-        "AssumedRoleUser": {
-            "AssumedRoleId": format!("{role_id}:{session}"),
-            "Arn": format!("{role_arn}/{session}"),
+    inner.state().issued.insert(
+        cred.access_key_id.clone(),
+        Issued {
+            cred: cred.clone(),
+            role_id: role_id.clone(),
         },
-        "Credentials": {
-            "SecurityToken": cred.security_token,
-            "Expiration": expiration.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            "AccessKeySecret": cred.access_key_secret,
-            "AccessKeyId": cred.access_key_id,
-        },
-    });
-    let mut st = inner.state();
-    st.issued_count += 1;
-    st.last_issued = Some(cred.access_key_id.clone());
-    let role_id = role_id.clone();
-    st.issued
-        .insert(cred.access_key_id.clone(), Issued { cred, role_id });
-    Ok(body)
+    );
+    Ok(cred)
 }
 
 /// Spec §4.7.

@@ -125,8 +125,20 @@ pub struct AssumeRoleRequest<'a> {
     pub role_arn: &'a RoleArn,
     pub role_session_name: &'a str,
     pub duration_seconds: u32,
-    /// Minified JSON session policy.
+    /// Minified JSON session policy; empty for none.
     pub policy: &'a str,
+}
+
+/// What `AssumeRoleWithOIDC` is asked for (spec §4.5).
+#[derive(Debug, Clone)]
+pub struct OidcRequest<'a> {
+    pub role_arn: &'a RoleArn,
+    /// `acs:ram::<account>:oidc-provider/<name>`
+    pub oidc_provider_arn: &'a str,
+    /// The raw JWT, as read from the token file.
+    pub oidc_token: &'a SecretString,
+    pub role_session_name: &'a str,
+    pub duration_seconds: u32,
 }
 
 /// A successful `AssumeRole`.
@@ -233,49 +245,55 @@ impl StsClient {
         attempt: usize,
     ) -> Result<AssumedRole, StsError> {
         let duration = request.duration_seconds.to_string();
-        let business = [
+        let mut business = vec![
             ("RoleArn", request.role_arn.as_str()),
             ("RoleSessionName", request.role_session_name),
             ("DurationSeconds", duration.as_str()),
-            ("Policy", request.policy),
         ];
+        if !request.policy.is_empty() {
+            business.push(("Policy", request.policy));
+        }
         let (status, body) = self
             .call(attempt, "AssumeRole", identity, &business)
             .await?;
-        let parsed: AssumeRoleBody =
-            serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
-                status,
-                reason: format!("not an AssumeRole answer: {e}"),
-            })?;
-        let c = parsed.credentials;
-        for (name, value) in [
-            ("RequestId", &parsed.request_id),
-            ("Credentials.AccessKeyId", &c.access_key_id),
-            ("Credentials.AccessKeySecret", &c.access_key_secret),
-            ("Credentials.SecurityToken", &c.security_token),
-        ] {
-            if value.trim().is_empty() {
-                return Err(StsError::Malformed {
-                    status,
-                    reason: format!("{name} is empty"),
-                });
-            }
-        }
-        let expiration = DateTime::parse_from_rfc3339(&c.expiration)
-            .map_err(|_| StsError::Malformed {
-                status,
-                reason: "Credentials.Expiration is not an RFC 3339 timestamp".into(),
-            })?
-            .with_timezone(&Utc);
-        Ok(AssumedRole {
-            credentials: TemporaryCredentials {
-                access_key_id: c.access_key_id,
-                access_key_secret: SecretString::from(c.access_key_secret),
-                security_token: SecretString::from(c.security_token),
-                expiration,
-            },
-            request_id: parsed.request_id,
+        parse_assumed("AssumeRole", status, &body)
+    }
+
+    /// Calls `AssumeRoleWithOIDC` (spec §4.5), retrying like [`StsClient::assume_role`]. It is
+    /// anonymous, so no `AccessKeyId`, `SignatureNonce` or `Signature`. The common parameters go
+    /// in the query as credentials-go sends them; the token travels in the form body so it
+    /// stays out of URLs.
+    pub async fn assume_role_with_oidc(
+        &self,
+        request: &OidcRequest<'_>,
+    ) -> Result<AssumedRole, StsError> {
+        with_retries(&self.retry, &self.budget, |n| async move {
+            let timestamp = format_timestamp(self.clock.now());
+            let duration = request.duration_seconds.to_string();
+            let query = [
+                ("Action", "AssumeRoleWithOIDC"),
+                ("Version", API_VERSION),
+                ("Format", "JSON"),
+                ("Timestamp", timestamp.as_str()),
+            ];
+            let form = [
+                ("RoleArn", request.role_arn.as_str()),
+                ("OIDCProviderArn", request.oidc_provider_arn),
+                ("OIDCToken", request.oidc_token.expose_secret()),
+                ("RoleSessionName", request.role_session_name),
+                ("DurationSeconds", duration.as_str()),
+            ];
+            let mut url = self.endpoints[n as usize % self.endpoints.len()].clone();
+            url.query_pairs_mut().extend_pairs(query);
+            let builder = self
+                .http
+                .post(url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(&form);
+            let (status, body) = self.send(builder).await?;
+            parse_assumed("AssumeRoleWithOIDC", status, &body)
         })
+        .await
     }
 
     /// Calls `GetCallerIdentity`: proves the identity, clock and endpoint work, with no side effects.
@@ -327,14 +345,17 @@ impl StsClient {
         );
         params.push(("Signature", signature.as_str()));
 
-        let response = self
+        let builder = self
             .http
             .post(self.endpoints[attempt % self.endpoints.len()].clone())
             .header(reqwest::header::ACCEPT, "application/json")
-            .form(&params)
-            .send()
-            .await
-            .map_err(transport)?;
+            .form(&params);
+        self.send(builder).await
+    }
+
+    /// Sends one request and reads a bounded answer; non-2xx answers become [`StsError`]s.
+    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), StsError> {
+        let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(transport)?;
         if body.len() > MAX_BODY_BYTES {
@@ -349,6 +370,43 @@ impl StsClient {
             Err(parse_error(status, &body))
         }
     }
+}
+
+/// Reads the `Credentials` of an `AssumeRole`-shaped answer (spec §1.5, §4.5) strictly.
+fn parse_assumed(action: &str, status: u16, body: &[u8]) -> Result<AssumedRole, StsError> {
+    let parsed: AssumeRoleBody = serde_json::from_slice(body).map_err(|e| StsError::Malformed {
+        status,
+        reason: format!("not an {action} answer: {e}"),
+    })?;
+    let c = parsed.credentials;
+    for (name, value) in [
+        ("RequestId", &parsed.request_id),
+        ("Credentials.AccessKeyId", &c.access_key_id),
+        ("Credentials.AccessKeySecret", &c.access_key_secret),
+        ("Credentials.SecurityToken", &c.security_token),
+    ] {
+        if value.trim().is_empty() {
+            return Err(StsError::Malformed {
+                status,
+                reason: format!("{name} is empty"),
+            });
+        }
+    }
+    let expiration = DateTime::parse_from_rfc3339(&c.expiration)
+        .map_err(|_| StsError::Malformed {
+            status,
+            reason: "Credentials.Expiration is not an RFC 3339 timestamp".into(),
+        })?
+        .with_timezone(&Utc);
+    Ok(AssumedRole {
+        credentials: TemporaryCredentials {
+            access_key_id: c.access_key_id,
+            access_key_secret: SecretString::from(c.access_key_secret),
+            security_token: SecretString::from(c.security_token),
+            expiration,
+        },
+        request_id: parsed.request_id,
+    })
 }
 
 fn transport(source: reqwest::Error) -> StsError {

@@ -196,7 +196,7 @@ async fn the_binary_checks_and_applies() {
         String::from_utf8_lossy(&check.stdout).into_owned(),
     ];
     for text in &all {
-        assert!(!text.contains(&app.broker_secret()));
+        assert!(!text.contains(&app.broker_secret().unwrap()));
     }
     assert_eq!(app.oss.cors_rules().unwrap().len(), 1);
 }

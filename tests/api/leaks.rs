@@ -74,7 +74,7 @@ async fn no_secret_token_or_key_reaches_the_log_on_any_path() {
         vars.insert("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE".into(), "9".into());
     })
     .await;
-    secrets.push(app.broker_secret());
+    secrets.push(app.broker_secret().unwrap());
     let key = hs256(HS256_SECRET);
     let good = mint(Algorithm::HS256, &key, None, &claims("alice"));
     let rs = mint(Algorithm::RS256, &ra, Some("a"), &claims("rita"));

@@ -8,6 +8,7 @@ mod bucket_cors;
 mod cache;
 mod emulator_strictness;
 mod helpers;
+mod identity;
 mod jwt_support;
 mod leaks;
 mod post_object;

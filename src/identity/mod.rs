@@ -1,0 +1,160 @@
+//! The broker's own identity for signing STS calls. Callers ask [`Identity::current`] for the
+//! key to sign with right now; where it comes from (the provider chain of spec §4) and how it is
+//! refreshed is decided here only. Nothing here may log, format or return a secret in an error.
+
+mod chain;
+mod file;
+mod imds;
+mod oidc;
+mod ram_role;
+mod refresh;
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, NonceSource};
+use crate::sts::client::StsClient;
+use crate::sts::types::AccessKey;
+
+pub use chain::{resolve, IdentityProblem};
+pub use imds::{EcsSource, DEFAULT_IMDS_ENDPOINT};
+pub use oidc::OidcSource;
+pub use ram_role::RamRoleArnSource;
+pub use refresh::{Fetch, Fetched, Refresher};
+
+/// `DurationSeconds` the broker asks for its own session: the SDKs' default (spec §4.5).
+pub const OWN_SESSION_SECONDS: u32 = 3600;
+
+/// Why no key could be had. The text never carries a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the broker's own identity is unavailable: {0}")]
+pub struct IdentityError(pub String);
+
+/// A temporary identity's origin, as configured.
+#[derive(Debug)]
+pub enum Source {
+    /// RRSA: `AssumeRoleWithOIDC` with a projected token file (spec §4.5).
+    Oidc(OidcSource),
+    /// A long-term key that assumes a role for the broker's identity (role chaining, spec §4.2).
+    RamRoleArn(RamRoleArnSource),
+    /// The ECS instance RAM role from the metadata service (spec §4.4).
+    Ecs(EcsSource),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Oidc(s) => s.describe(),
+            Self::RamRoleArn(s) => s.describe(),
+            Self::Ecs(s) => s.describe(),
+        }
+    }
+}
+
+/// A source of the broker's own credentials.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_SECRET` (+ `_SECURITY_TOKEN`), or an `access_key`
+    /// profile, used as given.
+    Static(AccessKey),
+    /// A temporary identity as configuration found it; [`Identity::start`] makes it live.
+    Source(Arc<Source>),
+    /// A live temporary identity, refreshed before it expires.
+    Refreshing(Arc<Refresher>),
+}
+
+impl Identity {
+    /// The key to sign with now.
+    pub async fn current(&self) -> Result<AccessKey, IdentityError> {
+        match self {
+            Self::Static(key) => Ok(key.clone()),
+            Self::Source(_) => Err(IdentityError(
+                "the identity source was configured but never started".into(),
+            )),
+            Self::Refreshing(r) => r.current().await,
+        }
+    }
+
+    /// STS refused `rejected` with `InvalidSecurityToken.*`: get a newer key now (or the one a
+    /// concurrent refresh already got). `None` when this identity cannot be refreshed.
+    pub async fn force_refresh(
+        &self,
+        rejected: &AccessKey,
+    ) -> Result<Option<AccessKey>, IdentityError> {
+        match self {
+            Self::Static(_) | Self::Source(_) => Ok(None),
+            Self::Refreshing(r) => r.force_refresh(rejected).await.map(Some),
+        }
+    }
+
+    /// Turns a configured source into a live, self-refreshing identity whose STS calls go
+    /// through `sts`; static keys stay as they are. Spawns the background refresher when
+    /// called inside a tokio runtime.
+    pub fn start(
+        &self,
+        sts: &StsClient,
+        clock: Arc<dyn Clock>,
+        nonces: Arc<dyn NonceSource>,
+    ) -> Result<Identity, IdentityError> {
+        let source = match self {
+            Self::Static(_) | Self::Refreshing(_) => return Ok(self.clone()),
+            Self::Source(source) => source.clone(),
+        };
+        let fetcher: Box<dyn Fetch> = match &*source {
+            Source::Oidc(_) => Box::new(oidc::OidcFetcher::new(
+                source.clone(),
+                sts.clone(),
+                clock.clone(),
+            )),
+            Source::RamRoleArn(_) => Box::new(ram_role::RamRoleFetcher::new(
+                source.clone(),
+                sts.clone(),
+                clock.clone(),
+            )),
+            Source::Ecs(_) => Box::new(imds::ImdsFetcher::new(source.clone())?),
+        };
+        let refresher = Arc::new(Refresher::new(fetcher, clock, nonces));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            Refresher::spawn_background(&refresher);
+        }
+        Ok(Self::Refreshing(refresher))
+    }
+
+    /// A short, secret-free description for logs ("static access key LTAI…").
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Static(key) => format!(
+                "static access key {}{}",
+                key.id,
+                if key.security_token.is_some() {
+                    " with security token"
+                } else {
+                    ""
+                }
+            ),
+            Self::Source(source) => source.describe(),
+            Self::Refreshing(r) => r.describe(),
+        }
+    }
+}
+
+/// RAM role names: 1-64 letters, digits, `.` and `-` (the same rule as [`crate::sts::types::RoleArn`]).
+fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// `RoleSessionName`: 2-64 characters of letters, digits and `. @ - _` (spec §4.5).
+fn is_session_name(name: &str) -> bool {
+    (2..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".@-_".contains(&b))
+}
+
+/// The session name the broker uses when none is configured; credentials-go uses
+/// `credentials-go-<unix µs>` the same way (spec §4.1).
+fn default_session_name(clock: &dyn Clock) -> String {
+    format!("sts-broker-{}", clock.now().timestamp())
+}
