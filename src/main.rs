@@ -51,8 +51,22 @@ fn load_dotenv() -> Result<(), String> {
     match dotenvy::dotenv() {
         Ok(_) => Ok(()),
         Err(e) if e.not_found() => Ok(()),
-        // The message names the line, never a value.
-        Err(e) => Err(format!("could not read .env: {e}")),
+        // dotenvy's own message quotes the offending line, which may hold a secret.
+        Err(dotenvy::Error::LineParse(line, at)) => {
+            let name: String = line
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
+            Err(format!(
+                "could not parse .env: the line starting with `{name}` is malformed at character {at} (an unclosed quote swallows the lines after it; quote values containing `$` with single quotes)"
+            ))
+        }
+        Err(dotenvy::Error::Io(e)) => Err(format!("could not read .env: {e}")),
+        Err(_) => Err("could not read .env".to_owned()),
     }
 }
 

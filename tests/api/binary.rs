@@ -146,3 +146,22 @@ async fn demo_serves_tokens_and_stops_on_ctrl_c() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+#[test]
+fn a_malformed_env_file_is_reported_without_its_values() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.join(".env"),
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET=\"dotenv-secret-never-printed\nBROKER_AUTH=none\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .env_clear()
+        .current_dir(&dir)
+        .output()
+        .expect("binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(".env"), "{stderr}");
+    assert!(!stderr.contains("dotenv-secret-never-printed"), "{stderr}");
+}
