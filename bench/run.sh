@@ -17,7 +17,7 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
 fi
 
-cargo build --release --locked --bin sts-broker --example bench-baseline --example bench-miss-latency >/dev/null 2>&1
+cargo build --release --locked --example bench-broker --example bench-baseline --example bench-miss-latency >/dev/null 2>&1
 BIN=target/release
 
 pids=()
@@ -26,8 +26,9 @@ trap cleanup EXIT
 
 wait_for() { for _ in $(seq 100); do curl -sf "http://$1$2" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
-# The broker: `demo` wires it to the STS emulator in the same process, logging as it normally does.
-BROKER_LISTEN=$BROKER_ADDR "$BIN/sts-broker" demo >/dev/null 2>&1 &
+# The broker as configured in production (JSON logs, rate limiter on), wired to an in-process
+# STS emulator; its log goes to /dev/null but is still formatted and written.
+"$BIN/examples/bench-broker" "$BROKER_ADDR" >/dev/null 2>&1 &
 broker_pid=$!; pids+=("$broker_pid")
 wait_for "$BROKER_ADDR" /healthz
 size=$(curl -sf "http://$BROKER_ADDR/getToken" | wc -c)

@@ -124,10 +124,10 @@ pub(crate) fn read(
         .unwrap_or_default();
 
     let per_minute = r.parsed("BROKER_RATE_LIMIT_PER_MINUTE", Some(60), |raw| {
-        integer_in(raw, 1, 1_000_000).map(|v| v as u32)
+        integer_in(raw, 1, 1_000_000_000).map(|v| v as u32)
     });
     let burst = r.parsed("BROKER_RATE_LIMIT_BURST", Some(10), |raw| {
-        integer_in(raw, 1, 100_000).map(|v| v as u32)
+        integer_in(raw, 1, 100_000_000).map(|v| v as u32)
     });
     let auth_failures = r.parsed("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE", Some(10), |raw| {
         integer_in(raw, 0, 100_000).map(|v| v as u32)
