@@ -2,6 +2,7 @@
 //! it knows nothing about HTTP, callers or addresses, and reads time only from the caller.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,9 +20,14 @@ pub struct KeyedLimiter {
     emission_ns: i64,
     /// How far the TAT may run ahead of now: `(burst - 1) * emission`.
     tolerance_ns: i64,
+    /// Keys held per shard.
     max_keys: usize,
-    tats: Mutex<HashMap<String, i64>>,
+    /// Keys are spread over shards so requests on the two cores rarely wait for each other.
+    shards: Box<[Mutex<HashMap<String, i64>>]>,
+    hasher: RandomState,
 }
+
+const SHARDS: usize = 16;
 
 fn nanos(at: DateTime<Utc>) -> i64 {
     at.timestamp_nanos_opt().unwrap_or(i64::MAX)
@@ -33,9 +39,14 @@ impl KeyedLimiter {
         Self {
             emission_ns,
             tolerance_ns: emission_ns.saturating_mul(i64::from(burst.max(1) - 1)),
-            max_keys: max_keys.max(1),
-            tats: Mutex::new(HashMap::new()),
+            max_keys: (max_keys / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
         }
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<HashMap<String, i64>> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
     /// Counts one request for `key`; `Err` carries how long until one would be allowed.
@@ -50,7 +61,10 @@ impl KeyedLimiter {
 
     /// Keys currently held.
     pub fn len(&self) -> usize {
-        self.tats.lock().expect("limiter lock").len()
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().expect("limiter lock").len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,17 +73,22 @@ impl KeyedLimiter {
 
     fn decide(&self, key: &str, now: DateTime<Utc>, count: bool) -> Result<(), Duration> {
         let now = nanos(now);
-        let mut tats = self.tats.lock().expect("limiter lock");
+        let mut tats = self.shard(key).lock().expect("limiter lock");
         let tat = tats.get(key).copied().unwrap_or(now).max(now);
         let earliest = tat.saturating_sub(self.tolerance_ns);
         if earliest > now {
             return Err(Duration::from_nanos((earliest - now) as u64));
         }
         if count {
-            if !tats.contains_key(key) && tats.len() >= self.max_keys {
-                Self::make_room(&mut tats, now);
+            let next = tat.saturating_add(self.emission_ns);
+            if let Some(slot) = tats.get_mut(key) {
+                *slot = next;
+            } else {
+                if tats.len() >= self.max_keys {
+                    Self::make_room(&mut tats, now);
+                }
+                tats.insert(key.to_owned(), next);
             }
-            tats.insert(key.to_owned(), tat.saturating_add(self.emission_ns));
         }
         Ok(())
     }
@@ -147,10 +166,13 @@ mod tests {
             limiter.check(&format!("k{i}"), t0()).unwrap();
             assert!(limiter.len() <= 100);
         }
-        // Idle keys are dropped first once time has passed.
+        // Every shard is full (100 keys over 16 shards: 6 each). Once time has passed, a new
+        // key's shard drops its idle keys first instead of an active one.
+        let before = limiter.len();
+        assert_eq!(before, 96);
         let later = t0() + chrono::Duration::minutes(2);
         limiter.check("fresh", later).unwrap();
-        assert_eq!(limiter.len(), 1);
+        assert_eq!(limiter.len(), before - 6 + 1);
     }
 
     #[test]

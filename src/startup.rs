@@ -172,6 +172,31 @@ async fn request_context(
         .await?;
     let status = res.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(audit) = res
+        .response()
+        .extensions()
+        .get::<routes::token::AuditRecord>()
+    {
+        // A credential handed out: the audit line is this request's line.
+        audit.log(&request_id, method.as_str(), &route, status, latency_ms);
+    } else {
+        log_request(&res, &request_id, &method, &route, status, latency_ms);
+    }
+    res.headers_mut().insert(
+        X_REQUEST_ID,
+        HeaderValue::from_str(&request_id).expect("request ids are plain ASCII"),
+    );
+    Ok(res)
+}
+
+fn log_request<B>(
+    res: &ServiceResponse<B>,
+    request_id: &str,
+    method: &actix_web::http::Method,
+    route: &str,
+    status: u16,
+    latency_ms: f64,
+) {
     match res.response().error() {
         Some(error) if status >= 500 => tracing::error!(
             request_id = %request_id, %method, route, status, latency_ms,
@@ -185,9 +210,4 @@ async fn request_context(
             tracing::info!(request_id = %request_id, %method, route, status, latency_ms, "request")
         }
     }
-    res.headers_mut().insert(
-        X_REQUEST_ID,
-        HeaderValue::from_str(&request_id).expect("request ids are plain ASCII"),
-    );
-    Ok(res)
 }

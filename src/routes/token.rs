@@ -1,13 +1,17 @@
 //! `GET /getToken`: temporary credentials scoped to the caller's upload directory.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::cache::Outcome;
 use crate::config::Settings;
-use crate::error::{current_request_id, ApiError};
+use crate::error::ApiError;
 use crate::issuer::Grant;
+use crate::policy::CallerId;
 use crate::startup::AppState;
 use crate::sts::types::format_timestamp;
 
@@ -46,6 +50,43 @@ fn render_prefix(grant: &Grant, settings: &Settings) -> String {
     json
 }
 
+/// What the audit line records about one credential handed out: who, which role and scope,
+/// which STS credential (its AccessKeyId is not secret) and whether the cache answered. It is
+/// joinable with ActionTrail (session name, AccessKeyId, STS RequestId) and OSS access logs
+/// (AccessKeyId). It holds no secret it could print: `Grant`'s `Debug` redacts them.
+pub struct AuditRecord {
+    pub caller: CallerId,
+    pub auth_mode: &'static str,
+    pub settings: Arc<Settings>,
+    pub grant: Arc<Grant>,
+    pub outcome: Outcome,
+}
+
+impl AuditRecord {
+    /// Logs the record with the request's own fields, target `audit`.
+    pub fn log(&self, request_id: &str, method: &str, route: &str, status: u16, latency_ms: f64) {
+        let creds = &self.grant.credentials;
+        tracing::info!(
+            target: "audit",
+            request_id,
+            method,
+            route,
+            status,
+            latency_ms,
+            caller = self.caller.as_str(),
+            auth_mode = self.auth_mode,
+            role_arn = self.settings.role_arn.as_str(),
+            role_session_name = self.grant.role_session_name.as_str(),
+            policy_sha256 = self.grant.policy_sha256.as_str(),
+            access_key_id = creds.access_key_id.as_str(),
+            expiration = %creds.expiration_string(),
+            cache = self.outcome.as_str(),
+            sts_request_id = self.grant.sts_request_id.as_str(),
+            "credentials handed out"
+        );
+    }
+}
+
 /// When a client should fetch again: before the credential falls under the handout floor,
 /// jittered by up to half the floor so a fleet of clients does not come back at once.
 pub fn refresh_after(
@@ -66,23 +107,6 @@ pub async fn get_token(
     let issued = state.issuer.issue(&caller.id).await?;
     let grant = &issued.grant;
     let creds = &grant.credentials;
-    // The audit line: one per credential handed out, joinable with ActionTrail (role session
-    // name, AccessKeyId, STS RequestId) and OSS access logs (AccessKeyId). Never a secret.
-    tracing::info!(
-        target: "audit",
-        time = %format_timestamp(state.clock.now()),
-        request_id = %current_request_id(),
-        caller = caller.id.as_str(),
-        auth_mode = caller.mode.as_str(),
-        role_arn = %settings.role_arn,
-        role_session_name = %grant.role_session_name,
-        policy_sha256 = %grant.policy_sha256,
-        access_key_id = %creds.access_key_id,
-        expiration = %creds.expiration_string(),
-        cache = issued.outcome.as_str(),
-        sts_request_id = %grant.sts_request_id,
-        "credentials handed out"
-    );
     let now = state.clock.now();
     let prefix = grant
         .rendered
@@ -98,10 +122,19 @@ pub async fn get_token(
         settings.min_ttl_seconds,
     )));
     body.push_str("\"}");
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .content_type("application/json")
-        .body(body))
+        .body(body);
+    // The request logger writes it as the audit line, joined with the request line.
+    response.extensions_mut().insert(AuditRecord {
+        caller: caller.id.clone(),
+        auth_mode: caller.mode.as_str(),
+        settings: state.settings.clone(),
+        grant: issued.grant.clone(),
+        outcome: issued.outcome,
+    });
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -65,7 +65,22 @@ impl fmt::Debug for TemporaryCredentials {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the timestamp shape of STS (spec §1.3, §1.5).
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    use chrono::{Datelike as _, Timelike as _};
+    use std::fmt::Write as _;
+    // Written field by field: this runs on every `/getToken`, and chrono's `format` parses its
+    // pattern each time.
+    let mut out = String::with_capacity(20);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    out
 }
 
 /// A RAM role ARN, `acs:ram::<account id>:role/<role name>` (spec §1.2).
@@ -134,6 +149,18 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} leaked in {printed}");
         }
         assert!(printed.contains("STS.id") && printed.contains("LTAIid"));
+    }
+
+    #[test]
+    fn timestamps_have_second_precision_and_a_literal_z() {
+        let at = DateTime::parse_from_rfc3339("2015-04-09T11:52:19.987Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(format_timestamp(at), "2015-04-09T11:52:19Z");
+        let early = DateTime::parse_from_rfc3339("0999-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(format_timestamp(early), "0999-01-02T03:04:05Z");
     }
 
     #[test]

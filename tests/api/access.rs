@@ -221,7 +221,11 @@ async fn one_audit_line_per_credential_handed_out() {
     assert_eq!(f["expiration"], body["Expiration"]);
     assert_eq!(f["cache"], "miss");
     assert!(f["sts_request_id"].as_str().is_some_and(|s| !s.is_empty()));
-    assert!(chrono::DateTime::parse_from_rfc3339(f["time"].as_str().unwrap()).is_ok());
+    assert!(chrono::DateTime::parse_from_rfc3339(lines[0]["timestamp"].as_str().unwrap()).is_ok());
+    assert_eq!(
+        (f["route"].as_str(), f["status"].as_u64()),
+        (Some("/getToken"), Some(200))
+    );
     // The exact policy text sent (the emulator's parsed copy re-serialises differently).
     let bucket = sts_broker::policy::BucketName::parse("test-bucket").unwrap();
     let policy = sts_broker::policy::upload_session_policy(&bucket, "uploads/alice/").unwrap();
