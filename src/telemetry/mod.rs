@@ -1,0 +1,90 @@
+//! Log output set-up: JSON lines or a human format, levels from `RUST_LOG`, written to stderr
+//! through a shared buffer. Installs the subscriber only; what gets logged is decided where it
+//! happens.
+
+use std::io::{BufWriter, Stderr, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+mod json;
+
+/// How long a log line may sit in the buffer before it reaches stderr.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Stderr behind a buffer that a background thread flushes every [`FLUSH_EVERY`]. Each line is
+/// copied into the buffer under a short lock; nothing waits on the terminal or pipe, no thread
+/// is woken per line, and no line is dropped (a full buffer is written out by the line that
+/// fills it).
+#[derive(Clone)]
+pub struct BufferedStderr(Arc<Mutex<BufWriter<Stderr>>>);
+
+impl BufferedStderr {
+    fn lock(&self) -> MutexGuard<'_, BufWriter<Stderr>> {
+        // A panic while holding the lock leaves a usable buffer.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn flush(&self) {
+        let _ = self.lock().flush();
+    }
+}
+
+pub struct LineWriter<'a>(MutexGuard<'a, BufWriter<Stderr>>);
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for BufferedStderr {
+    type Writer = LineWriter<'a>;
+    fn make_writer(&'a self) -> Self::Writer {
+        LineWriter(self.lock())
+    }
+}
+
+/// Flushes the log buffer when dropped; keep it alive until the process exits.
+pub struct LogGuard(BufferedStderr);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.0.flush();
+    }
+}
+
+/// Installs the global subscriber and starts the flusher thread.
+pub fn init(format: LogFormat, default_filter: &str) -> Option<LogGuard> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let writer = BufferedStderr(Arc::new(Mutex::new(BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ))));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer.clone());
+    let installed = match format {
+        LogFormat::Json => builder.event_format(json::JsonLines).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    // A second initialisation (tests) keeps the first subscriber.
+    installed.ok()?;
+    let flusher = writer.clone();
+    std::thread::Builder::new()
+        .name("log-flush".into())
+        .spawn(move || loop {
+            std::thread::sleep(FLUSH_EVERY);
+            flusher.flush();
+        })
+        .ok()?;
+    Some(LogGuard(writer))
+}
