@@ -23,6 +23,9 @@ export class BrokerError extends Error {
   }
 }
 
+// Older mini-program runtimes lack `globalThis`; naming it unguarded would throw there.
+const root = typeof globalThis === 'object' ? globalThis : {};
+
 const defaultCache = new Map();
 /** The requests in flight, per cache and slot, so concurrent uploads share one `/getToken`. */
 const inflight = new WeakMap();
@@ -163,7 +166,7 @@ export function extensionOf(filename) {
 }
 
 function randomHex(bytes) {
-  const c = globalThis.crypto;
+  const c = root.crypto;
   const out = new Uint8Array(bytes);
   if (c && typeof c.getRandomValues === 'function') {
     c.getRandomValues(out);
@@ -209,7 +212,7 @@ export async function createPostForm(options = {}) {
     contentType,
   } = options;
   // Called as a plain function: a browser's fetch refuses to run with another `this`.
-  const fetchFn = options.fetch ?? (typeof globalThis.fetch === 'function' ? globalThis.fetch.bind(globalThis) : undefined);
+  const fetchFn = options.fetch ?? (typeof root.fetch === 'function' ? root.fetch.bind(root) : undefined);
   if (mode === 'server') {
     const params = await brokerGet(fetchFn, brokerUrl, '/getPostObjectParams', headers);
     if (typeof params?.host !== 'string' || typeof params?.dir !== 'string' || typeof params?.policy !== 'string') {

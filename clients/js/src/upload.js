@@ -158,7 +158,8 @@ export async function uploadWithFetch(options = {}) {
   if (!file || typeof file !== 'object') throw new TypeError('uploadWithFetch needs file (a File or Blob)');
   const filename = options.filename ?? file.name ?? '';
   const form = await createPostForm(formOptions(options, undefined, filename));
-  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const fetchFn = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
+  if (typeof fetchFn !== 'function') throw new TypeError('uploadWithFetch needs fetch (pass `fetch` where there is none)');
   const body = new FormData();
   for (const [name, value] of Object.entries(form.fields)) body.append(name, value);
   body.append('file', file, filename.split(/[\\/]/).pop() || 'file');

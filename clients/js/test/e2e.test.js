@@ -228,3 +228,11 @@ test('mini-program refusals reject with OSS\'s code', async () => {
   await assert.rejects(uploadWithWechat(offline, { brokerUrl: demo.brokerUrl, filePath, cache }),
     (e) => e instanceof UploadError && e.code === 'network' && /timeout/.test(e.message));
 });
+
+test('the demo binary serves this checkout\'s kit (else: cargo build)', async () => {
+  for (const file of ['index.js', 'client.js', 'sign.js', 'upload.js']) {
+    const served = await (await fetch(`${demo.brokerUrl}/demo/kit/${file}`)).text();
+    const here = readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8');
+    assert.ok(served === here, `the sts-broker binary embeds an older src/${file}: run \`cargo build\``);
+  }
+});
