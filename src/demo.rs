@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener};
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::emulator::oss::{OssEmulator, OssEmulatorConfig};
+use crate::emulator::oss::{EmulatedCorsRule, OssEmulator, OssEmulatorConfig};
 use crate::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use crate::startup::{Application, Dependencies};
 
@@ -46,6 +46,25 @@ pub fn demo_settings(
     Settings::from_map(&vars).expect("demo settings are valid")
 }
 
+/// The bucket CORS rule that lets the demo page (served by the broker at `address`) post forms
+/// and read objects back (spec §5.6): its origin as a browser may spell it.
+pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
+    let port = address.port();
+    let mut origins = vec![format!("http://{address}")];
+    if address.ip().is_loopback() || address.ip().is_unspecified() {
+        origins.push(format!("http://127.0.0.1:{port}"));
+        origins.push(format!("http://localhost:{port}"));
+    }
+    origins.dedup();
+    EmulatedCorsRule {
+        origins,
+        methods: vec!["GET".into(), "POST".into(), "HEAD".into()],
+        headers: vec!["*".into()],
+        expose: vec!["ETag".into(), "x-oss-request-id".into()],
+        max_age: Some(600),
+    }
+}
+
 /// Runs the demo until Ctrl-C. `listen` comes from `BROKER_LISTEN` (default 127.0.0.1:8080).
 pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     let config = StsEmulatorConfig::demo();
@@ -67,11 +86,18 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     settings.post.oss_endpoint = oss.bucket_url();
     let broker_listener = TcpListener::bind(listen)?;
     let address = broker_listener.local_addr()?;
-    let app = Application::build_on(settings, Dependencies::default(), broker_listener)?;
+    // The demo page is served by the broker and posts to the emulated bucket on another port.
+    oss.set_cors_rules(Some(vec![demo_page_cors_rule(address)]));
+    let app = Application::build_with_routes(
+        settings,
+        Dependencies::default(),
+        broker_listener,
+        crate::routes::demo_page::configure,
+    )?;
     println!(
         "sts-broker demo\n\
          \n  broker:        http://{address}\n  STS emulator:  {}\n  OSS emulator:  {}\n  bucket:        {DEMO_BUCKET} ({DEMO_REGION}), callers are `anonymous`\n\
-         \nTry:\n  curl -s http://{address}/getToken\n  curl -s http://{address}/getPostObjectParams\n  curl -s http://{address}/healthz\n\
+         \nUpload a file from a browser:\n  http://{address}/demo\n\nTry:\n  curl -s http://{address}/getToken\n  curl -s http://{address}/getPostObjectParams\n  curl -s http://{address}/healthz\n\
          \nPress Ctrl-C to stop.",
         emulator.endpoint(),
         oss.bucket_url()

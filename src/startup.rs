@@ -62,6 +62,16 @@ impl Application {
         deps: Dependencies,
         listener: TcpListener,
     ) -> std::io::Result<Self> {
+        Self::build_with_routes(settings, deps, listener, |_| {})
+    }
+
+    /// As `build_on`, plus the routes `extra_routes` adds (the demo page, in demo mode only).
+    pub fn build_with_routes(
+        settings: Settings,
+        deps: Dependencies,
+        listener: TcpListener,
+        extra_routes: fn(&mut web::ServiceConfig),
+    ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let sts = StsClient::with_endpoints(
             settings.sts_endpoints.clone(),
@@ -114,6 +124,7 @@ impl Application {
                         .route(web::get().to(routes::health::healthz))
                         .default_service(web::to(method_not_allowed)),
                 )
+                .configure(extra_routes)
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(shutdown_timeout)

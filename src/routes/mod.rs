@@ -1,5 +1,6 @@
 //! Thin handlers: extract → domain call → DTO. No parsing of auth headers, no STS details.
 
+pub mod demo_page;
 pub mod health;
 pub mod post_params;
 pub mod token;

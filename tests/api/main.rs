@@ -6,6 +6,7 @@ mod auth;
 mod binary;
 mod bucket_cors;
 mod cache;
+mod demo_page;
 mod emulator_strictness;
 mod helpers;
 mod identity;

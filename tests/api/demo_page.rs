@@ -1,0 +1,162 @@
+//! The demo page: `sts-broker demo` serves `/demo` and the upload kit byte for byte as committed
+//! under `clients/js`, and its emulated bucket lets that page's origin post; a served broker has
+//! none of these routes. (The page itself is driven in Chromium by `clients/js/test`.)
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::spawn_app;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
+
+/// A running `sts-broker demo`: the broker's URL and the emulated bucket's; killed on drop.
+struct Demo {
+    child: Child,
+    broker: String,
+    bucket: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_demo() -> Demo {
+    let dir = std::env::temp_dir().join(format!("sts-broker-demo-page-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .env_clear()
+        .env("BROKER_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut broker, mut bucket, mut page) = (None, None, None);
+    while broker.is_none() || bucket.is_none() || page.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("demo prints its banner");
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("broker:") {
+            broker = Some(rest.trim().to_owned());
+        } else if let Some(rest) = line.strip_prefix("OSS emulator:") {
+            bucket = Some(rest.trim().to_owned());
+        } else if line.ends_with("/demo") {
+            page = Some(line.to_owned());
+        }
+    }
+    let broker = broker.unwrap();
+    assert_eq!(
+        page.unwrap(),
+        format!("{broker}/demo"),
+        "the banner names the page"
+    );
+    Demo {
+        child,
+        broker,
+        bucket: bucket.unwrap(),
+    }
+}
+
+fn committed(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/clients/js/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[tokio::test]
+async fn demo_serves_the_page_and_the_kit_as_committed() {
+    let demo = start_demo();
+    for (route, file, content_type) in [
+        ("/demo", "demo/index.html", "text/html; charset=utf-8"),
+        (
+            "/demo/app.js",
+            "demo/app.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/demo/kit/index.js",
+            "src/index.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/demo/kit/client.js",
+            "src/client.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/demo/kit/sign.js",
+            "src/sign.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/demo/kit/upload.js",
+            "src/upload.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/demo/vendor/crypto-js.js",
+            "demo/vendor/crypto-js.js",
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            "/demo/vendor/crypto-js.mjs",
+            "demo/vendor/crypto-js.mjs",
+            "text/javascript; charset=utf-8",
+        ),
+    ] {
+        let response = reqwest::get(format!("{}{route}", demo.broker))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{route}");
+        assert_eq!(response.headers()["content-type"], content_type, "{route}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(response.text().await.unwrap(), committed(file), "{route}");
+    }
+    let missing = reqwest::get(format!("{}/demo/kit/nope.js", demo.broker))
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn the_demo_bucket_lets_the_page_origin_post_and_no_other() {
+    let demo = start_demo();
+    let port = demo.broker.rsplit(':').next().unwrap();
+    let http = reqwest::Client::new();
+    let preflight = |origin: String| {
+        http.request(reqwest::Method::OPTIONS, demo.bucket.clone())
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+    };
+    for origin in [demo.broker.clone(), format!("http://localhost:{port}")] {
+        let answer = preflight(origin.clone()).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{origin}");
+        assert_eq!(
+            answer.headers()["access-control-allow-origin"],
+            origin.as_str()
+        );
+    }
+    let refused = preflight("http://evil.example".into()).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn a_served_broker_has_no_demo_routes() {
+    let app = spawn_app().await;
+    for route in ["/demo", "/demo/", "/demo/kit/index.js", "/demo/app.js"] {
+        assert_eq!(app.get(route).await.status().as_u16(), 404, "{route}");
+    }
+}
