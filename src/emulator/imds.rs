@@ -3,13 +3,13 @@
 //! through the STS emulator so STS accepts them. Binds loopback only; never logs a credential
 //! or token.
 
+use crate::emulator::server::Background;
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::Method;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
@@ -79,9 +79,7 @@ impl Inner {
 /// A running metadata-service emulator; stops on `stop()` or drop.
 pub struct ImdsEmulator {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    handle: ServerHandle,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Background,
 }
 
 impl ImdsEmulator {
@@ -91,7 +89,6 @@ impl ImdsEmulator {
         minter: CredentialMinter,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
             config,
             minter,
@@ -103,29 +100,15 @@ impl ImdsEmulator {
             }),
         });
         let data = web::Data::from(inner.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let task = Some(tokio::spawn(server));
-        Ok(Self {
-            inner,
-            addr,
-            handle,
-            task,
-        })
+        let server = Background::serve(listener, move |cfg| {
+            cfg.app_data(data.clone()).default_service(web::to(handle));
+        })?;
+        Ok(Self { inner, server })
     }
 
     /// The base URL to give the broker as `BROKER_IMDS_ENDPOINT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
+        self.server.endpoint()
     }
 
     pub fn stats(&self) -> ImdsStats {
@@ -137,17 +120,8 @@ impl ImdsEmulator {
         self.inner.state().served.clone()
     }
 
-    pub async fn stop(mut self) {
-        self.handle.stop(false).await;
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for ImdsEmulator {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

@@ -4,4 +4,5 @@
 
 pub mod imds;
 pub mod oss;
+pub mod server;
 pub mod sts;

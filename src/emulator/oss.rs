@@ -5,13 +5,13 @@
 //! HMAC code and must never call `crate::oss`: a bug copied into both would pass unnoticed. It
 //! never logs secrets, tokens or bodies.
 
+use crate::emulator::server::Background;
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -86,9 +86,7 @@ impl Inner {
 /// A running emulator; stops its server on `stop()` or drop.
 pub struct OssEmulator {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    handle: ServerHandle,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Background,
 }
 
 impl OssEmulator {
@@ -101,7 +99,6 @@ impl OssEmulator {
         config: OssEmulatorConfig,
         listener: TcpListener,
     ) -> std::io::Result<OssEmulator> {
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
             bucket: config.bucket,
             region: config.region,
@@ -110,29 +107,16 @@ impl OssEmulator {
             state: Mutex::new(State::default()),
         });
         let data = web::Data::from(inner.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let server = Background::serve(listener, move |cfg| {
+            cfg.app_data(data.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let task = tokio::spawn(server);
-        Ok(OssEmulator {
-            inner,
-            addr,
-            handle,
-            task: Some(task),
-        })
+                .default_service(web::to(handle));
+        })?;
+        Ok(OssEmulator { inner, server })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
+        self.server.endpoint()
     }
 
     /// The path-style bucket URL clients post forms to.
@@ -161,17 +145,8 @@ impl OssEmulator {
         self.inner.state().cors = rules;
     }
 
-    pub async fn stop(mut self) {
-        self.handle.stop(false).await;
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for OssEmulator {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

@@ -3,14 +3,14 @@
 //! canonicalisation; it must never reuse `crate::sts` code, never log secrets or tokens, and never
 //! accept a request real STS would refuse (a lenient emulator proves nothing).
 
+use crate::emulator::server::Background;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration as StdDuration;
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
@@ -185,9 +185,7 @@ impl Inner {
 /// A running emulator; its server stops on `stop()` or drop.
 pub struct StsEmulator {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    handle: ServerHandle,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Background,
 }
 
 impl StsEmulator {
@@ -201,7 +199,6 @@ impl StsEmulator {
         config: StsEmulatorConfig,
         listener: TcpListener,
     ) -> std::io::Result<StsEmulator> {
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
             account_id: config.account_id,
             users: (config.access_keys.into_iter())
@@ -214,29 +211,16 @@ impl StsEmulator {
             state: Mutex::new(State::default()),
         });
         let data = web::Data::from(inner.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let server = Background::serve(listener, move |cfg| {
+            cfg.app_data(data.clone())
                 .app_data(web::PayloadConfig::new(1 << 20))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        let task = Some(tokio::spawn(server));
-        Ok(StsEmulator {
-            inner,
-            addr,
-            handle,
-            task,
-        })
+                .default_service(web::to(handle));
+        })?;
+        Ok(StsEmulator { inner, server })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
+        self.server.endpoint()
     }
 
     /// A fault applied to every request until cleared with `None`.
@@ -318,11 +302,8 @@ impl StsEmulator {
         }
     }
 
-    pub async fn stop(mut self) {
-        self.handle.stop(false).await;
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -350,13 +331,6 @@ impl CredentialMinter {
 
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
-    }
-}
-
-impl Drop for StsEmulator {
-    fn drop(&mut self) {
-        // The stop command is sent synchronously; the returned future only awaits completion.
-        drop(self.handle.stop(false));
     }
 }
 
