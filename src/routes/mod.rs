@@ -1,5 +1,7 @@
 //! Thin handlers: extract → domain call → DTO. No parsing of auth headers, no STS details.
 
 pub mod health;
+pub mod metrics;
 pub mod post_params;
+pub mod ready;
 pub mod token;

@@ -83,6 +83,9 @@ pub async fn get_token(
         sts_request_id = %grant.sts_request_id,
         "credentials handed out"
     );
+    state
+        .metrics
+        .credential_handed_out(crate::metrics::Handout::Token, issued.outcome);
     let now = state.clock.now();
     let prefix = grant
         .rendered
