@@ -10,6 +10,7 @@ mod emulator_strictness;
 mod helpers;
 mod jwt_support;
 mod leaks;
+mod ops;
 mod post_object;
 mod scoping;
 mod token;
