@@ -112,9 +112,8 @@ async fn main() {
     println!("samples {samples}");
     println!("direct AssumeRole to emulator: p50 {d50:?} p99 {d99:?}");
     println!("cold /getToken through broker: p50 {t50:?} p99 {t99:?}");
-    let added = |through: Duration, direct: Duration| {
-        (through.as_secs_f64() - direct.as_secs_f64()) * 1e6
-    };
+    let added =
+        |through: Duration, direct: Duration| (through.as_secs_f64() - direct.as_secs_f64()) * 1e6;
     println!(
         "added by a miss: p50 {:+.0}µs p99 {:+.0}µs",
         added(t50, d50),

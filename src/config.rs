@@ -72,6 +72,9 @@ pub struct Settings {
     pub access: crate::auth::settings::AccessSettings,
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
+    /// `BROKER_METRICS_LISTEN`: a separate address for `/metrics` (then it is not served on
+    /// `listen`); `None` serves it on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Server-side POST signing (`/getPostObjectParams`, `sts-broker cors`).
     pub post: PostSettings,
 }
@@ -136,10 +139,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Variables the contract names but this version does not implement yet; setting one gets a
-/// startup warning instead of silently doing nothing.
-pub const NOT_YET_SUPPORTED: &[&str] = &["BROKER_METRICS_LISTEN"];
 
 pub(crate) struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -408,6 +407,16 @@ impl Settings {
 
         let post = read_post_settings(&mut r, bucket.as_ref(), region.as_deref());
 
+        // Unset, or the same address as BROKER_LISTEN: served on the main listener (port 0
+        // means "any free port", so two of them are two listeners).
+        let metrics_listen = r
+            .parsed("BROKER_METRICS_LISTEN", None, |raw| {
+                raw.parse::<SocketAddr>().map_err(|_| {
+                    "must be an address with a port, e.g. 127.0.0.1:9090 or [::]:9090".into()
+                })
+            })
+            .filter(|addr| Some(*addr) != listen || addr.port() == 0);
+
         // The longest possible caller id must still give a policy STS accepts.
         if let (Some(bucket), Some(prefix)) = (&bucket, &upload_prefix) {
             let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
@@ -496,21 +505,13 @@ impl Settings {
                 access,
                 log_format,
                 shutdown_timeout: Duration::from_secs(shutdown),
+                metrics_listen,
                 post,
             }),
             _ => Err(ConfigError {
                 problems: r.problems,
             }),
         }
-    }
-
-    /// Names of contract variables that are set but not implemented by this version.
-    pub fn unsupported_variables_set(lookup: &dyn Fn(&str) -> Option<String>) -> Vec<&'static str> {
-        NOT_YET_SUPPORTED
-            .iter()
-            .copied()
-            .filter(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()))
-            .collect()
     }
 }
 
@@ -718,6 +719,14 @@ mod tests {
         );
         assert_eq!(s.auth, AuthMode::None);
         assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.metrics_listen, None);
+        let separate = with(&[("BROKER_METRICS_LISTEN", "0.0.0.0:9090")]).unwrap();
+        assert_eq!(
+            separate.metrics_listen,
+            Some("0.0.0.0:9090".parse().unwrap())
+        );
+        let same = with(&[("BROKER_METRICS_LISTEN", "127.0.0.1:8080")]).unwrap();
+        assert_eq!(same.metrics_listen, None);
         assert!(matches!(&s.identity, Identity::Static(k) if k.security_token.is_none()));
         let regional = with(&[("BROKER_STS_REGION", "ap-southeast-1")]).unwrap();
         assert_eq!(
@@ -752,6 +761,7 @@ mod tests {
             ("BROKER_UPLOAD_PREFIX", "../${sub}/"),
             ("BROKER_AUTH", "basic"),
             ("BROKER_LOG_FORMAT", "xml"),
+            ("BROKER_METRICS_LISTEN", "9090"),
             ("BROKER_STS_TIMEOUT_MS", "0"),
             ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "-1"),
             (

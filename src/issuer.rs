@@ -202,6 +202,8 @@ async fn load(
         result => result?,
     };
     tracing::info!(
+        // `-` when a background refresh (not a request) loaded it.
+        request_id = %crate::error::current_request_id(),
         sts_request_id = %assumed.request_id,
         access_key_id = %assumed.credentials.access_key_id,
         role_session_name = %scope.key.role_session_name,

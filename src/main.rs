@@ -11,9 +11,10 @@ use sts_broker::oss::cors::{self, CorsCommand};
 use sts_broker::startup::{Application, Dependencies};
 use sts_broker::{demo, telemetry};
 
-const USAGE: &str = "usage: sts-broker [demo | cors [--apply | --check]]\n\
+const USAGE: &str = "usage: sts-broker [demo | healthcheck [--ready] | cors [--apply | --check]]\n\
   sts-broker                serve, configured from the environment (and .env)\n\
   sts-broker demo           serve with built-in STS and OSS emulators on loopback; no account needed\n\
+  sts-broker healthcheck    exit 0 if the broker on BROKER_LISTEN answers /healthz (--ready: /readyz)\n\
   sts-broker cors           print the bucket CORS rule uploads from BROKER_CORS_ORIGINS need\n\
   sts-broker cors --apply   add that rule to the bucket (PutBucketCors, keeping other rules)\n\
   sts-broker cors --check   report what the bucket's CORS configuration lacks (exit 1 if anything)";
@@ -29,6 +30,8 @@ async fn main() -> ExitCode {
     {
         [] => serve().await,
         ["demo"] => run_demo().await,
+        ["healthcheck"] => healthcheck("/healthz").await,
+        ["healthcheck", "--ready"] => healthcheck("/readyz").await,
         ["cors"] => run_cors(CorsCommand::Print).await,
         ["cors", "--apply"] => run_cors(CorsCommand::Apply).await,
         ["cors", "--check"] => run_cors(CorsCommand::Check).await,
@@ -83,12 +86,6 @@ async fn serve() -> ExitCode {
         }
     };
     let _log_guard = telemetry::init(settings.log_format, "info");
-    for name in Settings::unsupported_variables_set(&|n| std::env::var(n).ok()) {
-        tracing::warn!(
-            variable = name,
-            "set but not supported by this version; ignored"
-        );
-    }
     tracing::info!(
         listen = %settings.listen,
         sts_endpoints = ?settings.sts_endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
@@ -104,11 +101,22 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until_stopped().await {
+    match app.run_until_signalled().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn healthcheck(path: &str) -> ExitCode {
+    let _ = load_dotenv();
+    match sts_broker::healthcheck::run(std::env::var("BROKER_LISTEN").ok().as_deref(), path).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sts-broker healthcheck: {e}");
+            ExitCode::from(1)
         }
     }
 }

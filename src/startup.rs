@@ -15,6 +15,8 @@ use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::issuer::Issuer;
+use crate::metrics::{Metrics, Route};
+use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
 use crate::sts::client::{StsClient, StsTimeouts};
 use crate::sts::retry::{CallBudget, RetryPolicy};
@@ -27,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Who the caller is and whether it may ask now.
     pub access: crate::auth::Access,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Readiness,
 }
 
 /// Time and randomness the application uses; tests replace them.
@@ -49,6 +53,8 @@ impl Default for Dependencies {
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` on its own listener (`BROKER_METRICS_LISTEN`), with its port.
+    metrics_server: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -73,6 +79,8 @@ impl Application {
         extra_routes: fn(&mut web::ServiceConfig),
     ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(StsHealth::default());
         let sts = StsClient::with_endpoints(
             settings.sts_endpoints.clone(),
             StsTimeouts {
@@ -87,12 +95,18 @@ impl Application {
             },
             Arc::new(CallBudget::new(settings.sts_max_qps)),
         )
-        .map_err(std::io::Error::other)?;
+        .map_err(std::io::Error::other)?
+        .observed_by(metrics.clone())
+        .observed_by(health.clone());
         // A temporary identity (RRSA, ECS role, role chaining) starts refreshing itself here.
         let identity = settings
             .identity
             .start(&sts, deps.clock.clone(), deps.nonces)
             .map_err(std::io::Error::other)?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr)?),
+            None => None,
+        };
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
         let settings = Arc::new(settings);
         let issuer = Issuer::new(sts, identity, settings.clone(), deps.clock.clone());
@@ -103,9 +117,32 @@ impl Application {
             issuer,
             clock: deps.clock,
             access,
+            metrics,
+            readiness: Readiness::new(health, ReadinessPolicy::default()),
         });
+        let metrics_here = metrics_listener.is_none();
+        let metrics_server = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .wrap(from_fn(request_context))
+                        .service(metrics_resource())
+                        .default_service(web::to(not_found))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(shutdown_timeout)
+                .listen(listener)?
+                .run();
+                Some((port, server))
+            }
+            None => None,
+        };
         let server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(crate::cors::cors))
                 .wrap(from_fn(request_context))
@@ -124,23 +161,64 @@ impl Application {
                         .route(web::get().to(routes::health::healthz))
                         .default_service(web::to(method_not_allowed)),
                 )
-                .configure(extra_routes)
+                .service(
+                    web::resource("/readyz")
+                        .route(web::get().to(routes::ready::readyz))
+                        .default_service(web::to(method_not_allowed)),
+                );
+            let app = if metrics_here {
+                app.service(metrics_resource())
+            } else {
+                app
+            };
+            app.configure(extra_routes)
                 .default_service(web::to(not_found))
         })
+        // Signals are handled by `crate::shutdown` (actix would treat SIGINT as a forced stop).
+        .disable_signals()
         .shutdown_timeout(shutdown_timeout)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics_server,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Runs until SIGINT/SIGTERM (graceful) or the server stops.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port `/metrics` is served on: its own listener's, or the main one's.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_server.as_ref().map_or(self.port, |(p, _)| *p)
     }
+
+    /// Runs until the server stops (tests; nothing here listens for signals).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let servers = self.servers();
+        futures_util::future::try_join_all(servers)
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully (`crate::shutdown`).
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        crate::shutdown::run_until_signalled(self.servers()).await
+    }
+
+    fn servers(self) -> Vec<Server> {
+        std::iter::once(self.server)
+            .chain(self.metrics_server.map(|(_, s)| s))
+            .collect()
+    }
+}
+
+fn metrics_resource() -> actix_web::Resource {
+    web::resource("/metrics")
+        .route(web::get().to(routes::metrics::metrics))
+        .default_service(web::to(method_not_allowed))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -177,12 +255,26 @@ async fn request_context(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.clone());
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(request_id.clone(), async move { next.call(req).await })
         .await?;
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(metrics) = metrics {
+        metrics.observe_request(Route::from_pattern(Some(&route)), status, elapsed);
+        if let Some(ApiError::RateLimited { scope, .. }) = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+        {
+            metrics.rate_limited(scope);
+        }
+    }
     if let Some(audit) = res
         .response()
         .extensions()

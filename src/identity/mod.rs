@@ -119,6 +119,14 @@ impl Identity {
         Ok(Self::Refreshing(refresher))
     }
 
+    /// When the current key expires: known only for a temporary identity that refreshes itself.
+    pub fn expiration(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Refreshing(r) => r.expiration(),
+            Self::Static(_) | Self::Source(_) => None,
+        }
+    }
+
     /// A short, secret-free description for logs ("static access key LTAI…").
     pub fn describe(&self) -> String {
         match self {

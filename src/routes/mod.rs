@@ -2,5 +2,7 @@
 
 pub mod demo_page;
 pub mod health;
+pub mod metrics;
 pub mod post_params;
+pub mod ready;
 pub mod token;

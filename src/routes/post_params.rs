@@ -43,7 +43,8 @@ pub async fn get_post_object_params(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let grant = state.issuer.credentials_for(&caller.id).await?;
+    let issued = state.issuer.issue(&caller.id).await?;
+    let grant = issued.grant;
     let post = &settings.post;
     let ttl = Duration::from_std(post.policy_ttl)
         .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
@@ -61,6 +62,9 @@ pub async fn get_post_object_params(
         state.clock.now(),
     )
     .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .metrics
+        .credential_handed_out(crate::metrics::Handout::PostForm, issued.outcome);
     tracing::info!(
         caller = caller.id.as_str(),
         role_session_name = %grant.role_session_name,

@@ -107,6 +107,9 @@ pub async fn get_token(
     let issued = state.issuer.issue(&caller.id).await?;
     let grant = &issued.grant;
     let creds = &grant.credentials;
+    state
+        .metrics
+        .credential_handed_out(crate::metrics::Handout::Token, issued.outcome);
     let now = state.clock.now();
     let prefix = grant
         .rendered

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::clock::{Clock, NonceSource};
+use crate::error::current_request_id;
 use crate::sts::retry::{with_retries, CallBudget, RetryPolicy};
 use crate::sts::signer;
 use crate::sts::types::{format_timestamp, AccessKey, RoleArn, TemporaryCredentials};
@@ -158,6 +159,63 @@ pub struct CallerIdentity {
     pub identity_type: String,
 }
 
+/// How one attempt (one HTTP request) toward STS ended, for observers (metrics, readiness).
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptOutcome<'a> {
+    Success,
+    /// STS answered with an error document.
+    Rejected {
+        status: u16,
+        code: &'a str,
+    },
+    /// No complete answer arrived.
+    Transport(TransportKind),
+    /// Something answered, but not with an STS document.
+    Malformed {
+        status: u16,
+    },
+    /// The attempt was abandoned before it finished (the retry budget ran out).
+    Cancelled,
+    /// Nothing was sent: the process-wide call budget was spent.
+    BudgetSpent,
+}
+
+/// Told about every STS attempt. Implementations must be cheap and must not call STS.
+pub trait StsObserver: std::fmt::Debug + Send + Sync {
+    fn attempt_finished(
+        &self,
+        action: &'static str,
+        outcome: AttemptOutcome<'_>,
+        elapsed: Duration,
+    );
+}
+
+/// Reports an attempt to the observers when dropped, as `Cancelled` unless told otherwise.
+struct AttemptRecord<'a> {
+    observers: &'a [Arc<dyn StsObserver>],
+    action: &'static str,
+    started: std::time::Instant,
+    done: bool,
+}
+
+impl AttemptRecord<'_> {
+    fn finish(&mut self, outcome: AttemptOutcome<'_>) {
+        self.done = true;
+        let elapsed = self.started.elapsed();
+        for observer in self.observers {
+            observer.attempt_finished(self.action, outcome, elapsed);
+        }
+    }
+}
+
+impl Drop for AttemptRecord<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(AttemptOutcome::Cancelled);
+        }
+    }
+}
+
 /// Timeouts toward STS.
 #[derive(Debug, Clone, Copy)]
 pub struct StsTimeouts {
@@ -174,6 +232,7 @@ pub struct StsClient {
     nonces: Arc<dyn NonceSource>,
     retry: RetryPolicy,
     budget: Arc<CallBudget>,
+    observers: Vec<Arc<dyn StsObserver>>,
 }
 
 impl StsClient {
@@ -217,7 +276,23 @@ impl StsClient {
             nonces,
             retry,
             budget,
+            observers: Vec::new(),
         })
+    }
+
+    /// Adds an observer told about every attempt (metrics, readiness).
+    pub fn observed_by(mut self, observer: Arc<dyn StsObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Tells the observers that a call could not even start (call budget spent).
+    fn note_budget(&self, action: &'static str, error: &StsError) {
+        if matches!(error, StsError::CallBudgetSpent) {
+            for observer in &self.observers {
+                observer.attempt_finished(action, AttemptOutcome::BudgetSpent, Duration::ZERO);
+            }
+        }
     }
 
     pub fn endpoints(&self) -> &[reqwest::Url] {
@@ -235,6 +310,7 @@ impl StsClient {
             self.assume_role_once(identity, request, n as usize)
         })
         .await
+        .inspect_err(|e| self.note_budget("AssumeRole", e))
     }
 
     /// One signed `AssumeRole` attempt against endpoint `attempt mod len`.
@@ -290,7 +366,7 @@ impl StsClient {
                 .post(url)
                 .header(reqwest::header::ACCEPT, "application/json")
                 .form(&form);
-            let (status, body) = self.send(builder).await?;
+            let (status, body) = self.send_request(builder).await?;
             parse_assumed("AssumeRoleWithOIDC", status, &body)
         })
         .await
@@ -311,11 +387,60 @@ impl StsClient {
             })
         })
         .await
+        .inspect_err(|e| self.note_budget("GetCallerIdentity", e))
+    }
+
+    /// One attempt, reported to the observers however it ends (dropped mid-flight included).
+    async fn call(
+        &self,
+        attempt: usize,
+        action: &'static str,
+        identity: &AccessKey,
+        business: &[(&str, &str)],
+    ) -> Result<(u16, Vec<u8>), StsError> {
+        let mut record = AttemptRecord {
+            observers: &self.observers,
+            action,
+            started: std::time::Instant::now(),
+            done: false,
+        };
+        let result = self.send(attempt, action, identity, business).await;
+        match &result {
+            Ok(_) => record.finish(AttemptOutcome::Success),
+            Err(StsError::Rejected {
+                status,
+                code,
+                request_id,
+                ..
+            }) => {
+                // The STS request id beside ours: one line joins the broker log with STS's.
+                tracing::warn!(
+                    request_id = %current_request_id(),
+                    action,
+                    status,
+                    sts_code = %code,
+                    sts_request_id = request_id.as_deref().unwrap_or("-"),
+                    "STS refused the call"
+                );
+                record.finish(AttemptOutcome::Rejected {
+                    status: *status,
+                    code,
+                });
+            }
+            Err(StsError::Transport { kind, .. }) => {
+                record.finish(AttemptOutcome::Transport(*kind))
+            }
+            Err(StsError::Malformed { status, .. }) => {
+                record.finish(AttemptOutcome::Malformed { status: *status })
+            }
+            Err(_) => record.finish(AttemptOutcome::Cancelled),
+        }
+        result
     }
 
     /// Signs and sends one request; every call gets a fresh nonce and timestamp (spec §2.2).
     /// Everything travels in the form body so the policy and tokens stay out of URLs (spec §1.4).
-    async fn call(
+    async fn send(
         &self,
         attempt: usize,
         action: &str,
@@ -350,11 +475,14 @@ impl StsClient {
             .post(self.endpoints[attempt % self.endpoints.len()].clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&params);
-        self.send(builder).await
+        self.send_request(builder).await
     }
 
     /// Sends one request and reads a bounded answer; non-2xx answers become [`StsError`]s.
-    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), StsError> {
+    async fn send_request(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<(u16, Vec<u8>), StsError> {
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(transport)?;

@@ -401,6 +401,24 @@ async fn an_identity_that_expires_during_the_run_is_refreshed_and_get_token_keep
     assert_eq!(signers.len(), 3, "a new identity each round: {signers:?}");
     let served: Vec<String> = imds.served().into_iter().map(|c| c.access_key_id).collect();
     assert!(signers.iter().all(|s| served.contains(s)));
+    // The metrics report how long the broker's own (temporary) identity has left.
+    assert_eq!(w.get_token(&address).await.0, 200);
+    let metrics = w
+        .http
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let left: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sts_broker_identity_expires_in_seconds "))
+        .expect("identity expiry gauge")
+        .parse()
+        .unwrap();
+    assert!(left > 0.0 && left <= 3600.0, "{left}");
     w.assert_no_secrets_leaked(&[]);
 }
 

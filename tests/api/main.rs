@@ -12,6 +12,7 @@ mod helpers;
 mod identity;
 mod jwt_support;
 mod leaks;
+mod ops;
 mod post_object;
 mod scoping;
 mod token;

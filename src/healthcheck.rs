@@ -1,0 +1,57 @@
+//! `sts-broker healthcheck`: one `GET /healthz` (or `/readyz` with `--ready`) against the
+//! broker's own `BROKER_LISTEN`, for container health checks in an image without curl. It reads
+//! only `BROKER_LISTEN` and never needs, loads or prints any credential.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The address to probe for a listen address: a wildcard bind is probed on loopback.
+pub fn probe_address(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// Probes `path` on the broker `BROKER_LISTEN` names; `Ok` only for a 200 answer.
+pub async fn run(listen: Option<&str>, path: &str) -> Result<(), String> {
+    let listen = match listen.map(str::trim).filter(|raw| !raw.is_empty()) {
+        Some(raw) => raw
+            .parse::<SocketAddr>()
+            .map_err(|_| "BROKER_LISTEN: must be an address with a port".to_owned())?,
+        None => DEFAULT_LISTEN,
+    };
+    let url = format!("http://{}{path}", probe_address(listen));
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: no answer ({e})"))?;
+    match response.status().as_u16() {
+        200 => Ok(()),
+        status => Err(format!("{url}: HTTP {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_binds_are_probed_on_loopback() {
+        let p = |s: &str| probe_address(s.parse().unwrap()).to_string();
+        assert_eq!(p("0.0.0.0:8080"), "127.0.0.1:8080");
+        assert_eq!(p("[::]:9000"), "[::1]:9000");
+        assert_eq!(p("10.1.2.3:80"), "10.1.2.3:80");
+    }
+}

@@ -1,0 +1,624 @@
+//! Prometheus metrics: the broker's counters and histograms, kept in plain atomics and rendered
+//! in the Prometheus text format (through `prometheus-client`) only when scraped. It owns names,
+//! help texts and label sets; it must never take a caller id, a key id or any other unbounded or
+//! secret value as a label, and the request path must stay allocation-free.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use crate::cache::{CacheStats, Outcome};
+use crate::sts::client::{AttemptOutcome, StsObserver, TransportKind};
+
+/// The route label: the matched pattern, or `unmatched`. Anything else is never a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    GetToken,
+    GetPostObjectParams,
+    Healthz,
+    Readyz,
+    Metrics,
+    Unmatched,
+}
+
+impl Route {
+    const ALL: [Route; 6] = [
+        Route::GetToken,
+        Route::GetPostObjectParams,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+        Route::Unmatched,
+    ];
+
+    /// The route of a matched pattern (`HttpRequest::match_pattern`).
+    pub fn from_pattern(pattern: Option<&str>) -> Self {
+        match pattern {
+            Some("/getToken") => Self::GetToken,
+            Some("/getPostObjectParams") => Self::GetPostObjectParams,
+            Some("/healthz") => Self::Healthz,
+            Some("/readyz") => Self::Readyz,
+            Some("/metrics") => Self::Metrics,
+            _ => Self::Unmatched,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GetToken => "/getToken",
+            Self::GetPostObjectParams => "/getPostObjectParams",
+            Self::Healthz => "/healthz",
+            Self::Readyz => "/readyz",
+            Self::Metrics => "/metrics",
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// Which endpoint handed a credential out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handout {
+    Token,
+    PostForm,
+}
+
+const REQUEST_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const STS_BUCKETS: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
+];
+const STATUS_MIN: u16 = 100;
+const STATUS_COUNT: usize = 500;
+/// Distinct STS error codes kept as label values; later ones are counted as `other`.
+const MAX_STS_CODES: usize = 64;
+const NO_EXPIRY: i64 = i64::MIN;
+
+/// A fixed-bucket histogram of durations in atomics: an observation is two or three relaxed
+/// additions, no lock and no allocation.
+#[derive(Debug)]
+pub struct AtomicHistogram {
+    bounds_ns: Vec<u64>,
+    bounds: &'static [f64],
+    /// Per bucket (not cumulative), plus a last one for `+Inf`.
+    counts: Vec<AtomicU64>,
+    sum_ns: AtomicU64,
+}
+
+impl AtomicHistogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds_ns: bounds.iter().map(|b| (b * 1e9) as u64).collect(),
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let index = self
+            .bounds_ns
+            .iter()
+            .position(|&b| ns <= b)
+            .unwrap_or(self.bounds_ns.len());
+        self.counts[index].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+type Fmt = Result<(), std::fmt::Error>;
+
+/// Key of the STS call counter: action, outcome, error code (empty when none).
+type StsKey = (&'static str, &'static str, String);
+
+/// Every metric the broker keeps.
+#[derive(Debug)]
+pub struct Metrics {
+    /// `[route][status - 100]`.
+    requests: Vec<Vec<AtomicU64>>,
+    request_latency: Vec<AtomicHistogram>,
+    /// `[endpoint][cache outcome]`.
+    handed_out: [[AtomicU64; 3]; 2],
+    /// `[caller, address, other]`.
+    rate_limited: [AtomicU64; 3],
+    sts_calls: Mutex<HashMap<StsKey, u64>>,
+    /// `[AssumeRole, GetCallerIdentity]`.
+    sts_latency: [AtomicHistogram; 2],
+    /// Unix seconds at which the broker's own (temporary) identity expires, or `NO_EXPIRY`.
+    identity_expires_at: AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self {
+            requests: Route::ALL
+                .iter()
+                .map(|_| (0..STATUS_COUNT).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            request_latency: Route::ALL
+                .iter()
+                .map(|_| AtomicHistogram::new(&REQUEST_BUCKETS))
+                .collect(),
+            handed_out: Default::default(),
+            rate_limited: Default::default(),
+            sts_calls: Mutex::new(HashMap::new()),
+            sts_latency: [
+                AtomicHistogram::new(&STS_BUCKETS),
+                AtomicHistogram::new(&STS_BUCKETS),
+            ],
+            identity_expires_at: AtomicI64::new(NO_EXPIRY),
+        }
+    }
+
+    /// One finished HTTP request (called by the request middleware).
+    pub fn observe_request(&self, route: Route, status: u16, elapsed: Duration) {
+        let r = route as usize;
+        if let Some(slot) = status
+            .checked_sub(STATUS_MIN)
+            .and_then(|i| self.requests[r].get(usize::from(i)))
+        {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+        self.request_latency[r].observe(elapsed);
+    }
+
+    /// A credential (or a form signed with one) was handed to a caller.
+    pub fn credential_handed_out(&self, endpoint: Handout, outcome: Outcome) {
+        let o = match outcome {
+            Outcome::Hit => 0,
+            Outcome::HitRefreshing => 1,
+            Outcome::Miss => 2,
+        };
+        self.handed_out[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request refused by a rate limit; `scope` is the limiter's own description.
+    pub fn rate_limited(&self, scope: &str) {
+        let i = if scope.contains("caller") {
+            0
+        } else if scope.contains("address") {
+            1
+        } else {
+            2
+        };
+        self.rate_limited[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the broker's own identity is temporary, its expiry (the identity provider calls
+    /// this after each refresh); `None` for a long-term key.
+    pub fn set_identity_expiration(&self, expiration: Option<DateTime<Utc>>) {
+        self.identity_expires_at.store(
+            expiration.map_or(NO_EXPIRY, |e| e.timestamp()),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The Prometheus text exposition of every metric. `cache` is read at scrape time.
+    pub fn render(&self, cache: &CacheStats, cache_entries: u64, now: DateTime<Utc>) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let collector = Scrape {
+            metrics: self,
+            cache,
+            cache_entries,
+            now,
+        };
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(collector.into_owned()));
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Reads every value into an owned snapshot (the registry wants `'static` collectors).
+    fn snapshot(&self) -> Snapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut requests = Vec::new();
+        for (r, route) in Route::ALL.iter().enumerate() {
+            for (i, slot) in self.requests[r].iter().enumerate() {
+                let n = load(slot);
+                if n > 0 {
+                    requests.push((route.as_str(), STATUS_MIN + i as u16, n));
+                }
+            }
+        }
+        let latency = Route::ALL
+            .iter()
+            .enumerate()
+            .filter(|(r, _)| self.request_latency[*r].count() > 0)
+            .map(|(r, route)| (route.as_str(), hist_snapshot(&self.request_latency[r])))
+            .collect();
+        let mut sts_calls: Vec<(StsKey, u64)> = self
+            .sts_calls
+            .lock()
+            .expect("metrics lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        sts_calls.sort();
+        let expires = self.identity_expires_at.load(Ordering::Relaxed);
+        Snapshot {
+            requests,
+            latency,
+            handed_out: std::array::from_fn(|e| {
+                std::array::from_fn(|o| load(&self.handed_out[e][o]))
+            }),
+            rate_limited: std::array::from_fn(|i| load(&self.rate_limited[i])),
+            sts_calls,
+            sts_latency: [
+                ("AssumeRole", hist_snapshot(&self.sts_latency[0])),
+                ("GetCallerIdentity", hist_snapshot(&self.sts_latency[1])),
+            ],
+            identity_expires_at: (expires != NO_EXPIRY).then_some(expires),
+        }
+    }
+}
+
+impl StsObserver for Metrics {
+    fn attempt_finished(
+        &self,
+        action: &'static str,
+        outcome: AttemptOutcome<'_>,
+        elapsed: Duration,
+    ) {
+        let (label, code): (&'static str, &str) = match outcome {
+            AttemptOutcome::Success => ("success", ""),
+            AttemptOutcome::Rejected { code, .. } => ("rejected", code),
+            AttemptOutcome::Transport(TransportKind::Timeout) => ("timeout", ""),
+            AttemptOutcome::Transport(_) => ("unreachable", ""),
+            AttemptOutcome::Malformed { .. } => ("malformed", ""),
+            AttemptOutcome::Cancelled => ("cancelled", ""),
+            AttemptOutcome::BudgetSpent => ("budget-spent", ""),
+        };
+        if !matches!(outcome, AttemptOutcome::BudgetSpent) {
+            match action {
+                "AssumeRole" => self.sts_latency[0].observe(elapsed),
+                "GetCallerIdentity" => self.sts_latency[1].observe(elapsed),
+                _ => {}
+            }
+        }
+        let mut calls = self.sts_calls.lock().expect("metrics lock");
+        let code = sts_code_label(code, &calls);
+        *calls.entry((action, label, code)).or_insert(0) += 1;
+    }
+}
+
+/// STS error codes are upstream text: only short, plain codes become label values, and only
+/// the first [`MAX_STS_CODES`] distinct ones.
+fn sts_code_label(code: &str, seen: &HashMap<StsKey, u64>) -> String {
+    let plain = code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !plain {
+        return "other".to_owned();
+    }
+    let known = seen.keys().any(|(_, _, c)| c == code);
+    let distinct = seen
+        .keys()
+        .map(|(_, _, c)| c.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if known || distinct < MAX_STS_CODES {
+        code.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct HistSnapshot {
+    buckets: Vec<(f64, u64)>,
+    sum: f64,
+}
+
+fn hist_snapshot(h: &AtomicHistogram) -> HistSnapshot {
+    HistSnapshot {
+        buckets: h
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(h.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect(),
+        sum: h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+    }
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    requests: Vec<(&'static str, u16, u64)>,
+    latency: Vec<(&'static str, HistSnapshot)>,
+    handed_out: [[u64; 3]; 2],
+    rate_limited: [u64; 3],
+    sts_calls: Vec<(StsKey, u64)>,
+    sts_latency: [(&'static str, HistSnapshot); 2],
+    identity_expires_at: Option<i64>,
+}
+
+struct Scrape<'a> {
+    metrics: &'a Metrics,
+    cache: &'a CacheStats,
+    cache_entries: u64,
+    now: DateTime<Utc>,
+}
+
+impl Scrape<'_> {
+    fn into_owned(self) -> Collected {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Collected {
+            snapshot: self.metrics.snapshot(),
+            cache: [
+                load(&self.cache.hits),
+                load(&self.cache.misses),
+                load(&self.cache.refreshes),
+                load(&self.cache.refresh_failures),
+                load(&self.cache.evictions),
+            ],
+            cache_entries: self.cache_entries,
+            now: self.now.timestamp(),
+        }
+    }
+}
+
+/// One scrape's values, encoded by `prometheus-client`.
+#[derive(Debug)]
+struct Collected {
+    snapshot: Snapshot,
+    cache: [u64; 5],
+    cache_entries: u64,
+    now: i64,
+}
+
+fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> Fmt {
+    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    m.encode_counter::<NoLabelSet, _, u64>(&value, None)
+}
+
+fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: i64) -> Fmt {
+    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    m.encode_gauge(&value)
+}
+
+fn histogram_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    series: &[(&'static str, HistSnapshot)],
+) -> Fmt {
+    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (value, h) in series {
+        let labels = [(label, *value)];
+        let mut s = m.encode_family(&labels)?;
+        let count = h.buckets.iter().map(|(_, c)| c).sum();
+        s.encode_histogram::<NoLabelSet>(h.sum, count, &h.buckets, None)?;
+    }
+    Ok(())
+}
+
+impl prometheus_client::collector::Collector for Collected {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Fmt {
+        let s = &self.snapshot;
+        let e = &mut encoder;
+
+        let mut m = e.encode_descriptor(
+            "sts_broker_http_requests",
+            "HTTP requests answered, by matched route and status.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (route, status, n) in &s.requests {
+            let status = status.to_string();
+            let labels = [("route", *route), ("status", status.as_str())];
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+        }
+        histogram_family(
+            e,
+            "sts_broker_http_request_duration_seconds",
+            "Time from receiving a request to producing its response, by matched route.",
+            "route",
+            &s.latency,
+        )?;
+
+        let mut m = e.encode_descriptor(
+            "sts_broker_credentials_handed_out",
+            "Credentials handed to callers, by endpoint and how the cache provided them.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (ei, endpoint) in ["/getToken", "/getPostObjectParams"].iter().enumerate() {
+            for (oi, outcome) in ["hit", "hit-refreshing", "miss"].iter().enumerate() {
+                let labels = [("endpoint", *endpoint), ("cache", *outcome)];
+                m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&s.handed_out[ei][oi], None)?;
+            }
+        }
+
+        let [hits, misses, refreshes, refresh_failures, evictions] = self.cache;
+        counter(
+            e,
+            "sts_broker_cache_hits",
+            "Credential cache lookups served from the cache.",
+            hits,
+        )?;
+        counter(
+            e,
+            "sts_broker_cache_misses",
+            "Credential cache lookups that had to wait for AssumeRole (or a remembered failure).",
+            misses,
+        )?;
+        counter(
+            e,
+            "sts_broker_cache_refreshes",
+            "Background refreshes started ahead of expiry.",
+            refreshes,
+        )?;
+        counter(
+            e,
+            "sts_broker_cache_refresh_failures",
+            "Background refreshes that failed (the cached credential kept being served).",
+            refresh_failures,
+        )?;
+        counter(
+            e,
+            "sts_broker_cache_evictions",
+            "Cache entries dropped for size or idleness.",
+            evictions,
+        )?;
+        gauge(
+            e,
+            "sts_broker_cache_entries",
+            "Scopes currently held in the credential cache.",
+            i64::try_from(self.cache_entries).unwrap_or(i64::MAX),
+        )?;
+
+        let mut m = e.encode_descriptor(
+            "sts_broker_sts_requests",
+            "Requests sent to STS (each retry counts), by action, outcome and STS error code.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((action, outcome, code), n) in &s.sts_calls {
+            let labels = [
+                ("action", *action),
+                ("outcome", *outcome),
+                ("code", code.as_str()),
+            ];
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
+        }
+        histogram_family(
+            e,
+            "sts_broker_sts_request_duration_seconds",
+            "Time one STS request took, by action.",
+            "action",
+            &s.sts_latency,
+        )?;
+
+        let mut m = e.encode_descriptor(
+            "sts_broker_rate_limited",
+            "Requests refused with 429 rate-limited, by which limit refused them.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (i, scope) in ["caller", "address", "other"].iter().enumerate() {
+            let labels = [("limit", *scope)];
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&s.rate_limited[i], None)?;
+        }
+
+        if let Some(expires) = s.identity_expires_at {
+            gauge(
+                e,
+                "sts_broker_identity_expires_in_seconds",
+                "Seconds until the broker's own temporary identity expires (absent for a long-term key).",
+                expires - self.now,
+            )?;
+        }
+
+        let build = prometheus_client::metrics::info::Info::new(vec![(
+            "version",
+            env!("CARGO_PKG_VERSION"),
+        )]);
+        let m = e.encode_descriptor(
+            "sts_broker_build",
+            "The running version.",
+            None,
+            build.metric_type(),
+        )?;
+        build.encode(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(m: &Metrics) -> String {
+        m.render(&CacheStats::default(), 0, Utc::now())
+    }
+
+    #[test]
+    fn requests_and_latency_by_route_and_status() {
+        let m = Metrics::new();
+        m.observe_request(Route::GetToken, 200, Duration::from_micros(300));
+        m.observe_request(Route::GetToken, 200, Duration::from_millis(3));
+        m.observe_request(Route::Unmatched, 404, Duration::from_micros(10));
+        let text = render(&m);
+        assert!(
+            text.contains(r#"sts_broker_http_requests_total{route="/getToken",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sts_broker_http_requests_total{route="unmatched",status="404"} 1"#)
+        );
+        assert!(text.contains(
+            r#"sts_broker_http_request_duration_seconds_bucket{route="/getToken",le="0.0005"} 1"#
+        ), "{text}");
+        assert!(text.contains(
+            r#"sts_broker_http_request_duration_seconds_bucket{route="/getToken",le="+Inf"} 2"#
+        ));
+        assert!(
+            text.contains(r#"sts_broker_http_request_duration_seconds_count{route="/getToken"} 2"#)
+        );
+    }
+
+    #[test]
+    fn sts_codes_are_bounded_and_plain() {
+        let m = Metrics::new();
+        for i in 0..(MAX_STS_CODES + 10) {
+            let code = format!("Code{i}");
+            m.attempt_finished(
+                "AssumeRole",
+                AttemptOutcome::Rejected {
+                    status: 400,
+                    code: &code,
+                },
+                Duration::from_millis(5),
+            );
+        }
+        m.attempt_finished(
+            "AssumeRole",
+            AttemptOutcome::Rejected {
+                status: 400,
+                code: "bad code\"}",
+            },
+            Duration::from_millis(5),
+        );
+        let text = render(&m);
+        assert!(text.contains(r#"code="Code0""#));
+        assert!(!text.contains(&format!("Code{}\"", MAX_STS_CODES + 5)));
+        assert!(text.contains(r#"sts_broker_sts_requests_total{action="AssumeRole",outcome="rejected",code="other"} 11"#), "{text}");
+    }
+
+    #[test]
+    fn identity_expiry_is_reported_only_when_known() {
+        let m = Metrics::new();
+        assert!(!render(&m).contains("sts_broker_identity_expires_in_seconds"));
+        m.set_identity_expiration(Some(Utc::now() + chrono::Duration::seconds(600)));
+        let text = render(&m);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("sts_broker_identity_expires_in_seconds "))
+            .expect("gauge present");
+        let value: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((598..=600).contains(&value), "{line}");
+    }
+}
