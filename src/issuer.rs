@@ -44,6 +44,8 @@ pub struct Grant {
     /// Hex SHA-256 of the session policy, for audit lines.
     pub policy_sha256: String,
     pub sts_request_id: String,
+    /// `Expiration` as the contract writes it, formatted once.
+    pub expiration_text: String,
     /// A response body rendered once per grant by the route that serves it (hot path).
     pub rendered: OnceLock<String>,
 }
@@ -210,11 +212,13 @@ async fn load(
         expiration = %assumed.credentials.expiration_string(),
         "AssumeRole succeeded"
     );
+    let expiration_text = assumed.credentials.expiration_string();
     Ok(Grant {
         credentials: assumed.credentials,
         dir: scope.dir.clone(),
         role_session_name: scope.key.role_session_name.clone(),
         policy_sha256: hex::encode(scope.key.policy_sha256),
+        expiration_text,
         sts_request_id: assumed.request_id,
         rendered: OnceLock::new(),
     })

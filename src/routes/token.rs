@@ -39,7 +39,7 @@ fn render_prefix(grant: &Grant, settings: &Settings) -> String {
         access_key_id: &creds.access_key_id,
         access_key_secret: creds.secret(),
         security_token: creds.token(),
-        expiration: creds.expiration_string(),
+        expiration: grant.expiration_text.clone(),
         bucket: settings.bucket.as_str(),
         region: &settings.region,
         host: &settings.upload_host,
@@ -79,7 +79,7 @@ impl AuditRecord {
             role_session_name = self.grant.role_session_name.as_str(),
             policy_sha256 = self.grant.policy_sha256.as_str(),
             access_key_id = creds.access_key_id.as_str(),
-            expiration = %creds.expiration_string(),
+            expiration = self.grant.expiration_text.as_str(),
             cache = self.outcome.as_str(),
             sts_request_id = self.grant.sts_request_id.as_str(),
             "credentials handed out"

@@ -15,6 +15,13 @@ pub struct JsonLines;
 
 /// Writes `s` as the contents of a JSON string (RFC 8259 §7 escapes).
 fn escape(out: &mut Writer<'_>, s: &str) -> fmt::Result {
+    // Most values (ids, codes, routes) need no escaping: one scan, one write.
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
+        return out.write_str(s);
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let escaped: Option<&str> = match b {
