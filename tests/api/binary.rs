@@ -1,7 +1,6 @@
 //! The `sts-broker` binary itself: configuration failures and `demo`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
@@ -83,40 +82,9 @@ fn tempdir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn demo_serves_tokens_and_stops_on_ctrl_c() {
-    let dir = tempdir();
-    let mut child = Command::new(BIN)
-        .arg("demo")
-        .env_clear()
-        .env("BROKER_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut banner = Vec::new();
-    let url = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("demo prints its address");
-        banner.push(line.clone());
-        if let Some(rest) = line.trim().strip_prefix("broker:") {
-            break rest.trim().to_owned();
-        }
-    };
-    let curl_line = loop {
-        let line = rx.recv_timeout(Duration::from_secs(5)).expect("banner");
-        if line.contains("curl") {
-            break line;
-        }
-    };
+    let mut demo = crate::helpers::DemoProcess::start();
+    let url = demo.value("broker");
+    let curl_line = demo.line_with("curl");
     assert!(
         curl_line.contains(&format!("{url}/getToken")),
         "{curl_line}"
@@ -132,13 +100,13 @@ async fn demo_serves_tokens_and_stops_on_ctrl_c() {
     assert_eq!(body["Dir"], "uploads/anonymous/");
 
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &demo.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = demo.child.try_wait().unwrap() {
             break exit;
         }
         assert!(std::time::Instant::now() < deadline, "demo did not stop");

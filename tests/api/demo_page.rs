@@ -2,72 +2,33 @@
 //! under `clients/js`, and its emulated bucket lets that page's origin post; a served broker has
 //! none of these routes. (The page itself is driven in Chromium by `clients/js/test`.)
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use crate::helpers::spawn_app;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
+use crate::helpers::{spawn_app, DemoProcess};
 
 /// A running `sts-broker demo`: the broker's URL and the emulated bucket's; killed on drop.
 struct Demo {
-    child: Child,
+    _process: DemoProcess,
     broker: String,
     bucket: String,
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_demo() -> Demo {
-    let dir = std::env::temp_dir().join(format!("sts-broker-demo-page-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(BIN)
-        .arg("demo")
-        .env_clear()
-        .env("BROKER_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut broker, mut bucket, mut page) = (None, None, None);
-    while broker.is_none() || bucket.is_none() || page.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("demo prints its banner");
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("broker:") {
-            broker = Some(rest.trim().to_owned());
-        } else if let Some(rest) = line.strip_prefix("OSS emulator:") {
-            bucket = Some(rest.trim().to_owned());
-        } else if line.ends_with("/demo") {
-            page = Some(line.to_owned());
-        }
-    }
-    let broker = broker.unwrap();
+    let process = DemoProcess::start();
+    let broker = process.value("broker");
+    let bucket = process.value("OSS emulator");
     assert_eq!(
-        page.unwrap(),
+        process
+            .banner
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.ends_with("/demo"))
+            .expect("the page's URL"),
         format!("{broker}/demo"),
         "the banner names the page"
     );
     Demo {
-        child,
+        _process: process,
         broker,
-        bucket: bucket.unwrap(),
+        bucket,
     }
 }
 

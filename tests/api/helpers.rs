@@ -292,3 +292,74 @@ pub async fn spawn_app_with_oss(
         oss_clock,
     }
 }
+
+/// A running `sts-broker demo` child process with its printed banner; killed on drop.
+pub struct DemoProcess {
+    pub child: std::process::Child,
+    /// Every line the demo printed before the "Press Ctrl-C" line.
+    pub banner: Vec<String>,
+}
+
+impl DemoProcess {
+    /// Starts `sts-broker demo` on a free loopback port in an empty directory and waits for
+    /// its whole banner.
+    pub fn start() -> Self {
+        use std::io::{BufRead as _, BufReader};
+        let dir = std::env::temp_dir().join(format!("sts-broker-demo-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sts-broker"))
+            .arg("demo")
+            .env_clear()
+            .env("BROKER_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("demo starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut banner = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("demo prints its banner");
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+            banner.push(line);
+        }
+        Self { child, banner }
+    }
+
+    /// The value printed after `label:` in the banner (e.g. `broker`, `OSS emulator`).
+    pub fn value(&self, label: &str) -> String {
+        let prefix = format!("{label}:");
+        self.banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no `{label}:` in {:#?}", self.banner))
+    }
+
+    /// The first banner line containing `needle`.
+    pub fn line_with(&self, needle: &str) -> String {
+        self.banner
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with `{needle}` in {:#?}", self.banner))
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -568,40 +568,9 @@ async fn post_object_params_refuses_other_methods() {
 
 #[tokio::test]
 async fn demo_signs_forms_its_oss_emulator_accepts() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::{Command, Stdio};
-    let dir = std::env::temp_dir().join(format!("sts-broker-demo-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sts-broker"))
-        .arg("demo")
-        .env_clear()
-        .env("BROKER_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut broker = None;
-    let curl = loop {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("banner");
-        if let Some(rest) = line.trim().strip_prefix("broker:") {
-            broker = Some(rest.trim().to_owned());
-        }
-        if line.contains("/getPostObjectParams") {
-            break line;
-        }
-    };
-    let broker = broker.expect("broker address printed first");
+    let demo = crate::helpers::DemoProcess::start();
+    let broker = demo.value("broker");
+    let curl = demo.line_with("/getPostObjectParams");
     assert!(
         curl.contains(&format!("curl -s {broker}/getPostObjectParams")),
         "{curl}"
@@ -625,7 +594,6 @@ async fn demo_signs_forms_its_oss_emulator_accepts() {
         "text/plain",
     )
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(demo);
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
