@@ -1,6 +1,7 @@
 //! Benchmark helper: the latency a cache miss adds over the STS emulator's own answer time.
-//! Times N direct signed AssumeRole calls to the emulator, then N cold `/getToken` requests
-//! (each against a freshly started in-process broker, so each is a miss), and prints both.
+//! Times N direct signed AssumeRole calls to the emulator, then N `/getToken` requests to one
+//! warmed-up in-process broker, each from a caller it has not seen (so each is a miss and a
+//! real AssumeRole), and prints both.
 //!
 //! usage: bench-miss-latency [samples]
 
@@ -74,36 +75,49 @@ async fn main() {
         direct.push(started.elapsed());
     }
 
-    // Through the broker: a fresh broker per sample, so every request is a cold miss.
+    // Through the broker: callers identified by a trusted sidecar header, a new one per
+    // sample, so every request misses the cache.
+    let vars: HashMap<String, String> = [
+        ("BROKER_LISTEN", "127.0.0.1:0".to_owned()),
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id.clone()),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", key_secret.clone()),
+        ("BROKER_ROLE_ARN", role.clone()),
+        ("BROKER_STS_ENDPOINT", sts.endpoint()),
+        ("BROKER_BUCKET", "bench-bucket".to_owned()),
+        ("BROKER_REGION", "cn-hangzhou".to_owned()),
+        ("BROKER_AUTH", "header".to_owned()),
+        ("BROKER_STS_MAX_QPS", "10000".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let app = Application::build(Settings::from_map(&vars).unwrap(), Dependencies::default())
+        .expect("broker");
+    let url = format!("http://127.0.0.1:{}/getToken", app.port());
+    let server = tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::new();
+    let get = |caller: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let response = http
+                .get(&url)
+                .header("X-Authenticated-User", caller)
+                .send()
+                .await
+                .expect("broker answers");
+            assert!(response.status().is_success(), "{}", response.status());
+            let _ = response.bytes().await;
+        }
+    };
+    // Warm the client-to-broker and broker-to-STS connections.
+    get("warm-up".to_owned()).await;
     let mut through = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        let vars: HashMap<String, String> = [
-            ("BROKER_LISTEN", "127.0.0.1:0".to_owned()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id.clone()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", key_secret.clone()),
-            ("BROKER_ROLE_ARN", role.clone()),
-            ("BROKER_STS_ENDPOINT", sts.endpoint()),
-            ("BROKER_BUCKET", "bench-bucket".to_owned()),
-            ("BROKER_REGION", "cn-hangzhou".to_owned()),
-            ("BROKER_AUTH", "none".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let app = Application::build(Settings::from_map(&vars).unwrap(), Dependencies::default())
-            .expect("broker");
-        let url = format!("http://127.0.0.1:{}/getToken", app.port());
-        let server = tokio::spawn(app.run_until_stopped());
-        // Warm the HTTP connection path with a request that cannot reach STS.
-        let _ = http.get(url.replace("/getToken", "/healthz")).send().await;
+    for i in 0..samples {
         let started = Instant::now();
-        let response = http.get(&url).send().await.expect("broker answers");
-        assert!(response.status().is_success());
-        let _ = response.bytes().await;
+        get(format!("caller-{i}")).await;
         through.push(started.elapsed());
-        server.abort();
     }
+    server.abort();
 
     let d50 = percentile(&mut direct, 0.5);
     let d99 = percentile(&mut direct, 0.99);
