@@ -2,6 +2,7 @@
 //! account and no configuration beyond an optional `BROKER_LISTEN`. Never used by `serve`.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 
 use crate::clock::SystemClock;
@@ -19,7 +20,7 @@ pub fn demo_settings(
     emulator: &StsEmulator,
     config: &StsEmulatorConfig,
     listen: SocketAddr,
-) -> Settings {
+) -> Result<Settings, crate::config::ConfigError> {
     let (key_id, key_secret) = config
         .access_keys
         .first()
@@ -37,6 +38,9 @@ pub fn demo_settings(
         ("BROKER_BUCKET", DEMO_BUCKET.to_owned()),
         ("BROKER_REGION", DEMO_REGION.to_owned()),
         ("BROKER_AUTH", "none".to_owned()),
+        // The demo hands out only the emulator's credentials, so anonymous callers are fine
+        // even on a non-loopback address (a container publishing its port, say).
+        ("BROKER_ALLOW_ANONYMOUS", "true".to_owned()),
         ("BROKER_LOG_FORMAT", "pretty".to_owned()),
         ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "5".to_owned()),
     ]
@@ -48,7 +52,7 @@ pub fn demo_settings(
             .map(|value| ((*name).to_owned(), value))
     }))
     .collect();
-    Settings::from_map(&vars).expect("demo settings are valid")
+    Settings::from_map(&vars)
 }
 
 /// The bucket CORS rule that lets the demo page (served by the broker at `address`) post forms
@@ -102,7 +106,7 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     let config = StsEmulatorConfig::demo();
     let emulator_listener = TcpListener::bind(("127.0.0.1", 0))?;
     let emulator = StsEmulator::start_on(config.clone(), emulator_listener).await?;
-    let mut settings = demo_settings(&emulator, &config, listen);
+    let mut settings = demo_settings(&emulator, &config, listen).map_err(std::io::Error::other)?;
     let oss = OssEmulator::start_on(
         OssEmulatorConfig {
             bucket: DEMO_BUCKET.to_owned(),
@@ -137,6 +141,7 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     let result = app.run_until_signalled().await;
     oss.stop().await;
     emulator.stop().await;
-    println!("sts-broker demo stopped");
+    // stdout may be a closed pipe by now (`demo | head`); the message is not worth a panic.
+    let _ = writeln!(std::io::stdout(), "sts-broker demo stopped");
     result
 }

@@ -9,7 +9,6 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::identity::IdentityError;
 use crate::policy::PolicyTooLarge;
 use crate::sts::client::StsError;
 
@@ -27,7 +26,6 @@ pub fn current_request_id() -> String {
 
 /// Stable error codes, declared in one place.
 pub mod codes {
-    pub const BAD_REQUEST: &str = "bad-request";
     pub const NOT_FOUND: &str = "not-found";
     pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
     pub const UPSTREAM_REJECTED: &str = "upstream-rejected";
@@ -46,9 +44,6 @@ pub mod codes {
 
 #[derive(thiserror::Error)]
 pub enum ApiError {
-    /// The request itself is wrong; the message is safe to show.
-    #[error("bad request: {0}")]
-    BadRequest(String),
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed")]
@@ -72,9 +67,6 @@ pub enum ApiError {
     /// A CORS preflight that is not allowed; the reason is for the log.
     #[error("CORS preflight refused: {0}")]
     OriginNotAllowed(&'static str),
-    /// The broker's own credentials could not be had (metadata service, token file, STS).
-    #[error("broker identity unavailable")]
-    Identity(#[from] IdentityError),
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -119,12 +111,16 @@ struct ErrorBody<'a> {
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &str) {
         match self {
-            Self::BadRequest(msg) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST, msg),
             Self::NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND, "No such endpoint."),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 codes::METHOD_NOT_ALLOWED,
                 "This endpoint only answers GET.",
+            ),
+            Self::Sts(e) if matches!(**e, StsError::NoIdentity(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UPSTREAM_UNAVAILABLE,
+                "The broker's own credentials are unavailable; try again later.",
             ),
             Self::Sts(e) if e.retryable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -162,11 +158,6 @@ impl ApiError {
                 codes::ORIGIN_NOT_ALLOWED,
                 "This origin may not call the broker.",
             ),
-            Self::Identity(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::UPSTREAM_UNAVAILABLE,
-                "The broker's own credentials are unavailable; try again later.",
-            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 codes::INTERNAL,
@@ -190,7 +181,6 @@ impl ApiError {
             Self::Sts(e) if e.is_throttling() => Some(2),
             Self::Sts(e) if matches!(**e, StsError::CallBudgetSpent) => Some(1),
             Self::Sts(e) if e.retryable() => Some(5),
-            Self::Identity(_) => Some(5),
             _ => None,
         }
     }

@@ -199,8 +199,8 @@ pub struct CorsOutcome {
 pub enum CorsError {
     #[error("BROKER_CORS_ORIGINS is not set: name the origins browsers upload from")]
     NoOrigins,
-    #[error("the broker's own identity is unavailable: {0}")]
-    Identity(String),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     #[error(transparent)]
     Oss(#[from] OssError),
     #[error("the bucket already has {0} CORS rules; OSS keeps at most {MAX_RULES}")]
@@ -224,11 +224,29 @@ pub async fn run(
             report: to_xml(std::slice::from_ref(&rule)),
         });
     }
+    // A temporary identity (RRSA, instance role, role chaining) is loaded through STS first.
+    let nonces: std::sync::Arc<dyn crate::clock::NonceSource> =
+        std::sync::Arc::new(crate::clock::UuidNonces);
+    let sts = crate::sts::client::StsClient::with_endpoints(
+        settings.sts_endpoints.clone(),
+        crate::sts::client::StsTimeouts {
+            connect: settings.sts_connect_timeout,
+            total: settings.sts_timeout,
+        },
+        clock.clone(),
+        nonces.clone(),
+        crate::sts::retry::RetryPolicy {
+            total_budget: settings.sts_retry_budget,
+            ..crate::sts::retry::RetryPolicy::default()
+        },
+        std::sync::Arc::new(crate::sts::retry::CallBudget::new(settings.sts_max_qps)),
+    )
+    .map_err(|e| crate::identity::IdentityError(format!("cannot build the STS client: {e}")))?;
     let key = settings
         .identity
+        .start(&sts, clock.clone(), nonces)?
         .current()
-        .await
-        .map_err(|e| CorsError::Identity(e.to_string()))?;
+        .await?;
     let client = OssClient::new(
         &settings.post.oss_endpoint,
         settings.bucket.as_str(),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::oss::post_object::{self, PostRequest, SignatureFields};
+use crate::routes::token::AuditRecord;
 use crate::startup::AppState;
 
 /// The response body; field names are the contract (the form fields are posted as they are).
@@ -44,7 +45,7 @@ pub async fn get_post_object_params(
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
     let issued = state.issuer.issue(&caller.id).await?;
-    let grant = issued.grant;
+    let grant = issued.grant.clone();
     let post = &settings.post;
     let ttl = Duration::from_std(post.policy_ttl)
         .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
@@ -65,10 +66,7 @@ pub async fn get_post_object_params(
     state
         .metrics
         .credential_handed_out(crate::metrics::Handout::PostForm, issued.outcome);
-    tracing::info!(
-        caller = caller.id.as_str(),
-        role_session_name = %grant.role_session_name,
-        access_key_id = %grant.credentials.access_key_id,
+    tracing::debug!(
         dir = %grant.dir,
         expire = form.expire.timestamp(),
         signature_version = ?post.signature,
@@ -107,7 +105,16 @@ pub async fn get_post_object_params(
             body.v4_signature = Some(signature);
         }
     }
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+        .json(body);
+    // The request logger writes the audit line (the route tells the two flows apart).
+    response.extensions_mut().insert(AuditRecord {
+        caller: caller.id.clone(),
+        auth_mode: caller.mode.as_str(),
+        settings: state.settings.clone(),
+        grant: issued.grant,
+        outcome: issued.outcome,
+    });
+    Ok(response)
 }

@@ -257,3 +257,29 @@ async fn one_audit_line_per_credential_handed_out() {
     assert!(audit_lines("audit-test-2").is_empty());
     assert!(audit_lines("audit-test-3").is_empty());
 }
+
+#[tokio::test]
+async fn server_signed_forms_are_audited_too() {
+    let app = spawn_app_with(api_key_vars).await;
+    let response = app
+        .http
+        .get(format!("{}/getPostObjectParams", app.address))
+        .header("X-Api-Key", ALICE_KEY)
+        .header("X-Request-Id", "audit-post-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    let lines = audit_lines("audit-post-1");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let f = &lines[0]["fields"];
+    assert_eq!(f["route"], "/getPostObjectParams");
+    assert_eq!(f["caller"], "alice");
+    assert_eq!(f["auth_mode"], "api-key");
+    assert!(f["policy_sha256"].as_str().is_some_and(|h| h.len() == 64));
+    assert!(f["sts_request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    let line = lines[0].to_string();
+    assert!(!line.contains(ALICE_KEY));
+    assert!(!line.contains(body["policy"].as_str().unwrap()));
+}

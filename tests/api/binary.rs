@@ -133,3 +133,16 @@ fn a_malformed_env_file_is_reported_without_its_values() {
     assert!(stderr.contains(".env"), "{stderr}");
     assert!(!stderr.contains("dotenv-secret-never-printed"), "{stderr}");
 }
+
+#[tokio::test]
+async fn demo_may_listen_on_all_interfaces_as_in_a_container() {
+    let demo = crate::helpers::DemoProcess::start_on("0.0.0.0:0");
+    let port = demo.value("broker").rsplit(':').next().unwrap().to_owned();
+    let body: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/getToken"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["Code"], "Success");
+}

@@ -200,3 +200,29 @@ async fn the_binary_checks_and_applies() {
     }
     assert_eq!(app.oss.cors_rules().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn apply_works_with_a_temporary_identity_from_the_metadata_service() {
+    use sts_broker::emulator::imds::{ImdsEmulator, ImdsEmulatorConfig};
+    let app = spawn_app_with_oss(|_| {}).await;
+    let imds = ImdsEmulator::start(
+        ImdsEmulatorConfig::new("demo-uploader", Arc::new(SystemClock)),
+        app.sts.minter(),
+    )
+    .await
+    .unwrap();
+    let mut vars: HashMap<String, String> = app.vars.clone();
+    vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
+    vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+    vars.insert("ALIBABA_CLOUD_ECS_METADATA".into(), "demo-uploader".into());
+    vars.insert("BROKER_IMDS_ENDPOINT".into(), imds.endpoint());
+    vars.insert("BROKER_CORS_ORIGINS".into(), ORIGIN.into());
+    let s = Settings::from_map(&vars).unwrap();
+    let applied = run(&s, CorsCommand::Apply).await.unwrap();
+    assert!(applied.ok, "{}", applied.report);
+    assert_eq!(
+        app.oss.cors_rules().expect("rules stored")[0].origins,
+        [ORIGIN]
+    );
+    assert!(run(&s, CorsCommand::Check).await.unwrap().ok);
+}

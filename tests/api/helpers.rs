@@ -304,13 +304,18 @@ impl DemoProcess {
     /// Starts `sts-broker demo` on a free loopback port in an empty directory and waits for
     /// its whole banner.
     pub fn start() -> Self {
+        Self::start_on("127.0.0.1:0")
+    }
+
+    /// Like [`DemoProcess::start`], with `BROKER_LISTEN=listen`.
+    pub fn start_on(listen: &str) -> Self {
         use std::io::{BufRead as _, BufReader};
         let dir = std::env::temp_dir().join(format!("sts-broker-demo-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sts-broker"))
             .arg("demo")
             .env_clear()
-            .env("BROKER_LISTEN", "127.0.0.1:0")
+            .env("BROKER_LISTEN", listen)
             .env("RUST_LOG", "warn")
             .current_dir(&dir)
             .stdout(std::process::Stdio::piped())

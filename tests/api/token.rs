@@ -377,3 +377,29 @@ async fn healthz_unknown_paths_and_wrong_methods() {
         "no STS call for refused requests"
     );
 }
+
+#[tokio::test]
+async fn an_unavailable_broker_identity_is_503_with_its_own_message() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let app = spawn_app_with(|vars| {
+        vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
+        vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+        vars.insert("ALIBABA_CLOUD_ECS_METADATA".into(), "demo-uploader".into());
+        vars.insert("BROKER_IMDS_ENDPOINT".into(), dead);
+    })
+    .await;
+    let response = app.get_token().await;
+    assert!(response.headers().contains_key("retry-after"));
+    let body = expect_error(response, 503, "upstream-unavailable").await;
+    assert_eq!(
+        body["message"],
+        "The broker's own credentials are unavailable; try again later."
+    );
+    assert_eq!(
+        app.sts.request_count(),
+        0,
+        "nothing to sign with, nothing sent"
+    );
+}
