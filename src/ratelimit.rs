@@ -2,7 +2,7 @@
 //! it knows nothing about HTTP, callers or addresses, and reads time only from the caller.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher as _, RandomState};
+use std::hash::{BuildHasher as _, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,7 +23,8 @@ pub struct KeyedLimiter {
     /// Keys held per shard.
     max_keys: usize,
     /// Keys are spread over shards so requests on the two cores rarely wait for each other.
-    shards: Box<[Mutex<HashMap<String, i64>>]>,
+    /// TATs by the key's 64-bit keyed hash: no key is copied or stored, whatever callers send.
+    shards: Box<[Mutex<HashMap<u64, i64>>]>,
     hasher: RandomState,
 }
 
@@ -45,17 +46,17 @@ impl KeyedLimiter {
         }
     }
 
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, i64>> {
-        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    fn shard(&self, hash: u64) -> &Mutex<HashMap<u64, i64>> {
+        &self.shards[(hash >> 32) as usize % SHARDS]
     }
 
     /// Counts one request for `key`; `Err` carries how long until one would be allowed.
-    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+    pub fn check<K: Hash + ?Sized>(&self, key: &K, now: DateTime<Utc>) -> Result<(), Duration> {
         self.decide(key, now, true)
     }
 
     /// Whether one request for `key` would be allowed now, without counting it.
-    pub fn peek(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+    pub fn peek<K: Hash + ?Sized>(&self, key: &K, now: DateTime<Utc>) -> Result<(), Duration> {
         self.decide(key, now, false)
     }
 
@@ -71,23 +72,29 @@ impl KeyedLimiter {
         self.len() == 0
     }
 
-    fn decide(&self, key: &str, now: DateTime<Utc>, count: bool) -> Result<(), Duration> {
+    fn decide<K: Hash + ?Sized>(
+        &self,
+        key: &K,
+        now: DateTime<Utc>,
+        count: bool,
+    ) -> Result<(), Duration> {
         let now = nanos(now);
+        let key = self.hasher.hash_one(key);
         let mut tats = self.shard(key).lock().expect("limiter lock");
-        let tat = tats.get(key).copied().unwrap_or(now).max(now);
+        let tat = tats.get(&key).copied().unwrap_or(now).max(now);
         let earliest = tat.saturating_sub(self.tolerance_ns);
         if earliest > now {
             return Err(Duration::from_nanos((earliest - now) as u64));
         }
         if count {
             let next = tat.saturating_add(self.emission_ns);
-            if let Some(slot) = tats.get_mut(key) {
+            if let Some(slot) = tats.get_mut(&key) {
                 *slot = next;
             } else {
                 if tats.len() >= self.max_keys {
                     Self::make_room(&mut tats, now);
                 }
-                tats.insert(key.to_owned(), next);
+                tats.insert(key, next);
             }
         }
         Ok(())
@@ -95,16 +102,12 @@ impl KeyedLimiter {
 
     /// Drops keys whose TAT has passed (they behave exactly like unseen keys); if every key is
     /// still active, drops the one that would become idle first.
-    fn make_room(tats: &mut HashMap<String, i64>, now: i64) {
+    fn make_room(tats: &mut HashMap<u64, i64>, now: i64) {
         tats.retain(|_, tat| *tat > now);
         if tats.is_empty() {
             return;
         }
-        if let Some(oldest) = tats
-            .iter()
-            .min_by_key(|(_, tat)| **tat)
-            .map(|(k, _)| k.clone())
-        {
+        if let Some(oldest) = tats.iter().min_by_key(|(_, tat)| **tat).map(|(k, _)| *k) {
             tats.remove(&oldest);
         }
     }

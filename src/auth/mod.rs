@@ -134,9 +134,8 @@ impl Access {
     /// Authenticates `req` and counts it against the caller's rate limit.
     pub async fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
         let peer = req.peer_addr().map(|a| a.ip().to_canonical());
-        let address_key = peer
-            .map(address_key)
-            .unwrap_or_else(|| "unknown".to_owned());
+        // `None` (no peer address) is one key of its own.
+        let address_key = peer.map(address_key);
         let now = self.clock.now();
         if let Some(failures) = &self.failures {
             if let Err(wait) = failures.peek(&address_key, now) {
@@ -168,11 +167,12 @@ impl Access {
             ApiError::CallerIdRefused(reason)
         })?;
         // Under `none` everyone is `anonymous`; limit per address instead of one shared budget.
-        let limit_key = match self.mode {
-            AuthMode::None => format!("addr:{address_key}"),
-            _ => format!("caller:{}", id.as_str()),
+        // The mode is fixed per process, so the two kinds of key never share a limiter.
+        let limited = match self.mode {
+            AuthMode::None => self.per_caller.check(&address_key, now),
+            _ => self.per_caller.check(id.as_str(), now),
         };
-        if let Err(wait) = self.per_caller.check(&limit_key, now) {
+        if let Err(wait) = limited {
             return Err(ApiError::RateLimited {
                 scope: "requests from this caller",
                 retry_after_seconds: retry_after_seconds(wait),
@@ -227,13 +227,12 @@ impl Access {
 }
 
 /// IPv6 clients usually own a whole /64; count them as one address.
-fn address_key(ip: IpAddr) -> String {
+fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !u128::from(u64::MAX),
+        )),
     }
 }
 
@@ -328,8 +327,11 @@ mod tests {
     fn ipv6_addresses_are_grouped_by_64() {
         assert_eq!(
             address_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
-            "2001:db8:1:2::/64"
+            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
         );
-        assert_eq!(address_key("10.1.2.3".parse().unwrap()), "10.1.2.3");
+        assert_eq!(
+            address_key("10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
     }
 }
