@@ -13,6 +13,33 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub struct JsonLines;
 
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, digit by digit (one per log line, so per request).
+fn timestamp_micros(at: chrono::DateTime<Utc>) -> TimestampText {
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, at.year().clamp(0, 9999) as u32);
+    put(5, 2, at.month());
+    put(8, 2, at.day());
+    put(11, 2, at.hour());
+    put(14, 2, at.minute());
+    put(17, 2, at.second());
+    put(20, 6, at.nanosecond() / 1000 % 1_000_000);
+    TimestampText(out)
+}
+
+struct TimestampText([u8; 27]);
+
+impl TimestampText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits")
+    }
+}
+
 /// Writes `s` as the contents of a JSON string (RFC 8259 §7 escapes).
 fn escape(out: &mut Writer<'_>, s: &str) -> fmt::Result {
     // Most values (ids, codes, routes) need no escaping: one scan, one write.
@@ -114,20 +141,12 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let now = Utc::now();
         let meta = event.metadata();
-        write!(
-            writer,
-            "{{\"timestamp\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\",\"level\":\"{}\",\"target\":\"",
-            now.year(),
-            now.month(),
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second(),
-            now.nanosecond() / 1000 % 1_000_000,
-            meta.level()
-        )?;
+        writer.write_str("{\"timestamp\":\"")?;
+        writer.write_str(timestamp_micros(Utc::now()).as_str())?;
+        writer.write_str("\",\"level\":\"")?;
+        writer.write_str(meta.level().as_str())?;
+        writer.write_str("\",\"target\":\"")?;
         escape(&mut writer, meta.target())?;
         writer.write_char('"')?;
         let mut fields = Fields {
