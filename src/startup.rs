@@ -275,15 +275,23 @@ async fn request_context(
             metrics.rate_limited(scope);
         }
     }
-    if let Some(audit) = res
-        .response()
-        .extensions()
-        .get::<routes::token::AuditRecord>()
     {
-        // A credential handed out: the audit line is this request's line.
-        audit.log(&request_id, method.as_str(), &route, status, latency_ms);
-    } else {
-        log_request(&res, &request_id, &method, &route, status, latency_ms);
+        let extensions = res.response().extensions();
+        let audit = extensions.get::<routes::token::AuditRecord>();
+        let state = res.request().app_data::<web::Data<AppState>>();
+        if let (Some(audit), Some(state)) = (audit, state) {
+            // A credential handed out: the audit line is this request's line.
+            audit.log(
+                &state.settings,
+                &request_id,
+                method.as_str(),
+                &route,
+                status,
+                latency_ms,
+            );
+        } else {
+            log_request(&res, &request_id, &method, &route, status, latency_ms);
+        }
     }
     res.headers_mut().insert(
         X_REQUEST_ID,

@@ -112,7 +112,6 @@ pub async fn get_post_object_params(
     response.extensions_mut().insert(AuditRecord {
         caller: caller.id.clone(),
         auth_mode: caller.mode.as_str(),
-        settings: state.settings.clone(),
         grant: issued.grant,
         outcome: issued.outcome,
     });

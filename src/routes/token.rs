@@ -57,14 +57,21 @@ fn render_prefix(grant: &Grant, settings: &Settings) -> String {
 pub struct AuditRecord {
     pub caller: CallerId,
     pub auth_mode: &'static str,
-    pub settings: Arc<Settings>,
     pub grant: Arc<Grant>,
     pub outcome: Outcome,
 }
 
 impl AuditRecord {
     /// Logs the record with the request's own fields, target `audit`.
-    pub fn log(&self, request_id: &str, method: &str, route: &str, status: u16, latency_ms: f64) {
+    pub fn log(
+        &self,
+        settings: &Settings,
+        request_id: &str,
+        method: &str,
+        route: &str,
+        status: u16,
+        latency_ms: f64,
+    ) {
         let creds = &self.grant.credentials;
         tracing::info!(
             target: "audit",
@@ -75,7 +82,7 @@ impl AuditRecord {
             latency_ms,
             caller = self.caller.as_str(),
             auth_mode = self.auth_mode,
-            role_arn = self.settings.role_arn.as_str(),
+            role_arn = settings.role_arn.as_str(),
             role_session_name = self.grant.role_session_name.as_str(),
             policy_sha256 = self.grant.policy_sha256.as_str(),
             access_key_id = creds.access_key_id.as_str(),
@@ -133,7 +140,6 @@ pub async fn get_token(
     response.extensions_mut().insert(AuditRecord {
         caller: caller.id.clone(),
         auth_mode: caller.mode.as_str(),
-        settings: state.settings.clone(),
         grant: issued.grant.clone(),
         outcome: issued.outcome,
     });
