@@ -13,14 +13,15 @@ use crate::policy::PolicyTooLarge;
 use crate::sts::client::StsError;
 
 tokio::task_local! {
-    /// The id of the request being served; set by the request middleware.
-    pub static REQUEST_ID: String;
+    /// The id of the request being served; set by the request middleware. (`Rc`: a request is
+    /// served on one worker thread, and sharing the id costs no allocation.)
+    pub static REQUEST_ID: std::rc::Rc<str>;
 }
 
 /// The current request's id, or `-` outside a request.
 pub fn current_request_id() -> String {
     REQUEST_ID
-        .try_with(Clone::clone)
+        .try_with(|id| id.to_string())
         .unwrap_or_else(|_| "-".to_owned())
 }
 

@@ -246,18 +246,22 @@ async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id = req
+    let request_id: std::rc::Rc<str> = req
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .into();
     let method = req.method().clone();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
+    // The broker's own routes are fixed paths: name them without asking the router to build
+    // the pattern string (the demo page's routes go the slow way).
+    let route: std::borrow::Cow<'static, str> = match Route::from_pattern(Some(req.path())) {
+        Route::Unmatched => req
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned())
+            .into(),
+        known => known.as_str().into(),
+    };
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(request_id.clone(), async move { next.call(req).await })
@@ -265,7 +269,11 @@ async fn request_context(
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    if let Some(metrics) = metrics {
+    if let Some(metrics) = res
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .map(|state| &state.metrics)
+    {
         metrics.observe_request(Route::from_pattern(Some(&route)), status, elapsed);
         if let Some(ApiError::RateLimited { scope, .. }) = res
             .response()
