@@ -84,11 +84,11 @@ async fn past_the_refresh_point_requests_are_answered_at_once_then_carry_the_new
     let first = key_of(&app).await;
     // The refresh is slow; the request that triggers it must not wait for it.
     app.sts
-        .enqueue_faults([Fault::Delay(Duration::from_millis(1500))]);
+        .enqueue_faults([Fault::Delay(Duration::from_millis(2500))]);
     let started = Instant::now();
     assert_eq!(key_of(&app).await, first);
     assert!(
-        started.elapsed() < Duration::from_millis(1000),
+        started.elapsed() < Duration::from_millis(1500),
         "{:?}",
         started.elapsed()
     );
@@ -161,7 +161,8 @@ async fn a_spent_call_budget_answers_503_at_once() {
     let sent = app.sts.request_count();
     let started = Instant::now();
     let response = app.get_token().await;
-    assert!(started.elapsed() < Duration::from_millis(200));
+    // Nothing is sent, so nothing is retried: well under one backoff-and-retry cycle.
+    assert!(started.elapsed() < Duration::from_millis(1000));
     assert_eq!(response.headers()["retry-after"], "1");
     expect_error(response, 503, "upstream-unavailable").await;
     assert_eq!(app.sts.request_count(), sent, "nothing sent over budget");
