@@ -34,8 +34,8 @@ pub struct Scope {
     pub policy: String,
 }
 
-/// Credentials handed to callers of one scope, with what they were issued for.
-#[derive(Debug)]
+/// Credentials handed to callers of one scope, with what they were issued for. Its `Debug`
+/// redacts the secret, the token and the rendered body (which holds both).
 pub struct Grant {
     pub credentials: TemporaryCredentials,
     /// The key prefix the credentials may write.
@@ -48,6 +48,23 @@ pub struct Grant {
     pub expiration_text: String,
     /// A response body rendered once per grant by the route that serves it (hot path).
     pub rendered: OnceLock<String>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("credentials", &self.credentials)
+            .field("dir", &self.dir)
+            .field("role_session_name", &self.role_session_name)
+            .field("policy_sha256", &self.policy_sha256)
+            .field("sts_request_id", &self.sts_request_id)
+            .field("expiration_text", &self.expiration_text)
+            .field(
+                "rendered",
+                &self.rendered.get().map(|_| "[redacted: holds credentials]"),
+            )
+            .finish()
+    }
 }
 
 impl Expiring for Grant {
@@ -103,10 +120,20 @@ impl Issuer {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let loader: Loader<Arc<Scope>, Grant, StsError> = {
-            let (sts, identity, settings) = (sts.clone(), identity.clone(), settings.clone());
+            let (sts, identity, settings, clock) = (
+                sts.clone(),
+                identity.clone(),
+                settings.clone(),
+                clock.clone(),
+            );
             Arc::new(move |scope: Arc<Scope>| {
-                let (sts, identity, settings) = (sts.clone(), identity.clone(), settings.clone());
-                Box::pin(async move { load(&sts, &identity, &settings, &scope).await })
+                let (sts, identity, settings, clock) = (
+                    sts.clone(),
+                    identity.clone(),
+                    settings.clone(),
+                    clock.clone(),
+                );
+                Box::pin(async move { load(&sts, &identity, &settings, &*clock, &scope).await })
             })
         };
         let policy = CachePolicy {
@@ -184,6 +211,7 @@ async fn load(
     sts: &StsClient,
     identity: &Identity,
     settings: &Settings,
+    clock: &dyn Clock,
     scope: &Scope,
 ) -> Result<Grant, StsError> {
     let no_identity = |e: crate::identity::IdentityError| StsError::NoIdentity(e.to_string());
@@ -214,6 +242,24 @@ async fn load(
         expiration = %assumed.credentials.expiration_string(),
         "AssumeRole succeeded"
     );
+    // A brand-new credential already under the handout floor means the broker's clock is far
+    // off STS's (STS accepts up to 15 minutes of skew): refuse it rather than hand it out.
+    let left = (assumed.credentials.expiration - clock.now()).num_seconds();
+    if left <= i64::from(settings.min_ttl_seconds) {
+        tracing::error!(
+            seconds_left = left,
+            min_ttl_seconds = settings.min_ttl_seconds,
+            sts_request_id = %assumed.request_id,
+            "STS issued a credential already under BROKER_MIN_TTL_SECONDS; is the broker's clock right?"
+        );
+        return Err(StsError::Malformed {
+            status: 200,
+            reason: format!(
+                "the new credential has {left} s left, not more than BROKER_MIN_TTL_SECONDS ({})",
+                settings.min_ttl_seconds
+            ),
+        });
+    }
     let expiration_text = assumed.credentials.expiration_string();
     Ok(Grant {
         credentials: assumed.credentials,
@@ -229,4 +275,40 @@ async fn load(
 /// Spec §1.7: `InvalidSecurityToken.Expired`, `.Malformed`, `.MismatchWithAccessKey`.
 fn is_invalid_security_token(code: &str) -> bool {
     code.starts_with("InvalidSecurityToken.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    #[test]
+    fn grant_debug_redacts_the_secret_the_token_and_the_rendered_body() {
+        let grant = Grant {
+            credentials: TemporaryCredentials {
+                access_key_id: "STS.id".into(),
+                access_key_secret: SecretString::from("grant-secret-value"),
+                security_token: SecretString::from("CAISgrant-token-value"),
+                expiration: Utc::now(),
+            },
+            dir: "uploads/alice/".into(),
+            role_session_name: "alice".into(),
+            policy_sha256: "00".repeat(32),
+            sts_request_id: "R".into(),
+            expiration_text: "2026-01-01T00:00:00Z".into(),
+            rendered: OnceLock::new(),
+        };
+        let _ = grant.rendered.set(
+            r#"{"AccessKeySecret":"grant-secret-value","SecurityToken":"CAISgrant-token-value""#
+                .into(),
+        );
+        let issued = Issued {
+            grant: Arc::new(grant),
+            outcome: Outcome::Hit,
+        };
+        let shown = format!("{issued:?} {issued:#?}");
+        assert!(!shown.contains("grant-secret-value"), "{shown}");
+        assert!(!shown.contains("CAISgrant-token-value"), "{shown}");
+        assert!(shown.contains("STS.id") && shown.contains("uploads/alice/"));
+    }
 }

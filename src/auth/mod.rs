@@ -114,14 +114,17 @@ impl Access {
             ),
         };
         let limits = access.rate_limit;
-        let failures = (limits.auth_failures_per_minute > 0 && settings.auth != AuthMode::None)
-            .then(|| {
-                KeyedLimiter::new(
-                    limits.auth_failures_per_minute,
-                    limits.auth_failures_per_minute,
-                    DEFAULT_MAX_KEYS,
-                )
-            });
+        // Under `none` nothing can fail; under `header` every request comes from the trusted
+        // proxy, so a per-address limit would let one client lock out everyone behind it.
+        let failures = (limits.auth_failures_per_minute > 0
+            && !matches!(settings.auth, AuthMode::None | AuthMode::Header))
+        .then(|| {
+            KeyedLimiter::new(
+                limits.auth_failures_per_minute,
+                limits.auth_failures_per_minute,
+                DEFAULT_MAX_KEYS,
+            )
+        });
         Ok(Self {
             mode: settings.auth,
             authenticator,

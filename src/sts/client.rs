@@ -483,17 +483,21 @@ impl StsClient {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<(u16, Vec<u8>), StsError> {
-        let response = builder.send().await.map_err(transport)?;
+        let mut response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transport)?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(StsError::Malformed {
-                status,
-                reason: format!("body of {} bytes is too large", body.len()),
-            });
+        // Read in chunks so an oversized answer is refused before it is held in memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(StsError::Malformed {
+                    status,
+                    reason: format!("body over {MAX_BODY_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
         }
         if (200..300).contains(&status) {
-            Ok((status, body.to_vec()))
+            Ok((status, body))
         } else {
             Err(parse_error(status, &body))
         }

@@ -201,3 +201,33 @@ async fn responses_carry_server_time_and_a_refresh_hint_before_the_floor() {
     let before_expiry = (expiration - refresh_after).num_seconds();
     assert!((300..=450).contains(&before_expiry), "{before_expiry}");
 }
+
+#[tokio::test]
+async fn a_new_credential_already_under_the_floor_is_refused_not_handed_out() {
+    // The broker's clock runs 14 minutes ahead (STS still accepts the timestamp), so a
+    // 900-second credential arrives with about 60 s left: under the 75 s floor.
+    let app = spawn_app_with(unlimited).await;
+    let mut vars = app.vars.clone();
+    vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
+    let skewed = crate::helpers::spawn_broker_with(
+        &vars,
+        sts_broker::startup::Dependencies {
+            clock: std::sync::Arc::new(sts_broker::clock::SkewedClock {
+                offset: chrono::Duration::minutes(14),
+            }),
+            nonces: std::sync::Arc::new(sts_broker::clock::UuidNonces),
+        },
+    );
+    let response = app
+        .http
+        .get(format!("{skewed}/getToken"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 502, "upstream-malformed").await;
+    assert_eq!(
+        app.sts.issued_count(),
+        1,
+        "STS did issue one; it was not handed out"
+    );
+}
