@@ -189,7 +189,14 @@ pub fn role_session_name(caller: &str) -> String {
             }
         })
         .collect();
-    if cleaned == caller && (2..=MAX).contains(&cleaned.len()) {
+    // An id that already ends like a hashed name (`-` and 8 hex digits) is hashed too, so a
+    // caller can never pick the session name another caller's id was turned into.
+    let looks_hashed = cleaned.len() > 9
+        && cleaned.as_bytes()[cleaned.len() - 9] == b'-'
+        && cleaned[cleaned.len() - 8..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if cleaned == caller && (2..=MAX).contains(&cleaned.len()) && !looks_hashed {
         return cleaned;
     }
     let digest = Sha256::digest(caller.as_bytes());
@@ -279,6 +286,10 @@ mod tests {
         assert_eq!(role_session_name("user-42@mini.app"), "user-42@mini.app");
         // SHA-256("a") starts ca978112 (FIPS 180-2 style test value, widely published).
         assert_eq!(role_session_name("a"), "a-ca978112");
+        // A caller cannot claim the name another id was hashed into.
+        let claimed = role_session_name("a-ca978112");
+        assert_ne!(claimed, "a-ca978112");
+        assert!(claimed.starts_with("a-ca978112-") && claimed.len() == 19);
         let long = role_session_name(&"x".repeat(100));
         assert_eq!(long.len(), 32);
         assert_ne!(long, role_session_name(&"x".repeat(101)));
