@@ -75,34 +75,13 @@ pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
 }
 
 /// Variables `demo` takes from the environment on top of its fixed settings (e.g. generous rate
-/// limits for a load or contract test). Checked by [`check_passed_through`] before use.
+/// limits for a load or contract test); a bad value stops the demo with the usual
+/// configuration message, from [`demo_settings`].
 pub const PASSED_THROUGH: &[&str] = &["BROKER_RATE_LIMIT_PER_MINUTE", "BROKER_RATE_LIMIT_BURST"];
-
-/// Whether the passed-through variables are valid; the error names each bad one.
-pub fn check_passed_through() -> Result<(), crate::config::ConfigError> {
-    let mut vars: HashMap<String, String> = [
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIcheck"),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "check"),
-        ("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/check"),
-        ("BROKER_BUCKET", DEMO_BUCKET),
-        ("BROKER_REGION", DEMO_REGION),
-        ("BROKER_AUTH", "none"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for name in PASSED_THROUGH {
-        if let Ok(value) = std::env::var(name) {
-            vars.insert((*name).to_owned(), value);
-        }
-    }
-    Settings::from_map(&vars).map(|_| ())
-}
 
 /// Runs the demo until SIGINT (Ctrl-C) or SIGTERM, then stops gracefully like `serve`.
 /// `listen` comes from `BROKER_LISTEN` (default 127.0.0.1:8080).
 pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
-    check_passed_through().map_err(std::io::Error::other)?;
     let config = StsEmulatorConfig::demo();
     let emulator_listener = TcpListener::bind(("127.0.0.1", 0))?;
     let emulator = StsEmulator::start_on(config.clone(), emulator_listener).await?;

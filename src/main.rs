@@ -73,17 +73,21 @@ fn load_dotenv() -> Result<(), String> {
     }
 }
 
-async fn serve() -> ExitCode {
-    if let Err(e) = load_dotenv() {
-        eprintln!("sts-broker: {e}");
-        return ExitCode::from(2);
-    }
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
+/// `.env` and the environment into settings; on failure the message is printed and the exit
+/// status (2) returned.
+fn load_settings() -> Result<Settings, ExitCode> {
+    load_dotenv()
+        .and_then(|()| Settings::from_env().map_err(|e| e.to_string()))
+        .map_err(|e| {
             eprintln!("sts-broker: {e}");
-            return ExitCode::from(2);
-        }
+            ExitCode::from(2)
+        })
+}
+
+async fn serve() -> ExitCode {
+    let settings = match load_settings() {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let _log_guard = telemetry::init(settings.log_format, "info");
     tracing::info!(
@@ -122,16 +126,9 @@ async fn healthcheck(path: &str) -> ExitCode {
 }
 
 async fn run_cors(command: CorsCommand) -> ExitCode {
-    if let Err(e) = load_dotenv() {
-        eprintln!("sts-broker: {e}");
-        return ExitCode::from(2);
-    }
-    let settings = match Settings::from_env() {
+    let settings = match load_settings() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("sts-broker: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match cors::run(&settings, command, Arc::new(SystemClock)).await {
         Ok(outcome) => {

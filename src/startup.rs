@@ -18,8 +18,7 @@ use crate::issuer::Issuer;
 use crate::metrics::{Metrics, Route};
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
-use crate::sts::client::{StsClient, StsTimeouts};
-use crate::sts::retry::{CallBudget, RetryPolicy};
+use crate::sts::client::StsClient;
 
 /// State shared by all handlers.
 #[derive(Debug)]
@@ -81,23 +80,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(StsHealth::default());
-        let sts = StsClient::with_endpoints(
-            settings.sts_endpoints.clone(),
-            StsTimeouts {
-                connect: settings.sts_connect_timeout,
-                total: settings.sts_timeout,
-            },
-            deps.clock.clone(),
-            deps.nonces.clone(),
-            RetryPolicy {
-                total_budget: settings.sts_retry_budget,
-                ..RetryPolicy::default()
-            },
-            Arc::new(CallBudget::new(settings.sts_max_qps)),
-        )
-        .map_err(std::io::Error::other)?
-        .observed_by(metrics.clone())
-        .observed_by(health.clone());
+        let sts = StsClient::from_settings(&settings, deps.clock.clone(), deps.nonces.clone())
+            .map_err(std::io::Error::other)?
+            .observed_by(metrics.clone())
+            .observed_by(health.clone());
         // A temporary identity (RRSA, ECS role, role chaining) starts refreshing itself here.
         let identity = settings
             .identity

@@ -227,21 +227,8 @@ pub async fn run(
     // A temporary identity (RRSA, instance role, role chaining) is loaded through STS first.
     let nonces: std::sync::Arc<dyn crate::clock::NonceSource> =
         std::sync::Arc::new(crate::clock::UuidNonces);
-    let sts = crate::sts::client::StsClient::with_endpoints(
-        settings.sts_endpoints.clone(),
-        crate::sts::client::StsTimeouts {
-            connect: settings.sts_connect_timeout,
-            total: settings.sts_timeout,
-        },
-        clock.clone(),
-        nonces.clone(),
-        crate::sts::retry::RetryPolicy {
-            total_budget: settings.sts_retry_budget,
-            ..crate::sts::retry::RetryPolicy::default()
-        },
-        std::sync::Arc::new(crate::sts::retry::CallBudget::new(settings.sts_max_qps)),
-    )
-    .map_err(|e| crate::identity::IdentityError(format!("cannot build the STS client: {e}")))?;
+    let sts = crate::sts::client::StsClient::from_settings(settings, clock.clone(), nonces.clone())
+        .map_err(|e| crate::identity::IdentityError(format!("cannot build the STS client: {e}")))?;
     let key = settings
         .identity
         .start(&sts, clock.clone(), nonces)?

@@ -253,6 +253,29 @@ impl StsClient {
         )
     }
 
+    /// The client the broker's configuration describes: its endpoints, timeouts, retry budget
+    /// and call budget.
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        clock: Arc<dyn Clock>,
+        nonces: Arc<dyn NonceSource>,
+    ) -> Result<Self, reqwest::Error> {
+        Self::with_endpoints(
+            settings.sts_endpoints.clone(),
+            StsTimeouts {
+                connect: settings.sts_connect_timeout,
+                total: settings.sts_timeout,
+            },
+            clock,
+            nonces,
+            RetryPolicy {
+                total_budget: settings.sts_retry_budget,
+                ..RetryPolicy::default()
+            },
+            Arc::new(CallBudget::new(settings.sts_max_qps)),
+        )
+    }
+
     pub fn with_endpoints(
         endpoints: Vec<reqwest::Url>,
         timeouts: StsTimeouts,

@@ -65,23 +65,30 @@ impl fmt::Debug for TemporaryCredentials {
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the timestamp shape of STS (spec §1.3, §1.5).
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
-    use chrono::{Datelike as _, Timelike as _};
-    // Digit by digit: this runs several times per `/getToken`, and both chrono's `format` and
-    // `write!` cost more than the rest of the rendering.
     let mut out = *b"0000-00-00T00:00:00Z";
-    let mut put = |at: usize, width: usize, mut value: u32| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, at.year().clamp(0, 9999) as u32);
-    put(5, 2, at.month());
-    put(8, 2, at.day());
-    put(11, 2, at.hour());
-    put(14, 2, at.minute());
-    put(17, 2, at.second());
+    write_date_time(&mut out, at);
     String::from_utf8(out.to_vec()).expect("ASCII digits")
+}
+
+/// Writes `YYYY-MM-DDTHH:MM:SS` into the first 19 bytes of `out`, which must already hold the
+/// separators. Digit by digit: this runs several times per `/getToken` (and once per log line),
+/// and both chrono's `format` and `write!` cost more than the rest of the rendering.
+pub fn write_date_time(out: &mut [u8], at: DateTime<Utc>) {
+    use chrono::{Datelike as _, Timelike as _};
+    put_digits(&mut out[0..4], at.year().clamp(0, 9999) as u32);
+    put_digits(&mut out[5..7], at.month());
+    put_digits(&mut out[8..10], at.day());
+    put_digits(&mut out[11..13], at.hour());
+    put_digits(&mut out[14..16], at.minute());
+    put_digits(&mut out[17..19], at.second());
+}
+
+/// Fills `out` with the last `out.len()` decimal digits of `value`.
+pub fn put_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// A RAM role ARN, `acs:ram::<account id>:role/<role name>` (spec §1.2).

@@ -4,31 +4,22 @@
 
 use std::fmt;
 
-use chrono::{Datelike as _, Timelike as _, Utc};
+use chrono::{Timelike as _, Utc};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::sts::types::{put_digits, write_date_time};
+
 pub struct JsonLines;
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, digit by digit (one per log line, so per request).
 fn timestamp_micros(at: chrono::DateTime<Utc>) -> TimestampText {
     let mut out = *b"0000-00-00T00:00:00.000000Z";
-    let mut put = |at: usize, width: usize, mut value: u32| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, 4, at.year().clamp(0, 9999) as u32);
-    put(5, 2, at.month());
-    put(8, 2, at.day());
-    put(11, 2, at.hour());
-    put(14, 2, at.minute());
-    put(17, 2, at.second());
-    put(20, 6, at.nanosecond() / 1000 % 1_000_000);
+    write_date_time(&mut out, at);
+    put_digits(&mut out[20..26], at.nanosecond() / 1000 % 1_000_000);
     TimestampText(out)
 }
 
