@@ -671,23 +671,8 @@ fn assume_role(
     if !session_ok {
         return Err(fail("InvalidParameter.RoleSessionName"));
     }
-    let duration = match params.get("DurationSeconds") {
-        None => 3600,
-        Some(d) => (d.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| d.parse::<u32>().ok())
-            .flatten()
-            .filter(|d| (900..=role.max_session_duration).contains(d))
-            .ok_or_else(|| fail("InvalidParameter.DurationSeconds"))?,
-    };
-    let policy = match params.get("Policy") {
-        None => None,
-        Some(text) if !(1..=2048).contains(&text.chars().count()) => {
-            return Err(fail("InvalidParameter.PolicySize"))
-        }
-        Some(text) => {
-            Some(check_policy(text).ok_or_else(|| fail("InvalidParameter.PolicyGrammar"))?)
-        }
-    };
+    let duration = duration_param(params.get("DurationSeconds").map(String::as_str), role)?;
+    let policy = policy_param(params.get("Policy").map(String::as_str))?;
     // Spec §1.1: the caller needs sts:AssumeRole; a caller's session policy can only narrow it.
     if let Caller::Role(issued) = caller {
         let own = issued.cred.policy.as_ref();
@@ -799,6 +784,31 @@ fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
 
 /// Session-policy grammar (spec §1.2 `Policy`): `"Version": "1"` and a non-empty `Statement`
 /// array of {Effect, Action, Resource, Condition?}; nothing else.
+/// `DurationSeconds`: default 3600, else digits from 900 to the role's maximum (spec §1.2).
+fn duration_param(value: Option<&str>, role: &EmulatedRole) -> Result<u32, StsError> {
+    match value {
+        None => Ok(3600),
+        Some(d) => (d.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| d.parse::<u32>().ok())
+            .flatten()
+            .filter(|d| (900..=role.max_session_duration).contains(d))
+            .ok_or_else(|| fail("InvalidParameter.DurationSeconds")),
+    }
+}
+
+/// `Policy`: optional, 1-2048 characters, grammatical (spec §1.2).
+fn policy_param(value: Option<&str>) -> Result<Option<Value>, StsError> {
+    match value {
+        None => Ok(None),
+        Some(text) if !(1..=2048).contains(&text.chars().count()) => {
+            Err(fail("InvalidParameter.PolicySize"))
+        }
+        Some(text) => check_policy(text)
+            .map(Some)
+            .ok_or_else(|| fail("InvalidParameter.PolicyGrammar")),
+    }
+}
+
 fn check_policy(text: &str) -> Option<Value> {
     let v: Value = serde_json::from_str(text).ok()?;
     let obj = v.as_object()?;

@@ -10,8 +10,8 @@ use chrono::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    assumed_role_body, check_policy, fail, fail_with, issue, missing, parse_role_arn,
-    parse_timestamp, Inner, StsError, API_VERSION, MAX_SKEW_SECONDS,
+    assumed_role_body, duration_param, fail, fail_with, issue, missing, parse_role_arn,
+    parse_timestamp, policy_param, Inner, StsError, API_VERSION, MAX_SKEW_SECONDS,
 };
 
 /// Spec §4.5: `OIDCToken` is 4-20,000 characters.
@@ -85,23 +85,8 @@ pub(super) fn assume_role_with_oidc(
         }
         Some(_) => return Err(fail("InvalidParameter.RoleSessionName")),
     };
-    let duration = match p("DurationSeconds") {
-        None => 3600,
-        Some(d) => (d.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| d.parse::<u32>().ok())
-            .flatten()
-            .filter(|d| (900..=role.max_session_duration).contains(d))
-            .ok_or_else(|| fail("InvalidParameter.DurationSeconds"))?,
-    };
-    let policy = match p("Policy") {
-        None => None,
-        Some(text) if !(1..=2048).contains(&text.chars().count()) => {
-            return Err(fail("InvalidParameter.PolicySize"))
-        }
-        Some(text) => {
-            Some(check_policy(text).ok_or_else(|| fail("InvalidParameter.PolicyGrammar"))?)
-        }
-    };
+    let duration = duration_param(p("DurationSeconds"), role)?;
+    let policy = policy_param(p("Policy"))?;
 
     let cred = issue(inner, role_index, &session, policy, duration, now)?;
     {
