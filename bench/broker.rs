@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
+use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use sts_broker::config::{LogFormat, Settings};
-use sts_broker::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use sts_broker::startup::{Application, Dependencies};
 use sts_broker::telemetry;
 

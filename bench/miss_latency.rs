@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use secrecy::SecretString;
 use sts_broker::clock::{SystemClock, UuidNonces};
 use sts_broker::config::Settings;
-use sts_broker::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use sts_broker::policy::{upload_session_policy, BucketName};
 use sts_broker::startup::{Application, Dependencies};
 use sts_broker::sts::client::{AssumeRoleRequest, StsClient, StsTimeouts};

@@ -7,9 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use crate::clock::SystemClock;
 use crate::config::Settings;
-use crate::emulator::oss::{EmulatedCorsRule, OssEmulator, OssEmulatorConfig};
-use crate::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use crate::startup::{Application, Dependencies};
+use broker_emulators::oss::{EmulatedCorsRule, OssEmulator, OssEmulatorConfig};
+use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 
 pub const DEMO_BUCKET: &str = "demo-bucket";
 pub const DEMO_REGION: &str = "cn-hangzhou";

@@ -2,13 +2,15 @@
 //! programs and browsers can upload straight to OSS without a long-term AccessKey.
 #![forbid(unsafe_code)]
 
+/// The injectable clock and nonce source (its own crate, shared with the emulators).
+pub use broker_clock as clock;
+
 pub mod auth;
 pub mod cache;
-pub mod clock;
 pub mod config;
 pub mod cors;
+#[cfg(feature = "demo")]
 pub mod demo;
-pub mod emulator;
 pub mod error;
 pub mod healthcheck;
 pub mod identity;

@@ -1,15 +1,16 @@
 //! Thin entry point: parse the command, load configuration, start logging, run.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use std::sync::Arc;
 
 use sts_broker::clock::SystemClock;
-use sts_broker::config::{LogFormat, Settings};
+use sts_broker::config::Settings;
+#[cfg(feature = "demo")]
+use sts_broker::demo;
 use sts_broker::oss::cors::{self, CorsCommand};
 use sts_broker::startup::{Application, Dependencies};
-use sts_broker::{demo, telemetry};
+use sts_broker::telemetry;
 
 const USAGE: &str = "usage: sts-broker [demo | healthcheck [--ready] | cors [--apply | --check]]\n\
   sts-broker                serve, configured from the environment (and .env)\n\
@@ -29,7 +30,15 @@ async fn main() -> ExitCode {
         .as_slice()
     {
         [] => serve().await,
+        #[cfg(feature = "demo")]
         ["demo"] => run_demo().await,
+        #[cfg(not(feature = "demo"))]
+        ["demo"] => {
+            eprintln!(
+                "sts-broker: this build has no demo (it was built without the `demo` feature)"
+            );
+            ExitCode::from(2)
+        }
         ["healthcheck"] => healthcheck("/healthz").await,
         ["healthcheck", "--ready"] => healthcheck("/readyz").await,
         ["cors"] => run_cors(CorsCommand::Print).await,
@@ -146,7 +155,10 @@ async fn run_cors(command: CorsCommand) -> ExitCode {
     }
 }
 
+#[cfg(feature = "demo")]
 async fn run_demo() -> ExitCode {
+    use std::net::SocketAddr;
+    use sts_broker::config::LogFormat;
     let _ = load_dotenv();
     let listen = match std::env::var("BROKER_LISTEN") {
         Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<SocketAddr>() {

@@ -1,5 +1,6 @@
 //! Thin handlers: extract → domain call → DTO. No parsing of auth headers, no STS details.
 
+#[cfg(feature = "demo")]
 pub mod demo_page;
 pub mod health;
 pub mod metrics;

@@ -251,7 +251,7 @@ async fn one_audit_line_per_credential_handed_out() {
     app.get_token_with(&[("X-Api-Key", "wrong"), ("X-Request-Id", "audit-test-2")])
         .await;
     app.sts
-        .set_fault(Some(sts_broker::emulator::sts::Fault::ServiceUnavailable));
+        .set_fault(Some(broker_emulators::sts::Fault::ServiceUnavailable));
     app.get_token_with(&[("X-Api-Key", BOB_KEY), ("X-Request-Id", "audit-test-3")])
         .await;
     assert!(audit_lines("audit-test-2").is_empty());

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
 
+use broker_emulators::oss::EmulatedCorsRule;
 use sts_broker::clock::SystemClock;
 use sts_broker::config::Settings;
-use sts_broker::emulator::oss::EmulatedCorsRule;
 use sts_broker::oss::client::OssError;
 use sts_broker::oss::cors::{self, CorsCommand, CorsError};
 
@@ -203,7 +203,7 @@ async fn the_binary_checks_and_applies() {
 
 #[tokio::test]
 async fn apply_works_with_a_temporary_identity_from_the_metadata_service() {
-    use sts_broker::emulator::imds::{ImdsEmulator, ImdsEmulatorConfig};
+    use broker_emulators::imds::{ImdsEmulator, ImdsEmulatorConfig};
     let app = spawn_app_with_oss(|_| {}).await;
     let imds = ImdsEmulator::start(
         ImdsEmulatorConfig::new("demo-uploader", Arc::new(SystemClock)),

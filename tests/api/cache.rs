@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use broker_emulators::sts::Fault;
 use serde_json::Value;
-use sts_broker::emulator::sts::Fault;
 
 use crate::helpers::{expect_error, spawn_app_with};
 

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use sts_broker::clock::{FixedNonce, ManualClock, SkewedClock, SystemClock, UuidNonces};
-use sts_broker::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use sts_broker::sts::client::{StsClient, StsError, StsTimeouts};
 use sts_broker::sts::signer;
 use sts_broker::sts::types::AccessKey;

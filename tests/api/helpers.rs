@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use broker_emulators::oss::{OssEmulator, OssEmulatorConfig};
+use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use chrono::Utc;
 use serde_json::Value;
 use sts_broker::clock::ManualClock;
 use sts_broker::config::Settings;
-use sts_broker::emulator::oss::{OssEmulator, OssEmulatorConfig};
-use sts_broker::emulator::sts::{StsEmulator, StsEmulatorConfig};
 use sts_broker::startup::{Application, Dependencies};
 
 /// Every log line any test's broker wrote, at trace level for the broker and debug for the

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use broker_emulators::imds::{ImdsEmulator, ImdsEmulatorConfig};
+use broker_emulators::sts::{EmulatedRole, Fault, StsEmulator, StsEmulatorConfig};
 use chrono::{Duration, DurationRound as _, Utc};
 use serde_json::{json, Value};
 use sts_broker::clock::{Clock as _, ManualClock, UuidNonces};
-use sts_broker::emulator::imds::{ImdsEmulator, ImdsEmulatorConfig};
-use sts_broker::emulator::sts::{EmulatedRole, Fault, StsEmulator, StsEmulatorConfig};
 use sts_broker::startup::Dependencies;
 
 use crate::helpers::{base_vars, captured_log, spawn_broker_with};

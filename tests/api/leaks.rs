@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
+use broker_emulators::sts::Fault;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use sts_broker::auth::Access;
 use sts_broker::clock::SystemClock;
 use sts_broker::config::Settings;
-use sts_broker::emulator::sts::Fault;
 
 use crate::auth::{api_key_vars, sha256_hex, ALICE_KEY, BOB_KEY};
 use crate::helpers::{captured_log, spawn_app_with};

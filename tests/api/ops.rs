@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use broker_emulators::sts::{Fault, StsEmulator, StsEmulatorConfig};
 use serde_json::Value;
 use sts_broker::config::Settings;
-use sts_broker::emulator::sts::{Fault, StsEmulator, StsEmulatorConfig};
 use sts_broker::startup::{Application, Dependencies};
 
 use crate::helpers::{base_vars, spawn_app, spawn_app_with, TestApp};

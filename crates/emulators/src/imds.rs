@@ -3,7 +3,7 @@
 //! through the STS emulator so STS accepts them. Binds loopback only; never logs a credential
 //! or token.
 
-use crate::emulator::server::Background;
+use crate::server::Background;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,8 +13,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::clock::Clock;
-use crate::emulator::sts::{CredentialMinter, IssuedCredential};
+use crate::sts::{CredentialMinter, IssuedCredential};
+use broker_clock::Clock;
 
 const TOKEN_PATH: &str = "/latest/api/token";
 const CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/";

@@ -5,7 +5,7 @@
 //! HMAC code and must never call `crate::oss`: a bug copied into both would pass unnoticed. It
 //! never logs secrets, tokens or bodies.
 
-use crate::emulator::server::Background;
+use crate::server::Background;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,8 +19,8 @@ use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 
-use crate::clock::Clock;
-use crate::emulator::sts::EmulatedKeys;
+use crate::sts::EmulatedKeys;
+use broker_clock::Clock;
 
 /// Spec §5.5: V4 requests may be signed up to 15 minutes off the server's clock.
 const MAX_SKEW_SECONDS: i64 = 15 * 60;

@@ -3,7 +3,7 @@
 //! canonicalisation; it must never reuse `crate::sts` code, never log secrets or tokens, and never
 //! accept a request real STS would refuse (a lenient emulator proves nothing).
 
-use crate::emulator::server::Background;
+use crate::server::Background;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +17,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha1::Sha1;
 
-use crate::clock::{Clock, SystemClock};
+use broker_clock::{Clock, SystemClock};
 
 mod oidc;
 
@@ -928,7 +928,7 @@ fn mint_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
+    use broker_clock::ManualClock;
     use chrono::TimeZone;
 
     const AK: &str = "LTAI5tTestKey0000000001";
