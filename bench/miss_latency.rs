@@ -15,7 +15,7 @@ use sts_broker::clock::{SystemClock, UuidNonces};
 use sts_broker::config::Settings;
 use sts_broker::policy::{upload_session_policy, BucketName};
 use sts_broker::startup::{Application, Dependencies};
-use sts_broker::sts::client::{AssumeRoleRequest, StsClient, StsTimeouts};
+use sts_broker::sts::client::{AssumeRoleRequest, StsClient, StsConfig};
 use sts_broker::sts::types::{AccessKey, RoleArn};
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -37,10 +37,10 @@ async fn main() {
 
     // Direct: the broker's own signed client straight at the emulator.
     let client = StsClient::new(
-        sts.endpoint().parse().unwrap(),
-        StsTimeouts {
-            connect: Duration::from_secs(2),
-            total: Duration::from_secs(5),
+        StsConfig {
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(5),
+            ..StsConfig::for_endpoint(sts.endpoint().parse().unwrap())
         },
         Arc::new(SystemClock),
         Arc::new(UuidNonces),

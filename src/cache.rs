@@ -23,24 +23,15 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::backoff::full_jitter;
 use crate::clock::Clock;
-use crate::sts::retry::full_jitter;
 
 /// Something with an expiry time.
 pub trait Expiring {
     fn expiration(&self) -> DateTime<Utc>;
 }
 
-/// An error that may or may not go away by itself.
-pub trait Retryable {
-    fn retryable(&self) -> bool;
-
-    /// Whether the failure is worth remembering for `negative_ttl` (a refusal that will not
-    /// change by asking again soon).
-    fn remember(&self) -> bool {
-        !self.retryable()
-    }
-}
+pub use crate::backoff::Retryable;
 
 /// Produces a fresh value for a key.
 pub type Loader<K, V, E> = Arc<dyn Fn(K) -> BoxFuture<'static, Result<V, E>> + Send + Sync>;

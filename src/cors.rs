@@ -14,7 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Request headers a browser may send (lower case, as preflights list them).
 pub const ALLOWED_REQUEST_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-request-id"];

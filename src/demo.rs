@@ -97,7 +97,7 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     )
     .await?;
     // Path-style on loopback: forms are posted to the emulated bucket.
-    settings.upload_host = oss.bucket_url();
+    settings.upload.host = oss.bucket_url();
     settings.post.oss_endpoint = oss.bucket_url();
     let broker_listener = TcpListener::bind(listen)?;
     let address = broker_listener.local_addr()?;

@@ -9,21 +9,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::AccessDenied;
+use crate::issuer::{IssueError, LoadError};
 use crate::policy::PolicyTooLarge;
+use crate::request_id::current_request_id;
 use crate::sts::client::StsError;
-
-tokio::task_local! {
-    /// The id of the request being served; set by the request middleware. (`Rc`: a request is
-    /// served on one worker thread, and sharing the id costs no allocation.)
-    pub static REQUEST_ID: std::rc::Rc<str>;
-}
-
-/// The current request's id, or `-` outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(|id| id.to_string())
-        .unwrap_or_else(|_| "-".to_owned())
-}
 
 /// Stable error codes, declared in one place.
 pub mod codes {
@@ -49,22 +39,13 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("STS call failed")]
-    Sts(#[source] Arc<StsError>),
+    #[error("credential load failed")]
+    Load(#[source] Arc<LoadError>),
     #[error("session policy too large")]
     PolicyTooLarge(#[from] PolicyTooLarge),
-    /// Authentication failed; the reason is for the log only and never holds the credential.
-    #[error("unauthenticated: {0}")]
-    Unauthenticated(crate::auth::AuthFailure),
-    /// The authenticated caller's id is not usable (wildcards, paths, length...).
-    #[error("caller id refused: {0}")]
-    CallerIdRefused(&'static str),
-    /// A rate limit was hit; `scope` says which one, for the log.
-    #[error("rate limited ({scope}); retry after {retry_after_seconds} s")]
-    RateLimited {
-        scope: &'static str,
-        retry_after_seconds: u32,
-    },
+    /// No caller: authentication failed, the id is unusable, or a rate limit was hit.
+    #[error(transparent)]
+    Denied(#[from] AccessDenied),
     /// A CORS preflight that is not allowed; the reason is for the log.
     #[error("CORS preflight refused: {0}")]
     OriginNotAllowed(&'static str),
@@ -73,15 +54,31 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl From<StsError> for ApiError {
-    fn from(e: StsError) -> Self {
-        Self::Sts(Arc::new(e))
+impl From<IssueError> for ApiError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Load(e) => Self::Load(e),
+            IssueError::PolicyTooLarge(e) => Self::PolicyTooLarge(e),
+        }
     }
 }
 
-impl From<Arc<StsError>> for ApiError {
-    fn from(e: Arc<StsError>) -> Self {
-        Self::Sts(e)
+impl From<StsError> for ApiError {
+    fn from(e: StsError) -> Self {
+        Self::Load(Arc::new(LoadError::Sts(e)))
+    }
+}
+
+impl ApiError {
+    /// The STS failure behind this error, if that is what it is.
+    fn sts(&self) -> Option<&StsError> {
+        match self {
+            Self::Load(e) => match &**e {
+                LoadError::Sts(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 }
 
@@ -118,38 +115,42 @@ impl ApiError {
                 codes::METHOD_NOT_ALLOWED,
                 "This endpoint only answers GET.",
             ),
-            Self::Sts(e) if matches!(**e, StsError::NoIdentity(_)) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::UPSTREAM_UNAVAILABLE,
-                "The broker's own credentials are unavailable; try again later.",
-            ),
-            Self::Sts(e) if e.retryable() => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::UPSTREAM_UNAVAILABLE,
-                "STS is unavailable or throttling; try again later.",
-            ),
-            Self::Sts(e) if matches!(**e, StsError::Malformed { .. }) => (
-                StatusCode::BAD_GATEWAY,
-                codes::UPSTREAM_MALFORMED,
-                "STS sent an answer the broker could not read.",
-            ),
-            Self::Sts(_) => (
-                StatusCode::BAD_GATEWAY,
-                codes::UPSTREAM_REJECTED,
-                "STS refused the broker's request.",
-            ),
+            Self::Load(e) => match &**e {
+                LoadError::Identity(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::UPSTREAM_UNAVAILABLE,
+                    "The broker's own credentials are unavailable; try again later.",
+                ),
+                LoadError::Sts(e) if e.retryable() => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::UPSTREAM_UNAVAILABLE,
+                    "STS is unavailable or throttling; try again later.",
+                ),
+                // A credential that arrives already expiring is, to the caller, an STS answer
+                // the broker could not use; the log names the clock.
+                LoadError::Sts(StsError::Malformed { .. }) | LoadError::ClockSkew { .. } => (
+                    StatusCode::BAD_GATEWAY,
+                    codes::UPSTREAM_MALFORMED,
+                    "STS sent an answer the broker could not read.",
+                ),
+                LoadError::Sts(_) => (
+                    StatusCode::BAD_GATEWAY,
+                    codes::UPSTREAM_REJECTED,
+                    "STS refused the broker's request.",
+                ),
+            },
             // One message for every reason: a caller learns nothing about why.
-            Self::Unauthenticated(_) => (
+            Self::Denied(AccessDenied::Unauthenticated(_)) => (
                 StatusCode::UNAUTHORIZED,
                 codes::UNAUTHENTICATED,
                 "Authentication is required.",
             ),
-            Self::CallerIdRefused(_) => (
+            Self::Denied(AccessDenied::CallerIdRefused(_)) => (
                 StatusCode::FORBIDDEN,
                 codes::CALLER_ID_REFUSED,
                 "The caller's id cannot be used for an upload directory.",
             ),
-            Self::RateLimited { .. } => (
+            Self::Denied(AccessDenied::RateLimited { .. }) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 codes::RATE_LIMITED,
                 "Too many requests; try again later.",
@@ -175,14 +176,17 @@ impl ApiError {
     /// Seconds a client should wait before retrying, for 503 and 429 answers.
     fn retry_after(&self) -> Option<u32> {
         match self {
-            Self::RateLimited {
+            Self::Denied(AccessDenied::RateLimited {
                 retry_after_seconds,
                 ..
-            } => Some(*retry_after_seconds),
-            Self::Sts(e) if e.is_throttling() => Some(2),
-            Self::Sts(e) if matches!(**e, StsError::CallBudgetSpent) => Some(1),
-            Self::Sts(e) if e.retryable() => Some(5),
-            _ => None,
+            }) => Some(*retry_after_seconds),
+            Self::Load(e) if matches!(**e, LoadError::Identity(_)) => Some(5),
+            _ => match self.sts() {
+                Some(e) if e.is_throttling() => Some(2),
+                Some(StsError::CallBudgetSpent) => Some(1),
+                Some(e) if e.retryable() => Some(5),
+                _ => None,
+            },
         }
     }
 }
@@ -194,16 +198,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code, message) = self.parts();
-        let (upstream_code, upstream_request_id) = match self {
-            Self::Sts(e) => (e.upstream_code(), e.upstream_request_id()),
-            _ => (None, None),
+        let (upstream_code, upstream_request_id) = match self.sts() {
+            Some(e) => (e.upstream_code(), e.upstream_request_id()),
+            None => (None, None),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if matches!(self, Self::Unauthenticated(_)) {
+        if matches!(self, Self::Denied(AccessDenied::Unauthenticated(_))) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         if matches!(self, Self::MethodNotAllowed) {

@@ -1,11 +1,11 @@
 //! `sts-broker healthcheck`: one `GET /healthz` (or `/readyz` with `--ready`) against the
-//! broker's own `BROKER_LISTEN`, for container health checks in an image without curl. It reads
-//! only `BROKER_LISTEN` and never needs, loads or prints any credential.
+//! broker's own `BROKER_LISTEN`, for container health checks in an image without curl. Its
+//! caller reads only `BROKER_LISTEN` (through `config`); it never needs, loads or prints any
+//! credential.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The address to probe for a listen address: a wildcard bind is probed on loopback.
@@ -18,14 +18,8 @@ pub fn probe_address(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// Probes `path` on the broker `BROKER_LISTEN` names; `Ok` only for a 200 answer.
-pub async fn run(listen: Option<&str>, path: &str) -> Result<(), String> {
-    let listen = match listen.map(str::trim).filter(|raw| !raw.is_empty()) {
-        Some(raw) => raw
-            .parse::<SocketAddr>()
-            .map_err(|_| "BROKER_LISTEN: must be an address with a port".to_owned())?,
-        None => DEFAULT_LISTEN,
-    };
+/// Probes `path` on the broker listening on `listen`; `Ok` only for a 200 answer.
+pub async fn run(listen: SocketAddr, path: &str) -> Result<(), String> {
     let url = format!("http://{}{path}", probe_address(listen));
     let client = reqwest::Client::builder()
         .timeout(TIMEOUT)

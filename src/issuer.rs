@@ -8,14 +8,76 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+use crate::backoff::Retryable;
 use crate::cache::{CachePolicy, CredentialCache, Expiring, Loader, Outcome};
 use crate::clock::Clock;
-use crate::config::Settings;
-use crate::error::ApiError;
-use crate::identity::Identity;
-use crate::policy::{role_session_name, upload_session_policy, CallerId};
+use crate::identity::{Identity, IdentityError};
+use crate::policy::{
+    role_session_name, upload_session_policy, BucketName, CallerId, PolicyTooLarge, UploadPrefix,
+};
 use crate::sts::client::{AssumeRoleRequest, StsClient, StsError};
 use crate::sts::types::{RoleArn, TemporaryCredentials};
+
+/// What the issuer needs to know: whose role, which bucket and prefix, how long credentials
+/// live and how the cache treats them.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub role_arn: RoleArn,
+    pub bucket: BucketName,
+    pub upload_prefix: UploadPrefix,
+    pub duration_seconds: u32,
+    /// A cached credential with less validity left is refreshed in the background.
+    pub refresh_ahead_seconds: u32,
+    /// A credential with less validity left is never handed out.
+    pub min_ttl_seconds: u32,
+    pub cache_max_entries: u64,
+    /// Upper bound of the random delay before a background refresh starts.
+    pub refresh_jitter: Duration,
+}
+
+/// Why a credential could not be loaded for a scope.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The broker's own key could not be obtained, so nothing could be signed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Sts(#[from] StsError),
+    /// STS issued a credential already under the handout floor: the broker's clock is far off
+    /// STS's (STS accepts about 15 minutes of skew, protocol.md §2.2).
+    #[error(
+        "the new credential has {seconds_left} s left, not more than BROKER_MIN_TTL_SECONDS ({min_ttl_seconds}); is the broker's clock right?"
+    )]
+    ClockSkew {
+        seconds_left: i64,
+        min_ttl_seconds: u32,
+    },
+}
+
+impl Retryable for LoadError {
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Identity(e) => e.retryable,
+            Self::Sts(e) => e.retryable(),
+            Self::ClockSkew { .. } => false,
+        }
+    }
+
+    /// Only STS's own refusals (`NoPermission`, `EntityNotExist.Role`, `InvalidParameter.*`,
+    /// ...) are remembered; a garbled answer or a clock problem may be a one-off.
+    fn remember(&self) -> bool {
+        matches!(self, Self::Sts(e @ StsError::Rejected { .. }) if !e.retryable())
+    }
+}
+
+/// Why a caller got no credential.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("credential load failed")]
+    Load(#[source] Arc<LoadError>),
+    #[error("session policy too large")]
+    PolicyTooLarge(#[from] PolicyTooLarge),
+}
 
 /// Everything that makes two credentials interchangeable (the cache key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,9 +145,9 @@ pub struct Issued {
 pub struct Issuer {
     sts: StsClient,
     identity: Identity,
-    settings: Arc<Settings>,
+    config: Arc<IssuerConfig>,
     scopes: moka::sync::Cache<CallerId, Arc<Scope>>,
-    cache: CredentialCache<Arc<Scope>, Grant, StsError>,
+    cache: CredentialCache<Arc<Scope>, Grant, LoadError>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -116,10 +178,11 @@ impl Issuer {
     pub fn new(
         sts: StsClient,
         identity: Identity,
-        settings: Arc<Settings>,
+        config: IssuerConfig,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let loader: Loader<Arc<Scope>, Grant, StsError> = {
+        let settings = Arc::new(config);
+        let loader: Loader<Arc<Scope>, Grant, LoadError> = {
             let (sts, identity, settings, clock) = (
                 sts.clone(),
                 identity.clone(),
@@ -154,7 +217,7 @@ impl Issuer {
             cache: CredentialCache::new(policy, clock, loader),
             sts,
             identity,
-            settings,
+            config: settings,
             scopes,
         }
     }
@@ -163,20 +226,24 @@ impl Issuer {
         &self.sts
     }
 
+    pub fn config(&self) -> &IssuerConfig {
+        &self.config
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
 
-    pub fn cache(&self) -> &CredentialCache<Arc<Scope>, Grant, StsError> {
+    pub fn cache(&self) -> &CredentialCache<Arc<Scope>, Grant, LoadError> {
         &self.cache
     }
 
     /// The scope of `caller`: its directory, session policy and session name.
-    pub fn scope_for(&self, caller: &CallerId) -> Result<Arc<Scope>, ApiError> {
+    pub fn scope_for(&self, caller: &CallerId) -> Result<Arc<Scope>, PolicyTooLarge> {
         if let Some(scope) = self.scopes.get(caller) {
             return Ok(scope);
         }
-        let settings = &self.settings;
+        let settings = &self.config;
         let dir = settings.upload_prefix.render(caller);
         let policy = upload_session_policy(&settings.bucket, &dir)?;
         let scope = Arc::new(Scope {
@@ -194,14 +261,14 @@ impl Issuer {
     }
 
     /// Credentials allowing `caller` to write under its own directory only.
-    pub async fn issue(&self, caller: &CallerId) -> Result<Issued, ApiError> {
+    pub async fn issue(&self, caller: &CallerId) -> Result<Issued, IssueError> {
         let scope = self.scope_for(caller)?;
-        let (grant, outcome) = self.cache.get(&scope).await?;
+        let (grant, outcome) = self.cache.get(&scope).await.map_err(IssueError::Load)?;
         Ok(Issued { grant, outcome })
     }
 
     /// Like [`Issuer::issue`], for callers that do not care how the grant was obtained.
-    pub async fn credentials_for(&self, caller: &CallerId) -> Result<Arc<Grant>, ApiError> {
+    pub async fn credentials_for(&self, caller: &CallerId) -> Result<Arc<Grant>, IssueError> {
         Ok(self.issue(caller).await?.grant)
     }
 }
@@ -210,12 +277,11 @@ impl Issuer {
 async fn load(
     sts: &StsClient,
     identity: &Identity,
-    settings: &Settings,
+    settings: &IssuerConfig,
     clock: &dyn Clock,
     scope: &Scope,
-) -> Result<Grant, StsError> {
-    let no_identity = |e: crate::identity::IdentityError| StsError::NoIdentity(e.to_string());
-    let signer = identity.current().await.map_err(no_identity)?;
+) -> Result<Grant, LoadError> {
+    let signer = identity.current().await?;
     let request = AssumeRoleRequest {
         role_arn: &settings.role_arn,
         role_session_name: &scope.key.role_session_name,
@@ -226,16 +292,16 @@ async fn load(
         // STS refused the broker's own token (expired early, revoked): one forced refresh and
         // one retry; a static key cannot be refreshed and gets the refusal as it is.
         Err(e) if e.upstream_code().is_some_and(is_invalid_security_token) => {
-            match identity.force_refresh(&signer).await.map_err(no_identity)? {
+            match identity.force_refresh(&signer).await? {
                 Some(fresh) => sts.assume_role(&fresh, &request).await?,
-                None => return Err(e),
+                None => return Err(e.into()),
             }
         }
         result => result?,
     };
     tracing::info!(
         // `-` when a background refresh (not a request) loaded it.
-        request_id = %crate::error::current_request_id(),
+        request_id = %crate::request_id::current_request_id(),
         sts_request_id = %assumed.request_id,
         access_key_id = %assumed.credentials.access_key_id,
         role_session_name = %scope.key.role_session_name,
@@ -252,12 +318,9 @@ async fn load(
             sts_request_id = %assumed.request_id,
             "STS issued a credential already under BROKER_MIN_TTL_SECONDS; is the broker's clock right?"
         );
-        return Err(StsError::Malformed {
-            status: 200,
-            reason: format!(
-                "the new credential has {left} s left, not more than BROKER_MIN_TTL_SECONDS ({})",
-                settings.min_ttl_seconds
-            ),
+        return Err(LoadError::ClockSkew {
+            seconds_left: left,
+            min_ttl_seconds: settings.min_ttl_seconds,
         });
     }
     let expiration_text = assumed.credentials.expiration_string();
@@ -272,7 +335,7 @@ async fn load(
     })
 }
 
-/// Spec §1.7: `InvalidSecurityToken.Expired`, `.Malformed`, `.MismatchWithAccessKey`.
+/// protocol.md §1.7: `InvalidSecurityToken.Expired`, `.Malformed`, `.MismatchWithAccessKey`.
 fn is_invalid_security_token(code: &str) -> bool {
     code.starts_with("InvalidSecurityToken.")
 }

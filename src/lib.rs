@@ -5,23 +5,30 @@
 /// The injectable clock and nonce source (its own crate, shared with the emulators).
 pub use broker_clock as clock;
 
+pub mod audit;
 pub mod auth;
+pub mod backoff;
+pub mod bucket_cors;
 pub mod cache;
 pub mod config;
 pub mod cors;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod encoding;
 pub mod error;
 pub mod healthcheck;
 pub mod identity;
 pub mod issuer;
 pub mod metrics;
+pub mod middleware;
 pub mod oss;
 pub mod policy;
 pub mod ratelimit;
 pub mod readiness;
+pub mod request_id;
 pub mod routes;
 pub mod shutdown;
 pub mod startup;
+pub mod state;
 pub mod sts;
 pub mod telemetry;

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
+use sts_broker::bucket_cors::{self as cors, CorsCommand};
 use sts_broker::clock::SystemClock;
-use sts_broker::config::Settings;
+use sts_broker::config::{self, LogFormat, Settings};
 #[cfg(feature = "demo")]
 use sts_broker::demo;
-use sts_broker::oss::cors::{self, CorsCommand};
 use sts_broker::startup::{Application, Dependencies};
 use sts_broker::telemetry;
 
@@ -98,12 +98,12 @@ async fn serve() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let _log_guard = telemetry::init(settings.log_format, "info");
+    let _log_guard = telemetry::init(settings.server.log_format, "info");
     tracing::info!(
-        listen = %settings.listen,
-        sts_endpoints = ?settings.sts_endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        role_arn = %settings.role_arn,
-        bucket = settings.bucket.as_str(),
+        listen = %settings.server.listen,
+        sts_endpoints = ?settings.sts.endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        role_arn = %settings.issuer.role_arn,
+        bucket = settings.upload.bucket.as_str(),
         identity = %settings.identity.describe(),
         "starting sts-broker"
     );
@@ -125,7 +125,14 @@ async fn serve() -> ExitCode {
 
 async fn healthcheck(path: &str) -> ExitCode {
     let _ = load_dotenv();
-    match sts_broker::healthcheck::run(std::env::var("BROKER_LISTEN").ok().as_deref(), path).await {
+    let listen = match config::listen_and_log_format_from_env(LogFormat::Json) {
+        Ok((listen, _)) => listen,
+        Err(e) => {
+            eprintln!("sts-broker healthcheck: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match sts_broker::healthcheck::run(listen, path).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sts-broker healthcheck: {e}");
@@ -157,22 +164,13 @@ async fn run_cors(command: CorsCommand) -> ExitCode {
 
 #[cfg(feature = "demo")]
 async fn run_demo() -> ExitCode {
-    use std::net::SocketAddr;
-    use sts_broker::config::LogFormat;
     let _ = load_dotenv();
-    let listen = match std::env::var("BROKER_LISTEN") {
-        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<SocketAddr>() {
-            Ok(addr) => addr,
-            Err(_) => {
-                eprintln!("sts-broker: invalid configuration (1 problem):\n  BROKER_LISTEN: must be an address with a port, e.g. 127.0.0.1:8080");
-                return ExitCode::from(2);
-            }
-        },
-        _ => SocketAddr::from(([127, 0, 0, 1], 8080)),
-    };
-    let format = match std::env::var("BROKER_LOG_FORMAT").as_deref() {
-        Ok("json") => LogFormat::Json,
-        _ => LogFormat::Pretty,
+    let (listen, format) = match config::listen_and_log_format_from_env(LogFormat::Pretty) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("sts-broker: {e}");
+            return ExitCode::from(2);
+        }
     };
     // The emulator's and the server framework's own chatter is noise in a demo.
     let _log_guard = telemetry::init(format, "info,actix_server=warn");

@@ -1,5 +1,7 @@
-//! Who the caller is, as an extractor, and whether it may ask now (rate limits). Handlers never
-//! look at authentication headers; nothing here logs or returns a presented credential.
+//! Who the caller is, and whether it may ask now (rate limits): `Access::caller` takes the
+//! request's headers and peer address and answers with a `Caller` or a typed `AccessDenied`.
+//! The web layer (`state`) turns that into an extractor; nothing here knows the app state or
+//! the HTTP error type, and nothing logs or returns a presented credential.
 
 pub mod api_key;
 pub mod jwt;
@@ -9,23 +11,56 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
 use sha2::{Digest as _, Sha256};
 
 use crate::clock::Clock;
-use crate::config::{AuthMode, Settings};
-use crate::error::ApiError;
 use crate::policy::CallerId;
 use crate::ratelimit::{retry_after_seconds, KeyedLimiter, DEFAULT_MAX_KEYS};
-use crate::startup::AppState;
 
 use self::api_key::ApiKeys;
 use self::jwt::{JwtFailure, JwtVerifier};
-use self::settings::HeaderSettings;
+pub use self::settings::AuthMode;
+use self::settings::{AccessSettings, HeaderSettings};
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// Which rate limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitKind {
+    /// Too many failed authentications from this address.
+    AuthFailures,
+    /// Too many requests from this caller (per address under `none`).
+    Caller,
+}
+
+impl RateLimitKind {
+    /// For log lines.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::AuthFailures => "authentication failures from this address",
+            Self::Caller => "requests from this caller",
+        }
+    }
+}
+
+/// Why a request gets no caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessDenied {
+    /// The reason is for the log only and never holds the credential.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(AuthFailure),
+    /// The authenticated caller's id is not usable (wildcards, paths, length...).
+    #[error("caller id refused: {0}")]
+    CallerIdRefused(&'static str),
+    #[error("rate limited ({}); retry after {retry_after_seconds} s", kind.describe())]
+    RateLimited {
+        kind: RateLimitKind,
+        retry_after_seconds: u32,
+    },
+}
 
 /// Why authentication failed. Each reason is fixed text (plus no caller data), for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +122,17 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let access = &settings.access;
-        let missing = |what: &str| format!("BROKER_AUTH={} without {what}", settings.auth.as_str());
-        let authenticator = match settings.auth {
+    /// `listen` is only named in the warning `none` gives.
+    pub fn new(
+        access: &AccessSettings,
+        listen: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let missing = |what: &str| format!("BROKER_AUTH={} without {what}", access.mode.as_str());
+        let authenticator = match access.mode {
             AuthMode::None => {
                 tracing::warn!(
-                    listen = %settings.listen,
+                    listen = %listen,
                     "BROKER_AUTH=none: every caller is `anonymous` and shares one upload directory; \
                      use it only for demos and loopback sidecars"
                 );
@@ -117,7 +156,7 @@ impl Access {
         // Under `none` nothing can fail; under `header` every request comes from the trusted
         // proxy, so a per-address limit would let one client lock out everyone behind it.
         let failures = (limits.auth_failures_per_minute > 0
-            && !matches!(settings.auth, AuthMode::None | AuthMode::Header))
+            && !matches!(access.mode, AuthMode::None | AuthMode::Header))
         .then(|| {
             KeyedLimiter::new(
                 limits.auth_failures_per_minute,
@@ -126,7 +165,7 @@ impl Access {
             )
         });
         Ok(Self {
-            mode: settings.auth,
+            mode: access.mode,
             authenticator,
             per_caller: KeyedLimiter::new(limits.per_minute, limits.burst, DEFAULT_MAX_KEYS),
             failures,
@@ -134,27 +173,32 @@ impl Access {
         })
     }
 
-    /// Authenticates `req` and counts it against the caller's rate limit.
-    pub async fn caller(&self, req: &HttpRequest) -> Result<Caller, ApiError> {
-        let peer = req.peer_addr().map(|a| a.ip().to_canonical());
+    /// Authenticates a request from `peer` with `headers` and counts it against the caller's
+    /// rate limit.
+    pub async fn caller(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Caller, AccessDenied> {
+        let peer = peer.map(|a| a.ip().to_canonical());
         // `None` (no peer address) is one key of its own.
         let address_key = peer.map(address_key);
         let now = self.clock.now();
         if let Some(failures) = &self.failures {
             if let Err(wait) = failures.peek(&address_key, now) {
-                return Err(ApiError::RateLimited {
-                    scope: "authentication failures from this address",
+                return Err(AccessDenied::RateLimited {
+                    kind: RateLimitKind::AuthFailures,
                     retry_after_seconds: retry_after_seconds(wait),
                 });
             }
         }
-        let raw_id = match self.authenticate(req.headers(), peer).await {
+        let raw_id = match self.authenticate(headers, peer).await {
             Ok(raw) => raw,
             Err(failure) => {
                 if let Some(failures) = &self.failures {
                     let _ = failures.check(&address_key, now);
                 }
-                return Err(ApiError::Unauthenticated(failure));
+                return Err(AccessDenied::Unauthenticated(failure));
             }
         };
         let id = CallerId::parse(&raw_id).map_err(|reason| {
@@ -167,7 +211,7 @@ impl Access {
                 reason,
                 "authenticated caller id refused"
             );
-            ApiError::CallerIdRefused(reason)
+            AccessDenied::CallerIdRefused(reason)
         })?;
         // Under `none` everyone is `anonymous`; limit per address instead of one shared budget.
         // The mode is fixed per process, so the two kinds of key never share a limiter.
@@ -176,8 +220,8 @@ impl Access {
             _ => self.per_caller.check(id.as_str(), now),
         };
         if let Err(wait) = limited {
-            return Err(ApiError::RateLimited {
-                scope: "requests from this caller",
+            return Err(AccessDenied::RateLimited {
+                kind: RateLimitKind::Caller,
                 retry_after_seconds: retry_after_seconds(wait),
             });
         }
@@ -268,22 +312,6 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthFailure> {
         return Err(AuthFailure::MalformedAuthorization);
     }
     Ok(Some(credential))
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
-                .clone();
-            state.access.caller(&req).await
-        })
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::{is_role_name, Fetch, Fetched, IdentityError, Source};
+use super::{is_role_name, Fetch, Fetched, IdentityError, IdentityErrorKind, Source};
 use crate::sts::types::AccessKey;
 
 /// The documented metadata address, plain http (spec §4.4).
@@ -82,7 +82,12 @@ impl ImdsFetcher {
             .no_proxy()
             .user_agent(concat!("sts-broker/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| IdentityError(format!("cannot build the metadata client: {e}")))?;
+            .map_err(|e| {
+                IdentityError::new(
+                    IdentityErrorKind::Client,
+                    format!("cannot build the metadata client: {e}"),
+                )
+            })?;
         Ok(Self { source, http })
     }
 
@@ -126,7 +131,7 @@ impl ImdsFetcher {
             );
             Ok(None)
         } else {
-            Err(IdentityError(format!(
+            Err(IdentityError::metadata(format!(
                 "the metadata service gave no IMDSv2 token ({outcome}) and IMDSv1 is disabled"
             )))
         }
@@ -138,23 +143,23 @@ impl ImdsFetcher {
             request = request.header(TOKEN_HEADER, token.expose_secret());
         }
         let response = request.send().await.map_err(|e| {
-            IdentityError(format!(
+            IdentityError::metadata(format!(
                 "the metadata service did not answer ({})",
                 transport_kind(&e)
             ))
         })?;
         let status = response.status().as_u16();
         if status == 404 {
-            return Err(IdentityError(
-                "the metadata service knows no RAM role for this instance (HTTP 404)".into(),
+            return Err(IdentityError::metadata(
+                "the metadata service knows no RAM role for this instance (HTTP 404)",
             ));
         }
         if !(200..300).contains(&status) {
-            return Err(IdentityError(format!(
+            return Err(IdentityError::metadata(format!(
                 "the metadata service answered HTTP {status}"
             )));
         }
-        read_body(response).await.map_err(IdentityError)
+        read_body(response).await.map_err(IdentityError::metadata)
     }
 
     async fn load(&self) -> Result<Fetched, IdentityError> {
@@ -165,8 +170,8 @@ impl ImdsFetcher {
                 let listed = self.get(CREDENTIALS_PATH, token.as_ref()).await?;
                 let role = listed.trim().to_owned();
                 if !is_role_name(&role) {
-                    return Err(IdentityError(
-                        "the metadata service listed no usable RAM role name".into(),
+                    return Err(IdentityError::metadata(
+                        "the metadata service listed no usable RAM role name",
                     ));
                 }
                 role
@@ -176,7 +181,7 @@ impl ImdsFetcher {
             .get(&format!("{CREDENTIALS_PATH}{role}"), token.as_ref())
             .await?;
         let parsed: CredentialsBody = serde_json::from_str(&body).map_err(|e| {
-            IdentityError(format!(
+            IdentityError::metadata(format!(
                 "the metadata service's credentials for `{role}` are malformed (line {}, column {})",
                 e.line(),
                 e.column()
@@ -184,7 +189,7 @@ impl ImdsFetcher {
         })?;
         // Spec §4.4: the document must say `Code: Success`.
         if parsed.code != "Success" {
-            return Err(IdentityError(format!(
+            return Err(IdentityError::metadata(format!(
                 "the metadata service's credentials for `{role}` have Code `{}`",
                 parsed.code.chars().take(64).collect::<String>()
             )));
@@ -197,13 +202,13 @@ impl ImdsFetcher {
         .iter()
         .any(|v| v.trim().is_empty())
         {
-            return Err(IdentityError(format!(
+            return Err(IdentityError::metadata(format!(
                 "the metadata service's credentials for `{role}` have an empty field"
             )));
         }
         let expiration = DateTime::parse_from_rfc3339(&parsed.expiration)
             .map_err(|_| {
-                IdentityError(format!(
+                IdentityError::metadata(format!(
                     "the metadata service's credentials for `{role}` have no RFC 3339 Expiration"
                 ))
             })?

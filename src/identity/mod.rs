@@ -2,8 +2,7 @@
 //! key to sign with right now; where it comes from (the provider chain of spec §4) and how it is
 //! refreshed is decided here only. Nothing here may log, format or return a secret in an error.
 
-mod chain;
-mod file;
+pub(crate) mod file;
 mod imds;
 mod oidc;
 mod ram_role;
@@ -12,10 +11,9 @@ mod refresh;
 use std::sync::Arc;
 
 use crate::clock::{Clock, NonceSource};
-use crate::sts::client::StsClient;
+use crate::sts::client::{StsClient, StsError};
 use crate::sts::types::AccessKey;
 
-pub use chain::{resolve, IdentityProblem};
 pub use imds::{EcsSource, DEFAULT_IMDS_ENDPOINT};
 pub use oidc::OidcSource;
 pub use ram_role::RamRoleArnSource;
@@ -26,8 +24,65 @@ pub const OWN_SESSION_SECONDS: u32 = 3600;
 
 /// Why no key could be had. The text never carries a secret.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the broker's own identity is unavailable: {0}")]
-pub struct IdentityError(pub String);
+#[error("the broker's own identity is unavailable: {message}")]
+pub struct IdentityError {
+    pub kind: IdentityErrorKind,
+    /// Whether asking the source again later may succeed.
+    pub retryable: bool,
+    message: String,
+}
+
+/// Where obtaining the broker's own key failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityErrorKind {
+    /// A configured temporary source was never started (a wiring bug).
+    NotStarted,
+    /// The ECS metadata service did not answer, or not usefully.
+    Metadata,
+    /// The OIDC token file could not be read or holds no token.
+    TokenFile,
+    /// The STS call of the source (`AssumeRoleWithOIDC`, role chaining) failed.
+    Sts,
+    /// The source handed out a key too close to its expiry to use.
+    ShortLived,
+    /// The client for the source could not be built.
+    Client,
+}
+
+impl IdentityError {
+    pub fn new(kind: IdentityErrorKind, message: impl Into<String>) -> Self {
+        let retryable = matches!(
+            kind,
+            IdentityErrorKind::Metadata
+                | IdentityErrorKind::TokenFile
+                | IdentityErrorKind::ShortLived
+        );
+        Self {
+            kind,
+            retryable,
+            message: message.into(),
+        }
+    }
+
+    pub fn metadata(message: impl Into<String>) -> Self {
+        Self::new(IdentityErrorKind::Metadata, message)
+    }
+
+    /// The source's STS call failed; retryable exactly when the STS failure is.
+    pub fn sts(what: &str, error: &StsError) -> Self {
+        Self {
+            kind: IdentityErrorKind::Sts,
+            retryable: error.retryable(),
+            message: format!("{what} failed: {error}"),
+        }
+    }
+}
+
+impl crate::backoff::Retryable for IdentityError {
+    fn retryable(&self) -> bool {
+        self.retryable
+    }
+}
 
 /// A temporary identity's origin, as configured.
 #[derive(Debug)]
@@ -67,8 +122,9 @@ impl Identity {
     pub async fn current(&self) -> Result<AccessKey, IdentityError> {
         match self {
             Self::Static(key) => Ok(key.clone()),
-            Self::Source(_) => Err(IdentityError(
-                "the identity source was configured but never started".into(),
+            Self::Source(_) => Err(IdentityError::new(
+                IdentityErrorKind::NotStarted,
+                "the identity source was configured but never started",
             )),
             Self::Refreshing(r) => r.current().await,
         }
@@ -146,7 +202,7 @@ impl Identity {
 }
 
 /// RAM role names: 1-64 letters, digits, `.` and `-` (the same rule as [`crate::sts::types::RoleArn`]).
-fn is_role_name(name: &str) -> bool {
+pub(crate) fn is_role_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -154,7 +210,7 @@ fn is_role_name(name: &str) -> bool {
 }
 
 /// `RoleSessionName`: 2-64 characters of letters, digits and `. @ - _` (spec §4.5).
-fn is_session_name(name: &str) -> bool {
+pub(crate) fn is_session_name(name: &str) -> bool {
     (2..=64).contains(&name.len())
         && name
             .bytes()

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
-use super::{default_session_name, Fetch, Fetched, IdentityError, Source, OWN_SESSION_SECONDS};
+use super::{
+    default_session_name, Fetch, Fetched, IdentityError, IdentityErrorKind, Source,
+    OWN_SESSION_SECONDS,
+};
 use crate::clock::Clock;
 use crate::sts::client::{OidcRequest, StsClient};
 use crate::sts::types::RoleArn;
@@ -62,17 +65,23 @@ impl OidcFetcher {
         let s = self.oidc();
         // A projected token is a few hundred bytes: a blocking read is shorter than a hand-off.
         let token = std::fs::read_to_string(&s.token_file).map_err(|e| {
-            IdentityError(format!(
-                "the OIDC token file {} cannot be read: {e}",
-                s.token_file.display()
-            ))
+            IdentityError::new(
+                IdentityErrorKind::TokenFile,
+                format!(
+                    "the OIDC token file {} cannot be read: {e}",
+                    s.token_file.display()
+                ),
+            )
         })?;
         let token = token.trim();
         if !(4..=MAX_TOKEN_CHARS).contains(&token.chars().count()) {
-            return Err(IdentityError(format!(
+            return Err(IdentityError::new(
+                IdentityErrorKind::TokenFile,
+                format!(
                 "the OIDC token file {} does not hold a token of 4-{MAX_TOKEN_CHARS} characters",
                 s.token_file.display()
-            )));
+            ),
+            ));
         }
         let token = SecretString::from(token.to_owned());
         let session = s
@@ -89,7 +98,7 @@ impl OidcFetcher {
                 duration_seconds: OWN_SESSION_SECONDS,
             })
             .await
-            .map_err(|e| IdentityError(format!("AssumeRoleWithOIDC failed: {e}")))?;
+            .map_err(|e| IdentityError::sts("AssumeRoleWithOIDC", &e))?;
         Ok(Fetched::from(assumed.credentials))
     }
 }

@@ -66,9 +66,7 @@ impl RamRoleFetcher {
                 },
             )
             .await
-            .map_err(|e| {
-                IdentityError(format!("AssumeRole for the broker identity failed: {e}"))
-            })?;
+            .map_err(|e| IdentityError::sts("AssumeRole for the broker identity", &e))?;
         Ok(Fetched::from(assumed.credentials))
     }
 }

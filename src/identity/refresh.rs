@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::future::BoxFuture;
 use sha2::{Digest as _, Sha256};
 
-use super::IdentityError;
+use super::{IdentityError, IdentityErrorKind};
 use crate::clock::{Clock, NonceSource};
 use crate::sts::types::{format_timestamp, AccessKey, TemporaryCredentials};
 
@@ -162,10 +162,13 @@ impl Refresher {
         let now = self.clock.now();
         let fetched = result.and_then(|f| {
             if f.expiration - now < Duration::seconds(USABLE_FLOOR_SECONDS) {
-                Err(IdentityError(format!(
-                    "the source handed out a key expiring at {}, too soon to use",
-                    format_timestamp(f.expiration)
-                )))
+                Err(IdentityError::new(
+                    IdentityErrorKind::ShortLived,
+                    format!(
+                        "the source handed out a key expiring at {}, too soon to use",
+                        format_timestamp(f.expiration)
+                    ),
+                ))
             } else {
                 Ok(f)
             }
@@ -338,7 +341,7 @@ mod tests {
                     tokio::time::sleep(self.delay).await;
                 }
                 if self.fail.load(Ordering::SeqCst) {
-                    return Err(IdentityError("fake outage".into()));
+                    return Err(IdentityError::metadata("fake outage"));
                 }
                 let n = self.loads.fetch_add(1, Ordering::SeqCst) + 1;
                 Ok(Fetched {

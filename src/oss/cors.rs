@@ -5,10 +5,6 @@
 
 use std::fmt::Write as _;
 
-use crate::clock::Clock;
-use crate::config::Settings;
-use crate::oss::client::{OssClient, OssError};
-
 /// Methods uploads use: POST (PostObject, multipart initiate/complete) and PUT (PutObject,
 /// UploadPart).
 pub const UPLOAD_METHODS: [&str; 2] = ["POST", "PUT"];
@@ -174,113 +170,6 @@ pub fn missing(actual: &[CorsRule], origins: &[String]) -> Vec<String> {
         }
     }
     findings
-}
-
-/// `sts-broker cors` modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CorsCommand {
-    /// Print the rule.
-    Print,
-    /// Add the rule to the bucket (keeping other rules) unless it is already there.
-    Apply,
-    /// Report what the bucket lacks.
-    Check,
-}
-
-/// What the command found or did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorsOutcome {
-    /// `false` when `--check` found something missing.
-    pub ok: bool,
-    pub report: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CorsError {
-    #[error("BROKER_CORS_ORIGINS is not set: name the origins browsers upload from")]
-    NoOrigins,
-    #[error(transparent)]
-    Identity(#[from] crate::identity::IdentityError),
-    #[error(transparent)]
-    Oss(#[from] OssError),
-    #[error("the bucket already has {0} CORS rules; OSS keeps at most {MAX_RULES}")]
-    TooManyRules(usize),
-}
-
-/// Runs `sts-broker cors [--apply|--check]`.
-pub async fn run(
-    settings: &Settings,
-    command: CorsCommand,
-    clock: std::sync::Arc<dyn Clock>,
-) -> Result<CorsOutcome, CorsError> {
-    let origins = &settings.access.cors_origins;
-    if origins.is_empty() {
-        return Err(CorsError::NoOrigins);
-    }
-    let rule = upload_rule(origins);
-    if command == CorsCommand::Print {
-        return Ok(CorsOutcome {
-            ok: true,
-            report: to_xml(std::slice::from_ref(&rule)),
-        });
-    }
-    // A temporary identity (RRSA, instance role, role chaining) is loaded through STS first.
-    let nonces: std::sync::Arc<dyn crate::clock::NonceSource> =
-        std::sync::Arc::new(crate::clock::UuidNonces);
-    let sts = crate::sts::client::StsClient::from_settings(settings, clock.clone(), nonces.clone())
-        .map_err(|e| crate::identity::IdentityError(format!("cannot build the STS client: {e}")))?;
-    let key = settings
-        .identity
-        .start(&sts, clock.clone(), nonces)?
-        .current()
-        .await?;
-    let client = OssClient::new(
-        &settings.post.oss_endpoint,
-        settings.bucket.as_str(),
-        &settings.region,
-        clock,
-    )?;
-    let existing = client.get_bucket_cors(&key).await?.unwrap_or_default();
-    let findings = missing(&existing, origins);
-    let bucket = settings.bucket.as_str();
-    match command {
-        CorsCommand::Check if findings.is_empty() => Ok(CorsOutcome {
-            ok: true,
-            report: format!("bucket {bucket}: CORS allows uploads from {}\n", origins.join(", ")),
-        }),
-        CorsCommand::Check => Ok(CorsOutcome {
-            ok: false,
-            report: format!(
-                "bucket {bucket}: CORS is missing:\n{}\nrun `sts-broker cors --apply` to add the rule\n",
-                findings
-                    .iter()
-                    .map(|f| format!("  - {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        }),
-        _ if findings.is_empty() => Ok(CorsOutcome {
-            ok: true,
-            report: format!("bucket {bucket}: CORS already allows uploads; nothing changed\n"),
-        }),
-        _ => {
-            // PutBucketCors replaces every rule: keep the bucket's other rules.
-            if existing.len() >= MAX_RULES {
-                return Err(CorsError::TooManyRules(existing.len()));
-            }
-            let mut rules = existing;
-            rules.push(rule);
-            client.put_bucket_cors(&key, &rules).await?;
-            Ok(CorsOutcome {
-                ok: true,
-                report: format!(
-                    "bucket {bucket}: CORS rule added for {} ({} rule(s) in total)\n",
-                    origins.join(", "),
-                    rules.len()
-                ),
-            })
-        }
-    }
 }
 
 #[cfg(test)]

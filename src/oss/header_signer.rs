@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+use crate::encoding::{percent_encode, percent_encode_path};
 use crate::oss::post_signer::{
     v4_date, v4_datetime, v4_scope, v4_signature, v4_signing_key, V4_ALGORITHM,
 };
@@ -12,20 +13,12 @@ use crate::oss::post_signer::{
 /// The payload hash OSS V4 header signing uses when the body is not hashed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
-/// Percent-encodes everything but `A-Z a-z 0-9 - _ . ~` (and `/` when `keep_slash`).
 fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+    if keep_slash {
+        percent_encode_path(s)
+    } else {
+        percent_encode(s)
     }
-    out
 }
 
 /// `/<bucket>/<key>` with the path encoded and `/` kept; `/<bucket>/` for bucket operations.

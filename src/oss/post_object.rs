@@ -7,7 +7,30 @@ use std::fmt;
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::PostSignature;
+/// Which OSS PostObject signature `/getPostObjectParams` produces (`BROKER_POST_SIGNATURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostSignature {
+    /// HMAC-SHA1 over the Base64 policy (protocol.md §5.4).
+    V1,
+    /// `OSS4-HMAC-SHA256` with the `aliyun_v4` derived key (protocol.md §5.5).
+    V4,
+}
+
+/// Settings of the server-side signing flow and of the bucket CORS set-up.
+#[derive(Debug, Clone)]
+pub struct PostSettings {
+    pub signature: PostSignature,
+    /// `BROKER_POST_POLICY_TTL_SECONDS`: how long a signed policy is valid (capped by the
+    /// signing credential's own expiry).
+    pub policy_ttl: std::time::Duration,
+    /// `BROKER_MAX_UPLOAD_BYTES`: upper bound of `content-length-range`.
+    pub max_upload_bytes: u64,
+    /// `BROKER_ALLOWED_CONTENT_TYPES`: when non-empty, an `in` condition on `$content-type`.
+    pub allowed_content_types: Vec<String>,
+    /// The bucket's own URL for OSS API calls (`PutBucketCors`), without a trailing `/`:
+    /// `https://<bucket>.oss-<region>.aliyuncs.com`, or path-style `http://127.0.0.1:<port>/<bucket>`.
+    pub oss_endpoint: String,
+}
 use crate::oss::post_policy::{Condition, Field, PostPolicy};
 use crate::oss::post_signer::{
     v1_signature, v4_credential, v4_date, v4_datetime, v4_signature, v4_signing_key, V4_ALGORITHM,

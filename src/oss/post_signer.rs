@@ -1,11 +1,7 @@
 //! Pure PostObject signature stages (spec §5.4 V1, §5.5 V4): key derivation and signatures over
 //! the Base64 policy string. No I/O, no clock, no policy building; secrets are only borrowed.
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
-use sha1::Sha1;
-use sha2::Sha256;
 
 /// `x-oss-signature-version` for V4 (spec §5.5).
 pub const V4_ALGORITHM: &str = "OSS4-HMAC-SHA256";
@@ -15,18 +11,12 @@ pub const V4_PRODUCT: &str = "oss";
 pub const V4_REQUEST: &str = "aliyun_v4_request";
 
 fn hmac_sha256(key: &[u8], data: &str) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().into()
+    crate::encoding::hmac_sha256(key, data.as_bytes())
 }
 
 /// V1: `Base64(HMAC-SHA1(AccessKeySecret, base64_policy))`, no `&` suffix (spec §5.4).
 pub fn v1_signature(secret: &str, base64_policy: &str) -> String {
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(base64_policy.as_bytes());
-    B64.encode(mac.finalize().into_bytes())
+    crate::encoding::hmac_sha1_base64(secret.as_bytes(), base64_policy.as_bytes())
 }
 
 /// `YYYYMMDD`, the date of a V4 scope.
@@ -67,6 +57,7 @@ pub fn v4_signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 
     // Literal vectors from spec §5.4/§5.5. Provenance: ug0/aliyun_oss test/aliyun_oss/object_test.exs
     // @6f226e0 (V1) and sign_test.exs / object_test.exs @0eaec40 (V4), recomputed independently

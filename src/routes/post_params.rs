@@ -6,11 +6,11 @@ use actix_web::{web, HttpResponse};
 use chrono::Duration;
 use serde::Serialize;
 
+use crate::audit::AuditRecord;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::oss::post_object::{self, PostRequest, SignatureFields};
-use crate::routes::token::AuditRecord;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The response body; field names are the contract (the form fields are posted as they are).
 #[derive(Serialize)]
@@ -51,8 +51,8 @@ pub async fn get_post_object_params(
         .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
     let form = post_object::build(
         &PostRequest {
-            bucket: settings.bucket.as_str(),
-            region: &settings.region,
+            bucket: settings.upload.bucket.as_str(),
+            region: &settings.upload.region,
             dir: &grant.dir,
             signature: post.signature,
             ttl,
@@ -73,7 +73,7 @@ pub async fn get_post_object_params(
         "post form signed"
     );
     let mut body = PostParamsResponse {
-        host: &settings.upload_host,
+        host: &settings.upload.host,
         dir: &grant.dir,
         expire: form.expire.timestamp(),
         policy: &form.policy,

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let report = state.readiness.evaluate(&state.issuer).await;

@@ -1,18 +1,16 @@
 //! `GET /getToken`: temporary credentials scoped to the caller's upload directory.
 
-use std::sync::Arc;
-
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::cache::Outcome;
+
+use crate::audit::AuditRecord;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::issuer::Grant;
-use crate::policy::CallerId;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::sts::types::format_timestamp;
 
 /// The parts of the body that are the same for every request served from one grant; field
@@ -40,58 +38,14 @@ fn render_prefix(grant: &Grant, settings: &Settings) -> String {
         access_key_secret: creds.secret(),
         security_token: creds.token(),
         expiration: grant.expiration_text.clone(),
-        bucket: settings.bucket.as_str(),
-        region: &settings.region,
-        host: &settings.upload_host,
+        bucket: settings.upload.bucket.as_str(),
+        region: &settings.upload.region,
+        host: &settings.upload.host,
         dir: &grant.dir,
     })
     .expect("plain strings serialise");
     json.pop(); // the closing `}`
     json
-}
-
-/// What the audit line records about one credential handed out: who, which role and scope,
-/// which STS credential (its AccessKeyId is not secret) and whether the cache answered. It is
-/// joinable with ActionTrail (session name, AccessKeyId, STS RequestId) and OSS access logs
-/// (AccessKeyId). It holds no secret it could print: `Grant`'s `Debug` redacts them.
-pub struct AuditRecord {
-    pub caller: CallerId,
-    pub auth_mode: &'static str,
-    pub grant: Arc<Grant>,
-    pub outcome: Outcome,
-}
-
-impl AuditRecord {
-    /// Logs the record with the request's own fields, target `audit`.
-    pub fn log(
-        &self,
-        settings: &Settings,
-        request_id: &str,
-        method: &str,
-        route: &str,
-        status: u16,
-        latency_ms: f64,
-    ) {
-        let creds = &self.grant.credentials;
-        tracing::info!(
-            target: "audit",
-            request_id,
-            method,
-            route,
-            status,
-            latency_ms,
-            caller = self.caller.as_str(),
-            auth_mode = self.auth_mode,
-            role_arn = settings.role_arn.as_str(),
-            role_session_name = self.grant.role_session_name.as_str(),
-            policy_sha256 = self.grant.policy_sha256.as_str(),
-            access_key_id = creds.access_key_id.as_str(),
-            expiration = self.grant.expiration_text.as_str(),
-            cache = self.outcome.as_str(),
-            sts_request_id = self.grant.sts_request_id.as_str(),
-            "credentials handed out"
-        );
-    }
 }
 
 /// When a client should fetch again: before the credential falls under the handout floor,
@@ -129,7 +83,7 @@ pub async fn get_token(
     body.push_str(&format_timestamp(refresh_after(
         creds.expiration,
         now,
-        settings.min_ttl_seconds,
+        settings.issuer.min_ttl_seconds,
     )));
     body.push_str("\"}");
     let mut response = HttpResponse::Ok()

@@ -2,6 +2,7 @@
 //! the HTTP client. Nothing outside this module builds an STS request.
 
 pub mod client;
+pub mod error;
 pub mod retry;
 pub mod signer;
 pub mod types;

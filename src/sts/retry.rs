@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::sts::client::StsError;
+use crate::sts::error::StsError;
 
 /// Retry settings for one logical STS call.
 #[derive(Debug, Clone, Copy)]
@@ -31,12 +31,7 @@ impl Default for RetryPolicy {
     }
 }
 
-/// "Full jitter": a uniformly random delay between zero and the capped exponential step.
-pub fn full_jitter(base: Duration, cap: Duration, failures: u32) -> Duration {
-    let step = base.saturating_mul(2u32.saturating_pow(failures.min(20)));
-    let ceiling = step.min(cap);
-    ceiling.mul_f64(fastrand::f64())
-}
+pub use crate::backoff::full_jitter;
 
 /// A token bucket of STS calls per second shared by the whole process.
 #[derive(Debug)]

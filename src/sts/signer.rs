@@ -2,26 +2,7 @@
 //! canonical query → string-to-sign → signature. No I/O, no clock, no randomness: callers pass
 //! every parameter in, so each stage can be pinned to published vectors.
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit as _, Mac as _};
-use sha1::Sha1;
-
-/// Percent-encodes with the RPC rule (spec §2.1): `A-Z a-z 0-9 - _ . ~` stay, every other UTF-8
-/// byte becomes `%XY` with upper-case hex (so space is `%20`, `*` is `%2A`, `~` stays).
-pub fn percent_encode(input: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(input.len() * 3);
-    for &byte in input.as_bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0x0f)] as char);
-        }
-    }
-    out
-}
+pub use crate::encoding::{hmac_sha1_base64, percent_encode};
 
 /// Sorts the parameters by name (byte order) and joins `enc(name)=enc(value)` with `&`.
 /// Empty values are kept as `name=` (spec §2.3, V-PY). `Signature` must not be among them.
@@ -61,13 +42,6 @@ pub fn signature(access_key_secret: &str, string_to_sign: &str) -> String {
     key.extend_from_slice(access_key_secret.as_bytes());
     key.push(b'&');
     hmac_sha1_base64(&key, string_to_sign.as_bytes())
-}
-
-/// The raw primitive, key used as given.
-pub fn hmac_sha1_base64(key: &[u8], data: &[u8]) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(data);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// All stages at once: the signature for `params` sent with `method`.

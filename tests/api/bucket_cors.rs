@@ -6,10 +6,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use broker_emulators::oss::EmulatedCorsRule;
+use sts_broker::bucket_cors::{self as cors, CorsCommand, CorsError};
 use sts_broker::clock::SystemClock;
 use sts_broker::config::Settings;
 use sts_broker::oss::client::OssError;
-use sts_broker::oss::cors::{self, CorsCommand, CorsError};
 
 use crate::helpers::{spawn_app_with_oss, OssTestApp};
 

@@ -7,7 +7,7 @@ use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use sts_broker::clock::{FixedNonce, ManualClock, SkewedClock, SystemClock, UuidNonces};
-use sts_broker::sts::client::{StsClient, StsError, StsTimeouts};
+use sts_broker::sts::client::{StsClient, StsConfig, StsError};
 use sts_broker::sts::signer;
 use sts_broker::sts::types::AccessKey;
 
@@ -25,10 +25,10 @@ fn client(
     nonces: Arc<dyn sts_broker::clock::NonceSource>,
 ) -> StsClient {
     StsClient::new(
-        sts.endpoint().parse().unwrap(),
-        StsTimeouts {
-            connect: std::time::Duration::from_secs(2),
-            total: std::time::Duration::from_secs(5),
+        StsConfig {
+            connect_timeout: std::time::Duration::from_secs(2),
+            timeout: std::time::Duration::from_secs(5),
+            ..StsConfig::for_endpoint(sts.endpoint().parse().unwrap())
         },
         clock,
         nonces,

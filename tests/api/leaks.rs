@@ -244,7 +244,12 @@ fn debug_of_every_type_holding_a_secret_redacts_it() {
     ];
     for vars in [jwt, keys] {
         let settings = Settings::from_map(&vars).unwrap();
-        let access = Access::new(&settings, Arc::new(SystemClock)).unwrap();
+        let access = Access::new(
+            &settings.access,
+            settings.server.listen,
+            Arc::new(SystemClock),
+        )
+        .unwrap();
         let shown = format!("{settings:?} {settings:#?} {access:?} {access:#?}");
         assert_absent(&shown, &secrets, "a Debug rendering");
         assert!(shown.contains("[redacted]") || shown.contains("redacted"));

@@ -9,11 +9,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
-use prometheus_client::metrics::MetricType;
 
+use crate::auth::RateLimitKind;
 use crate::cache::{CacheStats, Outcome};
 use crate::sts::client::{AttemptOutcome, StsObserver, TransportKind};
+
+mod render;
+use render::{hist_snapshot, Scrape, Snapshot};
 
 /// The route label: the matched pattern, or `unmatched`. Anything else is never a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +118,6 @@ impl AtomicHistogram {
     }
 }
 
-type Fmt = Result<(), std::fmt::Error>;
-
 /// Key of the STS call counter: action, outcome, error code (empty when none).
 type StsKey = (&'static str, &'static str, String);
 
@@ -188,14 +188,11 @@ impl Metrics {
         self.handed_out[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A request refused by a rate limit; `scope` is the limiter's own description.
-    pub fn rate_limited(&self, scope: &str) {
-        let i = if scope.contains("caller") {
-            0
-        } else if scope.contains("address") {
-            1
-        } else {
-            2
+    /// A request refused by a rate limit.
+    pub fn rate_limited(&self, kind: RateLimitKind) {
+        let i = match kind {
+            RateLimitKind::Caller => 0,
+            RateLimitKind::AuthFailures => 1,
         };
         self.rate_limited[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -318,232 +315,6 @@ fn sts_code_label(code: &str, seen: &HashMap<StsKey, u64>) -> String {
         code.to_owned()
     } else {
         "other".to_owned()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct HistSnapshot {
-    buckets: Vec<(f64, u64)>,
-    sum: f64,
-}
-
-fn hist_snapshot(h: &AtomicHistogram) -> HistSnapshot {
-    HistSnapshot {
-        buckets: h
-            .bounds
-            .iter()
-            .copied()
-            .chain(std::iter::once(f64::INFINITY))
-            .zip(h.counts.iter().map(|c| c.load(Ordering::Relaxed)))
-            .collect(),
-        sum: h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
-    }
-}
-
-#[derive(Debug)]
-struct Snapshot {
-    requests: Vec<(&'static str, u16, u64)>,
-    latency: Vec<(&'static str, HistSnapshot)>,
-    handed_out: [[u64; 3]; 2],
-    rate_limited: [u64; 3],
-    sts_calls: Vec<(StsKey, u64)>,
-    sts_latency: [(&'static str, HistSnapshot); 2],
-    identity_expires_at: Option<i64>,
-}
-
-struct Scrape<'a> {
-    metrics: &'a Metrics,
-    cache: &'a CacheStats,
-    cache_entries: u64,
-    now: DateTime<Utc>,
-}
-
-impl Scrape<'_> {
-    fn into_owned(self) -> Collected {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Collected {
-            snapshot: self.metrics.snapshot(),
-            cache: [
-                load(&self.cache.hits),
-                load(&self.cache.misses),
-                load(&self.cache.refreshes),
-                load(&self.cache.refresh_failures),
-                load(&self.cache.evictions),
-            ],
-            cache_entries: self.cache_entries,
-            now: self.now.timestamp(),
-        }
-    }
-}
-
-/// One scrape's values, encoded by `prometheus-client`.
-#[derive(Debug)]
-struct Collected {
-    snapshot: Snapshot,
-    cache: [u64; 5],
-    cache_entries: u64,
-    now: i64,
-}
-
-fn counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> Fmt {
-    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-    m.encode_counter::<NoLabelSet, _, u64>(&value, None)
-}
-
-fn gauge(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: i64) -> Fmt {
-    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    m.encode_gauge(&value)
-}
-
-fn histogram_family(
-    encoder: &mut DescriptorEncoder<'_>,
-    name: &str,
-    help: &str,
-    label: &'static str,
-    series: &[(&'static str, HistSnapshot)],
-) -> Fmt {
-    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
-    for (value, h) in series {
-        let labels = [(label, *value)];
-        let mut s = m.encode_family(&labels)?;
-        let count = h.buckets.iter().map(|(_, c)| c).sum();
-        s.encode_histogram::<NoLabelSet>(h.sum, count, &h.buckets, None)?;
-    }
-    Ok(())
-}
-
-impl prometheus_client::collector::Collector for Collected {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Fmt {
-        let s = &self.snapshot;
-        let e = &mut encoder;
-
-        let mut m = e.encode_descriptor(
-            "sts_broker_http_requests",
-            "HTTP requests answered, by matched route and status.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (route, status, n) in &s.requests {
-            let status = status.to_string();
-            let labels = [("route", *route), ("status", status.as_str())];
-            m.encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
-        }
-        histogram_family(
-            e,
-            "sts_broker_http_request_duration_seconds",
-            "Time from receiving a request to producing its response, by matched route.",
-            "route",
-            &s.latency,
-        )?;
-
-        let mut m = e.encode_descriptor(
-            "sts_broker_credentials_handed_out",
-            "Credentials handed to callers, by endpoint and how the cache provided them.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (ei, endpoint) in ["/getToken", "/getPostObjectParams"].iter().enumerate() {
-            for (oi, outcome) in ["hit", "hit-refreshing", "miss"].iter().enumerate() {
-                let labels = [("endpoint", *endpoint), ("cache", *outcome)];
-                m.encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, u64>(&s.handed_out[ei][oi], None)?;
-            }
-        }
-
-        let [hits, misses, refreshes, refresh_failures, evictions] = self.cache;
-        counter(
-            e,
-            "sts_broker_cache_hits",
-            "Credential cache lookups served from the cache.",
-            hits,
-        )?;
-        counter(
-            e,
-            "sts_broker_cache_misses",
-            "Credential cache lookups that had to wait for AssumeRole (or a remembered failure).",
-            misses,
-        )?;
-        counter(
-            e,
-            "sts_broker_cache_refreshes",
-            "Background refreshes started ahead of expiry.",
-            refreshes,
-        )?;
-        counter(
-            e,
-            "sts_broker_cache_refresh_failures",
-            "Background refreshes that failed (the cached credential kept being served).",
-            refresh_failures,
-        )?;
-        counter(
-            e,
-            "sts_broker_cache_evictions",
-            "Cache entries dropped for size or idleness.",
-            evictions,
-        )?;
-        gauge(
-            e,
-            "sts_broker_cache_entries",
-            "Scopes currently held in the credential cache.",
-            i64::try_from(self.cache_entries).unwrap_or(i64::MAX),
-        )?;
-
-        let mut m = e.encode_descriptor(
-            "sts_broker_sts_requests",
-            "Requests sent to STS (each retry counts), by action, outcome and STS error code.",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((action, outcome, code), n) in &s.sts_calls {
-            let labels = [
-                ("action", *action),
-                ("outcome", *outcome),
-                ("code", code.as_str()),
-            ];
-            m.encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(n, None)?;
-        }
-        histogram_family(
-            e,
-            "sts_broker_sts_request_duration_seconds",
-            "Time one STS request took, by action.",
-            "action",
-            &s.sts_latency,
-        )?;
-
-        let mut m = e.encode_descriptor(
-            "sts_broker_rate_limited",
-            "Requests refused with 429 rate-limited, by which limit refused them.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (i, scope) in ["caller", "address", "other"].iter().enumerate() {
-            let labels = [("limit", *scope)];
-            m.encode_family(&labels)?
-                .encode_counter::<NoLabelSet, _, u64>(&s.rate_limited[i], None)?;
-        }
-
-        if let Some(expires) = s.identity_expires_at {
-            gauge(
-                e,
-                "sts_broker_identity_expires_in_seconds",
-                "Seconds until the broker's own temporary identity expires (absent for a long-term key).",
-                expires - self.now,
-            )?;
-        }
-
-        let build = prometheus_client::metrics::info::Info::new(vec![(
-            "version",
-            env!("CARGO_PKG_VERSION"),
-        )]);
-        let m = e.encode_descriptor(
-            "sts_broker_build",
-            "The running version.",
-            None,
-            build.metric_type(),
-        )?;
-        build.encode(m)
     }
 }
 

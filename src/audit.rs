@@ -1,0 +1,53 @@
+//! The audit line: one log line (target `audit`) per credential handed out, on both endpoints.
+//! Handlers attach an [`AuditRecord`] to their response; the request middleware writes it as
+//! the request's line.
+
+use std::sync::Arc;
+
+use crate::cache::Outcome;
+use crate::issuer::Grant;
+use crate::policy::CallerId;
+
+/// What the audit line records about one credential handed out: who, which role and scope,
+/// which STS credential (its AccessKeyId is not secret) and whether the cache answered. It is
+/// joinable with ActionTrail (session name, AccessKeyId, STS RequestId) and OSS access logs
+/// (AccessKeyId). It holds no secret it could print: `Grant`'s `Debug` redacts them.
+pub struct AuditRecord {
+    pub caller: CallerId,
+    pub auth_mode: &'static str,
+    pub grant: Arc<Grant>,
+    pub outcome: Outcome,
+}
+
+impl AuditRecord {
+    /// Logs the record with the request's own fields, target `audit`.
+    pub fn log(
+        &self,
+        role_arn: &str,
+        request_id: &str,
+        method: &str,
+        route: &str,
+        status: u16,
+        latency_ms: f64,
+    ) {
+        let creds = &self.grant.credentials;
+        tracing::info!(
+            target: "audit",
+            request_id,
+            method,
+            route,
+            status,
+            latency_ms,
+            caller = self.caller.as_str(),
+            auth_mode = self.auth_mode,
+            role_arn,
+            role_session_name = self.grant.role_session_name.as_str(),
+            policy_sha256 = self.grant.policy_sha256.as_str(),
+            access_key_id = creds.access_key_id.as_str(),
+            expiration = self.grant.expiration_text.as_str(),
+            cache = self.outcome.as_str(),
+            sts_request_id = self.grant.sts_request_id.as_str(),
+            "credentials handed out"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! How failures are classified and spaced out, shared by the STS retries, the credential cache
+//! and the identity refresher: the `Retryable` classification and full-jitter delays. No I/O.
+
+use std::time::Duration;
+
+/// An error that may or may not go away by itself.
+pub trait Retryable {
+    fn retryable(&self) -> bool;
+
+    /// Whether the failure is worth remembering for a while (a refusal that will not change by
+    /// asking again soon).
+    fn remember(&self) -> bool {
+        !self.retryable()
+    }
+}
+
+/// "Full jitter": a uniformly random delay between zero and the capped exponential step.
+pub fn full_jitter(base: Duration, cap: Duration, failures: u32) -> Duration {
+    let step = base.saturating_mul(2u32.saturating_pow(failures.min(20)));
+    let ceiling = step.min(cap);
+    ceiling.mul_f64(fastrand::f64())
+}

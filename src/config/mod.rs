@@ -1,0 +1,167 @@
+//! Raw environment → validated [`Settings`], section by section. Each section's reader lives in
+//! its own file and produces the settings type of the module that uses it (`StsConfig` for the
+//! STS client, `IssuerConfig` for the issuer, `AccessSettings` for the access layer, ...); this
+//! module only assembles them. Every problem of every section is collected and reported at
+//! once, naming the variable; nothing here binds sockets or talks to the network, and no
+//! secret value is ever part of a message. [`variables::VARIABLES`] lists every variable read.
+
+mod access;
+mod identity;
+mod reader;
+mod server;
+mod sts;
+mod upload;
+pub mod variables;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::auth::settings::AccessSettings;
+use crate::identity::Identity;
+use crate::issuer::IssuerConfig;
+use crate::oss::post_object::PostSettings;
+use crate::sts::client::StsConfig;
+
+pub(crate) use reader::Reader;
+pub use server::ServerSettings;
+pub use upload::UploadSettings;
+
+pub use crate::auth::settings::AuthMode;
+pub use crate::oss::post_object::PostSignature;
+pub use crate::telemetry::LogFormat;
+
+/// Everything the broker needs, validated, by section.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    /// The broker's own key (or where to get it).
+    pub identity: Identity,
+    pub sts: StsConfig,
+    pub issuer: IssuerConfig,
+    pub upload: UploadSettings,
+    /// Authentication, CORS and rate limits.
+    pub access: AccessSettings,
+    /// Server-side POST signing (`/getPostObjectParams`, `sts-broker cors`).
+    pub post: PostSettings,
+}
+
+/// One offending variable and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+/// All configuration problems found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub fn mentions(&self, variable: &str) -> bool {
+        self.problems.iter().any(|p| p.variable == variable)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {}", p.variable, p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&env_lookup)
+    }
+
+    /// Reads from a map (tests, `demo`), with exactly the rules of [`Settings::from_env`].
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| vars.get(name).cloned())
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(lookup);
+        let settings = read_all(&mut r);
+        match settings {
+            Some(settings) if r.problems.is_empty() => Ok(settings),
+            _ => Err(ConfigError {
+                problems: r.problems,
+            }),
+        }
+    }
+}
+
+/// Every section, each reporting its own problems; `None` when any section failed.
+fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
+    let server = server::read(r);
+    let identity = identity::read(r);
+    let sts = sts::read_sts(r);
+    let lifetimes = sts::read_lifetimes(r);
+    let upload = upload::read_upload(r);
+    let access = access::read(r, server.as_ref().map(|s| s.listen));
+    let post = upload::read_post(r, upload.as_ref());
+    let (lifetimes, upload) = (lifetimes?, upload?);
+    Some(Settings {
+        issuer: IssuerConfig {
+            role_arn: lifetimes.role_arn,
+            bucket: upload.bucket.clone(),
+            upload_prefix: upload.prefix.clone(),
+            duration_seconds: lifetimes.duration_seconds,
+            refresh_ahead_seconds: lifetimes.refresh_ahead_seconds,
+            min_ttl_seconds: lifetimes.min_ttl_seconds,
+            cache_max_entries: lifetimes.cache_max_entries,
+            refresh_jitter: lifetimes.refresh_jitter,
+        },
+        server: server?,
+        identity: identity?,
+        sts: sts?,
+        upload,
+        access: access?,
+        post: post?,
+    })
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `BROKER_LISTEN` and `BROKER_LOG_FORMAT` alone, for commands that need no other settings
+/// (`demo`, `healthcheck`); the same parsers and messages as [`Settings::from_env`].
+pub fn listen_and_log_format(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    default_format: LogFormat,
+) -> Result<(SocketAddr, LogFormat), ConfigError> {
+    let mut r = Reader::new(lookup);
+    let listen = server::listen(&mut r);
+    let format = server::log_format(&mut r, default_format);
+    match (listen, format) {
+        (Some(listen), Some(format)) if r.problems.is_empty() => Ok((listen, format)),
+        _ => Err(ConfigError {
+            problems: r.problems,
+        }),
+    }
+}
+
+/// [`listen_and_log_format`] over the process environment.
+pub fn listen_and_log_format_from_env(
+    default_format: LogFormat,
+) -> Result<(SocketAddr, LogFormat), ConfigError> {
+    listen_and_log_format(&env_lookup, default_format)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+//! The STS section (endpoints, timeouts, budgets) and the credentials section (role, lifetime,
+//! refresh window, handout floor, cache size): the settings of `sts::StsClient` and of the
+//! `Issuer`.
+
+use std::time::Duration;
+
+use super::reader::{is_region_id, web_url, Reader};
+use crate::sts::client::StsConfig;
+use crate::sts::types::RoleArn;
+
+pub(crate) fn read_sts(r: &mut Reader<'_>) -> Option<StsConfig> {
+    let region = r.parsed("BROKER_STS_REGION", None, |raw| {
+        if is_region_id(raw) {
+            Ok(raw.to_owned())
+        } else {
+            Err("must be a region id such as cn-hangzhou".into())
+        }
+    });
+    let default_endpoint = match &region {
+        Some(region) => format!("https://sts.{region}.aliyuncs.com"),
+        None => "https://sts.aliyuncs.com".to_owned(),
+    };
+    let endpoints = r.parsed(
+        "BROKER_STS_ENDPOINT",
+        Some(vec![
+            reqwest::Url::parse(&default_endpoint).expect("default endpoint is a URL")
+        ]),
+        |raw| {
+            raw.split(',')
+                .map(str::trim)
+                .enumerate()
+                .map(|(i, one)| web_url(one, false).map_err(|e| format!("endpoint {}: {e}", i + 1)))
+                .collect::<Result<Vec<_>, _>>()
+        },
+    );
+    let retry_budget = r.integer("BROKER_STS_RETRY_BUDGET_MS", 8000, 1, 120_000);
+    let max_qps = r.integer("BROKER_STS_MAX_QPS", 50, 1, 10_000);
+    let connect = r.integer("BROKER_STS_CONNECT_TIMEOUT_MS", 5000, 1, 60_000);
+    let total = r.integer("BROKER_STS_TIMEOUT_MS", 10_000, 1, 120_000);
+    Some(StsConfig {
+        endpoints: endpoints?,
+        connect_timeout: Duration::from_millis(connect?),
+        timeout: Duration::from_millis(total?),
+        retry_budget: Duration::from_millis(retry_budget?),
+        max_qps: max_qps? as u32,
+    })
+}
+
+/// The credentials section, before it is joined with the upload section into an
+/// `IssuerConfig`.
+pub(crate) struct Lifetimes {
+    pub role_arn: RoleArn,
+    pub duration_seconds: u32,
+    pub refresh_ahead_seconds: u32,
+    pub min_ttl_seconds: u32,
+    pub cache_max_entries: u64,
+    pub refresh_jitter: Duration,
+}
+
+pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
+    let role_arn = r.required_parsed(
+        "BROKER_ROLE_ARN",
+        "the role credentials are issued for, acs:ram::<account>:role/<name>",
+        RoleArn::parse,
+    );
+    let duration = r
+        .integer("BROKER_DURATION_SECONDS", 3600, 900, 43_200)
+        .map(|v| v as u32);
+    let (window, floor) = refresh_windows(r, duration);
+    let cache_max_entries = r.integer("BROKER_CACHE_MAX_ENTRIES", 10_000, 1, 10_000_000);
+    let jitter = r.integer("BROKER_REFRESH_JITTER_MS", 5000, 0, 60_000);
+    Some(Lifetimes {
+        role_arn: role_arn?,
+        duration_seconds: duration?,
+        refresh_ahead_seconds: window?,
+        min_ttl_seconds: floor?,
+        cache_max_entries: cache_max_entries?,
+        refresh_jitter: Duration::from_millis(jitter?),
+    })
+}
+
+/// The refresh window and the handout floor. Unset, both scale with the credential lifetime
+/// (a quarter and a twelfth: 900 s and 300 s for 3600 s, 225 s and 75 s for 900 s), so short
+/// credentials are not refreshed on every request. Set, they are honoured as given when
+/// `floor <= window < duration`.
+fn refresh_windows(r: &mut Reader<'_>, duration: Option<u32>) -> (Option<u32>, Option<u32>) {
+    let window = r.parsed("BROKER_REFRESH_AHEAD_SECONDS", None, |raw| {
+        super::reader::integer_in(raw, 1, 43_199).map(|v| v as u32)
+    });
+    let floor = r.parsed("BROKER_MIN_TTL_SECONDS", None, |raw| {
+        super::reader::integer_in(raw, 0, 43_199).map(|v| v as u32)
+    });
+    let Some(duration) = duration else {
+        return (None, None);
+    };
+    let window_set = r.is_set("BROKER_REFRESH_AHEAD_SECONDS");
+    let floor_set = r.is_set("BROKER_MIN_TTL_SECONDS");
+    if (window_set && window.is_none()) || (floor_set && floor.is_none()) {
+        return (None, None); // already reported
+    }
+    let window = window.unwrap_or(duration / 4);
+    let floor = floor.unwrap_or(duration / 12);
+    let mut ok = true;
+    if window >= duration {
+        r.problem(
+            "BROKER_REFRESH_AHEAD_SECONDS",
+            format!("{window} must be less than BROKER_DURATION_SECONDS ({duration})"),
+        );
+        ok = false;
+    }
+    if floor > window {
+        let (variable, detail) = if floor_set {
+            ("BROKER_MIN_TTL_SECONDS", "")
+        } else {
+            (
+                "BROKER_REFRESH_AHEAD_SECONDS",
+                " (the default floor is a twelfth of the duration)",
+            )
+        };
+        r.problem(
+            variable,
+            format!(
+                "the floor BROKER_MIN_TTL_SECONDS ({floor}) must not exceed the refresh window BROKER_REFRESH_AHEAD_SECONDS ({window}){detail}"
+            ),
+        );
+        ok = false;
+    }
+    if ok {
+        (Some(window), Some(floor))
+    } else {
+        (None, None)
+    }
+}

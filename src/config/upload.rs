@@ -1,0 +1,164 @@
+//! The upload section (bucket, region, the host clients post to, the prefix template) and the
+//! server-side signing section (`/getPostObjectParams` and `sts-broker cors`).
+
+use std::time::Duration;
+
+use super::reader::{is_loopback_host, is_region_id, web_url, Reader};
+use crate::oss::post_object::{PostSettings, PostSignature};
+use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
+
+/// Where clients upload.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    pub bucket: BucketName,
+    pub region: String,
+    /// The URL clients post forms to, without a trailing `/`.
+    pub host: String,
+    pub prefix: UploadPrefix,
+}
+
+/// OSS allows objects up to 5 GB through PostObject (protocol.md §5.1).
+const MAX_POST_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+pub(crate) fn read_upload(r: &mut Reader<'_>) -> Option<UploadSettings> {
+    let bucket = r.required_parsed("BROKER_BUCKET", "the OSS bucket clients upload to", |raw| {
+        BucketName::parse(raw)
+    });
+    let region = r.required_parsed(
+        "BROKER_REGION",
+        "the bucket's region id, e.g. cn-hangzhou",
+        |raw| {
+            if is_region_id(raw) {
+                Ok(raw.to_owned())
+            } else {
+                Err(
+                    "must be a region id such as cn-hangzhou (plain id, without an `oss-` prefix)"
+                        .into(),
+                )
+            }
+        },
+    );
+    let host = upload_host(r);
+    let host = host.map(|u| u.as_str().trim_end_matches('/').to_owned());
+    let host = host.or_else(|| match (&bucket, &region) {
+        (Some(b), Some(reg)) => Some(format!("https://{}.oss-{reg}.aliyuncs.com", b.as_str())),
+        _ => None,
+    });
+    let prefix = r.parsed(
+        "BROKER_UPLOAD_PREFIX",
+        Some(UploadPrefix::parse("uploads/${sub}/").expect("default prefix is valid")),
+        UploadPrefix::parse,
+    );
+    // The longest possible caller id must still give a policy STS accepts.
+    if let (Some(bucket), Some(prefix)) = (&bucket, &prefix) {
+        let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
+        if let Err(e) = upload_session_policy(bucket, &prefix.render(&longest)) {
+            r.problem(
+                "BROKER_UPLOAD_PREFIX",
+                format!("too long together with BROKER_BUCKET: {e}"),
+            );
+        }
+    }
+    Some(UploadSettings {
+        bucket: bucket?,
+        region: region?,
+        host: host?,
+        prefix: prefix?,
+    })
+}
+
+/// `BROKER_UPLOAD_HOST`, the one parser of it (the post section reads the result).
+fn upload_host(r: &mut Reader<'_>) -> Option<reqwest::Url> {
+    r.parsed("BROKER_UPLOAD_HOST", None, |raw| web_url(raw, true))
+}
+
+/// A MIME type as `type/subtype`: token characters only, so it can never carry a `$`, a comma
+/// or anything that needs escaping in a policy.
+fn is_mime_type(raw: &str) -> bool {
+    let token = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#&-^_.+".contains(&b))
+    };
+    raw.len() <= 255
+        && raw
+            .split_once('/')
+            .is_some_and(|(t, s)| token(t) && token(s))
+}
+
+/// Whether `url` is the bucket's own OSS host (virtual-hosted) or a loopback emulator whose
+/// path is the bucket (path-style); anything else is a custom domain that cannot take API calls.
+fn is_bucket_api_url(url: &reqwest::Url, bucket: &BucketName, region: &str) -> bool {
+    let expected = format!("{}.oss-{region}.aliyuncs.com", bucket.as_str());
+    let virtual_hosted = url
+        .host_str()
+        .is_some_and(|h| h.eq_ignore_ascii_case(&expected))
+        && url.path() == "/";
+    let path_style = is_loopback_host(url)
+        && url.path().trim_end_matches('/') == format!("/{}", bucket.as_str());
+    virtual_hosted || path_style
+}
+
+fn content_types(raw: &str) -> Result<Vec<String>, String> {
+    let list: Vec<String> = raw
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    match list.iter().find(|t| !is_mime_type(t)) {
+        Some(bad) => Err(format!(
+            "`{bad}` is not a MIME type; write a comma-separated list such as image/jpeg,image/png"
+        )),
+        None => Ok(list),
+    }
+}
+
+/// `upload` is `None` when the upload section itself had problems.
+pub(crate) fn read_post(
+    r: &mut Reader<'_>,
+    upload: Option<&UploadSettings>,
+) -> Option<PostSettings> {
+    let signature = r.parsed(
+        "BROKER_POST_SIGNATURE",
+        Some(PostSignature::V4),
+        |raw| match raw {
+            "v4" => Ok(PostSignature::V4),
+            "v1" => Ok(PostSignature::V1),
+            _ => Err("must be `v4` (OSS4-HMAC-SHA256) or `v1` (HMAC-SHA1)".into()),
+        },
+    );
+    // V4 requests are valid at most 7 days from x-oss-date (protocol.md §5.5); a day is plenty.
+    let policy_ttl = r.integer("BROKER_POST_POLICY_TTL_SECONDS", 600, 10, 86_400);
+    let max_upload_bytes = r.integer(
+        "BROKER_MAX_UPLOAD_BYTES",
+        10_485_760,
+        1,
+        MAX_POST_OBJECT_BYTES,
+    );
+    let allowed_content_types = r.parsed(
+        "BROKER_ALLOWED_CONTENT_TYPES",
+        Some(Vec::new()),
+        content_types,
+    );
+    let explicit_endpoint = r.parsed("BROKER_OSS_ENDPOINT", None, |raw| web_url(raw, true));
+    let oss_endpoint = upload.map(|u| {
+        let host = reqwest::Url::parse(&u.host).ok();
+        let derived = explicit_endpoint
+            .or_else(|| host.filter(|h| is_bucket_api_url(h, &u.bucket, &u.region)));
+        match derived {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!(
+                "https://{}.oss-{}.aliyuncs.com",
+                u.bucket.as_str(),
+                u.region
+            ),
+        }
+    });
+    Some(PostSettings {
+        signature: signature?,
+        policy_ttl: Duration::from_secs(policy_ttl?),
+        max_upload_bytes: max_upload_bytes?,
+        allowed_content_types: allowed_content_types?,
+        oss_endpoint: oss_endpoint?,
+    })
+}

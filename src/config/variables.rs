@@ -1,0 +1,144 @@
+//! Every environment variable the broker reads, in one table: its name, its default, the
+//! section that reads it and whether its value is a secret. The reader refuses to read a name
+//! that is not here, and a test checks this table against `.env.example` and
+//! `docs/configuration.md`, so the three cannot drift apart.
+
+/// Which part of the configuration a variable belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Server,
+    Identity,
+    Sts,
+    Credentials,
+    Upload,
+    PostSigning,
+    Access,
+}
+
+/// One variable.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    /// The default as documented; `None` when unset means "required" or "off".
+    pub default: Option<&'static str>,
+    pub section: Section,
+    /// Its value must never appear in a message, a log line or `Debug` output.
+    pub secret: bool,
+}
+
+const fn var(name: &'static str, default: Option<&'static str>, section: Section) -> Variable {
+    Variable {
+        name,
+        default,
+        section,
+        secret: false,
+    }
+}
+
+const fn secret(name: &'static str, section: Section) -> Variable {
+    Variable {
+        name,
+        default: None,
+        section,
+        secret: true,
+    }
+}
+
+use Section::*;
+
+/// The whole table, in the order `docs/configuration.md` presents them.
+pub const VARIABLES: &[Variable] = &[
+    var("BROKER_LISTEN", Some("127.0.0.1:8080"), Server),
+    var("BROKER_LOG_FORMAT", Some("json"), Server),
+    var("BROKER_SHUTDOWN_TIMEOUT_SECONDS", Some("30"), Server),
+    var("BROKER_METRICS_LISTEN", None, Server),
+    var("ALIBABA_CLOUD_ACCESS_KEY_ID", None, Identity),
+    secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Identity),
+    secret("ALIBABA_CLOUD_SECURITY_TOKEN", Identity),
+    var("ALIBABA_CLOUD_ROLE_ARN", None, Identity),
+    var("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", None, Identity),
+    var("ALIBABA_CLOUD_OIDC_TOKEN_FILE", None, Identity),
+    var("ALIBABA_CLOUD_ROLE_SESSION_NAME", None, Identity),
+    var(
+        "ALIBABA_CLOUD_CREDENTIALS_FILE",
+        Some("$HOME/.alibabacloud/credentials"),
+        Identity,
+    ),
+    var("ALIBABA_CLOUD_PROFILE", Some("default"), Identity),
+    var("ALIBABA_CLOUD_ECS_METADATA", None, Identity),
+    var(
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED",
+        Some("false"),
+        Identity,
+    ),
+    var("ALIBABA_CLOUD_IMDSV1_DISABLED", Some("false"), Identity),
+    var(
+        "BROKER_IMDS_ENDPOINT",
+        Some("http://100.100.100.200"),
+        Identity,
+    ),
+    var("BROKER_ROLE_ARN", None, Sts),
+    var("BROKER_STS_REGION", None, Sts),
+    var("BROKER_STS_ENDPOINT", Some("https://sts.aliyuncs.com"), Sts),
+    var("BROKER_STS_CONNECT_TIMEOUT_MS", Some("5000"), Sts),
+    var("BROKER_STS_TIMEOUT_MS", Some("10000"), Sts),
+    var("BROKER_STS_RETRY_BUDGET_MS", Some("8000"), Sts),
+    var("BROKER_STS_MAX_QPS", Some("50"), Sts),
+    var("BROKER_DURATION_SECONDS", Some("3600"), Credentials),
+    var(
+        "BROKER_REFRESH_AHEAD_SECONDS",
+        Some("a quarter of the duration"),
+        Credentials,
+    ),
+    var(
+        "BROKER_MIN_TTL_SECONDS",
+        Some("a twelfth of the duration"),
+        Credentials,
+    ),
+    var("BROKER_REFRESH_JITTER_MS", Some("5000"), Credentials),
+    var("BROKER_CACHE_MAX_ENTRIES", Some("10000"), Credentials),
+    var("BROKER_BUCKET", None, Upload),
+    var("BROKER_REGION", None, Upload),
+    var(
+        "BROKER_UPLOAD_HOST",
+        Some("https://<bucket>.oss-<region>.aliyuncs.com"),
+        Upload,
+    ),
+    var("BROKER_UPLOAD_PREFIX", Some("uploads/${sub}/"), Upload),
+    var("BROKER_POST_SIGNATURE", Some("v4"), PostSigning),
+    var("BROKER_POST_POLICY_TTL_SECONDS", Some("600"), PostSigning),
+    var("BROKER_MAX_UPLOAD_BYTES", Some("10485760"), PostSigning),
+    var("BROKER_ALLOWED_CONTENT_TYPES", None, PostSigning),
+    var("BROKER_OSS_ENDPOINT", None, PostSigning),
+    var("BROKER_AUTH", None, Access),
+    var("BROKER_ALLOW_ANONYMOUS", Some("false"), Access),
+    secret("BROKER_JWT_HS256_SECRET", Access),
+    var("BROKER_JWT_JWKS_URL", None, Access),
+    var("BROKER_JWT_ISSUER", None, Access),
+    var("BROKER_JWT_AUDIENCE", None, Access),
+    var("BROKER_JWT_SUBJECT_CLAIM", Some("sub"), Access),
+    var("BROKER_JWT_LEEWAY_SECONDS", Some("30"), Access),
+    var("BROKER_JWT_JWKS_MAX_AGE_SECONDS", Some("600"), Access),
+    var("BROKER_JWT_JWKS_MIN_REFETCH_SECONDS", Some("30"), Access),
+    var("BROKER_API_KEYS", None, Access),
+    var("BROKER_API_KEYS_FILE", None, Access),
+    var(
+        "BROKER_TRUSTED_HEADER",
+        Some("X-Authenticated-User"),
+        Access,
+    ),
+    var(
+        "BROKER_TRUSTED_PROXIES",
+        Some("127.0.0.0/8,::1/128"),
+        Access,
+    ),
+    var("BROKER_CORS_ORIGINS", None, Access),
+    var("BROKER_RATE_LIMIT_PER_MINUTE", Some("60"), Access),
+    var("BROKER_RATE_LIMIT_BURST", Some("10"), Access),
+    var("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE", Some("10"), Access),
+];
+
+/// The table entry for `name`.
+pub fn lookup(name: &str) -> Option<&'static Variable> {
+    VARIABLES.iter().find(|v| v.name == name)
+}
