@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::issuer::Issuer;
 use crate::sts::client::{AttemptOutcome, StsObserver};
+use crate::sts::error::is_throttling;
 
 /// What the broker last learnt about STS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +75,12 @@ impl StsObserver for StsHealth {
     fn attempt_finished(&self, _action: &'static str, outcome: AttemptOutcome<'_>, _: Duration) {
         let (state, code) = match outcome {
             AttemptOutcome::Success => (StsState::Ok, None),
+            // The client's own classification: `ServiceUnavailable` is throttling at any status.
+            AttemptOutcome::Rejected { code, .. } if is_throttling(code) => {
+                (StsState::Throttled, Some(code.to_owned()))
+            }
             AttemptOutcome::Rejected { status, .. } if status >= 500 => {
                 (StsState::Unreachable, None)
-            }
-            AttemptOutcome::Rejected { code, .. }
-                if code == "Throttling" || code.starts_with("Throttling.") =>
-            {
-                (StsState::Throttled, Some(code.to_owned()))
             }
             AttemptOutcome::Rejected { code, .. } => (StsState::Rejected, Some(code.to_owned())),
             AttemptOutcome::Transport(_)
@@ -223,5 +223,41 @@ impl Readiness {
             checking.store(false, Ordering::Release);
             done.send_modify(|n| *n += 1);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sts::client::StsError;
+
+    /// Readiness and the STS client classify the same answers the same way: whatever the
+    /// client treats as throttling is `throttled` here, whatever it retries as a server
+    /// failure is `unreachable`, and a refusal is `rejected`.
+    #[test]
+    fn states_follow_the_client_classification() {
+        let cases = [
+            (503, "ServiceUnavailable", StsState::Throttled),
+            (400, "Throttling.User", StsState::Throttled),
+            (500, "InternalError", StsState::Unreachable),
+            (403, "NoPermission", StsState::Rejected),
+        ];
+        for (status, code, expected) in cases {
+            let health = StsHealth::default();
+            health.attempt_finished(
+                "AssumeRole",
+                AttemptOutcome::Rejected { status, code },
+                Duration::ZERO,
+            );
+            assert_eq!(health.last().unwrap().state, expected, "{status} {code}");
+            let error = StsError::Rejected {
+                status,
+                code: code.into(),
+                message: String::new(),
+                request_id: None,
+            };
+            assert_eq!(error.is_throttling(), expected == StsState::Throttled);
+            assert_eq!(error.retryable(), expected != StsState::Rejected);
+        }
     }
 }

@@ -142,3 +142,95 @@ pub const VARIABLES: &[Variable] = &[
 pub fn lookup(name: &str) -> Option<&'static Variable> {
     VARIABLES.iter().find(|v| v.name == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::VARIABLES;
+
+    /// Every `BROKER_*` / `ALIBABA_CLOUD_*` name in `text`.
+    fn names_in(text: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for prefix in ["BROKER_", "ALIBABA_CLOUD_"] {
+            let mut rest = text;
+            while let Some(at) = rest.find(prefix) {
+                let before = rest[..at].chars().next_back();
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = &tail[..end];
+                // `BROKER_JWT_ variables` names a family, not a variable.
+                if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && name.len() > prefix.len()
+                    && !name.ends_with('_')
+                {
+                    found.insert(name.to_owned());
+                }
+                rest = &tail[end.max(1)..];
+            }
+        }
+        found
+    }
+
+    fn read(relative: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The names the configuration code reads: string literals in `src/config/`.
+    fn read_by_code() -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.file_name().is_some_and(|n| n != "variables.rs" && n != "tests.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for quoted in text.split('"').skip(1).step_by(2) {
+                        names.extend(names_in(quoted).into_iter().filter(|n| n == quoted));
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn the_table_the_code_the_example_and_the_docs_agree() {
+        let table: BTreeSet<String> = VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        assert_eq!(table.len(), VARIABLES.len(), "a variable is listed twice");
+        let code = read_by_code();
+        let example = names_in(&read(".env.example"));
+        let docs = names_in(&read("docs/configuration.md"));
+        for (what, names) in [
+            ("the configuration code", &code),
+            (".env.example", &example),
+            ("docs/configuration.md", &docs),
+        ] {
+            let missing: Vec<_> = table.difference(names).collect();
+            let unknown: Vec<_> = names.difference(&table).collect();
+            assert!(
+                missing.is_empty() && unknown.is_empty(),
+                "{what} disagrees with config::variables::VARIABLES: missing {missing:?}, not in the table {unknown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_marked_in_the_docs() {
+        let docs = read("docs/configuration.md");
+        for v in VARIABLES.iter().filter(|v| v.secret) {
+            let row = docs
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}`", v.name)))
+                .unwrap_or_else(|| panic!("no table row for {}", v.name));
+            assert!(row.to_lowercase().contains("secret"), "{row}");
+        }
+    }
+}

@@ -95,8 +95,9 @@ impl crate::backoff::Retryable for StsError {
     }
 }
 
-/// DARA treats these codes as throttling for any status (spec §1.7).
-fn is_throttling(code: &str) -> bool {
+/// DARA treats these codes as throttling for any status (protocol.md §1.7). The one rule:
+/// the retries, the HTTP mapping and readiness all classify through it.
+pub fn is_throttling(code: &str) -> bool {
     code == "Throttling" || code.starts_with("Throttling.") || code == "ServiceUnavailable"
 }
 
