@@ -2,6 +2,7 @@
 //! `sts-broker demo`. They verify requests as Alibaba does and must never share signing code
 //! with the broker: a bug copied into both would pass unnoticed.
 
+mod common;
 pub mod imds;
 pub mod oss;
 pub mod server;
