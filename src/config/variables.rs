@@ -222,15 +222,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn secrets_are_marked_in_the_docs() {
-        let docs = read("docs/configuration.md");
-        for v in VARIABLES.iter().filter(|v| v.secret) {
-            let row = docs
-                .lines()
-                .find(|l| l.starts_with(&format!("| `{}`", v.name)))
-                .unwrap_or_else(|| panic!("no table row for {}", v.name));
-            assert!(row.to_lowercase().contains("secret"), "{row}");
+    /// The summary table of `docs/configuration.md`, as the code's table says it must read.
+    fn summary_table() -> String {
+        let mut out = String::from(
+            "| variable | section | default | secret |\n| --- | --- | --- | --- |\n",
+        );
+        for v in VARIABLES {
+            let default = v.default.map_or("—".to_owned(), |d| format!("`{d}`"));
+            let secret = if v.secret { "**secret**" } else { "no" };
+            out.push_str(&format!(
+                "| `{}` | {:?} | {default} | {secret} |\n",
+                v.name, v.section
+            ));
         }
+        out
+    }
+
+    #[test]
+    fn the_docs_summary_table_is_the_code_table() {
+        let docs = read("docs/configuration.md");
+        let (start, end) = ("<!-- variables:start -->\n", "<!-- variables:end -->");
+        let from = docs.find(start).expect("docs/configuration.md has the summary markers");
+        let to = docs.find(end).expect("end marker");
+        let shown = &docs[from + start.len()..to];
+        assert_eq!(
+            shown,
+            summary_table(),
+            "docs/configuration.md's summary table differs from config::variables::VARIABLES; \
+             it should read:\n{}",
+            summary_table()
+        );
     }
 }
