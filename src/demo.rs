@@ -56,7 +56,7 @@ pub fn demo_settings(
 }
 
 /// The bucket CORS rule that lets the demo page (served by the broker at `address`) post forms
-/// and read objects back (spec §5.6): its origin as a browser may spell it.
+/// and read objects back (protocol.md §5.6): its origin as a browser may spell it.
 pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
     let port = address.port();
     let mut origins = vec![format!("http://{address}")];

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-/// STS refuses session policies longer than this (spec §1.2, current docs).
+/// STS refuses session policies longer than this (protocol.md §1.2, current docs).
 pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
 
 /// Object-write actions a client needs for PutObject, PostObject and multipart uploads.
@@ -175,7 +175,7 @@ pub fn upload_session_policy(bucket: &BucketName, dir: &str) -> Result<String, P
 }
 
 /// `RoleSessionName` for a caller: `[A-Za-z0-9.@_-]`, 2-32 characters (the stricter of the two
-/// documented limits, spec §1.2). When the id had to be altered or cut, a short stable hash of
+/// documented limits, protocol.md §1.2). When the id had to be altered or cut, a short stable hash of
 /// the full id is appended so two callers never share a session name by accident.
 pub fn role_session_name(caller: &str) -> String {
     const MAX: usize = 32;

@@ -1,6 +1,6 @@
 //! Readiness: whether the broker can hand out credentials now, from its cache or from STS. It
 //! watches every STS attempt (as an observer) and, only when nothing fresher is known, asks STS
-//! `GetCallerIdentity` (spec §4.7) — one check at a time, its result kept for a while so probes
+//! `GetCallerIdentity` (protocol.md §4.7) — one check at a time, its result kept for a while so probes
 //! cannot hammer STS. It never issues credentials and never blocks a probe for long.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -189,7 +189,9 @@ mod tests {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if path.file_name().is_some_and(|n| n != "variables.rs" && n != "tests.rs")
+                } else if path
+                    .file_name()
+                    .is_some_and(|n| n != "variables.rs" && n != "tests.rs")
                 {
                     let text = std::fs::read_to_string(&path).unwrap();
                     for quoted in text.split('"').skip(1).step_by(2) {
@@ -224,9 +226,8 @@ mod tests {
 
     /// The summary table of `docs/configuration.md`, as the code's table says it must read.
     fn summary_table() -> String {
-        let mut out = String::from(
-            "| variable | section | default | secret |\n| --- | --- | --- | --- |\n",
-        );
+        let mut out =
+            String::from("| variable | section | default | secret |\n| --- | --- | --- | --- |\n");
         for v in VARIABLES {
             let default = v.default.map_or("—".to_owned(), |d| format!("`{d}`"));
             let secret = if v.secret { "**secret**" } else { "no" };
@@ -242,7 +243,9 @@ mod tests {
     fn the_docs_summary_table_is_the_code_table() {
         let docs = read("docs/configuration.md");
         let (start, end) = ("<!-- variables:start -->\n", "<!-- variables:end -->");
-        let from = docs.find(start).expect("docs/configuration.md has the summary markers");
+        let from = docs
+            .find(start)
+            .expect("docs/configuration.md has the summary markers");
         let to = docs.find(end).expect("end marker");
         let shown = &docs[from + start.len()..to];
         assert_eq!(

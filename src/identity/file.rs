@@ -1,4 +1,4 @@
-//! The INI dialect of `~/.alibabacloud/credentials` (spec §4.2): `[profile]` sections of
+//! The INI dialect of `~/.alibabacloud/credentials` (protocol.md §4.2): `[profile]` sections of
 //! `key = value` lines, `#`/`;` comments. Parsing only; errors name a line, never its content,
 //! because the lines hold secrets.
 

@@ -1,9 +1,8 @@
-//! The ECS instance RAM role from the metadata service (spec §4.4): IMDSv2 session token first,
+//! The ECS instance RAM role from the metadata service (protocol.md §4.4): IMDSv2 session token first,
 //! token-less v1 only when allowed, then the role's credentials JSON. Talks to the configured
 //! metadata base URL only (never probes), never through a proxy, and never logs a credential or
 //! the metadata token.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,24 +10,24 @@ use futures_util::future::BoxFuture;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
-use super::{is_role_name, Fetch, Fetched, IdentityError, IdentityErrorKind, Source};
+use super::{is_role_name, Fetch, Fetched, IdentityError, IdentityErrorKind};
 use crate::sts::types::AccessKey;
 
-/// The documented metadata address, plain http (spec §4.4).
+/// The documented metadata address, plain http (protocol.md §4.4).
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://100.100.100.200";
-/// Token lifetime the SDKs ask for, the maximum (spec §4.4: 21600 s = 6 h).
+/// Token lifetime the SDKs ask for, the maximum (protocol.md §4.4: 21600 s = 6 h).
 const TOKEN_TTL_SECONDS: &str = "21600";
 const TOKEN_TTL_HEADER: &str = "X-aliyun-ecs-metadata-token-ttl-seconds";
 const TOKEN_HEADER: &str = "X-aliyun-ecs-metadata-token";
 const CREDENTIALS_PATH: &str = "latest/meta-data/ram/security-credentials/";
-/// The SDKs use 1 s connect and read timeouts (spec §4.4); the whole request gets a little more.
+/// The SDKs use 1 s connect and read timeouts (protocol.md §4.4); the whole request gets a little more.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(3);
 /// A metadata answer larger than this is not a metadata answer.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// An ECS instance-role source as configured.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EcsSource {
     pub endpoint: reqwest::Url,
     /// `None`: discover it from the metadata service (`auto`).
@@ -58,11 +57,11 @@ impl EcsSource {
 
 #[derive(Debug)]
 pub(super) struct ImdsFetcher {
-    source: Arc<Source>,
+    source: EcsSource,
     http: reqwest::Client,
 }
 
-/// Spec §4.4 credentials document; every field required.
+/// protocol.md §4.4 credentials document; every field required.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct CredentialsBody {
@@ -74,7 +73,7 @@ struct CredentialsBody {
 }
 
 impl ImdsFetcher {
-    pub(super) fn new(source: Arc<Source>) -> Result<Self, IdentityError> {
+    pub(super) fn new(source: EcsSource) -> Result<Self, IdentityError> {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TOTAL_TIMEOUT)
@@ -92,10 +91,7 @@ impl ImdsFetcher {
     }
 
     fn ecs(&self) -> &EcsSource {
-        match &*self.source {
-            Source::Ecs(s) => s,
-            _ => unreachable!("an ImdsFetcher is built for ECS sources only"),
-        }
+        &self.source
     }
 
     fn url(&self, path: &str) -> String {
@@ -187,7 +183,7 @@ impl ImdsFetcher {
                 e.column()
             ))
         })?;
-        // Spec §4.4: the document must say `Code: Success`.
+        // protocol.md §4.4: the document must say `Code: Success`.
         if parsed.code != "Success" {
             return Err(IdentityError::metadata(format!(
                 "the metadata service's credentials for `{role}` have Code `{}`",

@@ -1,5 +1,5 @@
 //! The broker's own identity for signing STS calls. Callers ask [`Identity::current`] for the
-//! key to sign with right now; where it comes from (the provider chain of spec §4) and how it is
+//! key to sign with right now; where it comes from (the provider chain of protocol.md §4) and how it is
 //! refreshed is decided here only. Nothing here may log, format or return a secret in an error.
 
 pub(crate) mod file;
@@ -19,7 +19,7 @@ pub use oidc::OidcSource;
 pub use ram_role::RamRoleArnSource;
 pub use refresh::{Fetch, Fetched, Refresher};
 
-/// `DurationSeconds` the broker asks for its own session: the SDKs' default (spec §4.5).
+/// `DurationSeconds` the broker asks for its own session: the SDKs' default (protocol.md §4.5).
 pub const OWN_SESSION_SECONDS: u32 = 3600;
 
 /// Why no key could be had. The text never carries a secret.
@@ -87,11 +87,11 @@ impl crate::backoff::Retryable for IdentityError {
 /// A temporary identity's origin, as configured.
 #[derive(Debug)]
 pub enum Source {
-    /// RRSA: `AssumeRoleWithOIDC` with a projected token file (spec §4.5).
+    /// RRSA: `AssumeRoleWithOIDC` with a projected token file (protocol.md §4.5).
     Oidc(OidcSource),
-    /// A long-term key that assumes a role for the broker's identity (role chaining, spec §4.2).
+    /// A long-term key that assumes a role for the broker's identity (role chaining, protocol.md §4.2).
     RamRoleArn(RamRoleArnSource),
-    /// The ECS instance RAM role from the metadata service (spec §4.4).
+    /// The ECS instance RAM role from the metadata service (protocol.md §4.4).
     Ecs(EcsSource),
 }
 
@@ -156,17 +156,17 @@ impl Identity {
             Self::Source(source) => source.clone(),
         };
         let fetcher: Box<dyn Fetch> = match &*source {
-            Source::Oidc(_) => Box::new(oidc::OidcFetcher::new(
-                source.clone(),
+            Source::Oidc(s) => Box::new(oidc::OidcFetcher::new(
+                s.clone(),
                 sts.clone(),
                 clock.clone(),
             )),
-            Source::RamRoleArn(_) => Box::new(ram_role::RamRoleFetcher::new(
-                source.clone(),
+            Source::RamRoleArn(s) => Box::new(ram_role::RamRoleFetcher::new(
+                s.clone(),
                 sts.clone(),
                 clock.clone(),
             )),
-            Source::Ecs(_) => Box::new(imds::ImdsFetcher::new(source.clone())?),
+            Source::Ecs(s) => Box::new(imds::ImdsFetcher::new(s.clone())?),
         };
         let refresher = Arc::new(Refresher::new(fetcher, clock, nonces));
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -209,7 +209,7 @@ pub(crate) fn is_role_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
-/// `RoleSessionName`: 2-64 characters of letters, digits and `. @ - _` (spec §4.5).
+/// `RoleSessionName`: 2-64 characters of letters, digits and `. @ - _` (protocol.md §4.5).
 pub(crate) fn is_session_name(name: &str) -> bool {
     (2..=64).contains(&name.len())
         && name
@@ -218,7 +218,7 @@ pub(crate) fn is_session_name(name: &str) -> bool {
 }
 
 /// The session name the broker uses when none is configured; credentials-go uses
-/// `credentials-go-<unix µs>` the same way (spec §4.1).
+/// `credentials-go-<unix µs>` the same way (protocol.md §4.1).
 fn default_session_name(clock: &dyn Clock) -> String {
     format!("sts-broker-{}", clock.now().timestamp())
 }

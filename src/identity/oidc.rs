@@ -1,5 +1,5 @@
 //! RRSA: the broker's identity from `AssumeRoleWithOIDC` with the OIDC token Kubernetes projects
-//! into a file (spec §4.5). Reads the token file on every load, because the kubelet rotates it;
+//! into a file (protocol.md §4.5). Reads the token file on every load, because the kubelet rotates it;
 //! never caches, logs or formats the token.
 
 use std::path::PathBuf;
@@ -9,18 +9,17 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
 use super::{
-    default_session_name, Fetch, Fetched, IdentityError, IdentityErrorKind, Source,
-    OWN_SESSION_SECONDS,
+    default_session_name, Fetch, Fetched, IdentityError, IdentityErrorKind, OWN_SESSION_SECONDS,
 };
 use crate::clock::Clock;
 use crate::sts::client::{OidcRequest, StsClient};
 use crate::sts::types::RoleArn;
 
-/// Spec §4.5: `OIDCToken` is 4-20,000 characters.
+/// protocol.md §4.5: `OIDCToken` is 4-20,000 characters.
 const MAX_TOKEN_CHARS: usize = 20_000;
 
 /// An RRSA source as configured (environment or an `oidc_role_arn` profile).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OidcSource {
     pub role_arn: RoleArn,
     pub provider_arn: String,
@@ -44,21 +43,18 @@ impl OidcSource {
 
 #[derive(Debug)]
 pub(super) struct OidcFetcher {
-    source: Arc<Source>,
+    source: OidcSource,
     sts: StsClient,
     clock: Arc<dyn Clock>,
 }
 
 impl OidcFetcher {
-    pub(super) fn new(source: Arc<Source>, sts: StsClient, clock: Arc<dyn Clock>) -> Self {
+    pub(super) fn new(source: OidcSource, sts: StsClient, clock: Arc<dyn Clock>) -> Self {
         Self { source, sts, clock }
     }
 
     fn oidc(&self) -> &OidcSource {
-        match &*self.source {
-            Source::Oidc(s) => s,
-            _ => unreachable!("an OidcFetcher is built for OIDC sources only"),
-        }
+        &self.source
     }
 
     async fn load(&self) -> Result<Fetched, IdentityError> {

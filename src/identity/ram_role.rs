@@ -1,17 +1,17 @@
-//! Role chaining from a `ram_role_arn` profile (spec §4.2): a long-term key signs `AssumeRole`
+//! Role chaining from a `ram_role_arn` profile (protocol.md §4.2): a long-term key signs `AssumeRole`
 //! and the resulting session is the broker's identity. Never logs the key's secret.
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::{default_session_name, Fetch, Fetched, IdentityError, Source, OWN_SESSION_SECONDS};
+use super::{default_session_name, Fetch, Fetched, IdentityError, OWN_SESSION_SECONDS};
 use crate::clock::Clock;
 use crate::sts::client::{AssumeRoleRequest, StsClient};
 use crate::sts::types::{AccessKey, RoleArn};
 
 /// A `ram_role_arn` profile as configured.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RamRoleArnSource {
     pub key: AccessKey,
     pub role_arn: RoleArn,
@@ -30,21 +30,18 @@ impl RamRoleArnSource {
 
 #[derive(Debug)]
 pub(super) struct RamRoleFetcher {
-    source: Arc<Source>,
+    source: RamRoleArnSource,
     sts: StsClient,
     clock: Arc<dyn Clock>,
 }
 
 impl RamRoleFetcher {
-    pub(super) fn new(source: Arc<Source>, sts: StsClient, clock: Arc<dyn Clock>) -> Self {
+    pub(super) fn new(source: RamRoleArnSource, sts: StsClient, clock: Arc<dyn Clock>) -> Self {
         Self { source, sts, clock }
     }
 
     fn chained(&self) -> &RamRoleArnSource {
-        match &*self.source {
-            Source::RamRoleArn(s) => s,
-            _ => unreachable!("a RamRoleFetcher is built for ram_role_arn sources only"),
-        }
+        &self.source
     }
 
     async fn load(&self) -> Result<Fetched, IdentityError> {

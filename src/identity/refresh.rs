@@ -15,10 +15,10 @@ use crate::clock::{Clock, NonceSource};
 use crate::sts::types::{format_timestamp, AccessKey, TemporaryCredentials};
 
 /// Refresh when this little validity is left, at the least: credentials-go refreshes at
-/// ≤ 180 s (spec §6).
+/// ≤ 180 s (protocol.md §6).
 const MIN_MARGIN_SECONDS: i64 = 180;
 /// ... or when a fifth of the lifetime is left, whichever is more: the OSS Go SDK v2 treats
-/// credentials as expiring after 80 % of their life (spec §6).
+/// credentials as expiring after 80 % of their life (protocol.md §6).
 const MARGIN_DIVISOR: i32 = 5;
 /// Up to this share of the lifetime is taken off the refresh time at random, so many brokers
 /// started together do not refresh together.

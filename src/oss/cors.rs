@@ -1,4 +1,4 @@
-//! Bucket CORS for uploads (spec §5.6): the rule browser uploads need for
+//! Bucket CORS for uploads (protocol.md §5.6): the rule browser uploads need for
 //! `BROKER_CORS_ORIGINS`, its XML (`PutBucketCors` / `GetBucketCors` bodies) and what an existing
 //! configuration lacks; plus the `sts-broker cors` command built on them. Talks to OSS only
 //! through [`crate::oss::client`]; never prints a secret.
@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 pub const UPLOAD_METHODS: [&str; 2] = ["POST", "PUT"];
 /// Headers browser SDKs read: multipart uploads need `ETag`; `x-oss-request-id` for support.
 pub const EXPOSE_HEADERS: [&str; 2] = ["ETag", "x-oss-request-id"];
-/// OSS keeps at most this many rules per bucket (spec §5.6).
+/// OSS keeps at most this many rules per bucket (protocol.md §5.6).
 pub const MAX_RULES: usize = 10;
 const MAX_AGE_SECONDS: u32 = 600;
 

@@ -191,7 +191,7 @@ mod tests {
 
     // Published vectors: aliyun/alibabacloud-oss-go-sdk-v2 oss/signer/signer_test.go
     // (TestV4AuthHeader and TestV4AuthHeaderToken): ak "ak", sk "sk", PUT to bucket "bucket",
-    // key "1234+-/123/1.txt", the query and headers below; named in spec §5.5. Re-verified
+    // key "1234+-/123/1.txt", the query and headers below; named in protocol.md §5.5. Re-verified
     // independently with Python hmac/hashlib before use.
     fn vector_query() -> Vec<(String, String)> {
         pairs(&[

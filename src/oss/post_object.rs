@@ -38,7 +38,7 @@ use crate::oss::post_signer::{
 use crate::sts::types::TemporaryCredentials;
 
 /// The `success_action_status` the policy pins: `200` with an empty body, the status
-/// `wx.uploadFile` and Alibaba's browser demo expect (spec §5.2; OSS's default is 204).
+/// `wx.uploadFile` and Alibaba's browser demo expect (protocol.md §5.2; OSS's default is 204).
 pub const SUCCESS_ACTION_STATUS: &str = "200";
 
 /// What the form must allow.
@@ -153,7 +153,7 @@ pub fn build(
             let credential = v4_credential(&creds.access_key_id, &date, req.region);
             let datetime = v4_datetime(now);
             // Bind the signature fields and the token into the policy, as the SDK samples do
-            // (spec §5.5), so none of them can be swapped.
+            // (protocol.md §5.5), so none of them can be swapped.
             conditions.extend([
                 Condition::Exact(Field::SignatureVersion, V4_ALGORITHM.to_owned()),
                 Condition::Exact(Field::Credential, credential.clone()),
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn v4_form_matches_the_broker_shaped_vector_plus_success_status() {
-        // Spec §5.5 broker-shaped vector, with the `success_action_status` condition the
+        // protocol.md §5.5 broker-shaped vector, with the `success_action_status` condition the
         // broker adds before the V4 bindings; the signing key is the vector's literal.
         let types = ["image/jpeg".to_owned(), "image/png".to_owned()];
         let form = build(
@@ -264,7 +264,7 @@ mod tests {
         )
         .unwrap();
         let json = String::from_utf8(B64.decode(&form.policy).unwrap()).unwrap();
-        // The spec §5.4 broker-shaped V1 policy plus `success_action_status`.
+        // The protocol.md §5.4 broker-shaped V1 policy plus `success_action_status`.
         assert_eq!(
             json,
             r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},["starts-with","$key","uploads/u42/"],["content-length-range",1,10485760],{"success_action_status":"200"}]}"#

@@ -1,4 +1,4 @@
-//! OSS PostObject policy documents as typed values (spec §5.3): fields, conditions and the
+//! OSS PostObject policy documents as typed values (protocol.md §5.3): fields, conditions and the
 //! document, serialised by serde into the exact JSON OSS reads. Never assembled from strings;
 //! nothing here signs, reads the clock or does I/O.
 
@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::ser::{SerializeMap as _, SerializeSeq as _};
 use serde::{Serialize, Serializer};
 
-/// A form field a condition can constrain (spec §5.3 "Fields that can be constrained").
+/// A form field a condition can constrain (protocol.md §5.3 "Fields that can be constrained").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Bucket,
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn serialises_to_the_broker_shaped_vector_bytes() {
-        // The exact JSON byte string of the spec §5.5 broker-shaped V4 vector.
+        // The exact JSON byte string of the protocol.md §5.5 broker-shaped V4 vector.
         let expected = r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},["starts-with","$key","uploads/u42/"],["content-length-range",1,10485760],["in","$content-type",["image/jpeg","image/png"]],{"x-oss-signature-version":"OSS4-HMAC-SHA256"},{"x-oss-credential":"STS.testid/20240101/cn-hangzhou/oss/aliyun_v4_request"},{"x-oss-date":"20240101T000000Z"},{"x-oss-security-token":"CAIS+abc/def=="}]}"#;
         let at = DateTime::parse_from_rfc3339("2024-01-01T01:00:00Z")
             .unwrap()

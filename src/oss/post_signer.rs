@@ -1,9 +1,9 @@
-//! Pure PostObject signature stages (spec §5.4 V1, §5.5 V4): key derivation and signatures over
+//! Pure PostObject signature stages (protocol.md §5.4 V1, §5.5 V4): key derivation and signatures over
 //! the Base64 policy string. No I/O, no clock, no policy building; secrets are only borrowed.
 
 use chrono::{DateTime, Utc};
 
-/// `x-oss-signature-version` for V4 (spec §5.5).
+/// `x-oss-signature-version` for V4 (protocol.md §5.5).
 pub const V4_ALGORITHM: &str = "OSS4-HMAC-SHA256";
 /// The product in a V4 scope.
 pub const V4_PRODUCT: &str = "oss";
@@ -14,7 +14,7 @@ fn hmac_sha256(key: &[u8], data: &str) -> [u8; 32] {
     crate::encoding::hmac_sha256(key, data.as_bytes())
 }
 
-/// V1: `Base64(HMAC-SHA1(AccessKeySecret, base64_policy))`, no `&` suffix (spec §5.4).
+/// V1: `Base64(HMAC-SHA1(AccessKeySecret, base64_policy))`, no `&` suffix (protocol.md §5.4).
 pub fn v1_signature(secret: &str, base64_policy: &str) -> String {
     crate::encoding::hmac_sha1_base64(secret.as_bytes(), base64_policy.as_bytes())
 }
@@ -24,7 +24,7 @@ pub fn v4_date(at: DateTime<Utc>) -> String {
     at.format("%Y%m%d").to_string()
 }
 
-/// `YYYYMMDDTHHMMSSZ`, the `x-oss-date` of V4 (spec §5.5).
+/// `YYYYMMDDTHHMMSSZ`, the `x-oss-date` of V4 (protocol.md §5.5).
 pub fn v4_datetime(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%SZ").to_string()
 }
@@ -34,13 +34,13 @@ pub fn v4_scope(date: &str, region: &str) -> String {
     format!("{date}/{region}/{V4_PRODUCT}/{V4_REQUEST}")
 }
 
-/// `x-oss-credential`: `<AccessKeyId>/<scope>` (spec §5.5).
+/// `x-oss-credential`: `<AccessKeyId>/<scope>` (protocol.md §5.5).
 pub fn v4_credential(access_key_id: &str, date: &str, region: &str) -> String {
     format!("{access_key_id}/{}", v4_scope(date, region))
 }
 
 /// The V4 signing key: HMAC-SHA256 chain from `"aliyun_v4" + secret` over date, region, `oss`
-/// and `aliyun_v4_request` (spec §5.5).
+/// and `aliyun_v4_request` (protocol.md §5.5).
 pub fn v4_signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
     let k_date = hmac_sha256(format!("aliyun_v4{secret}").as_bytes(), date);
     let k_region = hmac_sha256(&k_date, region);
@@ -49,7 +49,7 @@ pub fn v4_signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
 }
 
 /// Lower-hex HMAC-SHA256 of `string_to_sign` with a derived key. For PostObject the string to
-/// sign is the Base64 policy itself (spec §5.5).
+/// sign is the Base64 policy itself (protocol.md §5.5).
 pub fn v4_signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex::encode(hmac_sha256(signing_key, string_to_sign))
 }
@@ -59,9 +59,10 @@ mod tests {
     use super::*;
     use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 
-    // Literal vectors from spec §5.4/§5.5. Provenance: ug0/aliyun_oss test/aliyun_oss/object_test.exs
-    // @6f226e0 (V1) and sign_test.exs / object_test.exs @0eaec40 (V4), recomputed independently
-    // by the spec authors; the "broker-shaped" ones were computed with Python and Node.
+    // Literal vectors from protocol.md §5.4/§5.5. Provenance: ug0/aliyun_oss
+    // test/aliyun_oss/object_test.exs @6f226e0 (V1) and sign_test.exs / object_test.exs @0eaec40
+    // (V4), recomputed independently; the "broker-shaped" ones were computed with Python and
+    // Node (protocol.md §5.5 says how).
     const UG0_POLICY_B64: &str = "eyJjb25kaXRpb25zIjpbWyJjb250ZW50LWxlbmd0aC1yYW5nZSIsMCwxMDQ4NTc2MF0seyJidWNrZXQiOiJhaGFoYSJ9LHsiQSI6ImEifSx7ImtleSI6IkFCQyJ9XSwiZXhwaXJhdGlvbiI6IjIwMTMtMTItMDFUMTI6MDA6MDBaIn0=";
 
     #[test]

@@ -1,4 +1,4 @@
-//! The only code that talks to STS over the network: builds signed RPC requests (spec §1.3–1.4),
+//! The only code that talks to STS over the network: builds signed RPC requests (protocol.md §1.3–1.4),
 //! sends them with one shared reqwest client, retries retryable failures across the configured
 //! endpoints (see `retry`), and turns answers into typed values or a typed [`StsError`].
 //! It never caches.
@@ -32,7 +32,7 @@ pub struct AssumeRoleRequest<'a> {
     pub policy: &'a str,
 }
 
-/// What `AssumeRoleWithOIDC` is asked for (spec §4.5).
+/// What `AssumeRoleWithOIDC` is asked for (protocol.md §4.5).
 #[derive(Debug, Clone)]
 pub struct OidcRequest<'a> {
     pub role_arn: &'a RoleArn,
@@ -51,7 +51,7 @@ pub struct AssumedRole {
     pub request_id: String,
 }
 
-/// The answer of `GetCallerIdentity` (spec §4.7).
+/// The answer of `GetCallerIdentity` (protocol.md §4.7).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CallerIdentity {
@@ -269,7 +269,7 @@ impl StsClient {
         parse_assumed("AssumeRole", status, &body)
     }
 
-    /// Calls `AssumeRoleWithOIDC` (spec §4.5), retrying like [`StsClient::assume_role`]. It is
+    /// Calls `AssumeRoleWithOIDC` (protocol.md §4.5), retrying like [`StsClient::assume_role`]. It is
     /// anonymous, so no `AccessKeyId`, `SignatureNonce` or `Signature`. The common parameters go
     /// in the query as credentials-go sends them; the token travels in the form body so it
     /// stays out of URLs.
@@ -372,8 +372,8 @@ impl StsClient {
         result
     }
 
-    /// Signs and sends one request; every call gets a fresh nonce and timestamp (spec §2.2).
-    /// Everything travels in the form body so the policy and tokens stay out of URLs (spec §1.4).
+    /// Signs and sends one request; every call gets a fresh nonce and timestamp (protocol.md §2.2).
+    /// Everything travels in the form body so the policy and tokens stay out of URLs (protocol.md §1.4).
     async fn send(
         &self,
         attempt: usize,
@@ -438,7 +438,7 @@ impl StsClient {
     }
 }
 
-/// Reads the `Credentials` of an `AssumeRole`-shaped answer (spec §1.5, §4.5) strictly.
+/// Reads the `Credentials` of an `AssumeRole`-shaped answer (protocol.md §1.5, §4.5) strictly.
 fn parse_assumed(action: &str, status: u16, body: &[u8]) -> Result<AssumedRole, StsError> {
     let parsed: AssumeRoleBody = serde_json::from_slice(body).map_err(|e| StsError::Malformed {
         status,
@@ -475,7 +475,7 @@ fn parse_assumed(action: &str, status: u16, body: &[u8]) -> Result<AssumedRole, 
     })
 }
 
-/// Strict shape of a successful `AssumeRole` answer (spec §1.5): a missing field is an error.
+/// Strict shape of a successful `AssumeRole` answer (protocol.md §1.5): a missing field is an error.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct AssumeRoleBody {

@@ -54,7 +54,7 @@ impl std::fmt::Display for TransportKind {
 
 impl StsError {
     /// Whether the same request, freshly signed, may succeed later: throttling, server-side
-    /// failures and transport problems (spec §1.7 retry guidance).
+    /// failures and transport problems (protocol.md §1.7 retry guidance).
     pub fn retryable(&self) -> bool {
         match self {
             Self::Rejected { status, code, .. } => *status >= 500 || is_throttling(code),
@@ -112,7 +112,7 @@ pub(crate) fn transport(source: reqwest::Error) -> StsError {
     StsError::Transport { kind, source }
 }
 
-/// Reads an error document, tolerating the lower-case keys some gateways use (spec §1.6).
+/// Reads an error document, tolerating the lower-case keys some gateways use (protocol.md §1.6).
 pub(crate) fn parse_error(status: u16, body: &[u8]) -> StsError {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body)
     else {
@@ -142,7 +142,7 @@ pub(crate) fn parse_error(status: u16, body: &[u8]) -> StsError {
 }
 
 /// `SignatureDoesNotMatch` echoes the whole string-to-sign, which holds the session policy and
-/// any security token (spec §1.6); everything from that point on is dropped.
+/// any security token (protocol.md §1.6); everything from that point on is dropped.
 fn sanitize_message(message: &str) -> String {
     let lower = message.to_ascii_lowercase();
     let cut = lower.find("string to sign").map_or(message, |at| {

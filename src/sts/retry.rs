@@ -1,6 +1,6 @@
 //! How hard the broker tries STS: retries of retryable failures with exponential backoff and
 //! full jitter inside a total time budget, and a process-wide budget of calls per second that
-//! protects the account's AssumeRole quota (spec §1.9). Knows nothing about HTTP or credentials.
+//! protects the account's AssumeRole quota (protocol.md §1.9). Knows nothing about HTTP or credentials.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -67,7 +67,7 @@ impl CallBudget {
 }
 
 /// Runs `attempt(n)` (n = 0, 1, …) until it succeeds, fails for good, or the budget ends.
-/// Every attempt must build a freshly signed request (new nonce and timestamp, spec §2.2).
+/// Every attempt must build a freshly signed request (new nonce and timestamp, protocol.md §2.2).
 pub async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
     budget: &CallBudget,

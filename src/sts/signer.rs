@@ -5,7 +5,7 @@
 pub use crate::encoding::{hmac_sha1_base64, percent_encode};
 
 /// Sorts the parameters by name (byte order) and joins `enc(name)=enc(value)` with `&`.
-/// Empty values are kept as `name=` (spec §2.3, V-PY). `Signature` must not be among them.
+/// Empty values are kept as `name=` (protocol.md §2.3, V-PY). `Signature` must not be among them.
 pub fn canonical_query<'a, I>(params: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
@@ -27,7 +27,7 @@ where
     out
 }
 
-/// `METHOD&%2F&enc(canonical_query)` (spec §2.1 step 4: the query is encoded a second time).
+/// `METHOD&%2F&enc(canonical_query)` (protocol.md §2.1 step 4: the query is encoded a second time).
 pub fn string_to_sign(method: &str, canonical_query: &str) -> String {
     format!(
         "{method}&{}&{}",
@@ -36,7 +36,7 @@ pub fn string_to_sign(method: &str, canonical_query: &str) -> String {
     )
 }
 
-/// Base64 of HMAC-SHA1 keyed with `secret + "&"` (spec §2.1 step 5).
+/// Base64 of HMAC-SHA1 keyed with `secret + "&"` (protocol.md §2.1 step 5).
 pub fn signature(access_key_secret: &str, string_to_sign: &str) -> String {
     let mut key = Vec::with_capacity(access_key_secret.len() + 1);
     key.extend_from_slice(access_key_secret.as_bytes());
@@ -80,7 +80,7 @@ mod tests {
             percent_encode("123abc!@#$%^&*()-=_+ ~|\\/"),
             "123abc%21%40%23%24%25%5E%26%2A%28%29-%3D_%2B%20~%7C%5C%2F"
         );
-        // spec §2.4 (computed independently in Python and Java)
+        // protocol.md §2.4 (computed independently in Python and Java)
         assert_eq!(
             percent_encode("a b*c~d+e/f=g:h@i"),
             "a%20b%2Ac~d%2Be%2Ff%3Dg%3Ah%40i"
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn v_doc_post_and_order_independence() {
-        // Same parameters with POST: value asserted in several third-party test suites (spec §2.3).
+        // Same parameters with POST: value asserted in several third-party test suites (protocol.md §2.3).
         let mut reversed = V_DOC;
         reversed.reverse();
         assert_eq!(
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn assume_role_shaped_vectors() {
-        // spec §2.4: computed independently with Python and with Java's URLEncoder recipe.
+        // protocol.md §2.4: computed independently with Python and with Java's URLEncoder recipe.
         assert_eq!(
             string_to_sign("POST", &canonical_query(ASSUME_ROLE)),
             "POST&%2F&AccessKeyId%3Dtestid%26Action%3DAssumeRole%26DurationSeconds%3D3600%26Format%3DJSON%26Policy%3D%257B%2522Version%2522%253A%25221%2522%252C%2522Statement%2522%253A%255B%257B%2522Effect%2522%253A%2522Allow%2522%252C%2522Action%2522%253A%255B%2522oss%253APutObject%2522%255D%252C%2522Resource%2522%253A%255B%2522acs%253Aoss%253A%252A%253A%252A%253Aexamplebucket%252Fuploads%252F%252A%2522%255D%257D%255D%257D%26RoleArn%3Dacs%253Aram%253A%253A1234567890123456%253Arole%252Fupload-role%26RoleSessionName%3Duser-42%2540mini.app%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D6a3e1b5c-0d2f-4c1e-9f4b-123456789abc%26SignatureVersion%3D1.0%26Timestamp%3D2024-01-01T00%253A00%253A00Z%26Version%3D2015-04-01"
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn get_caller_identity_vector() {
-        // spec §2.4
+        // protocol.md §2.4
         let params = [
             ("AccessKeyId", "testid"),
             ("Action", "GetCallerIdentity"),

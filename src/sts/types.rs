@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 pub struct AccessKey {
     pub id: String,
     pub secret: SecretString,
-    /// Present when the broker's own identity is itself temporary (spec §1.3 `SecurityToken`).
+    /// Present when the broker's own identity is itself temporary (protocol.md §1.3 `SecurityToken`).
     pub security_token: Option<SecretString>,
 }
 
@@ -63,7 +63,7 @@ impl fmt::Debug for TemporaryCredentials {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, the timestamp shape of STS (spec §1.3, §1.5).
+/// `YYYY-MM-DDTHH:MM:SSZ`, the timestamp shape of STS (protocol.md §1.3, §1.5).
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
     let mut out = *b"0000-00-00T00:00:00Z";
     write_date_time(&mut out, at);
@@ -91,7 +91,7 @@ pub fn put_digits(out: &mut [u8], mut value: u32) {
     }
 }
 
-/// A RAM role ARN, `acs:ram::<account id>:role/<role name>` (spec §1.2).
+/// A RAM role ARN, `acs:ram::<account id>:role/<role name>` (protocol.md §1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoleArn(String);
 

@@ -1,8 +1,8 @@
-// The POST policy and its V1 and V4 signatures (spec §5.3-§5.5), as pure functions: no I/O, no
+// The POST policy and its V1 and V4 signatures (protocol.md §5.3-§5.5), as pure functions: no I/O, no
 // clock reads, no randomness, nothing logged. Callers pass the time in.
 import CryptoJS from 'crypto-js';
 
-/** Spec §5.5: the only V4 algorithm OSS knows for PostObject. */
+/** protocol.md §5.5: the only V4 algorithm OSS knows for PostObject. */
 export const V4_ALGORITHM = 'OSS4-HMAC-SHA256';
 
 /** Base64 of the UTF-8 bytes of `text`. */
@@ -10,12 +10,12 @@ export function base64Utf8(text) {
   return CryptoJS.enc.Base64.stringify(CryptoJS.enc.Utf8.parse(text));
 }
 
-/** Spec §5.4: base64(HMAC-SHA1(key = secret, data = the base64 policy string)). */
+/** protocol.md §5.4: base64(HMAC-SHA1(key = secret, data = the base64 policy string)). */
 export function v1Signature(secret, policyBase64) {
   return CryptoJS.enc.Base64.stringify(CryptoJS.HmacSHA1(policyBase64, secret));
 }
 
-/** Spec §5.5 key chain; `day` is YYYYMMDD, `region` the plain id (`cn-hangzhou`). Raw bytes. */
+/** protocol.md §5.5 key chain; `day` is YYYYMMDD, `region` the plain id (`cn-hangzhou`). Raw bytes. */
 export function v4SigningKey(secret, day, region) {
   // crypto-js takes (message, key); a string key is UTF-8, a WordArray key is raw bytes.
   const kDate = CryptoJS.HmacSHA256(day, 'aliyun_v4' + secret);
@@ -29,17 +29,17 @@ export function v4SigningKeyHex(secret, day, region) {
   return v4SigningKey(secret, day, region).toString(CryptoJS.enc.Hex);
 }
 
-/** Spec §5.5: lower-case hex HMAC-SHA256(signing key, the base64 policy string). */
+/** protocol.md §5.5: lower-case hex HMAC-SHA256(signing key, the base64 policy string). */
 export function v4Signature(secret, day, region, policyBase64) {
   return CryptoJS.HmacSHA256(policyBase64, v4SigningKey(secret, day, region)).toString(CryptoJS.enc.Hex);
 }
 
-/** 2026-11-28T11:00:00.123Z → 20261128T110000Z (spec §5.5 `x-oss-date`). */
+/** 2026-11-28T11:00:00.123Z → 20261128T110000Z (protocol.md §5.5 `x-oss-date`). */
 export function ossDate(ms) {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
 }
 
-/** Whole-second ISO 8601 UTC, as OSS documents policy `expiration` (spec §5.3). */
+/** Whole-second ISO 8601 UTC, as OSS documents policy `expiration` (protocol.md §5.3). */
 export function isoSeconds(ms) {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString();
 }
@@ -75,13 +75,13 @@ export function signPostForm(token, key, {
     { 'x-oss-security-token': token.SecurityToken },
   ];
   const fields = { key };
-  // An object header travels as a form field (spec §5.2); it is not a policy condition here.
+  // An object header travels as a form field (protocol.md §5.2); it is not a policy condition here.
   if (contentType) fields['Content-Type'] = contentType;
   if (version === 'v4') {
     const date = ossDate(nowMs);
     const day = date.slice(0, 8);
     const credential = `${token.AccessKeyId}/${day}/${token.Region}/oss/aliyun_v4_request`;
-    // Spec §5.5: the policy binds the V4 fields to the values sent beside it.
+    // protocol.md §5.5: the policy binds the V4 fields to the values sent beside it.
     conditions.push(
       { 'x-oss-signature-version': V4_ALGORITHM },
       { 'x-oss-credential': credential },
@@ -97,7 +97,7 @@ export function signPostForm(token, key, {
     const policy = base64Utf8(JSON.stringify({ expiration: isoSeconds(expiresAt), conditions }));
     fields.policy = policy;
     fields.OSSAccessKeyId = token.AccessKeyId;
-    // Spec §5.2/§5.4: documented with a capital S; send exactly that.
+    // protocol.md §5.2/§5.4: documented with a capital S; send exactly that.
     fields.Signature = v1Signature(token.AccessKeySecret, policy);
   }
   fields['x-oss-security-token'] = token.SecurityToken;

@@ -24,7 +24,7 @@ function xmlText(xml, tag) {
     .replace(/&amp;/g, '&');
 }
 
-/** `{ code, message, requestId }` of an OSS XML error body (spec §5.8); fields missing stay undefined. */
+/** `{ code, message, requestId }` of an OSS XML error body (protocol.md §5.8); fields missing stay undefined. */
 export function parseOssError(body) {
   const xml = typeof body === 'string' ? body : '';
   return { code: xmlText(xml, 'Code'), message: xmlText(xml, 'Message'), requestId: xmlText(xml, 'RequestId') };

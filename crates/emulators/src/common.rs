@@ -20,7 +20,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Spec §2.1 step 2: form-urlencode, then `+`→`%20`, `*`→`%2A`, `%7E`→`~`. What is left
+/// protocol.md §2.1 step 2: form-urlencode, then `+`→`%20`, `*`→`%2A`, `%7E`→`~`. What is left
 /// unescaped is exactly RFC 3986's unreserved set (letters, digits, `-`, `_`, `.`, `~`), which is
 /// also OSS V4's `UriEncode`.
 pub(crate) fn percent_encode(s: &str) -> String {

@@ -1,4 +1,4 @@
-//! Emulator of the ECS instance metadata service's RAM-role endpoints (spec §4.4) for tests and
+//! Emulator of the ECS instance metadata service's RAM-role endpoints (protocol.md §4.4) for tests and
 //! local runs: IMDSv2 session tokens, the role listing and the role's credentials JSON, minted
 //! through the STS emulator so STS accepts them. Binds loopback only; never logs a credential
 //! or token.
@@ -18,7 +18,7 @@ use broker_clock::Clock;
 
 const TOKEN_PATH: &str = "/latest/api/token";
 const CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/";
-/// Spec §4.4: the token TTL is 1..=21600 seconds.
+/// protocol.md §4.4: the token TTL is 1..=21600 seconds.
 const MAX_TOKEN_TTL: i64 = 21_600;
 
 /// How the emulated metadata service behaves.
@@ -30,7 +30,7 @@ pub struct ImdsEmulatorConfig {
     pub token_endpoint: bool,
     /// Hardened mode: GETs without a valid token are refused with 401.
     pub require_token: bool,
-    /// Lifetime of minted credentials; the doc sample shows 6 h (spec §4.4).
+    /// Lifetime of minted credentials; the doc sample shows 6 h (protocol.md §4.4).
     pub credential_seconds: u32,
     pub clock: Arc<dyn Clock>,
 }
@@ -140,7 +140,7 @@ async fn handle(req: HttpRequest, inner: web::Data<Inner>) -> HttpResponse {
     if req.method() != Method::GET {
         return text(405, "method not allowed");
     }
-    // Spec §4.4: a token, when sent, must be one this service issued and still valid.
+    // protocol.md §4.4: a token, when sent, must be one this service issued and still valid.
     let token = req
         .headers()
         .get("x-aliyun-ecs-metadata-token")
@@ -180,7 +180,7 @@ fn issue_token(req: &HttpRequest, inner: &Inner, now: DateTime<Utc>) -> HttpResp
     if req.method() != Method::PUT {
         return text(405, "method not allowed");
     }
-    // Spec §4.4: requests carrying X-Forwarded-For are refused.
+    // protocol.md §4.4: requests carrying X-Forwarded-For are refused.
     if req.headers().contains_key("x-forwarded-for") {
         return text(403, "Forbidden");
     }

@@ -137,7 +137,7 @@ fn access_key(
 }
 
 /// RRSA is meant once the provider ARN or the token file is set; all three are needed then
-/// (spec §4.1: the OIDC provider is enabled only if all three are set).
+/// (protocol.md §4.1: the OIDC provider is enabled only if all three are set).
 fn rrsa(c: &mut C<'_, '_>) -> Option<Identity> {
     let (role, provider, token_file) = (c.get(ROLE_ARN), c.get(PROVIDER_ARN), c.get(TOKEN_FILE));
     if provider.is_none() && token_file.is_none() {
@@ -231,7 +231,7 @@ fn oidc_source(
     })
 }
 
-/// `acs:ram::<digits>:oidc-provider/<name>` (spec §4.5 example).
+/// `acs:ram::<digits>:oidc-provider/<name>` (protocol.md §4.5 example).
 fn is_oidc_provider_arn(raw: &str) -> bool {
     raw.strip_prefix("acs:ram::")
         .and_then(|rest| rest.split_once(":oidc-provider/"))
@@ -468,7 +468,7 @@ fn ecs(c: &mut C<'_, '_>, disabled: bool, imdsv1_disabled: bool) -> Option<Ident
     }))))
 }
 
-/// The metadata base URL: plain `http://` is what the service speaks (spec §4.4).
+/// The metadata base URL: plain `http://` is what the service speaks (protocol.md §4.4).
 fn imds_endpoint(c: &mut C<'_, '_>) -> Option<reqwest::Url> {
     let raw = c
         .get(IMDS_ENDPOINT)

@@ -1,5 +1,5 @@
 //! Who signed an OSS request and what that key may do: RAM-user keys as they are, `STS.` keys
-//! only with their matching security token and before their expiry (spec §5.8), and the STS
+//! only with their matching security token and before their expiry (protocol.md §5.8), and the STS
 //! session policy evaluated for the action on this bucket's resource ARN. It never widens what a
 //! session policy allows and never logs a token or secret.
 
@@ -36,7 +36,7 @@ pub(super) fn resolve_key(
         return Err(unknown_access_key());
     };
     let Some(token) = token else {
-        // Spec §5.8: an STS key without its token is reported as an invalid key id.
+        // protocol.md §5.8: an STS key without its token is reported as an invalid key id.
         return Err(unknown_access_key());
     };
     if !ct_eq(token.as_bytes(), issued.security_token.as_bytes()) {

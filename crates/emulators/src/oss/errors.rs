@@ -1,4 +1,4 @@
-//! The OSS emulator's error documents (spec §5.8): [`OssError`], the constructors the checks
+//! The OSS emulator's error documents (protocol.md §5.8): [`OssError`], the constructors the checks
 //! share (so one error reads the same wherever it is raised) and the XML `<Error>` answer. It
 //! decides no request; its log lines carry the code and request id only, never a message.
 
@@ -8,7 +8,7 @@ use actix_web::HttpResponse;
 use super::xml::xml_escape;
 use super::Inner;
 
-/// An OSS-style error (spec §5.8).
+/// An OSS-style error (protocol.md §5.8).
 #[derive(Debug)]
 pub(super) struct OssError {
     pub(super) status: u16,
@@ -34,7 +34,7 @@ pub(super) fn access_denied(message: impl Into<String>) -> OssError {
     err(403, "AccessDenied", message)
 }
 
-/// 403 `InvalidAccessKeyId`: an unknown key, or (spec §5.8) an STS key without its token.
+/// 403 `InvalidAccessKeyId`: an unknown key, or (protocol.md §5.8) an STS key without its token.
 pub(super) fn unknown_access_key() -> OssError {
     err(
         403,

@@ -1,4 +1,4 @@
-//! A PostObject form as OSS reads it (spec §5.2): parsed from the body by `super::multipart`,
+//! A PostObject form as OSS reads it (protocol.md §5.2): parsed from the body by `super::multipart`,
 //! fields looked up case-insensitively, and its shape checked — one `file` part, last; no field
 //! given twice; field values within 2 MiB, text, not files; a non-empty `key`. It checks no
 //! signature or policy; those are `super::form_signature` and `super::post_policy`.
@@ -9,7 +9,7 @@ use super::errors::{err, invalid_argument, OssError};
 use super::header;
 use super::multipart::{boundary, parse_multipart, Part};
 
-/// Spec §5.2: all form-field values together.
+/// protocol.md §5.2: all form-field values together.
 const MAX_FIELD_VALUES_BYTES: usize = 2 * 1024 * 1024;
 
 pub(super) struct Form {
@@ -46,7 +46,7 @@ impl Form {
             .and_then(|p| std::str::from_utf8(&p.value).ok())
     }
 
-    /// Shape (spec §5.2): one `file`, last; `key` before it; no duplicated fields. Returns the
+    /// Shape (protocol.md §5.2): one `file`, last; `key` before it; no duplicated fields. Returns the
     /// file part and the key.
     pub(super) fn check_shape(&self) -> Result<(&Part, String), OssError> {
         let Some(last) = self
@@ -98,7 +98,7 @@ impl Form {
         Ok(())
     }
 
-    /// Spec §5.2: `x-oss-content-type` > `Content-Type` field > the file part's type.
+    /// protocol.md §5.2: `x-oss-content-type` > `Content-Type` field > the file part's type.
     pub(super) fn effective_content_type(&self) -> Option<String> {
         self.text("x-oss-content-type")
             .or_else(|| self.text("content-type"))

@@ -1,6 +1,6 @@
 //! Which key signed a PostObject form, checked as OSS does: a form carries V1 fields
-//! (`OSSAccessKeyId`, `Signature`, spec §5.4) or V4 fields (`x-oss-credential`, `x-oss-date`,
-//! `x-oss-signature`, spec §5.5), never both and never neither; the V4 scope, region and date
+//! (`OSSAccessKeyId`, `Signature`, protocol.md §5.4) or V4 fields (`x-oss-credential`, `x-oss-date`,
+//! `x-oss-signature`, protocol.md §5.5), never both and never neither; the V4 scope, region and date
 //! must fit this bucket and the emulator's clock; the key is resolved with its STS token
 //! (`super::access`) and the signature over the Base64 policy recomputed. It never logs the
 //! secret or a signature.
@@ -17,7 +17,7 @@ use super::form::Form;
 use super::v4::{parse_scope, parse_v4_datetime, v4_sign, ALGORITHM, MAX_SKEW_SECONDS};
 use super::Inner;
 
-/// Spec §5.5: a V4 POST is valid at most 7 days from its `x-oss-date`.
+/// protocol.md §5.5: a V4 POST is valid at most 7 days from its `x-oss-date`.
 const MAX_V4_VALIDITY_DAYS: i64 = 7;
 
 /// A form's verified signer, and whether it signed with V4 (whose fields the policy must bind).
@@ -26,7 +26,7 @@ pub(super) struct FormSigner {
     pub(super) v4: bool,
 }
 
-/// Spec §5.4, §5.5: the form's signature, V1 or V4.
+/// protocol.md §5.4, §5.5: the form's signature, V1 or V4.
 pub(super) fn check(
     form: &Form,
     inner: &Inner,
@@ -54,12 +54,12 @@ pub(super) fn check(
     }
 }
 
-/// Spec §5.4.
+/// protocol.md §5.4.
 pub(super) fn v1_sign(secret: &str, policy: &str) -> String {
     hmac_sha1_base64(secret.as_bytes(), policy.as_bytes())
 }
 
-/// Spec §5.4: `OSSAccessKeyId`, `policy` and `Signature` together, the signature being
+/// protocol.md §5.4: `OSSAccessKeyId`, `policy` and `Signature` together, the signature being
 /// Base64(HMAC-SHA1(secret, policy)).
 fn check_v1(form: &Form, inner: &Inner) -> Result<Signer, OssError> {
     let (Some(ak), Some(signature), Some(policy)) = (
@@ -81,7 +81,7 @@ fn check_v1(form: &Form, inner: &Inner) -> Result<Signer, OssError> {
     Ok(signer)
 }
 
-/// Spec §5.5: every V4 field, a scope for this region, a date within the skew and validity
+/// protocol.md §5.5: every V4 field, a scope for this region, a date within the skew and validity
 /// windows, then the signature over the Base64 policy.
 fn check_v4(form: &Form, inner: &Inner, now: DateTime<Utc>) -> Result<Signer, OssError> {
     check_v4_fields(form)?;

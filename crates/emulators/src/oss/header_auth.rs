@@ -1,4 +1,4 @@
-//! OSS signature V4 in the `Authorization` header (spec §5.5), as the bucket CORS API requires:
+//! OSS signature V4 in the `Authorization` header (protocol.md §5.5), as the bucket CORS API requires:
 //! the header's shape, a credential scope for this region, an `x-oss-date` within the skew,
 //! `x-oss-content-sha256`, the key and its STS token (`super::access`), then the canonical
 //! request rebuilt from what arrived and its signature recomputed. Anonymous requests are

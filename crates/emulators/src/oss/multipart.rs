@@ -5,7 +5,7 @@
 
 /// One part of a `multipart/form-data` body.
 pub(super) struct Part {
-    /// As sent; lookups ignore case (spec §5.2: the API page calls names case-insensitive).
+    /// As sent; lookups ignore case (protocol.md §5.2: the API page calls names case-insensitive).
     pub(super) name: String,
     pub(super) filename: Option<String>,
     pub(super) content_type: Option<String>,

@@ -1,4 +1,4 @@
-//! PostObject (spec §5.2–§5.5), step by step: parse the form and check its shape, check the
+//! PostObject (protocol.md §5.2–§5.5), step by step: parse the form and check its shape, check the
 //! signature (V1 or V4, with the STS token), check the POST policy (and, for V4, that it binds
 //! the signing fields), check the key and what the credential's session policy allows, then
 //! store and answer. Each step lives in its own module; this one only orders them and must not
@@ -66,7 +66,7 @@ fn check_key_permission(inner: &Inner, signer: &Signer, key: &str) -> Result<(),
     Ok(())
 }
 
-/// Spec §5.2: 200 and 204 have empty bodies, 201 an XML PostResponse; anything else is 204.
+/// protocol.md §5.2: 200 and 204 have empty bodies, 201 an XML PostResponse; anything else is 204.
 fn respond(req: &HttpRequest, inner: &Inner, form: &Form, key: &str, tag: String) -> HttpResponse {
     let location = format!("{}/{}", req.connection_info().host(), key);
     match form.text("success_action_status") {

@@ -1,8 +1,8 @@
-//! The POST policy document of a PostObject form (spec §5.3): Base64 JSON with an ISO 8601
+//! The POST policy document of a PostObject form (protocol.md §5.3): Base64 JSON with an ISO 8601
 //! `expiration` and `conditions`, every condition well-formed before any is evaluated, the
 //! policy unexpired, then each condition held against the form (`eq`, `starts-with`, `in`,
 //! `not-in`, `content-length-range`); and the V4 rule that the policy binds the signing fields
-//! (spec §5.5). It must refuse a form any condition does not allow and never relax a condition.
+//! (protocol.md §5.5). It must refuse a form any condition does not allow and never relax a condition.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{DateTime, SubsecRound as _, Utc};
@@ -14,7 +14,7 @@ use super::errors::{access_denied, err, OssError};
 use super::form::Form;
 use super::Inner;
 
-/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (spec §5.3: both forms appear in official material); the
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (protocol.md §5.3: both forms appear in official material); the
 /// fraction is checked but not kept.
 pub(super) fn parse_expiration(s: &str) -> Option<DateTime<Utc>> {
     parse_utc_timestamp(s).map(|at| at.trunc_subsecs(0))
@@ -123,7 +123,7 @@ fn field_value(form: &Form, inner: &Inner, field: &str) -> Option<String> {
     }
 }
 
-/// Spec §5.3: decodes and shapes the form's policy, refuses it once expired, and holds every
+/// protocol.md §5.3: decodes and shapes the form's policy, refuses it once expired, and holds every
 /// condition against the form and its `size`-byte file; returns the checked conditions.
 pub(super) fn check(
     form: &Form,
@@ -192,7 +192,7 @@ fn holds(form: &Form, inner: &Inner, check: &Check, size: u64) -> Result<bool, O
     })
 }
 
-/// V4 binds its own fields into the policy (spec §5.5, as the SDK samples do): each needs an
+/// V4 binds its own fields into the policy (protocol.md §5.5, as the SDK samples do): each needs an
 /// `eq` condition, the security token too when one is sent.
 pub(super) fn check_v4_binding(checks: &[Check], with_token: bool) -> Result<(), OssError> {
     let mut bound = vec!["x-oss-signature-version", "x-oss-credential", "x-oss-date"];

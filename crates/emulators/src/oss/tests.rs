@@ -74,7 +74,7 @@ fn wildcards_and_session_policies() {
 
 #[test]
 fn own_v4_derivation_matches_the_published_vector() {
-    // Spec §5.5, ug0/aliyun_oss @0eaec40: the POST signature over the UG0 policy.
+    // protocol.md §5.5, ug0/aliyun_oss @0eaec40: the POST signature over the UG0 policy.
     let policy = "eyJjb25kaXRpb25zIjpbWyJjb250ZW50LWxlbmd0aC1yYW5nZSIsMCwxMDQ4NTc2MF0seyJidWNrZXQiOiJhaGFoYSJ9LHsiQSI6ImEifSx7ImtleSI6IkFCQyJ9XSwiZXhwaXJhdGlvbiI6IjIwMTMtMTItMDFUMTI6MDA6MDBaIn0=";
     assert_eq!(
         v4_sign("yourAccessKeySecret", "20250701", "cn-hangzhou", policy),

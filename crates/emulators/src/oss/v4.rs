@@ -1,4 +1,4 @@
-//! OSS signature V4 primitives shared by PostObject forms and bucket requests (spec §5.5): the
+//! OSS signature V4 primitives shared by PostObject forms and bucket requests (protocol.md §5.5): the
 //! algorithm name, the signing-key derivation and signature, the credential scope and the
 //! `x-oss-date` format. The emulator's own HMAC code (`crate::common`), never the broker's; it
 //! decides no request on its own.
@@ -8,10 +8,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use crate::common::hmac_sha256;
 
 pub(super) const ALGORITHM: &str = "OSS4-HMAC-SHA256";
-/// Spec §5.5: V4 requests may be signed up to 15 minutes off the server's clock.
+/// protocol.md §5.5: V4 requests may be signed up to 15 minutes off the server's clock.
 pub(super) const MAX_SKEW_SECONDS: i64 = 15 * 60;
 
-/// Spec §5.5 key derivation, then the signature over `data`, lower hex.
+/// protocol.md §5.5 key derivation, then the signature over `data`, lower hex.
 pub(super) fn v4_sign(secret: &str, date: &str, region: &str, data: &str) -> String {
     let mut key = format!("aliyun_v4{secret}").into_bytes();
     for step in [date, region, "oss", "aliyun_v4_request"] {

@@ -1,4 +1,4 @@
-//! `AssumeRole` (spec §1.2, §1.5) and `GetCallerIdentity` (spec §4.7) once the request is
+//! `AssumeRole` (protocol.md §1.2, §1.5) and `GetCallerIdentity` (protocol.md §4.7) once the request is
 //! authenticated, and the parameter rules `AssumeRoleWithOIDC` shares with `AssumeRole`: role
 //! ARN, role lookup, session name, `DurationSeconds`, and the bookkeeping of an answer. It must
 //! not issue a credential before every parameter passed, and never let a caller's session policy
@@ -19,7 +19,7 @@ use super::render::assumed_role_body;
 use super::request::Caller;
 use super::{EmulatedRole, Inner, IssuedCredential, State};
 
-/// Spec §1.2 for every parameter rule, §1.5 for the answer.
+/// protocol.md §1.2 for every parameter rule, §1.5 for the answer.
 pub(super) fn assume_role(
     inner: &Inner,
     params: &BTreeMap<String, String>,
@@ -38,7 +38,7 @@ pub(super) fn assume_role(
     }
     let duration = duration_param(params.get("DurationSeconds").map(String::as_str), role)?;
     let policy = policy_param(params.get("Policy").map(String::as_str))?;
-    // Spec §1.1: the caller needs sts:AssumeRole; a caller's session policy can only narrow it.
+    // protocol.md §1.1: the caller needs sts:AssumeRole; a caller's session policy can only narrow it.
     if let Caller::Role(issued) = caller {
         let own = issued.cred.policy.as_ref();
         if own.is_some_and(|own| !policy_allows(own, "sts:AssumeRole", None)) {
@@ -75,7 +75,7 @@ pub(super) fn find_role(inner: &Inner, account: &str, name: &str) -> Result<usiz
         .ok_or_else(|| fail("EntityNotExist.Role"))
 }
 
-/// `RoleSessionName`: 2-64 letters, digits and `.@_-` (spec §1.2).
+/// `RoleSessionName`: 2-64 letters, digits and `.@_-` (protocol.md §1.2).
 pub(super) fn session_name_ok(session: &str) -> bool {
     (2..=64).contains(&session.len())
         && (session.bytes()).all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b))
@@ -101,7 +101,7 @@ pub(super) fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
     parse_ram_arn(arn, "role", 64, b".-")
 }
 
-/// `DurationSeconds`: default 3600, else digits from 900 to the role's maximum (spec §1.2).
+/// `DurationSeconds`: default 3600, else digits from 900 to the role's maximum (protocol.md §1.2).
 pub(super) fn duration_param(value: Option<&str>, role: &EmulatedRole) -> Result<u32, StsError> {
     match value {
         None => Ok(3600),

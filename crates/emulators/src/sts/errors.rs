@@ -9,7 +9,7 @@ use serde_json::json;
 
 const HOST_ID: &str = "sts.aliyuncs.com";
 
-/// Spec §1.7 (AssumeRole and gateway tables): code, HTTP status, message as real STS words it.
+/// protocol.md §1.7 (AssumeRole and gateway tables): code, HTTP status, message as real STS words it.
 /// Codes not listed (MissingParameter, InvalidParameter*, SignatureDoesNotMatch) are 400.
 #[rustfmt::skip]
 const ERRORS: &[(&str, u16, &str)] = &[
@@ -42,7 +42,7 @@ const ERRORS: &[(&str, u16, &str)] = &[
     ("InvalidParameter.OIDCProviderArn", 400, "The parameter OIDCProviderArn is wrongly formed."),
 ];
 
-/// An Alibaba-shaped error (spec §1.6, statuses §1.7).
+/// An Alibaba-shaped error (protocol.md §1.6, statuses §1.7).
 #[derive(Debug)]
 pub(super) struct StsError {
     pub(super) status: u16,
@@ -73,7 +73,7 @@ pub(super) fn missing(name: &str) -> StsError {
 }
 
 pub(super) fn error_response(request_id: &str, e: &StsError) -> HttpResponse {
-    // Code and request id only: messages may echo request parameters (spec §1.6).
+    // Code and request id only: messages may echo request parameters (protocol.md §1.6).
     tracing::debug!(code = e.code, request_id, "sts emulator answered an error");
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     HttpResponse::build(status)

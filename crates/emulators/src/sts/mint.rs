@@ -75,7 +75,7 @@ pub(super) fn random_from(alphabet: &[u8], n: usize) -> String {
     s
 }
 
-/// `CAIS` + base64 of 900–902 random bytes: longer than any real token seen (spec §6) and, two
+/// `CAIS` + base64 of 900–902 random bytes: longer than any real token seen (protocol.md §6) and, two
 /// times in three, `=`-padded, so clients must encode it properly.
 pub(super) fn mint_token() -> String {
     let extra = usize::from(random_bytes(1)[0] % 3);

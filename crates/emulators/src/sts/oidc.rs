@@ -1,4 +1,4 @@
-//! The emulator's `AssumeRoleWithOIDC` (spec §4.5): an anonymous call, so it checks the request
+//! The emulator's `AssumeRoleWithOIDC` (protocol.md §4.5): an anonymous call, so it checks the request
 //! shape, the provider ARN, a JWT-shaped and unexpired token and the role, then issues like
 //! `AssumeRole`. It cannot verify the token's signature (it knows no issuer keys) and says so;
 //! it never logs the token.
@@ -19,7 +19,7 @@ use super::render::{add_oidc_token_info, assumed_role_body};
 use super::request::{check_timestamp, API_VERSION};
 use super::Inner;
 
-/// Spec §4.5: `OIDCToken` is 4-20,000 characters.
+/// protocol.md §4.5: `OIDCToken` is 4-20,000 characters.
 const TOKEN_CHARS: std::ops::RangeInclusive<usize> = 4..=20_000;
 
 pub(super) fn assume_role_with_oidc(
@@ -66,7 +66,7 @@ fn check_anonymous_request(
     params: &BTreeMap<String, String>,
 ) -> Result<DateTime<Utc>, StsError> {
     let p = |name: &str| params.get(name).map(String::as_str);
-    // Anonymous (spec §4.5): a signature or key here means the client leaks its own identity.
+    // Anonymous (protocol.md §4.5): a signature or key here means the client leaks its own identity.
     for name in [
         "AccessKeyId",
         "Signature",
@@ -105,7 +105,7 @@ fn check_provider(inner: &Inner, provider: Option<&str>) -> Result<(), StsError>
     Ok(())
 }
 
-/// `acs:ram::<digits>:oidc-provider/<name>` → (account, name) (spec §4.5 example).
+/// `acs:ram::<digits>:oidc-provider/<name>` → (account, name) (protocol.md §4.5 example).
 fn parse_provider_arn(arn: &str) -> Option<(&str, &str)> {
     parse_ram_arn(arn, "oidc-provider", 128, b"._-")
 }

@@ -1,4 +1,4 @@
-//! The session-policy grammar STS enforces on `Policy` (spec §1.2): size, JSON shape,
+//! The session-policy grammar STS enforces on `Policy` (protocol.md §1.2): size, JSON shape,
 //! `"Version": "1"` and well-formed statements. Only a policy that passes is ever attached to a
 //! credential; evaluating one is `crate::common::policy_allows`, shared with OSS. It must not
 //! accept anything real STS would refuse.
@@ -9,7 +9,7 @@ use crate::common::string_list;
 
 use super::errors::{fail, StsError};
 
-/// `Policy`: optional, 1-2048 characters, grammatical (spec §1.2).
+/// `Policy`: optional, 1-2048 characters, grammatical (protocol.md §1.2).
 pub(super) fn policy_param(value: Option<&str>) -> Result<Option<Value>, StsError> {
     match value {
         None => Ok(None),
@@ -22,7 +22,7 @@ pub(super) fn policy_param(value: Option<&str>) -> Result<Option<Value>, StsErro
     }
 }
 
-/// Session-policy grammar (spec §1.2 `Policy`): `"Version": "1"` and a non-empty `Statement`
+/// Session-policy grammar (protocol.md §1.2 `Policy`): `"Version": "1"` and a non-empty `Statement`
 /// array of {Effect, Action, Resource, Condition?}; nothing else.
 pub(super) fn check_policy(text: &str) -> Option<Value> {
     let v: Value = serde_json::from_str(text).ok()?;

@@ -1,4 +1,4 @@
-//! The JSON bodies of the STS emulator's successful answers (spec §1.5, §4.5, §4.7): the
+//! The JSON bodies of the STS emulator's successful answers (protocol.md §1.5, §4.5, §4.7): the
 //! assumed-role answer shared by `AssumeRole` and `AssumeRoleWithOIDC`, the OIDC token summary
 //! and `GetCallerIdentity`. It decides nothing; it shows a secret or token only inside the
 //! credential it is answering with.
@@ -11,7 +11,7 @@ use super::{Inner, IssuedCredential};
 
 const WIRE_TIME: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// Spec §1.5: the answer shared by AssumeRole and AssumeRoleWithOIDC.
+/// protocol.md §1.5: the answer shared by AssumeRole and AssumeRoleWithOIDC.
 pub(super) fn assumed_role_body(
     inner: &Inner,
     role_index: usize,
@@ -35,7 +35,7 @@ pub(super) fn assumed_role_body(
     })
 }
 
-/// Spec §4.5: what `AssumeRoleWithOIDC` adds to the assumed-role answer, from the token's
+/// protocol.md §4.5: what `AssumeRoleWithOIDC` adds to the assumed-role answer, from the token's
 /// claims (`exp` already checked).
 pub(super) fn add_oidc_token_info(body: &mut Value, claims: &Value, exp: i64) {
     let stamp = |secs: i64| {
@@ -63,7 +63,7 @@ pub(super) fn add_oidc_token_info(body: &mut Value, claims: &Value, exp: i64) {
     body["SourceIdentity"] = json!("");
 }
 
-/// Spec §4.7.
+/// protocol.md §4.7.
 pub(super) fn caller_identity(inner: &Inner, caller: &Caller, request_id: &str) -> Value {
     let account = &inner.account_id;
     match caller {

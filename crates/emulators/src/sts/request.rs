@@ -1,5 +1,5 @@
 //! How the STS emulator reads and authenticates an RPC request, in the order real STS does
-//! (spec §1.3–§1.7, §2.2): method and path, parameters from query and form body, the common
+//! (protocol.md §1.3–§1.7, §2.2): method and path, parameters from query and form body, the common
 //! parameters, the timestamp, the caller's key and token, the signature (`super::signature`) and
 //! the nonce. Only then does it hand the request to an action. It must not record a nonce for a
 //! request that failed a check, and it never logs a parameter.
@@ -17,11 +17,11 @@ use super::errors::{fail, fail_with, missing, StsError};
 use super::{actions, oidc, render, signature, Inner, Issued};
 
 pub(super) const API_VERSION: &str = "2015-04-01";
-/// Spec §2.2: sources disagree (31 vs 15 min); we enforce the stricter 15 minutes.
+/// protocol.md §2.2: sources disagree (31 vs 15 min); we enforce the stricter 15 minutes.
 const MAX_SKEW_SECONDS: i64 = 15 * 60;
-/// Spec §2.2: nonces must be unique across 31 minutes.
+/// protocol.md §2.2: nonces must be unique across 31 minutes.
 const NONCE_WINDOW_SECONDS: i64 = 31 * 60;
-/// Spec §1.3: every RPC call carries these; checked in this order.
+/// protocol.md §1.3: every RPC call carries these; checked in this order.
 const COMMON_PARAMS: &str = "Action Version AccessKeyId SignatureMethod SignatureVersion SignatureNonce Timestamp Signature Format";
 
 /// Who signed the request.
@@ -36,7 +36,7 @@ pub(super) fn process(
     inner: &Inner,
     request_id: &str,
 ) -> Result<Value, StsError> {
-    // 1. Spec §1.4: GET or POST on "/"; parameters are query ∪ form body.
+    // 1. protocol.md §1.4: GET or POST on "/"; parameters are query ∪ form body.
     let method = method_on_root(req)?;
     let params = collect_params(req, method, body)?;
     if params.get("Action").map(String::as_str) == Some("AssumeRoleWithOIDC") {
@@ -44,20 +44,20 @@ pub(super) fn process(
     }
     let p = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
 
-    // 2. Spec §1.3: common parameters.
+    // 2. protocol.md §1.3: common parameters.
     let action = check_common_params(&params)?;
 
-    // 3. Spec §1.3, §2.2: timestamp shape and skew against the emulator's clock.
+    // 3. protocol.md §1.3, §2.2: timestamp shape and skew against the emulator's clock.
     let now = check_timestamp(inner, p("Timestamp"))?;
 
-    // 4. Spec §1.7 gateway table: who is calling, and is its token right.
+    // 4. protocol.md §1.7 gateway table: who is calling, and is its token right.
     let token = params.get("SecurityToken").map(String::as_str);
     let (secret, caller) = resolve_caller(inner, p("AccessKeyId"), token, now)?;
 
-    // 5. Spec §2.1: recompute the signature from the decoded parameters.
+    // 5. protocol.md §2.1: recompute the signature from the decoded parameters.
     signature::verify(method, &params, &secret)?;
 
-    // 6. Spec §2.2: nonce replay, recorded only once the request proved authentic.
+    // 6. protocol.md §2.2: nonce replay, recorded only once the request proved authentic.
     consume_nonce(inner, p("SignatureNonce"), now)?;
 
     match action {
@@ -66,7 +66,7 @@ pub(super) fn process(
     }
 }
 
-/// Spec §1.4: GET or POST, on "/" only.
+/// protocol.md §1.4: GET or POST, on "/" only.
 fn method_on_root(req: &HttpRequest) -> Result<&'static str, StsError> {
     let method = match *req.method() {
         Method::GET => "GET",
@@ -108,7 +108,7 @@ fn collect_params(
     Ok(params)
 }
 
-/// Spec §1.3: every common parameter present, JSON answers, this API version and signature
+/// protocol.md §1.3: every common parameter present, JSON answers, this API version and signature
 /// method, and an action the emulator serves; returns the action.
 fn check_common_params(params: &BTreeMap<String, String>) -> Result<&str, StsError> {
     let p = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
@@ -139,7 +139,7 @@ fn check_common_params(params: &BTreeMap<String, String>) -> Result<&str, StsErr
     Ok(action)
 }
 
-/// Spec §1.3, §2.2: a well-formed `Timestamp` within the allowed skew of the emulator's clock;
+/// protocol.md §1.3, §2.2: a well-formed `Timestamp` within the allowed skew of the emulator's clock;
 /// returns the emulator's "now".
 pub(super) fn check_timestamp(inner: &Inner, timestamp: &str) -> Result<DateTime<Utc>, StsError> {
     let now = inner.clock.now();
@@ -175,7 +175,7 @@ fn resolve_caller(
     Ok((secret, Caller::Role(Box::new(issued))))
 }
 
-/// Spec §2.2: refuses a nonce seen in the last 31 minutes, then remembers this one.
+/// protocol.md §2.2: refuses a nonce seen in the last 31 minutes, then remembers this one.
 fn consume_nonce(inner: &Inner, nonce: &str, now: DateTime<Utc>) -> Result<(), StsError> {
     let mut st = inner.state();
     let window = Duration::seconds(NONCE_WINDOW_SECONDS);

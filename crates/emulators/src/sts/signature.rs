@@ -1,4 +1,4 @@
-//! RPC signature version 1.0 as STS checks it (spec §2.1): the canonical string to sign built
+//! RPC signature version 1.0 as STS checks it (protocol.md §2.1): the canonical string to sign built
 //! from the decoded parameters and its HMAC-SHA1 with `secret + "&"`. It uses the emulator's own
 //! encoder and HMAC (`crate::common`), never the broker's signer; only the comparison result and
 //! the string to sign (which real STS echoes) leave it, never the secret.
@@ -9,7 +9,7 @@ use crate::common::{ct_eq, hmac_sha1_base64, percent_encode};
 
 use super::errors::{fail_with, StsError};
 
-/// Spec §2.1 steps 1–4: every parameter but `Signature`, sorted by raw name (BTreeMap order).
+/// protocol.md §2.1 steps 1–4: every parameter but `Signature`, sorted by raw name (BTreeMap order).
 pub(super) fn string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String {
     let canonical = (params.iter())
         .filter(|(k, _)| k.as_str() != "Signature")
@@ -23,12 +23,12 @@ pub(super) fn string_to_sign(method: &str, params: &BTreeMap<String, String>) ->
     )
 }
 
-/// Spec §2.1 step 5: Base64(HMAC-SHA1(secret + "&", string_to_sign)).
+/// protocol.md §2.1 step 5: Base64(HMAC-SHA1(secret + "&", string_to_sign)).
 pub(super) fn sign(secret: &str, string_to_sign: &str) -> String {
     hmac_sha1_base64(format!("{secret}&").as_bytes(), string_to_sign.as_bytes())
 }
 
-/// Spec §2.1: recomputes the signature from the decoded parameters and compares it with the
+/// protocol.md §2.1: recomputes the signature from the decoded parameters and compares it with the
 /// `Signature` sent.
 pub(super) fn verify(
     method: &str,
@@ -41,7 +41,7 @@ pub(super) fn verify(
         .map(String::as_str)
         .unwrap_or_default();
     if !ct_eq(sign(secret, &string_to_sign).as_bytes(), sent.as_bytes()) {
-        // Real STS echoes its string to sign (spec §1.6); the broker must never leak it.
+        // Real STS echoes its string to sign (protocol.md §1.6); the broker must never leak it.
         let msg = format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}");
         return Err(fail_with("SignatureDoesNotMatch", msg));
     }

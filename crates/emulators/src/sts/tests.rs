@@ -38,8 +38,8 @@ fn sts(method: &str, pairs: &[(&str, &str)]) -> String {
 
 // ---- the emulator's canonicalisation against published vectors ----------------------
 
-/// Provenance: spec §2.3 V-DOC (Alibaba "Request signature" page, DOC-RPC-V2); the POST
-/// value is the spec's recomputation for the same parameters (asserted by third-party repos).
+/// Provenance: protocol.md §2.3 V-DOC (Alibaba "Request signature" page, DOC-RPC-V2); the POST
+/// value is an independent recomputation for the same parameters (asserted by third-party repos).
 #[test]
 fn v_doc_get_and_post_vectors() {
     let params = [
@@ -67,7 +67,7 @@ fn v_doc_get_and_post_vectors() {
     );
 }
 
-/// Provenance: spec §2.3 V-PY (aliyun-python-sdk-core tests/test_request.py @01a61e8);
+/// Provenance: protocol.md §2.3 V-PY (aliyun-python-sdk-core tests/test_request.py @01a61e8);
 /// exercises the empty-valued `SignatureType=`.
 #[test]
 fn v_py_vector_with_empty_value() {
@@ -90,8 +90,8 @@ fn v_py_vector_with_empty_value() {
     assert_eq!(sign("secret", &s), "Ej4GsaOI7FJyN00E5OpDHHCx2vk=");
 }
 
-/// Provenance: spec §2.3 percent-encoding table (credentials-java AcsURLEncoderTest); the
-/// second line and the vectors below are spec §2.4 (computed independently, NOT published).
+/// Provenance: protocol.md §2.3 percent-encoding table (credentials-java AcsURLEncoderTest); the
+/// second line and the vectors below are protocol.md §2.4 (computed independently, NOT published).
 #[test]
 fn percent_encoding_and_broker_shaped_vectors() {
     let table = "123abc!@#$%^&*()-=_+ ~|\\/";

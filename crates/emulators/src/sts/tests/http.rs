@@ -18,7 +18,7 @@ async fn assume_role_happy_paths() {
         .await;
     assert_first_answer(&f, status, &body);
 
-    // GET with every parameter in the query (credentials-java/-python, spec §1.4).
+    // GET with every parameter in the query (credentials-java/-python, protocol.md §1.4).
     let get = signed(
         "GET",
         AK,
@@ -30,7 +30,7 @@ async fn assume_role_happy_paths() {
         ),
     );
     assert_eq!(f.json("GET", &get).await.0, 200);
-    // Common params in the query, business params in the body (credentials-go, spec §1.4).
+    // Common params in the query, business params in the body (credentials-go, protocol.md §1.4).
     let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"oss:PutObject","Resource":"acs:oss:*:*:b/u/*"}]}"#;
     let extra = [
         ("RoleArn", UPLOADER),
