@@ -1,5 +1,6 @@
-//! How failures are classified and spaced out, shared by the STS retries, the credential cache
-//! and the identity refresher: the `Retryable` classification and full-jitter delays. No I/O.
+//! How failures are classified and spaced out: the `Retryable` classification (STS, identity
+//! and credential-load errors implement it; the credential cache decides by it) and the
+//! full-jitter delays of the STS retries and the cache's refresh backoff. No I/O.
 
 use std::time::Duration;
 

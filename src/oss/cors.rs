@@ -1,7 +1,7 @@
 //! Bucket CORS for uploads (protocol.md §5.6): the rule browser uploads need for
 //! `BROKER_CORS_ORIGINS`, its XML (`PutBucketCors` / `GetBucketCors` bodies) and what an existing
-//! configuration lacks; plus the `sts-broker cors` command built on them. Talks to OSS only
-//! through [`crate::oss::client`]; never prints a secret.
+//! configuration lacks, as pure values: no I/O (the `sts-broker cors` command that uses them is
+//! `crate::bucket_cors`); never prints a secret.
 
 use std::fmt::Write as _;
 
