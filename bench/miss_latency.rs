@@ -15,7 +15,7 @@ use sts_broker::clock::{SystemClock, UuidNonces};
 use sts_broker::config::Settings;
 use sts_broker::policy::{upload_session_policy, BucketName};
 use sts_broker::startup::{Application, Dependencies};
-use sts_broker::sts::client::{AssumeRoleRequest, StsClient, StsConfig};
+use sts_broker::sts::client::{AssumeRoleRequest, Priority, StsClient, StsConfig};
 use sts_broker::sts::types::{AccessKey, RoleArn};
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -68,6 +68,7 @@ async fn main() {
                     role_session_name: "anonymous",
                     duration_seconds: 3600,
                     policy: &policy,
+                    priority: Priority::First,
                 },
             )
             .await

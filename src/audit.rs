@@ -15,6 +15,9 @@ use crate::policy::CallerId;
 pub struct AuditRecord {
     pub caller: CallerId,
     pub auth_mode: &'static str,
+    /// The directory the caller may write (with shared form credentials, narrower than the
+    /// credential's own scope).
+    pub dir: String,
     pub grant: Arc<Grant>,
     pub outcome: Outcome,
 }
@@ -40,6 +43,7 @@ impl AuditRecord {
             latency_ms,
             caller = self.caller.as_str(),
             auth_mode = self.auth_mode,
+            dir = self.dir.as_str(),
             role_arn,
             role_session_name = self.grant.role_session_name.as_str(),
             policy_sha256 = self.grant.policy_sha256.as_str(),

@@ -11,8 +11,14 @@
 //! - a non-retryable load failure is remembered for `negative_ttl`, so a misconfiguration
 //!   cannot hammer STS.
 //!
-//! Size is bounded; keys nobody asked for within `idle_ttl` are dropped, never refreshed.
+//! Admission: a key takes a cache slot only once it has a value. Loads in flight live in a
+//! separate map and remembered failures in a small cache of their own, so neither can evict a
+//! live credential. Values live in two segments: `probation` for keys asked for once and
+//! `protected` for keys asked for again; a flood of one-shot keys only churns `probation`, and
+//! credentials callers actually reuse stay. Keys nobody asked for within `idle_ttl` are
+//! dropped, never refreshed.
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,8 +39,29 @@ pub trait Expiring {
 
 pub use crate::backoff::Retryable;
 
+/// Why the loader is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// Nothing cached for the key: a caller waits.
+    First,
+    /// The cached value fell under the floor: a caller of a key in use waits.
+    Reload,
+    /// In the background, ahead of expiry; the cached value is still served.
+    Refresh,
+}
+
+/// What the loader is told besides the key.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadContext {
+    pub kind: LoadKind,
+    /// The expiry of the value cached now, if any (a shared store may already hold a newer
+    /// one).
+    pub current_expiration: Option<DateTime<Utc>>,
+}
+
 /// Produces a fresh value for a key.
-pub type Loader<K, V, E> = Arc<dyn Fn(K) -> BoxFuture<'static, Result<V, E>> + Send + Sync>;
+pub type Loader<K, V, E> =
+    Arc<dyn Fn(K, LoadContext) -> BoxFuture<'static, Result<V, E>> + Send + Sync>;
 
 /// The cache's timing rules.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +73,7 @@ pub struct CachePolicy {
     pub refresh_jitter: Duration,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// Values held in all (a fifth of them, at least one, for keys asked for once).
     pub max_entries: u64,
     pub idle_ttl: Duration,
 }
@@ -114,10 +142,26 @@ impl<V, E> Slot<V, E> {
             _ => None,
         }
     }
+
+    fn store(&self, value: Arc<V>) {
+        self.current.store(Some(value));
+        *self.last_error.lock().expect("slot lock") = None;
+        self.refresh_failures.store(0, Ordering::Relaxed);
+        *self.next_refresh_at.lock().expect("slot lock") = None;
+    }
 }
 
+type Segment<K, V, E> = moka::sync::Cache<K, Arc<Slot<V, E>>>;
+
 pub struct CredentialCache<K, V, E> {
-    slots: moka::sync::Cache<K, Arc<Slot<V, E>>>,
+    /// Keys asked for again after their first load.
+    protected: Segment<K, V, E>,
+    /// Keys loaded once and not asked for since.
+    probation: Segment<K, V, E>,
+    /// First loads in flight: no value yet, so no slot in either segment.
+    pending: Mutex<HashMap<K, Arc<Slot<V, E>>>>,
+    /// First loads that failed for good, remembered for `negative_ttl`.
+    refused: moka::sync::Cache<K, (Arc<E>, Instant)>,
     loader: Loader<K, V, E>,
     policy: CachePolicy,
     clock: Arc<dyn Clock>,
@@ -127,10 +171,32 @@ pub struct CredentialCache<K, V, E> {
 impl<K, V, E> std::fmt::Debug for CredentialCache<K, V, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialCache")
-            .field("entries", &self.slots.entry_count())
+            .field("protected", &self.protected.entry_count())
+            .field("probation", &self.probation.entry_count())
             .field("policy", &self.policy)
             .finish()
     }
+}
+
+/// Remembered refusals are few and short-lived; this bounds them whatever the key count.
+const MAX_REFUSED: u64 = 4096;
+
+fn segment<K, V, E>(capacity: u64, idle: Duration, evictions: Arc<AtomicU64>) -> Segment<K, V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(capacity)
+        .time_to_idle(idle)
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .eviction_listener(move |_, _, cause| {
+            if cause.was_evicted() {
+                evictions.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
 }
 
 impl<K, V, E> CredentialCache<K, V, E>
@@ -141,18 +207,16 @@ where
 {
     pub fn new(policy: CachePolicy, clock: Arc<dyn Clock>, loader: Loader<K, V, E>) -> Self {
         let stats = Arc::new(CacheStats::default());
-        let evictions = stats.evictions.clone();
-        let slots = moka::sync::Cache::builder()
-            .max_capacity(policy.max_entries)
-            .time_to_idle(policy.idle_ttl)
-            .eviction_listener(move |_, _, cause| {
-                if cause.was_evicted() {
-                    evictions.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-            .build();
+        let probation_capacity = (policy.max_entries / 5).max(1);
+        let protected_capacity = policy.max_entries.saturating_sub(probation_capacity).max(1);
         Self {
-            slots,
+            protected: segment(protected_capacity, policy.idle_ttl, stats.evictions.clone()),
+            probation: segment(probation_capacity, policy.idle_ttl, stats.evictions.clone()),
+            pending: Mutex::new(HashMap::new()),
+            refused: moka::sync::Cache::builder()
+                .max_capacity(MAX_REFUSED)
+                .time_to_live(policy.negative_ttl)
+                .build(),
             loader,
             policy,
             clock,
@@ -167,41 +231,121 @@ where
     /// Whether some cached value could be served right now (for readiness).
     pub fn has_servable(&self) -> bool {
         let now = self.clock.now();
-        self.slots.iter().any(|(_, slot)| {
+        let servable = |slot: &Arc<Slot<V, E>>| {
             slot.current
                 .load()
                 .as_ref()
                 .is_some_and(|v| v.expiration() - now > self.policy.min_ttl)
-        })
+        };
+        self.protected.iter().any(|(_, s)| servable(&s))
+            || self.probation.iter().any(|(_, s)| servable(&s))
     }
 
+    /// Keys holding a value (loads in flight and refusals are not counted).
     pub fn entry_count(&self) -> u64 {
-        self.slots.run_pending_tasks();
-        self.slots.entry_count()
+        self.protected.run_pending_tasks();
+        self.probation.run_pending_tasks();
+        self.protected.entry_count() + self.probation.entry_count()
+    }
+
+    /// Whether `key` has a slot: a value, or a first load in flight. A key that is not known
+    /// would cost a first load.
+    pub fn knows(&self, key: &K) -> bool {
+        self.protected.contains_key(key)
+            || self.probation.contains_key(key)
+            || self.pending.lock().expect("pending lock").contains_key(key)
     }
 
     /// The value for `key`, by the rules in the module docs.
     pub async fn get(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let slot = self.slots.get_with_by_ref(key, || Arc::new(Slot::new()));
-        if let Some(value) = slot.current.load_full() {
+        if let Some(slot) = self.protected.get(key) {
+            return self.serve(key, &slot).await;
+        }
+        if let Some(slot) = self.probation.get(key) {
+            // Asked for again: a credential in use. It moves to the protected segment.
+            if self.servable(&slot).is_some() {
+                self.protected.insert(key.clone(), slot.clone());
+                self.probation.invalidate(key);
+            }
+            return self.serve(key, &slot).await;
+        }
+        self.first_load(key).await
+    }
+
+    /// A key with a slot: served, refreshed in the background, or reloaded in place.
+    async fn serve(&self, key: &K, slot: &Arc<Slot<V, E>>) -> Result<(Arc<V>, Outcome), Arc<E>> {
+        let current = slot.current.load_full();
+        if let Some(value) = &current {
             let left = value.expiration() - self.clock.now();
             if left > self.policy.refresh_ahead {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok((value, Outcome::Hit));
+                return Ok((value.clone(), Outcome::Hit));
             }
             if left > self.policy.min_ttl {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                self.maybe_refresh(key, &slot);
-                return Ok((value, Outcome::HitRefreshing));
+                self.maybe_refresh(key, slot);
+                return Ok((value.clone(), Outcome::HitRefreshing));
             }
         }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         if let Some(error) = slot.negative() {
             return Err(error);
         }
+        let context = LoadContext {
+            kind: LoadKind::Reload,
+            current_expiration: current.map(|v| v.expiration()),
+        };
+        self.load_shared(key, slot, context).await
+    }
+
+    /// Nothing cached: one load shared by every concurrent caller of `key`; the value takes a
+    /// probation slot only once it exists.
+    async fn first_load(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        if let Some((error, until)) = self.refused.get(key) {
+            if Instant::now() < until {
+                return Err(error);
+            }
+        }
+        let slot = self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Slot::new()))
+            .clone();
+        let context = LoadContext {
+            kind: LoadKind::First,
+            current_expiration: None,
+        };
+        let result = self.load_shared(key, &slot, context).await;
+        let mut pending = self.pending.lock().expect("pending lock");
+        if pending.get(key).is_some_and(|p| Arc::ptr_eq(p, &slot)) {
+            match &result {
+                Ok(_) => {
+                    self.probation.insert(key.clone(), slot.clone());
+                }
+                Err(error) if error.remember() => {
+                    let until = Instant::now() + self.policy.negative_ttl;
+                    self.refused.insert(key.clone(), (error.clone(), until));
+                }
+                Err(_) => {}
+            }
+            pending.remove(key);
+        }
+        result
+    }
+
+    /// Waits for the slot's single flight; loads unless a load finished meanwhile.
+    async fn load_shared(
+        &self,
+        key: &K,
+        slot: &Slot<V, E>,
+        context: LoadContext,
+    ) -> Result<(Arc<V>, Outcome), Arc<E>> {
         let seen = slot.generation.load(Ordering::Acquire);
         let _flight = slot.load_lock.lock().await;
-        if let Some(value) = self.servable(&slot) {
+        if let Some(value) = self.servable(slot) {
             return Ok((value, Outcome::Miss));
         }
         if slot.generation.load(Ordering::Acquire) != seen {
@@ -211,7 +355,9 @@ where
                 return Err(error.clone());
             }
         }
-        self.load_into(key, &slot).await.map(|v| (v, Outcome::Miss))
+        self.load_into(key, slot, context)
+            .await
+            .map(|v| (v, Outcome::Miss))
     }
 
     fn servable(&self, slot: &Slot<V, E>) -> Option<Arc<V>> {
@@ -221,15 +367,17 @@ where
     }
 
     /// Loads with the flight lock held; records the value or the failure.
-    async fn load_into(&self, key: &K, slot: &Slot<V, E>) -> Result<Arc<V>, Arc<E>> {
-        let result = (self.loader)(key.clone()).await;
+    async fn load_into(
+        &self,
+        key: &K,
+        slot: &Slot<V, E>,
+        context: LoadContext,
+    ) -> Result<Arc<V>, Arc<E>> {
+        let result = (self.loader)(key.clone(), context).await;
         let outcome = match result {
             Ok(value) => {
                 let value = Arc::new(value);
-                slot.current.store(Some(value.clone()));
-                *slot.last_error.lock().expect("slot lock") = None;
-                slot.refresh_failures.store(0, Ordering::Relaxed);
-                *slot.next_refresh_at.lock().expect("slot lock") = None;
+                slot.store(value.clone());
                 Ok(value)
             }
             Err(error) => {
@@ -284,8 +432,8 @@ struct RefreshTask<K, V, E> {
 
 impl<K, V, E> RefreshTask<K, V, E>
 where
-    K: Send + 'static,
-    V: Send + Sync + 'static,
+    K: Clone + Send + 'static,
+    V: Expiring + Send + Sync + 'static,
     E: Retryable + Send + Sync + 'static,
 {
     async fn run(self) {
@@ -295,32 +443,33 @@ where
         let slot = &self.slot;
         {
             let _flight = slot.load_lock.lock().await;
-            match (self.loader)(self.key).await {
-                Ok(value) => {
-                    slot.current.store(Some(Arc::new(value)));
-                    *slot.last_error.lock().expect("slot lock") = None;
-                    slot.refresh_failures.store(0, Ordering::Relaxed);
-                    *slot.next_refresh_at.lock().expect("slot lock") = None;
-                }
-                Err(error) => {
-                    self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
-                    let failures = slot.refresh_failures.fetch_add(1, Ordering::Relaxed);
-                    let wait =
-                        full_jitter(self.policy.backoff_base, self.policy.backoff_cap, failures);
-                    *slot.next_refresh_at.lock().expect("slot lock") = Some(Instant::now() + wait);
-                    let until = error
-                        .remember()
-                        .then(|| Instant::now() + self.policy.negative_ttl);
-                    tracing::warn!(
-                        retry_in_ms = wait.as_millis() as u64,
-                        "background credential refresh failed; serving the cached credential"
-                    );
-                    *slot.last_error.lock().expect("slot lock") = Some((Arc::new(error), until));
-                }
+            let context = LoadContext {
+                kind: LoadKind::Refresh,
+                current_expiration: slot.current.load().as_ref().map(|v| v.expiration()),
+            };
+            match (self.loader)(self.key.clone(), context).await {
+                Ok(value) => slot.store(Arc::new(value)),
+                Err(error) => self.failed(error),
             }
             slot.generation.fetch_add(1, Ordering::AcqRel);
         }
         slot.refreshing.store(false, Ordering::Release);
+    }
+
+    fn failed(&self, error: E) {
+        let slot = &self.slot;
+        self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+        let failures = slot.refresh_failures.fetch_add(1, Ordering::Relaxed);
+        let wait = full_jitter(self.policy.backoff_base, self.policy.backoff_cap, failures);
+        *slot.next_refresh_at.lock().expect("slot lock") = Some(Instant::now() + wait);
+        let until = error
+            .remember()
+            .then(|| Instant::now() + self.policy.negative_ttl);
+        tracing::warn!(
+            retry_in_ms = wait.as_millis() as u64,
+            "background credential refresh failed; serving the cached credential"
+        );
+        *slot.last_error.lock().expect("slot lock") = Some((Arc::new(error), until));
     }
 }
 
@@ -374,7 +523,7 @@ mod tests {
         let mode = Arc::new(Mutex::new(Mode::Succeed));
         let loader: Loader<String, Value, Failure> = {
             let (clock, calls, mode) = (clock.clone(), calls.clone(), mode.clone());
-            Arc::new(move |_key: String| {
+            Arc::new(move |_key: String, _context: LoadContext| {
                 let (clock, calls, mode) = (clock.clone(), calls.clone(), mode.clone());
                 Box::pin(async move {
                     let serial = calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -551,5 +700,64 @@ mod tests {
             h.cache.get(&format!("caller-{i}")).await.unwrap();
         }
         assert!(h.cache.entry_count() <= 100, "{}", h.cache.entry_count());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_first_loads_take_no_slot_and_evict_nothing() {
+        let h = harness(Duration::ZERO);
+        for i in 0..20 {
+            let key = format!("established-{i}");
+            h.cache.get(&key).await.unwrap();
+            h.cache.get(&key).await.unwrap();
+        }
+        h.set(Mode::FailRetryable);
+        for i in 0..1000 {
+            assert!(h.cache.get(&format!("failing-{i}")).await.is_err());
+        }
+        assert_eq!(h.cache.entry_count(), 20, "failures hold no slot");
+        assert!(!h.cache.knows(&"failing-3".to_owned()));
+        let before = h.calls();
+        for i in 0..20 {
+            let (_, outcome) = h.cache.get(&format!("established-{i}")).await.unwrap();
+            assert_eq!(outcome, Outcome::Hit);
+        }
+        assert_eq!(h.calls(), before, "no established key was reloaded");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reused_keys_survive_a_flood_of_one_shot_keys_three_times_the_size() {
+        let h = harness(Duration::ZERO);
+        let mut serials = Vec::new();
+        for i in 0..20 {
+            let key = format!("established-{i}");
+            h.cache.get(&key).await.unwrap();
+            serials.push(h.cache.get(&key).await.unwrap().0.serial);
+        }
+        for i in 0..300 {
+            h.cache.get(&format!("one-shot-{i}")).await.unwrap();
+        }
+        assert!(h.cache.entry_count() <= 100, "{}", h.cache.entry_count());
+        for (i, serial) in serials.iter().enumerate() {
+            let (value, outcome) = h.cache.get(&format!("established-{i}")).await.unwrap();
+            assert_eq!(
+                (value.serial, outcome),
+                (*serial, Outcome::Hit),
+                "established-{i}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_load_in_flight_is_known_but_holds_no_slot() {
+        let h = Arc::new(harness(Duration::from_secs(1)));
+        let loading = {
+            let h = h.clone();
+            tokio::spawn(async move { h.cache.get(&"slow".to_owned()).await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(h.cache.knows(&"slow".to_owned()));
+        assert_eq!(h.cache.entry_count(), 0);
+        loading.await.unwrap().unwrap();
+        assert_eq!(h.cache.entry_count(), 1);
     }
 }

@@ -59,6 +59,13 @@ impl From<IssueError> for ApiError {
         match e {
             IssueError::Load(e) => Self::Load(e),
             IssueError::PolicyTooLarge(e) => Self::PolicyTooLarge(e),
+            IssueError::NewCallersLimited {
+                kind,
+                retry_after_seconds,
+            } => Self::Denied(AccessDenied::RateLimited {
+                kind,
+                retry_after_seconds,
+            }),
         }
     }
 }

@@ -128,6 +128,12 @@ impl UploadPrefix {
         })
     }
 
+    /// The template's part before `${sub}`: the prefix every caller's directory starts with
+    /// (the upload root; empty for `${sub}/`).
+    pub fn root(&self) -> &str {
+        &self.before
+    }
+
     /// The directory (object key prefix) `caller` may write.
     pub fn render(&self, caller: &CallerId) -> String {
         format!("{}{}{}", self.before, caller.as_str(), self.after)

@@ -8,6 +8,48 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// Which rate limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitKind {
+    /// Too many failed authentications from this address.
+    AuthFailures,
+    /// Too many requests from this caller (per address under `none`).
+    Caller,
+    /// Too many first-time callers from this address.
+    NewCallersFromAddress,
+    /// Too many first-time callers overall.
+    NewCallers,
+}
+
+impl RateLimitKind {
+    /// For log lines.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::AuthFailures => "authentication failures from this address",
+            Self::Caller => "requests from this caller",
+            Self::NewCallersFromAddress => "first-time callers from this address",
+            Self::NewCallers => "first-time callers",
+        }
+    }
+
+    /// The `limit` label of `sts_broker_rate_limited_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::AuthFailures => "address",
+            Self::Caller => "caller",
+            Self::NewCallersFromAddress => "new-caller-address",
+            Self::NewCallers => "new-callers",
+        }
+    }
+
+    pub const ALL: [Self; 4] = [
+        Self::Caller,
+        Self::AuthFailures,
+        Self::NewCallersFromAddress,
+        Self::NewCallers,
+    ];
+}
+
 /// Keys held per limiter before idle ones are dropped (and, if none is idle, the one closest to
 /// idle): memory stays bounded whatever keys callers present.
 pub const DEFAULT_MAX_KEYS: usize = 50_000;

@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::clock::Clock;
 use crate::policy::CallerId;
+pub use crate::ratelimit::RateLimitKind;
 use crate::ratelimit::{retry_after_seconds, KeyedLimiter, DEFAULT_MAX_KEYS};
 
 use self::api_key::ApiKeys;
@@ -26,25 +27,6 @@ pub use self::settings::AuthMode;
 use self::settings::{AccessSettings, HeaderSettings};
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
-
-/// Which rate limit refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimitKind {
-    /// Too many failed authentications from this address.
-    AuthFailures,
-    /// Too many requests from this caller (per address under `none`).
-    Caller,
-}
-
-impl RateLimitKind {
-    /// For log lines.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::AuthFailures => "authentication failures from this address",
-            Self::Caller => "requests from this caller",
-        }
-    }
-}
 
 /// Why a request gets no caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +81,9 @@ pub struct Caller {
     pub id: CallerId,
     /// How it was authenticated (for audit lines).
     pub mode: AuthMode,
+    /// The client's address, when the broker can tell it: `None` behind the trusted proxy of
+    /// `header` mode, where every request comes from the proxy.
+    pub address: Option<IpAddr>,
 }
 
 /// How callers are recognised, as configured.
@@ -228,6 +213,7 @@ impl Access {
         Ok(Caller {
             id,
             mode: self.mode,
+            address: peer.filter(|_| self.mode != AuthMode::Header),
         })
     }
 

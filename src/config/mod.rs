@@ -114,6 +114,8 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
     let upload = upload::read_upload(r);
     let access = access::read(r, server.as_ref().map(|s| s.listen));
     let post = upload::read_post(r, upload.as_ref());
+    let post_credentials = upload::read_post_credentials(r, upload.as_ref());
+    let new_callers = sts::read_new_callers(r, sts.as_ref());
     let (lifetimes, upload) = (lifetimes?, upload?);
     Some(Settings {
         issuer: IssuerConfig {
@@ -125,6 +127,8 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
             min_ttl_seconds: lifetimes.min_ttl_seconds,
             cache_max_entries: lifetimes.cache_max_entries,
             refresh_jitter: lifetimes.refresh_jitter,
+            post_credentials: post_credentials?,
+            new_callers: new_callers?,
         },
         server: server?,
         identity: identity?,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::reader::{is_region_id, web_url, Reader};
+use crate::issuer::NewCallerLimits;
 use crate::sts::client::StsConfig;
 use crate::sts::types::RoleArn;
 
@@ -37,12 +38,34 @@ pub(crate) fn read_sts(r: &mut Reader<'_>) -> Option<StsConfig> {
     let max_qps = r.integer("BROKER_STS_MAX_QPS", 50, 1, 10_000);
     let connect = r.integer("BROKER_STS_CONNECT_TIMEOUT_MS", 5000, 1, 60_000);
     let total = r.integer("BROKER_STS_TIMEOUT_MS", 10_000, 1, 120_000);
+    let reserve = r.integer("BROKER_STS_REFRESH_RESERVE_PERCENT", 20, 0, 90);
     Some(StsConfig {
         endpoints: endpoints?,
         connect_timeout: Duration::from_millis(connect?),
         timeout: Duration::from_millis(total?),
         retry_budget: Duration::from_millis(retry_budget?),
         max_qps: max_qps? as u32,
+        refresh_reserve_percent: reserve? as u8,
+    })
+}
+
+/// The first-time-caller limits. The overall one defaults to `BROKER_STS_MAX_QPS` (at least 10):
+/// no more new scopes a second than the budget could load.
+pub(crate) fn read_new_callers(
+    r: &mut Reader<'_>,
+    sts: Option<&StsConfig>,
+) -> Option<NewCallerLimits> {
+    let per_address = r.integer(
+        "BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE",
+        600,
+        0,
+        1_000_000,
+    );
+    let default_overall = sts.map_or(10, |s| u64::from(s.max_qps).max(10));
+    let overall = r.integer("BROKER_NEW_CALLERS_PER_SECOND", default_overall, 0, 100_000);
+    Some(NewCallerLimits {
+        per_address_per_minute: per_address? as u32,
+        per_second: overall? as u32,
     })
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::reader::{is_loopback_host, is_region_id, web_url, Reader};
+use crate::issuer::PostCredentials;
 use crate::oss::post_object::{PostSettings, PostSignature};
 use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
 
@@ -111,6 +112,35 @@ fn content_types(raw: &str) -> Result<Vec<String>, String> {
         )),
         None => Ok(list),
     }
+}
+
+/// `BROKER_POST_CREDENTIALS`; `shared` needs an upload root that is not the whole bucket.
+pub(crate) fn read_post_credentials(
+    r: &mut Reader<'_>,
+    upload: Option<&UploadSettings>,
+) -> Option<PostCredentials> {
+    let mode = r.parsed(
+        "BROKER_POST_CREDENTIALS",
+        Some(PostCredentials::Shared),
+        |raw| match raw {
+            "shared" => Ok(PostCredentials::Shared),
+            "per-caller" => Ok(PostCredentials::PerCaller),
+            _ => Err("must be `shared` or `per-caller`".into()),
+        },
+    )?;
+    if let (PostCredentials::Shared, Some(upload)) = (mode, upload) {
+        if upload.prefix.root().is_empty() {
+            r.problem(
+                "BROKER_POST_CREDENTIALS",
+                "`shared` (the default) signs every caller's form with one credential for the \
+                 upload root, the part of BROKER_UPLOAD_PREFIX before `${sub}`; this prefix has \
+                 none, so that credential could write anywhere in the bucket. Give the prefix a \
+                 fixed first part (e.g. `uploads/${sub}/`) or set BROKER_POST_CREDENTIALS=per-caller",
+            );
+            return None;
+        }
+    }
+    Some(mode)
 }
 
 /// `upload` is `None` when the upload section itself had problems.

@@ -84,6 +84,7 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_STS_TIMEOUT_MS", Some("10000"), Sts),
     var("BROKER_STS_RETRY_BUDGET_MS", Some("8000"), Sts),
     var("BROKER_STS_MAX_QPS", Some("50"), Sts),
+    var("BROKER_STS_REFRESH_RESERVE_PERCENT", Some("20"), Sts),
     var("BROKER_DURATION_SECONDS", Some("3600"), Credentials),
     var(
         "BROKER_REFRESH_AHEAD_SECONDS",
@@ -97,6 +98,16 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var("BROKER_REFRESH_JITTER_MS", Some("5000"), Credentials),
     var("BROKER_CACHE_MAX_ENTRIES", Some("10000"), Credentials),
+    var(
+        "BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE",
+        Some("600"),
+        Credentials,
+    ),
+    var(
+        "BROKER_NEW_CALLERS_PER_SECOND",
+        Some("BROKER_STS_MAX_QPS, at least 10"),
+        Credentials,
+    ),
     var("BROKER_BUCKET", None, Upload),
     var("BROKER_REGION", None, Upload),
     var(
@@ -106,6 +117,7 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var("BROKER_UPLOAD_PREFIX", Some("uploads/${sub}/"), Upload),
     var("BROKER_POST_SIGNATURE", Some("v4"), PostSigning),
+    var("BROKER_POST_CREDENTIALS", Some("shared"), PostSigning),
     var("BROKER_POST_POLICY_TTL_SECONDS", Some("600"), PostSigning),
     var("BROKER_MAX_UPLOAD_BYTES", Some("10485760"), PostSigning),
     var("BROKER_ALLOWED_CONTENT_TYPES", None, PostSigning),

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 
 use super::{default_session_name, Fetch, Fetched, IdentityError, OWN_SESSION_SECONDS};
 use crate::clock::Clock;
-use crate::sts::client::{AssumeRoleRequest, StsClient};
+use crate::sts::client::{AssumeRoleRequest, Priority, StsClient};
 use crate::sts::types::{AccessKey, RoleArn};
 
 /// A `ram_role_arn` profile as configured.
@@ -60,6 +60,7 @@ impl RamRoleFetcher {
                     duration_seconds: OWN_SESSION_SECONDS,
                     // No session policy: the broker's session keeps the role's permissions.
                     policy: "",
+                    priority: Priority::Refresh,
                 },
             )
             .await

@@ -130,7 +130,7 @@ pub struct Metrics {
     /// `[endpoint][cache outcome]`.
     handed_out: [[AtomicU64; 3]; 2],
     /// `[caller, address, other]`.
-    rate_limited: [AtomicU64; 3],
+    rate_limited: [AtomicU64; 4],
     sts_calls: Mutex<HashMap<StsKey, u64>>,
     /// `[AssumeRole, GetCallerIdentity]`.
     sts_latency: [AtomicHistogram; 2],
@@ -190,10 +190,10 @@ impl Metrics {
 
     /// A request refused by a rate limit.
     pub fn rate_limited(&self, kind: RateLimitKind) {
-        let i = match kind {
-            RateLimitKind::Caller => 0,
-            RateLimitKind::AuthFailures => 1,
-        };
+        let i = RateLimitKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is listed");
         self.rate_limited[i].fetch_add(1, Ordering::Relaxed);
     }
 

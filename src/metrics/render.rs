@@ -9,6 +9,7 @@ use prometheus_client::metrics::MetricType;
 
 use super::{AtomicHistogram, Metrics, StsKey};
 use crate::cache::CacheStats;
+use crate::ratelimit::RateLimitKind;
 
 type Fmt = Result<(), std::fmt::Error>;
 
@@ -36,7 +37,7 @@ pub(super) struct Snapshot {
     pub(super) requests: Vec<(&'static str, u16, u64)>,
     pub(super) latency: Vec<(&'static str, HistSnapshot)>,
     pub(super) handed_out: [[u64; 3]; 2],
-    pub(super) rate_limited: [u64; 3],
+    pub(super) rate_limited: [u64; 4],
     pub(super) sts_calls: Vec<(StsKey, u64)>,
     pub(super) sts_latency: [(&'static str, HistSnapshot); 2],
     pub(super) identity_expires_at: Option<i64>,
@@ -226,8 +227,8 @@ impl Collected {
             None,
             MetricType::Counter,
         )?;
-        for (i, scope) in ["caller", "address", "other"].iter().enumerate() {
-            let labels = [("limit", *scope)];
+        for (i, kind) in RateLimitKind::ALL.iter().enumerate() {
+            let labels = [("limit", kind.label())];
             m.encode_family(&labels)?
                 .encode_counter::<NoLabelSet, _, u64>(&s.rate_limited[i], None)?;
         }

@@ -44,7 +44,7 @@ pub async fn get_post_object_params(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let issued = state.issuer.issue(&caller.id).await?;
+    let issued = state.issuer.issue_form(&caller.id, caller.address).await?;
     let grant = issued.grant.clone();
     let post = &settings.post;
     let ttl = Duration::from_std(post.policy_ttl)
@@ -53,7 +53,7 @@ pub async fn get_post_object_params(
         &PostRequest {
             bucket: settings.upload.bucket.as_str(),
             region: &settings.upload.region,
-            dir: &grant.dir,
+            dir: &issued.dir,
             signature: post.signature,
             ttl,
             max_upload_bytes: post.max_upload_bytes,
@@ -67,14 +67,14 @@ pub async fn get_post_object_params(
         .metrics
         .credential_handed_out(crate::metrics::Handout::PostForm, issued.outcome);
     tracing::debug!(
-        dir = %grant.dir,
+        dir = %issued.dir,
         expire = form.expire.timestamp(),
         signature_version = ?post.signature,
         "post form signed"
     );
     let mut body = PostParamsResponse {
         host: &settings.upload.host,
-        dir: &grant.dir,
+        dir: &issued.dir,
         expire: form.expire.timestamp(),
         policy: &form.policy,
         oss_access_key_id: None,
@@ -112,6 +112,7 @@ pub async fn get_post_object_params(
     response.extensions_mut().insert(AuditRecord {
         caller: caller.id.clone(),
         auth_mode: caller.mode.as_str(),
+        dir: issued.dir.clone(),
         grant: issued.grant,
         outcome: issued.outcome,
     });

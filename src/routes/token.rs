@@ -65,7 +65,7 @@ pub async fn get_token(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings;
-    let issued = state.issuer.issue(&caller.id).await?;
+    let issued = state.issuer.issue(&caller.id, caller.address).await?;
     let grant = &issued.grant;
     let creds = &grant.credentials;
     state
@@ -94,6 +94,7 @@ pub async fn get_token(
     response.extensions_mut().insert(AuditRecord {
         caller: caller.id.clone(),
         auth_mode: caller.mode.as_str(),
+        dir: grant.dir.clone(),
         grant: issued.grant.clone(),
         outcome: issued.outcome,
     });

@@ -14,7 +14,8 @@ use crate::clock::{Clock, NonceSource};
 use crate::request_id::current_request_id;
 use crate::sts::error::{parse_error, transport};
 pub use crate::sts::error::{StsError, TransportKind};
-use crate::sts::retry::{with_retries, CallBudget, RetryPolicy};
+pub use crate::sts::retry::Priority;
+use crate::sts::retry::{with_retries, CallBudget, CallGate, RetryPolicy};
 use crate::sts::signer;
 use crate::sts::types::{format_timestamp, AccessKey, RoleArn, TemporaryCredentials};
 
@@ -30,6 +31,8 @@ pub struct AssumeRoleRequest<'a> {
     pub duration_seconds: u32,
     /// Minified JSON session policy; empty for none.
     pub policy: &'a str,
+    /// How the call budget treats it when it runs short.
+    pub priority: Priority,
 }
 
 /// What `AssumeRoleWithOIDC` is asked for (protocol.md §4.5).
@@ -127,8 +130,11 @@ pub struct StsConfig {
     pub timeout: Duration,
     /// Total time one logical call may spend, retries included.
     pub retry_budget: Duration,
-    /// The process-wide budget of STS calls per second.
+    /// The process-wide (or, in a fleet, fleet-wide) budget of STS calls per second.
     pub max_qps: u32,
+    /// The share of `max_qps` that first loads never take, kept for refreshing credentials in
+    /// use (`BROKER_STS_REFRESH_RESERVE_PERCENT`).
+    pub refresh_reserve_percent: u8,
 }
 
 impl StsConfig {
@@ -141,6 +147,7 @@ impl StsConfig {
             timeout: Duration::from_secs(10),
             retry_budget: RetryPolicy::default().total_budget,
             max_qps: 1000,
+            refresh_reserve_percent: 0,
         }
     }
 }
@@ -160,9 +167,15 @@ pub struct StsClient {
     clock: Arc<dyn Clock>,
     nonces: Arc<dyn NonceSource>,
     retry: RetryPolicy,
-    budget: Arc<CallBudget>,
+    budget: Arc<dyn CallGate>,
+    /// `GetCallerIdentity` (readiness) has its own small budget: probes never take calls from
+    /// callers.
+    probes: Arc<CallBudget>,
     observers: Vec<Arc<dyn StsObserver>>,
 }
+
+/// Readiness probes allowed per second.
+const PROBES_PER_SECOND: u32 = 2;
 
 impl StsClient {
     /// The client `config` describes: its endpoints, timeouts, retry budget and call budget.
@@ -183,7 +196,10 @@ impl StsClient {
                 total_budget: config.retry_budget,
                 ..RetryPolicy::default()
             },
-            Arc::new(CallBudget::new(config.max_qps)),
+            Arc::new(CallBudget::with_reserve(
+                config.max_qps,
+                config.refresh_reserve_percent,
+            )),
         )
     }
 
@@ -193,7 +209,7 @@ impl StsClient {
         clock: Arc<dyn Clock>,
         nonces: Arc<dyn NonceSource>,
         retry: RetryPolicy,
-        budget: Arc<CallBudget>,
+        budget: Arc<dyn CallGate>,
     ) -> Result<Self, reqwest::Error> {
         assert!(!endpoints.is_empty(), "at least one STS endpoint");
         let http = reqwest::Client::builder()
@@ -210,8 +226,15 @@ impl StsClient {
             nonces,
             retry,
             budget,
+            probes: Arc::new(CallBudget::new(PROBES_PER_SECOND)),
             observers: Vec::new(),
         })
+    }
+
+    /// The same client drawing on `gate` instead of its own budget (a fleet-wide budget).
+    pub fn with_gate(mut self, gate: Arc<dyn CallGate>) -> Self {
+        self.budget = gate;
+        self
     }
 
     /// Adds an observer told about every attempt (metrics, readiness).
@@ -240,7 +263,7 @@ impl StsClient {
         identity: &AccessKey,
         request: &AssumeRoleRequest<'_>,
     ) -> Result<AssumedRole, StsError> {
-        with_retries(&self.retry, &self.budget, |n| {
+        with_retries(&self.retry, &*self.budget, request.priority, |n| {
             self.assume_role_once(identity, request, n as usize)
         })
         .await
@@ -277,32 +300,37 @@ impl StsClient {
         &self,
         request: &OidcRequest<'_>,
     ) -> Result<AssumedRole, StsError> {
-        with_retries(&self.retry, &self.budget, |n| async move {
-            let timestamp = format_timestamp(self.clock.now());
-            let duration = request.duration_seconds.to_string();
-            let query = [
-                ("Action", "AssumeRoleWithOIDC"),
-                ("Version", API_VERSION),
-                ("Format", "JSON"),
-                ("Timestamp", timestamp.as_str()),
-            ];
-            let form = [
-                ("RoleArn", request.role_arn.as_str()),
-                ("OIDCProviderArn", request.oidc_provider_arn),
-                ("OIDCToken", request.oidc_token.expose_secret()),
-                ("RoleSessionName", request.role_session_name),
-                ("DurationSeconds", duration.as_str()),
-            ];
-            let mut url = self.endpoints[n as usize % self.endpoints.len()].clone();
-            url.query_pairs_mut().extend_pairs(query);
-            let builder = self
-                .http
-                .post(url)
-                .header(reqwest::header::ACCEPT, "application/json")
-                .form(&form);
-            let (status, body) = self.send_request(builder).await?;
-            parse_assumed("AssumeRoleWithOIDC", status, &body)
-        })
+        with_retries(
+            &self.retry,
+            &*self.budget,
+            Priority::Refresh,
+            |n| async move {
+                let timestamp = format_timestamp(self.clock.now());
+                let duration = request.duration_seconds.to_string();
+                let query = [
+                    ("Action", "AssumeRoleWithOIDC"),
+                    ("Version", API_VERSION),
+                    ("Format", "JSON"),
+                    ("Timestamp", timestamp.as_str()),
+                ];
+                let form = [
+                    ("RoleArn", request.role_arn.as_str()),
+                    ("OIDCProviderArn", request.oidc_provider_arn),
+                    ("OIDCToken", request.oidc_token.expose_secret()),
+                    ("RoleSessionName", request.role_session_name),
+                    ("DurationSeconds", duration.as_str()),
+                ];
+                let mut url = self.endpoints[n as usize % self.endpoints.len()].clone();
+                url.query_pairs_mut().extend_pairs(query);
+                let builder = self
+                    .http
+                    .post(url)
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .form(&form);
+                let (status, body) = self.send_request(builder).await?;
+                parse_assumed("AssumeRoleWithOIDC", status, &body)
+            },
+        )
         .await
     }
 
@@ -311,15 +339,20 @@ impl StsClient {
         &self,
         identity: &AccessKey,
     ) -> Result<CallerIdentity, StsError> {
-        with_retries(&self.retry, &self.budget, |n| async move {
-            let (status, body) = self
-                .call(n as usize, "GetCallerIdentity", identity, &[])
-                .await?;
-            serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
-                status,
-                reason: format!("not a GetCallerIdentity answer: {e}"),
-            })
-        })
+        with_retries(
+            &self.retry,
+            &*self.probes,
+            Priority::Refresh,
+            |n| async move {
+                let (status, body) = self
+                    .call(n as usize, "GetCallerIdentity", identity, &[])
+                    .await?;
+                serde_json::from_slice(&body).map_err(|e| StsError::Malformed {
+                    status,
+                    reason: format!("not a GetCallerIdentity answer: {e}"),
+                })
+            },
+        )
         .await
         .inspect_err(|e| self.note_budget("GetCallerIdentity", e))
     }

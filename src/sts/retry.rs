@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::sts::error::StsError;
@@ -33,36 +34,98 @@ impl Default for RetryPolicy {
 
 pub use crate::backoff::full_jitter;
 
-/// A token bucket of STS calls per second shared by the whole process.
+/// Which calls a budget lets through when it runs short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Refreshing a credential callers are using (or the broker's own identity): may use the
+    /// whole budget, including the share reserved for refreshes.
+    Refresh,
+    /// A first load for a scope with no credential yet: never the reserved share.
+    First,
+}
+
+/// Decides whether one more STS call may start now. The broker's own token buckets implement
+/// it; a fleet implements it over shared state.
+pub trait CallGate: Send + Sync + std::fmt::Debug {
+    fn acquire(&self, priority: Priority) -> BoxFuture<'_, bool>;
+}
+
+/// Token buckets of STS calls per second shared by the whole process: one for every call, and
+/// one that only first loads draw on, `reserve_percent` smaller, so that share of the budget is
+/// always left for refreshing credentials in use.
 #[derive(Debug)]
 pub struct CallBudget {
+    all: Bucket,
+    first: Bucket,
+}
+
+#[derive(Debug)]
+struct Bucket {
     per_second: f64,
     state: Mutex<(f64, Instant)>,
 }
 
-impl CallBudget {
-    pub fn new(per_second: u32) -> Self {
-        let per_second = f64::from(per_second.max(1));
+impl Bucket {
+    fn new(per_second: f64) -> Self {
         Self {
             per_second,
             state: Mutex::new((per_second, Instant::now())),
         }
     }
 
+    /// Refills and returns the state to decide on; the caller writes it back.
+    fn refilled(&self, state: &(f64, Instant), now: Instant) -> f64 {
+        (state.0 + now.duration_since(state.1).as_secs_f64() * self.per_second)
+            .min(self.per_second.max(1.0))
+    }
+}
+
+impl CallBudget {
+    /// A budget with nothing reserved for refreshes (tools, tests).
+    pub fn new(per_second: u32) -> Self {
+        Self::with_reserve(per_second, 0)
+    }
+
+    /// `reserve_percent` of `per_second` is kept for [`Priority::Refresh`].
+    pub fn with_reserve(per_second: u32, reserve_percent: u8) -> Self {
+        let all = f64::from(per_second.max(1));
+        let first = all * f64::from(100 - reserve_percent.min(100)) / 100.0;
+        Self {
+            all: Bucket::new(all),
+            first: Bucket::new(first),
+        }
+    }
+
     /// Takes one call from the budget, or says it is spent.
     pub fn try_acquire(&self) -> bool {
-        let mut state = self.state.lock().expect("budget lock");
+        self.try_acquire_as(Priority::Refresh)
+    }
+
+    /// Takes one call for `priority`: a refresh needs a token of the whole budget, a first
+    /// load one of the whole budget and one of the first-load share.
+    pub fn try_acquire_as(&self, priority: Priority) -> bool {
         let now = Instant::now();
-        let (tokens, last) = *state;
-        let refilled = (tokens + now.duration_since(last).as_secs_f64() * self.per_second)
-            .min(self.per_second);
-        if refilled >= 1.0 {
-            *state = (refilled - 1.0, now);
-            true
-        } else {
-            *state = (refilled, now);
-            false
+        let mut all = self.all.state.lock().expect("budget lock");
+        let all_tokens = self.all.refilled(&all, now);
+        if priority == Priority::Refresh {
+            let ok = all_tokens >= 1.0;
+            *all = (all_tokens - if ok { 1.0 } else { 0.0 }, now);
+            return ok;
         }
+        let mut first = self.first.state.lock().expect("budget lock");
+        let first_tokens = self.first.refilled(&first, now);
+        let ok = all_tokens >= 1.0 && first_tokens >= 1.0;
+        let take = if ok { 1.0 } else { 0.0 };
+        *all = (all_tokens - take, now);
+        *first = (first_tokens - take, now);
+        ok
+    }
+}
+
+impl CallGate for CallBudget {
+    fn acquire(&self, priority: Priority) -> BoxFuture<'_, bool> {
+        let ok = self.try_acquire_as(priority);
+        Box::pin(async move { ok })
     }
 }
 
@@ -70,7 +133,8 @@ impl CallBudget {
 /// Every attempt must build a freshly signed request (new nonce and timestamp, protocol.md §2.2).
 pub async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
-    budget: &CallBudget,
+    budget: &dyn CallGate,
+    priority: Priority,
     mut attempt: F,
 ) -> Result<T, StsError>
 where
@@ -80,7 +144,7 @@ where
     let deadline = Instant::now() + policy.total_budget;
     let mut last_error: Option<StsError> = None;
     for n in 0..policy.max_attempts.max(1) {
-        if !budget.try_acquire() {
+        if !budget.acquire(priority).await {
             return Err(last_error.unwrap_or(StsError::CallBudgetSpent));
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -122,16 +186,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_retryable_failures_then_succeeds() {
         let calls = AtomicU32::new(0);
-        let result = with_retries(&RetryPolicy::default(), &CallBudget::new(50), |n| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n < 2 {
-                    Err(throttled())
-                } else {
-                    Ok(n)
+        let result = with_retries(
+            &RetryPolicy::default(),
+            &CallBudget::new(50),
+            Priority::First,
+            |n| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 2 {
+                        Err(throttled())
+                    } else {
+                        Ok(n)
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(result.unwrap(), 2);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -140,8 +209,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn does_not_retry_permanent_failures() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> =
-            with_retries(&RetryPolicy::default(), &CallBudget::new(50), |_| {
+        let result: Result<(), _> = with_retries(
+            &RetryPolicy::default(),
+            &CallBudget::new(50),
+            Priority::First,
+            |_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async {
                     Err(StsError::Rejected {
@@ -151,8 +223,9 @@ mod tests {
                         request_id: None,
                     })
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         assert_eq!(result.unwrap_err().upstream_code(), Some("NoPermission"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -160,12 +233,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stops_at_max_attempts_with_the_last_error() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> =
-            with_retries(&RetryPolicy::default(), &CallBudget::new(50), |_| {
+        let result: Result<(), _> = with_retries(
+            &RetryPolicy::default(),
+            &CallBudget::new(50),
+            Priority::First,
+            |_| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async { Err(throttled()) }
-            })
-            .await;
+            },
+        )
+        .await;
         assert!(result.unwrap_err().is_throttling());
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
@@ -177,11 +254,12 @@ mod tests {
             ..RetryPolicy::default()
         };
         let started = Instant::now();
-        let result: Result<(), _> = with_retries(&policy, &CallBudget::new(50), |_| async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok(())
-        })
-        .await;
+        let result: Result<(), _> =
+            with_retries(&policy, &CallBudget::new(50), Priority::First, |_| async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(())
+            })
+            .await;
         assert!(matches!(result, Err(StsError::RetryBudgetSpent)));
         assert_eq!(started.elapsed(), Duration::from_secs(3));
     }
@@ -194,9 +272,33 @@ mod tests {
         tokio::time::advance(Duration::from_millis(500)).await;
         assert!(budget.try_acquire());
         assert!(!budget.try_acquire());
-        let result: Result<(), _> =
-            with_retries(&RetryPolicy::default(), &budget, |_| async { Ok(()) }).await;
+        let result: Result<(), _> = with_retries(
+            &RetryPolicy::default(),
+            &budget,
+            Priority::First,
+            |_| async { Ok(()) },
+        )
+        .await;
         assert!(matches!(result, Err(StsError::CallBudgetSpent)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_loads_leave_the_reserved_share_to_refreshes() {
+        // 10 calls a second, 30 % reserved: a flood of first loads gets 7 of the burst, and
+        // refreshes still get the other 3.
+        let budget = CallBudget::with_reserve(10, 30);
+        let firsts = (0..100)
+            .filter(|_| budget.try_acquire_as(Priority::First))
+            .count();
+        assert_eq!(firsts, 7);
+        let refreshes = (0..100)
+            .filter(|_| budget.try_acquire_as(Priority::Refresh))
+            .count();
+        assert_eq!(refreshes, 3);
+        // Over a second both refill at their own rates.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(budget.try_acquire_as(Priority::Refresh));
+        assert!(budget.try_acquire_as(Priority::First));
     }
 
     #[test]

@@ -8,14 +8,24 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+mod admission;
+mod load;
+
+use std::net::IpAddr;
+
+pub use admission::NewCallerLimits;
+
 use crate::backoff::Retryable;
-use crate::cache::{CachePolicy, CredentialCache, Expiring, Loader, Outcome};
+use crate::cache::{
+    CachePolicy, CredentialCache, Expiring, LoadContext, LoadKind, Loader, Outcome,
+};
 use crate::clock::Clock;
 use crate::identity::{Identity, IdentityError};
 use crate::policy::{
     role_session_name, upload_session_policy, BucketName, CallerId, PolicyTooLarge, UploadPrefix,
 };
-use crate::sts::client::{AssumeRoleRequest, StsClient, StsError};
+use crate::ratelimit::RateLimitKind;
+use crate::sts::client::{Priority, StsClient, StsError};
 use crate::sts::types::{RoleArn, TemporaryCredentials};
 
 /// What the issuer needs to know: whose role, which bucket and prefix, how long credentials
@@ -33,6 +43,20 @@ pub struct IssuerConfig {
     pub cache_max_entries: u64,
     /// Upper bound of the random delay before a background refresh starts.
     pub refresh_jitter: Duration,
+    /// Which credential signs server-side forms.
+    pub post_credentials: PostCredentials,
+    /// How many first-time callers may start a credential load.
+    pub new_callers: NewCallerLimits,
+}
+
+/// Which credential signs `/getPostObjectParams` forms (`BROKER_POST_CREDENTIALS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostCredentials {
+    /// One credential for every caller, scoped to the upload root; the signed policy confines
+    /// each form to its caller's directory.
+    Shared,
+    /// Each caller's own scoped credential.
+    PerCaller,
 }
 
 /// Why a credential could not be loaded for a scope.
@@ -77,6 +101,12 @@ pub enum IssueError {
     Load(#[source] Arc<LoadError>),
     #[error("session policy too large")]
     PolicyTooLarge(#[from] PolicyTooLarge),
+    /// A caller with no credential yet, over a first-time-caller limit: nothing was loaded.
+    #[error("{} over their limit; retry after {retry_after_seconds} s", kind.describe())]
+    NewCallersLimited {
+        kind: RateLimitKind,
+        retry_after_seconds: u32,
+    },
 }
 
 /// Everything that makes two credentials interchangeable (the cache key).
@@ -147,7 +177,11 @@ pub struct Issuer {
     identity: Identity,
     config: Arc<IssuerConfig>,
     scopes: moka::sync::Cache<CallerId, Arc<Scope>>,
+    /// The one scope of shared server-signed forms (`PostCredentials::Shared`).
+    forms: Option<Arc<Scope>>,
     cache: CredentialCache<Arc<Scope>, Grant, LoadError>,
+    newcomers: admission::Admission,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -157,6 +191,39 @@ impl std::fmt::Debug for Issuer {
             .field("cache", &self.cache)
             .finish()
     }
+}
+
+/// A grant for a server-signed form, and the caller's directory the form is confined to.
+#[derive(Debug, Clone)]
+pub struct IssuedForm {
+    pub grant: Arc<Grant>,
+    pub dir: String,
+    pub outcome: Outcome,
+}
+
+/// The session name of the shared form credential (STS `RoleSessionName` rules, protocol.md
+/// §1.2).
+pub const SHARED_FORMS_SESSION_NAME: &str = "sts-broker-forms";
+
+/// The scope of the one credential that signs every caller's form: the upload root (the
+/// prefix template before `${sub}`). `None` when the root is empty (the whole bucket), which
+/// the configuration refuses.
+fn shared_form_scope(config: &IssuerConfig) -> Option<Arc<Scope>> {
+    let root = config.upload_prefix.root();
+    if root.is_empty() {
+        return None;
+    }
+    let policy = upload_session_policy(&config.bucket, root).ok()?;
+    Some(Arc::new(Scope {
+        key: ScopeKey {
+            role_arn: config.role_arn.clone(),
+            policy_sha256: Sha256::digest(policy.as_bytes()).into(),
+            role_session_name: SHARED_FORMS_SESSION_NAME.to_owned(),
+            duration_seconds: config.duration_seconds,
+        },
+        dir: root.to_owned(),
+        policy,
+    }))
 }
 
 /// Scopes are keyed by their `ScopeKey` only.
@@ -189,14 +256,22 @@ impl Issuer {
                 settings.clone(),
                 clock.clone(),
             );
-            Arc::new(move |scope: Arc<Scope>| {
+            Arc::new(move |scope: Arc<Scope>, context: LoadContext| {
                 let (sts, identity, settings, clock) = (
                     sts.clone(),
                     identity.clone(),
                     settings.clone(),
                     clock.clone(),
                 );
-                Box::pin(async move { load(&sts, &identity, &settings, &*clock, &scope).await })
+                // A scope in use (reloaded under the floor or refreshed ahead) may draw on the
+                // share of the STS budget kept for refreshes; a first load may not.
+                let priority = match context.kind {
+                    LoadKind::First => Priority::First,
+                    LoadKind::Reload | LoadKind::Refresh => Priority::Refresh,
+                };
+                Box::pin(async move {
+                    load::assume(&sts, &identity, &settings, &*clock, &scope, priority).await
+                })
             })
         };
         let policy = CachePolicy {
@@ -213,12 +288,18 @@ impl Issuer {
             .max_capacity(settings.cache_max_entries)
             .time_to_idle(Duration::from_secs(settings.duration_seconds.into()))
             .build();
+        let forms = (settings.post_credentials == PostCredentials::Shared)
+            .then(|| shared_form_scope(&settings))
+            .flatten();
         Self {
-            cache: CredentialCache::new(policy, clock, loader),
+            cache: CredentialCache::new(policy, clock.clone(), loader),
+            newcomers: admission::Admission::new(settings.new_callers),
             sts,
             identity,
             config: settings,
             scopes,
+            forms,
+            clock,
         }
     }
 
@@ -260,84 +341,51 @@ impl Issuer {
         Ok(scope)
     }
 
-    /// Credentials allowing `caller` to write under its own directory only.
-    pub async fn issue(&self, caller: &CallerId) -> Result<Issued, IssueError> {
+    /// Credentials allowing `caller` to write under its own directory only. `address` is the
+    /// client's address when the broker can tell it (not behind a trusted proxy): a caller
+    /// with no credential yet counts against the first-time-caller limits.
+    pub async fn issue(
+        &self,
+        caller: &CallerId,
+        address: Option<IpAddr>,
+    ) -> Result<Issued, IssueError> {
         let scope = self.scope_for(caller)?;
+        if !self.cache.knows(&scope) {
+            self.newcomers.admit(address, self.clock.now())?;
+        }
         let (grant, outcome) = self.cache.get(&scope).await.map_err(IssueError::Load)?;
         Ok(Issued { grant, outcome })
     }
 
+    /// What signs `caller`'s server-side form: with shared form credentials the one
+    /// credential of the upload root (no first-time-caller limit applies: no caller costs an
+    /// STS call), otherwise the caller's own. `dir` is always the caller's directory.
+    pub async fn issue_form(
+        &self,
+        caller: &CallerId,
+        address: Option<IpAddr>,
+    ) -> Result<IssuedForm, IssueError> {
+        let Some(forms) = &self.forms else {
+            let issued = self.issue(caller, address).await?;
+            return Ok(IssuedForm {
+                dir: issued.grant.dir.clone(),
+                grant: issued.grant,
+                outcome: issued.outcome,
+            });
+        };
+        let dir = self.config.upload_prefix.render(caller);
+        let (grant, outcome) = self.cache.get(forms).await.map_err(IssueError::Load)?;
+        Ok(IssuedForm {
+            grant,
+            dir,
+            outcome,
+        })
+    }
+
     /// Like [`Issuer::issue`], for callers that do not care how the grant was obtained.
     pub async fn credentials_for(&self, caller: &CallerId) -> Result<Arc<Grant>, IssueError> {
-        Ok(self.issue(caller).await?.grant)
+        Ok(self.issue(caller, None).await?.grant)
     }
-}
-
-/// One AssumeRole (with retries inside the client) for `scope`.
-async fn load(
-    sts: &StsClient,
-    identity: &Identity,
-    settings: &IssuerConfig,
-    clock: &dyn Clock,
-    scope: &Scope,
-) -> Result<Grant, LoadError> {
-    let signer = identity.current().await?;
-    let request = AssumeRoleRequest {
-        role_arn: &settings.role_arn,
-        role_session_name: &scope.key.role_session_name,
-        duration_seconds: settings.duration_seconds,
-        policy: &scope.policy,
-    };
-    let assumed = match sts.assume_role(&signer, &request).await {
-        // STS refused the broker's own token (expired early, revoked): one forced refresh and
-        // one retry; a static key cannot be refreshed and gets the refusal as it is.
-        Err(e) if e.upstream_code().is_some_and(is_invalid_security_token) => {
-            match identity.force_refresh(&signer).await? {
-                Some(fresh) => sts.assume_role(&fresh, &request).await?,
-                None => return Err(e.into()),
-            }
-        }
-        result => result?,
-    };
-    tracing::info!(
-        // `-` when a background refresh (not a request) loaded it.
-        request_id = %crate::request_id::current_request_id(),
-        sts_request_id = %assumed.request_id,
-        access_key_id = %assumed.credentials.access_key_id,
-        role_session_name = %scope.key.role_session_name,
-        expiration = %assumed.credentials.expiration_string(),
-        "AssumeRole succeeded"
-    );
-    // A brand-new credential already under the handout floor means the broker's clock is far
-    // off STS's (STS accepts up to 15 minutes of skew): refuse it rather than hand it out.
-    let left = (assumed.credentials.expiration - clock.now()).num_seconds();
-    if left <= i64::from(settings.min_ttl_seconds) {
-        tracing::error!(
-            seconds_left = left,
-            min_ttl_seconds = settings.min_ttl_seconds,
-            sts_request_id = %assumed.request_id,
-            "STS issued a credential already under BROKER_MIN_TTL_SECONDS; is the broker's clock right?"
-        );
-        return Err(LoadError::ClockSkew {
-            seconds_left: left,
-            min_ttl_seconds: settings.min_ttl_seconds,
-        });
-    }
-    let expiration_text = assumed.credentials.expiration_string();
-    Ok(Grant {
-        credentials: assumed.credentials,
-        dir: scope.dir.clone(),
-        role_session_name: scope.key.role_session_name.clone(),
-        policy_sha256: hex::encode(scope.key.policy_sha256),
-        expiration_text,
-        sts_request_id: assumed.request_id,
-        rendered: OnceLock::new(),
-    })
-}
-
-/// protocol.md §1.7: `InvalidSecurityToken.Expired`, `.Malformed`, `.MismatchWithAccessKey`.
-fn is_invalid_security_token(code: &str) -> bool {
-    code.starts_with("InvalidSecurityToken.")
 }
 
 #[cfg(test)]
