@@ -1,6 +1,7 @@
 // Talking to the broker: `/getToken` (cached until its RefreshAfter, with the broker's clock
-// offset) and `/getPostObjectParams`, and turning either into one upload's form. Never logs:
-// the credential's secret lives only in the cache and in the signature computation.
+// offset) and `/getPostObjectParams`, either for one upload profile (`?profile=`), and turning
+// either into one upload's form. Never logs: the credential's secret lives only in the cache and
+// in the signature computation.
 import CryptoJS from 'crypto-js';
 import { signPostForm } from './sign.js';
 
@@ -23,6 +24,20 @@ export class BrokerError extends Error {
   }
 }
 
+/**
+ * A request that never got an HTTP answer, as a platform adapter classified it (`code`:
+ * 'network', 'aborted', 'domain-not-allowed', …; `platformCode`: the platform's own number or
+ * errno). Internal: the broker call turns it into a BrokerError with the same code.
+ */
+export class TransportError extends Error {
+  constructor(message, { code = 'network', platformCode } = {}) {
+    super(message);
+    this.name = 'TransportError';
+    this.code = code;
+    this.platformCode = platformCode;
+  }
+}
+
 // Older mini-program runtimes lack `globalThis`; naming it unguarded would throw there.
 const root = typeof globalThis === 'object' ? globalThis : {};
 
@@ -39,12 +54,35 @@ function joinUrl(base, path) {
   return `${String(base ?? '').replace(/\/+$/, '')}${path}`;
 }
 
-/** The cache slot for one broker and one caller; headers (which may carry a bearer token) are hashed. */
-function slotOf(brokerUrl, headers) {
+/**
+ * `?profile=<name>` for a named upload profile, '' for the broker's default one. The broker
+ * decides which names exist (an unknown or empty one is its `400 unknown-profile`); here a
+ * profile only has to be a string, and it is percent-encoded.
+ */
+function profileQuery(profile) {
+  if (profile === undefined || profile === null) return '';
+  if (typeof profile !== 'string') throw new TypeError('profile must be a string (a name from the broker\'s profiles file)');
+  return `?profile=${encodeURIComponent(profile)}`;
+}
+
+/**
+ * The cache slot for one broker, one caller and one profile (each has its own Dir); headers
+ * (which may carry a bearer token) are hashed.
+ */
+function slotOf(brokerUrl, headers, profile) {
   const entries = Object.entries(headers ?? {})
     .map(([k, v]) => [k.toLowerCase(), String(v)])
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `${brokerUrl}|${CryptoJS.SHA256(JSON.stringify(entries)).toString(CryptoJS.enc.Hex)}`;
+  return `${brokerUrl}${profileQuery(profile)}|${CryptoJS.SHA256(JSON.stringify(entries)).toString(CryptoJS.enc.Hex)}`;
+}
+
+/** An answer made for another profile than the one asked for (e.g. a cache that drops the query). */
+function checkProfile(path, answered, profile) {
+  if (answered === undefined || answered === null) return; // a broker without profiles names none
+  const wanted = profile ?? 'default';
+  if (answered !== wanted) {
+    throw new BrokerError(`${path} answered for profile ${answered}, not ${wanted}`, { code: 'malformed' });
+  }
 }
 
 function header(response, name) {
@@ -60,20 +98,26 @@ async function readJson(response) {
   return typeof response.data === 'string' ? JSON.parse(response.data) : response.data;
 }
 
-/** GET `path` from the broker; a non-2xx answer becomes a BrokerError carrying its code. */
-async function brokerGet(fetchFn, brokerUrl, path, headers) {
+/**
+ * GET `path` (with its query) from the broker; a non-2xx answer becomes a BrokerError carrying
+ * its code. Messages name the path without the query.
+ */
+async function brokerGet(fetchFn, brokerUrl, pathAndQuery, headers) {
+  const path = pathAndQuery.split('?')[0];
   if (typeof fetchFn !== 'function') {
     throw new TypeError('no fetch: pass `fetch` (in a mini program, requestFetch(my) or requestFetch(wx))');
   }
   let response;
   try {
-    response = await fetchFn(joinUrl(brokerUrl, path), {
+    response = await fetchFn(joinUrl(brokerUrl, pathAndQuery), {
       method: 'GET',
       headers: { Accept: 'application/json', ...(headers ?? {}) },
       cache: 'no-store',
     });
   } catch (e) {
-    throw new BrokerError(`could not reach the broker: ${e && e.message ? e.message : e}`, { code: 'network' });
+    throw new BrokerError(`could not reach the broker: ${e && e.message ? e.message : e}`, {
+      code: e instanceof TransportError ? e.code : 'network',
+    });
   }
   if (response.status < 200 || response.status >= 300) {
     let body = {};
@@ -98,11 +142,13 @@ async function brokerGet(fetchFn, brokerUrl, path, headers) {
 
 /**
  * A fresh enough `/getToken` body and the offset (broker clock − device clock, in ms) to sign
- * with. Cached per broker and caller until RefreshAfter on the corrected clock; concurrent callers
- * share one request.
+ * with. Cached per broker, caller and profile until RefreshAfter on the corrected clock;
+ * concurrent callers share one request.
  */
-export async function getCredential({ brokerUrl, headers, fetch: fetchFn, now = Date.now, cache = defaultCache }) {
-  const slot = slotOf(brokerUrl, headers);
+export async function getCredential({
+  brokerUrl, headers, profile, fetch: fetchFn, now = Date.now, cache = defaultCache,
+}) {
+  const slot = slotOf(brokerUrl, headers, profile);
   const entry = cache.get(slot);
   if (entry && now() + entry.offsetMs < entry.refreshAtMs) return entry;
   let running = inflight.get(cache);
@@ -112,17 +158,17 @@ export async function getCredential({ brokerUrl, headers, fetch: fetchFn, now = 
   }
   const pending = running.get(slot);
   if (pending) return pending;
-  const load = loadCredential({ brokerUrl, headers, fetchFn, now, cache, slot, stale: entry })
+  const load = loadCredential({ brokerUrl, headers, profile, fetchFn, now, cache, slot, stale: entry })
     .finally(() => running.delete(slot));
   running.set(slot, load);
   return load;
 }
 
-async function loadCredential({ brokerUrl, headers, fetchFn, now, cache, slot, stale }) {
+async function loadCredential({ brokerUrl, headers, profile, fetchFn, now, cache, slot, stale }) {
   const sentAt = now();
   let token;
   try {
-    token = await brokerGet(fetchFn, brokerUrl, '/getToken', headers);
+    token = await brokerGet(fetchFn, brokerUrl, `/getToken${profileQuery(profile)}`, headers);
   } catch (e) {
     // Contract: through a broker or STS outage, a credential that has not expired still works.
     if (stale && now() + stale.offsetMs < stale.expiresAtMs - OUTAGE_MARGIN_MS) return stale;
@@ -133,6 +179,7 @@ async function loadCredential({ brokerUrl, headers, fetchFn, now, cache, slot, s
   if (missing.length) {
     throw new BrokerError(`/getToken answered without ${missing.join(', ')}`, { code: 'malformed' });
   }
+  checkProfile('/getToken', token.Profile, profile);
   const serverTime = Date.parse(token.ServerTime);
   const expiresAtMs = Date.parse(token.Expiration);
   const refreshAfter = Date.parse(token.RefreshAfter);
@@ -186,14 +233,19 @@ export function newObjectKey(dir, filename, nowMs) {
   return `${dir}${stamp}-${counter.toString(36).padStart(2, '0')}${randomHex(8)}${extensionOf(filename)}`;
 }
 
-const SERVER_META = new Set(['host', 'dir', 'expire']);
+/** What `/getPostObjectParams` says about the form rather than puts in it: never posted. */
+const SERVER_META = new Set(['host', 'dir', 'expire', 'profile']);
 
 /**
  * One upload's form: `{ url, key, fields }`. Post `fields` in order, then the file as `file`.
  *
  * - `mode: 'sts'` (default): the credential from `/getToken` (cached until RefreshAfter) signs the
  *   policy here, V4 unless `signatureVersion: 'v1'`, on the broker's clock.
- * - `mode: 'server'`: `/getPostObjectParams` signs it; the secret never reaches the client.
+ * - `mode: 'server'`: `/getPostObjectParams` signs it; the secret never reaches the client. A
+ *   profile with an upload callback puts a `callback` field in the form, posted as given.
+ *
+ * `profile` names one of the broker's upload profiles (`?profile=` on either endpoint); without
+ * it the broker uses its default profile.
  *
  * `fetch` defaults to the global one; in mini programs pass `requestFetch(my)` / `requestFetch(wx)`.
  * `now` (ms) is the device clock, injectable for tests.
@@ -204,6 +256,7 @@ export async function createPostForm(options = {}) {
     filename,
     headers,
     mode = 'sts',
+    profile,
     now = Date.now,
     cache = defaultCache,
     signatureVersion = 'v4',
@@ -213,11 +266,13 @@ export async function createPostForm(options = {}) {
   } = options;
   // Called as a plain function: a browser's fetch refuses to run with another `this`.
   const fetchFn = options.fetch ?? (typeof root.fetch === 'function' ? root.fetch.bind(root) : undefined);
+  const query = profileQuery(profile);
   if (mode === 'server') {
-    const params = await brokerGet(fetchFn, brokerUrl, '/getPostObjectParams', headers);
+    const params = await brokerGet(fetchFn, brokerUrl, `/getPostObjectParams${query}`, headers);
     if (typeof params?.host !== 'string' || typeof params?.dir !== 'string' || typeof params?.policy !== 'string') {
       throw new BrokerError('/getPostObjectParams answered without host, dir or policy', { code: 'malformed' });
     }
+    checkProfile('/getPostObjectParams', params.profile, profile);
     // The server's form has no clock of ours in it; the key's stamp only needs to be unique.
     const key = newObjectKey(params.dir, filename, now());
     const fields = { key };
@@ -228,7 +283,7 @@ export async function createPostForm(options = {}) {
     return { url: params.host, key, fields };
   }
   if (mode !== 'sts') throw new TypeError(`unknown mode ${mode}: use 'sts' or 'server'`);
-  const { token, offsetMs } = await getCredential({ brokerUrl, headers, fetch: fetchFn, now, cache });
+  const { token, offsetMs } = await getCredential({ brokerUrl, headers, profile, fetch: fetchFn, now, cache });
   const serverNow = now() + offsetMs;
   const key = newObjectKey(token.Dir, filename, serverNow);
   const fields = signPostForm(token, key, {

@@ -1,11 +1,13 @@
 // @sts-broker/upload-kit: direct uploads to Alibaba Cloud OSS with credentials or signed forms
-// from sts-broker, for Alipay and WeChat mini programs and pages. See docs/client-kit.md.
+// from sts-broker, for mini programs (Alipay, WeChat, Douyin, DingTalk, Baidu, QQ, uni-app, Taro)
+// and pages. See docs/client-kit.md; types in types/index.d.ts, CommonJS in cjs/.
 export {
   createPostForm, getCredential, clearCredentialCache, extensionOf, newObjectKey, BrokerError,
 } from './client.js';
 export {
-  uploadWithAlipay, uploadWithWechat, uploadWithFetch, requestFetch, parseOssError, objectUrl,
-  UploadError,
+  uploadWithAlipay, uploadWithWechat, uploadWithDouyin, uploadWithDingTalk, uploadWithBaidu,
+  uploadWithQQ, uploadWithUni, uploadWithTaro, uploadWithFetch, requestFetch, parseOssError,
+  objectUrl, UploadError, CallbackFailedError,
 } from './upload.js';
 export {
   signPostForm, v1Signature, v4Signature, v4SigningKeyHex, ossDate, V4_ALGORITHM,

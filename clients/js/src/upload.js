@@ -1,18 +1,35 @@
-// Platform adapters: post a form from `createPostForm` with Alipay's `my.uploadFile`, WeChat's
-// `wx.uploadFile` or a page's `fetch`, and turn mini programs' `request` into a fetch-like
-// function. Each upload resolves `{ key, status, location }` or rejects with an UploadError
-// carrying OSS's error code. Nothing is logged.
-import { createPostForm } from './client.js';
+// Platform adapters: post a form from `createPostForm` with a mini program's `uploadFile` (Alipay,
+// WeChat, Douyin, DingTalk, Baidu, QQ, uni-app, Taro) or a page's `fetch`, and turn a mini
+// program's request API into a fetch-like function. One core does the work; each platform is a
+// small descriptor of the parameter names its documentation gives. Each upload resolves
+// `{ key, status, location, callback? }` or rejects with an UploadError carrying OSS's error code
+// or the kit's transport code. Nothing is logged.
+import { createPostForm, TransportError } from './client.js';
 
 /** OSS refused the upload (or it never got there): `code` is OSS's `<Code>` when it answered. */
 export class UploadError extends Error {
-  constructor(message, { code, status, requestId, key } = {}) {
+  constructor(message, { code, status, requestId, key, platformCode } = {}) {
     super(message);
     this.name = 'UploadError';
     this.code = code;
     this.status = status;
     this.requestId = requestId;
     this.key = key;
+    this.platformCode = platformCode;
+  }
+}
+
+/**
+ * OSS stored the object but the upload callback failed (OSS answers `203` with code
+ * `CallbackFailed`): the app was not told about it. `stored` is always true; `location` is where
+ * the object is.
+ */
+export class CallbackFailedError extends UploadError {
+  constructor(message, { requestId, key, location } = {}) {
+    super(message, { code: 'CallbackFailed', status: 203, requestId, key });
+    this.name = 'CallbackFailedError';
+    this.stored = true;
+    this.location = location;
   }
 }
 
@@ -44,11 +61,39 @@ function redact(text, fields) {
   return out;
 }
 
+/** The app's answer to an upload callback, which OSS relays as the 200 body: JSON, else the text. */
+function callbackAnswer(body) {
+  if (body === undefined || body === null || body === '') return undefined;
+  if (typeof body !== 'string') return body; // a platform that parsed the JSON already
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+}
+
+/**
+ * OSS's answer to a PostObject (204 by default, 200 with `success_action_status=200`, 201
+ * with an XML body, 200 with the app's JSON when the form carried a callback, 203 when that
+ * callback failed after the object was stored); anything else is OSS refusing the upload.
+ */
 function settle(form, status, body) {
-  if (status >= 200 && status < 300) {
-    return { key: form.key, status, location: objectUrl(form.url, form.key) };
+  const location = objectUrl(form.url, form.key);
+  if (status === 200 || status === 201 || status === 204) {
+    const result = { key: form.key, status, location };
+    if (status === 200 && form.fields.callback !== undefined) {
+      const answer = callbackAnswer(body);
+      if (answer !== undefined) result.callback = answer;
+    }
+    return result;
   }
   const oss = parseOssError(typeof body === 'string' ? body : '');
+  if (status === 203) {
+    const detail = oss.message ? `: ${redact(oss.message, form.fields)}` : '';
+    throw new CallbackFailedError(`OSS stored the object but the upload callback failed (203 CallbackFailed)${detail}`, {
+      requestId: oss.requestId, key: form.key, location,
+    });
+  }
   const code = oss.code ?? `HTTP${status}`;
   const detail = oss.message ? `: ${redact(oss.message, form.fields)}` : '';
   throw new UploadError(`OSS refused the upload (${status} ${code})${detail}`, {
@@ -56,100 +101,305 @@ function settle(form, status, body) {
   });
 }
 
+/** The HTTP status in a platform's result: `statusCode` or `status`, a number or (DingTalk, Alipay's IDE) a string. */
 function statusOf(res) {
   const s = res?.statusCode ?? res?.status;
   return typeof s === 'number' ? s : Number(s);
 }
 
-function failure(err, form) {
-  const why = err?.errMsg ?? err?.errorMessage ?? err?.message ?? String(err);
-  return new UploadError(`the upload did not complete: ${why}`, { code: 'network', key: form?.key });
+/** A failure callback's payload carries an HTTP answer (Alipay and DingTalk report some that way). */
+function isHttpAnswer(res) {
+  return Number.isFinite(statusOf(res)) && statusOf(res) > 0;
 }
 
-/** A `fetch`-like function over `my.request` (Alipay) or `wx.request` (WeChat). */
-export function requestFetch(api) {
-  if (!api || typeof api.request !== 'function') throw new TypeError('requestFetch needs `my` or `wx`');
-  return (url, init = {}) => new Promise((resolve, reject) => {
-    const headers = { ...(init.headers ?? {}) };
-    const toResponse = (res) => {
-      const data = res.data;
-      const text = typeof data === 'string' ? data : JSON.stringify(data ?? null);
-      const raw = res.header ?? res.headers ?? {};
-      const status = statusOf(res);
-      return {
-        status,
-        ok: status >= 200 && status < 300,
-        headers: {
-          get: (name) => {
-            const k = Object.keys(raw).find((h) => h.toLowerCase() === name.toLowerCase());
-            return k === undefined ? null : raw[k];
-          },
-        },
-        text: async () => text,
-        json: async () => (typeof data === 'string' ? JSON.parse(data) : data),
-      };
+// Failure payloads: WeChat, QQ, Baidu, Douyin, uni-app and Taro give `errMsg` ("uploadFile:fail
+// …") with `errno`/`errCode`/`errNo`; Alipay and DingTalk give `error` (a number) and `errorMessage`.
+function platformCodeOf(err) {
+  return err?.error ?? err?.errno ?? err?.errCode ?? err?.errNo;
+}
+
+function platformMessageOf(err) {
+  const m = err?.errorMessage ?? err?.errMsg ?? err?.message;
+  return m === undefined ? String(err) : String(m);
+}
+
+/** The kit's code for a failure message every platform spells alike. */
+function codeFromMessage(message) {
+  if (/abort/i.test(message)) return 'aborted';
+  if (/domain list|not in domain|合法域名|域名白名单|whitelist/i.test(message)) return 'domain-not-allowed';
+  if (/parameter error|invalid param|无效参数|参数错误|file not (?:found|exist)|文件不存在/i.test(message)) return 'invalid-argument';
+  return 'network';
+}
+
+/** `{ code, platformCode, message }`: the platform's number first (when its docs give one), then its message. */
+function classify(err, descriptor) {
+  const platformCode = platformCodeOf(err);
+  const message = platformMessageOf(err);
+  const code = descriptor.failureCodes?.[platformCode] ?? codeFromMessage(message);
+  return { code, platformCode, message };
+}
+
+function uploadFailure(err, form, descriptor) {
+  const { code, platformCode, message } = classify(err, descriptor);
+  return new UploadError(`the upload did not complete: ${message}`, { code, platformCode, key: form?.key });
+}
+
+/**
+ * Calls `api[method](args)` and settles once, whichever way the platform answers: the
+ * success/fail callbacks, or the promise it returns (Taro always; uni-app and others when
+ * wrapped). uni-app's Vue 2 promises resolve `[err, res]`. Resolves `{ ok, value }`; rejects
+ * only when the call itself throws (bad arguments are a bug, not a network failure).
+ */
+function callPlatform(api, method, args) {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (ok, value) => {
+      if (!done) {
+        done = true;
+        resolve({ ok, value });
+      }
     };
-    api.request({
-      url,
-      method: init.method ?? 'GET',
-      header: headers, // WeChat's name
-      headers, // Alipay's name
-      dataType: 'text', // parse here, the same way on both platforms
-      success: (res) => resolve(toResponse(res)),
-      // Alipay reports an HTTP error status through `fail`, with the answer attached.
-      fail: (err) => (Number.isFinite(statusOf(err)) && err.data !== undefined
-        ? resolve(toResponse(err))
-        : reject(new Error(err?.errMsg ?? err?.errorMessage ?? 'request failed'))),
-    });
+    let returned;
+    try {
+      returned = api[method]({ ...args, success: (res) => finish(true, res), fail: (err) => finish(false, err) });
+    } catch (e) {
+      done = true;
+      reject(e);
+      return;
+    }
+    if (returned && typeof returned.then === 'function') {
+      returned.then((res) => {
+        if (Array.isArray(res) && res.length === 2) {
+          if (res[0]) finish(false, res[0]);
+          else if (res[1] && typeof res[1] === 'object') finish(true, res[1]);
+        } else if (res && typeof res === 'object') {
+          finish(true, res);
+        }
+        // Anything else (undefined from a wrapper that only reports through callbacks): wait for them.
+      }, (err) => finish(false, err));
+    }
   });
 }
 
-function formOptions(options, api, filename) {
+// ---------------------------------------------------------------------------------------------
+// The platforms. Each descriptor names the request API and the exact `uploadFile` parameters its
+// documentation gives (docs/client-kit.md#platforms has the table and the sources); the core
+// below does everything else.
+//
+// - upload(form, options): the `uploadFile` arguments besides success/fail.
+// - request: { method, headers: the request header parameter's name, dataType }.
+// - refusedHeaders: request headers the platform will not send (lower case), dropped; no
+//   platform lets a mini program set Referer.
+// - failureCodes / requestFailureCodes: the platform's documented failure numbers for
+//   uploadFile / its request API → the kit's codes. Other failures are told by their message.
+// - maxConcurrent: uploads in flight per platform object; more wait in a queue.
+
+/** WeChat documents at most 10 concurrent network tasks; the same bound is kept on every platform. */
+const MAX_CONCURRENT = 10;
+
+const nameFile = ({ url, fields }, { filePath }) => ({ url, filePath, name: 'file', formData: fields });
+
+const PLATFORMS = {
+  alipay: {
+    label: 'uploadWithAlipay',
+    // Alipay's IDE still checks fileType (image/video/audio); older docs name the file key fileName.
+    upload: ({ url, fields }, { filePath, fileType }) => ({ url, fileType, fileName: 'file', filePath, formData: fields }),
+    request: { method: 'request', headers: 'headers', dataType: 'text' },
+    // my.uploadFile's error table: 4 domain not on the allow-list, 9 aborted, 11 no such file or
+    // a bad parameter, 12 the request failed or timed out, 20 HTTP instead of HTTPS.
+    failureCodes: { 4: 'domain-not-allowed', 9: 'aborted', 11: 'invalid-argument', 12: 'network', 20: 'https-required' },
+    // my.request's: 2 bad parameter, 4 and 11 not allowed to call (no allow-listed domain), 9
+    // aborted; 12, 13 (timeout) and the rest are the network.
+    requestFailureCodes: { 2: 'invalid-argument', 4: 'domain-not-allowed', 9: 'aborted', 11: 'domain-not-allowed' },
+  },
+  wechat: {
+    label: 'uploadWithWechat',
+    upload: nameFile,
+    request: { method: 'request', headers: 'header', dataType: 'text' },
+  },
+  douyin: {
+    label: 'uploadWithDouyin',
+    upload: nameFile,
+    request: { method: 'request', headers: 'header', dataType: 'string' },
+    // tt.uploadFile refuses to set all three, tt.request the first two.
+    refusedHeaders: ['referer', 'user-agent', 'content-type'],
+  },
+  dingtalk: {
+    label: 'uploadWithDingTalk',
+    // dd.uploadFile names the file key fileName and requires fileType ("无效参数" without it).
+    upload: ({ url, fields }, { filePath, fileType }) => ({ url, fileName: 'file', fileType, filePath, formData: fields }),
+    // DingTalk has no my.request-style `request`: httpRequest, Alipay's older shape.
+    request: { method: 'httpRequest', headers: 'headers', dataType: 'text' },
+  },
+  baidu: {
+    label: 'uploadWithBaidu',
+    upload: nameFile,
+    request: { method: 'request', headers: 'header', dataType: 'string' },
+  },
+  qq: {
+    label: 'uploadWithQQ',
+    upload: nameFile,
+    request: { method: 'request', headers: 'header', dataType: 'text' },
+  },
+  uni: {
+    label: 'uploadWithUni',
+    // fileType is read only when uni-app builds for Alipay, where it is required.
+    upload: ({ url, fields }, { filePath, fileType }) => ({ url, filePath, name: 'file', fileType, formData: fields }),
+    request: { method: 'request', headers: 'header', dataType: 'text' },
+  },
+  taro: {
+    label: 'uploadWithTaro',
+    upload: nameFile,
+    request: { method: 'request', headers: 'header', dataType: 'text' },
+  },
+};
+
+for (const [name, d] of Object.entries(PLATFORMS)) {
+  d.name = name;
+  d.maxConcurrent = MAX_CONCURRENT;
+  d.refusedHeaders = d.refusedHeaders ?? ['referer'];
+}
+
+/** The request API of an unnamed `my` or `wx`: both header parameter names, as before. */
+const GENERIC_REQUEST = {
+  request: { method: 'request', headers: ['header', 'headers'], dataType: 'text' },
+  refusedHeaders: ['referer'],
+};
+
+function withoutRefused(headers, refused) {
+  if (!refused) return headers;
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => !refused.includes(k.toLowerCase())));
+}
+
+function toResponse(res) {
+  const data = res.data;
+  const text = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+  const raw = res.header ?? res.headers ?? {};
+  const status = statusOf(res);
   return {
-    ...options,
-    filename,
-    fetch: options.fetch ?? (api ? requestFetch(api) : undefined),
+    status,
+    ok: status >= 200 && status < 300,
+    headers: {
+      get: (name) => {
+        const k = Object.keys(raw).find((h) => h.toLowerCase() === name.toLowerCase());
+        return k === undefined ? null : raw[k];
+      },
+    },
+    text: async () => text,
+    json: async () => (typeof data === 'string' ? JSON.parse(data) : data),
   };
 }
 
 /**
- * Alipay: `my.uploadFile` with the form. `filePath` comes from e.g. `my.chooseImage`; `fileType`
- * is `image`, `video` or `audio` (Alipay requires it).
+ * A `fetch`-like function over a mini program's request API. With `platform` ('alipay',
+ * 'wechat', 'douyin', 'dingtalk', 'baidu', 'qq', 'uni', 'taro') it uses exactly that platform's
+ * parameter names (DingTalk: `dd.httpRequest`); without it, `api.request` with both `header`
+ * (WeChat) and `headers` (Alipay).
  */
-export async function uploadWithAlipay(my, options = {}) {
+export function requestFetch(api, platform) {
+  const descriptor = platform === undefined ? GENERIC_REQUEST : PLATFORMS[platform];
+  if (!descriptor) throw new TypeError(`unknown platform ${platform}: use one of ${Object.keys(PLATFORMS).join(', ')}`);
+  const { method, headers: headerParam, dataType } = descriptor.request;
+  if (!api || typeof api[method] !== 'function') {
+    throw new TypeError(`requestFetch needs \`my\` or \`wx\` (or the platform's object, with ${method}())`);
+  }
+  return async (url, init = {}) => {
+    const headers = withoutRefused({ ...(init.headers ?? {}) }, descriptor.refusedHeaders);
+    const args = { url, method: init.method ?? 'GET', dataType }; // parse here, the same way everywhere
+    for (const name of [].concat(headerParam)) args[name] = headers;
+    const { ok, value } = await callPlatform(api, method, args);
+    // Alipay and DingTalk report an HTTP error status through `fail`, with the answer attached.
+    if (ok || (isHttpAnswer(value) && value.data !== undefined)) return toResponse(value);
+    const { code, platformCode, message } = classify(value, { failureCodes: descriptor.requestFailureCodes });
+    throw new TransportError(message || 'request failed', { code, platformCode });
+  };
+}
+
+/** In-flight uploads per platform object, so that no more than the platform allows run at once. */
+const gates = new WeakMap();
+
+async function withSlot(api, limit, run) {
+  if (!api || (typeof api !== 'object' && typeof api !== 'function') || !limit) return run();
+  let gate = gates.get(api);
+  if (!gate) {
+    gate = { active: 0, waiting: [] };
+    gates.set(api, gate);
+  }
+  if (gate.active >= limit) await new Promise((wake) => gate.waiting.push(wake));
+  else gate.active += 1;
+  try {
+    return await run();
+  } finally {
+    // Hand the slot straight to the next waiter, or give it back.
+    const next = gate.waiting.shift();
+    if (next) next();
+    else gate.active -= 1;
+  }
+}
+
+function formOptions(options, fetchFn, filename) {
+  return { ...options, filename, fetch: fetchFn };
+}
+
+/**
+ * The one mini-program upload: a form from the broker through the platform's request API (or
+ * `options.fetch`), then `uploadFile`, queued per platform object beyond `maxConcurrent`. The
+ * form is fetched only once a slot is free, so a queued server-signed form never ages.
+ */
+async function uploadVia(descriptor, api, options = {}) {
   const { filePath, fileType = 'image' } = options;
-  if (typeof filePath !== 'string' || !filePath) throw new TypeError('uploadWithAlipay needs filePath');
-  const form = await createPostForm(formOptions(options, my, options.filename ?? filePath));
-  const res = await new Promise((resolve, reject) => {
-    my.uploadFile({
-      url: form.url,
-      fileType,
-      fileName: 'file',
-      filePath,
-      formData: form.fields,
-      success: resolve,
-      fail: (err) => (Number.isFinite(statusOf(err)) ? resolve(err) : reject(failure(err, form))),
-    });
+  if (typeof filePath !== 'string' || !filePath) throw new TypeError(`${descriptor.label} needs filePath`);
+  if (!api || typeof api.uploadFile !== 'function') throw new TypeError(`${descriptor.label} needs the platform object, with uploadFile()`);
+  return withSlot(api, descriptor.maxConcurrent, async () => {
+    const fetchFn = options.fetch ?? requestFetch(api, descriptor.name);
+    const form = await createPostForm(formOptions(options, fetchFn, options.filename ?? filePath));
+    const { ok, value } = await callPlatform(api, 'uploadFile', descriptor.upload(form, { filePath, fileType }));
+    if (!ok && !isHttpAnswer(value)) throw uploadFailure(value, form, descriptor);
+    return settle(form, statusOf(value), value?.data);
   });
-  return settle(form, statusOf(res), res.data);
+}
+
+/**
+ * Alipay: `my.uploadFile` with the form. `filePath` comes from e.g. `my.chooseImage`; `fileType`
+ * is `image`, `video` or `audio` (Alipay's IDE requires it).
+ */
+export function uploadWithAlipay(my, options) {
+  return uploadVia(PLATFORMS.alipay, my, options);
 }
 
 /** WeChat: `wx.uploadFile` with the form. `filePath` comes from e.g. `wx.chooseMedia`. */
-export async function uploadWithWechat(wx, options = {}) {
-  const { filePath } = options;
-  if (typeof filePath !== 'string' || !filePath) throw new TypeError('uploadWithWechat needs filePath');
-  const form = await createPostForm(formOptions(options, wx, options.filename ?? filePath));
-  const res = await new Promise((resolve, reject) => {
-    wx.uploadFile({
-      url: form.url,
-      filePath,
-      name: 'file',
-      formData: form.fields,
-      success: resolve,
-      fail: (err) => reject(failure(err, form)),
-    });
-  });
-  return settle(form, statusOf(res), res.data);
+export function uploadWithWechat(wx, options) {
+  return uploadVia(PLATFORMS.wechat, wx, options);
+}
+
+/** Douyin: `tt.uploadFile` with the form; headers Douyin refuses (referer, user-agent, content-type) are never sent. */
+export function uploadWithDouyin(tt, options) {
+  return uploadVia(PLATFORMS.douyin, tt, options);
+}
+
+/** DingTalk: `dd.uploadFile` (`fileName` + `fileType`) with the form; the broker through `dd.httpRequest`. */
+export function uploadWithDingTalk(dd, options) {
+  return uploadVia(PLATFORMS.dingtalk, dd, options);
+}
+
+/** Baidu: `swan.uploadFile` with the form. */
+export function uploadWithBaidu(swan, options) {
+  return uploadVia(PLATFORMS.baidu, swan, options);
+}
+
+/** QQ: `qq.uploadFile` with the form. */
+export function uploadWithQQ(qq, options) {
+  return uploadVia(PLATFORMS.qq, qq, options);
+}
+
+/** uni-app (every target): `uni.uploadFile` with the form; `fileType` is passed for its Alipay target. */
+export function uploadWithUni(uni, options) {
+  return uploadVia(PLATFORMS.uni, uni, options);
+}
+
+/** Taro (every target): `Taro.uploadFile` with the form. */
+export function uploadWithTaro(Taro, options) {
+  return uploadVia(PLATFORMS.taro, Taro, options);
 }
 
 /** A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. */
@@ -157,7 +407,7 @@ export async function uploadWithFetch(options = {}) {
   const { file } = options;
   if (!file || typeof file !== 'object') throw new TypeError('uploadWithFetch needs file (a File or Blob)');
   const filename = options.filename ?? file.name ?? '';
-  const form = await createPostForm(formOptions(options, undefined, filename));
+  const form = await createPostForm(formOptions(options, options.fetch, filename));
   const fetchFn = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
   if (typeof fetchFn !== 'function') throw new TypeError('uploadWithFetch needs fetch (pass `fetch` where there is none)');
   const body = new FormData();
@@ -169,7 +419,7 @@ export async function uploadWithFetch(options = {}) {
     // simple enough to need no CORS preflight.
     response = await fetchFn(form.url, { method: 'POST', body });
   } catch (e) {
-    throw failure(e, form);
+    throw uploadFailure(e, form, {});
   }
   return settle(form, response.status, await response.text());
 }

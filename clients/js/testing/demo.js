@@ -23,12 +23,15 @@ export function brokerBinary() {
   return found;
 }
 
-/** A running demo: `{ brokerUrl, ossUrl, bucketUrl, output, stop() }`. */
-export async function startDemo() {
+/**
+ * A running demo: `{ brokerUrl, ossUrl, bucketUrl, output, stop() }`. `env` adds variables the
+ * demo passes through (e.g. `BROKER_RATE_LIMIT_PER_MINUTE` for a test that uploads a lot).
+ */
+export async function startDemo({ env = {} } = {}) {
   const child = spawn(brokerBinary(), ['demo'], {
     // A clean environment and an empty directory: no .env of the developer's gets read.
     cwd: mkdtempSync(path.join(tmpdir(), 'kit-demo-')),
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BROKER_LISTEN: '127.0.0.1:0', RUST_LOG: 'warn' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BROKER_LISTEN: '127.0.0.1:0', RUST_LOG: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = [];

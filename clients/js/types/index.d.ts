@@ -1,0 +1,292 @@
+// Type declarations for @sts-broker/upload-kit (src/index.js). cjs/index.d.ts is a generated copy
+// for require() (scripts/build-cjs.js); edit this file, then run `npm run build:cjs`.
+
+// ----------------------------------------------------------------------------------------------
+// Talking to the broker
+
+/** `'sts'`: the kit signs with a `/getToken` credential. `'server'`: `/getPostObjectParams` signs. */
+export type Mode = 'sts' | 'server';
+
+/** `'v4'` (OSS4-HMAC-SHA256, the default) or `'v1'` (HMAC-SHA1), for `sts` mode. */
+export type SignatureVersion = 'v4' | 'v1';
+
+/** What the kit reads of a response: a real `Response`, or what `requestFetch` makes. */
+export interface FetchLikeResponse {
+  status: number;
+  ok?: boolean;
+  headers?: { get(name: string): string | null | undefined } | Record<string, string>;
+  json(): Promise<any>;
+  text?(): Promise<string>;
+}
+
+/** What the kit passes to `fetch`: a GET to the broker, or (uploadWithFetch) the POST to OSS. */
+export interface FetchLikeInit {
+  method?: string;
+  headers?: Record<string, string>;
+  cache?: string;
+  body?: any;
+}
+
+/** A fetch-like function: the global `fetch`, or `requestFetch(api, platform)` in a mini program. */
+export type FetchLike = (url: string, init?: FetchLikeInit) => Promise<FetchLikeResponse>;
+
+/** A `/getToken` answer (contract: every field a string). */
+export interface StsToken {
+  AccessKeyId: string;
+  AccessKeySecret: string;
+  SecurityToken: string;
+  Expiration: string;
+  Bucket: string;
+  Region: string;
+  Host: string;
+  Dir: string;
+  ServerTime: string;
+  RefreshAfter: string;
+  /** The profile the credential was made for (brokers with upload profiles). */
+  Profile?: string;
+  [field: string]: unknown;
+}
+
+/** A cached credential: the token, the broker's clock offset and when to fetch again (ms). */
+export interface CachedCredential {
+  token: StsToken;
+  /** Broker clock − device clock, in ms. */
+  offsetMs: number;
+  expiresAtMs: number;
+  refreshAtMs: number;
+}
+
+/** Where credentials are kept: any `Map`. */
+export type CredentialCache = Map<string, CachedCredential>;
+
+export interface CredentialOptions {
+  /** The broker's base URL; `''` means the page's own origin. */
+  brokerUrl?: string;
+  /** Sent to the broker, e.g. `Authorization` or `X-Api-Key`. */
+  headers?: Record<string, string>;
+  /** One of the broker's upload profiles (`?profile=<name>`); the broker's default when absent. */
+  profile?: string;
+  fetch?: FetchLike;
+  /** The device clock in ms, for tests. */
+  now?: () => number;
+  cache?: CredentialCache;
+}
+
+export interface PostFormOptions extends CredentialOptions {
+  /** `'sts'` (default) or `'server'`. */
+  mode?: Mode;
+  /** A name or path whose extension the key keeps. */
+  filename?: string;
+  /** `sts` mode: `'v4'` (default) or `'v1'`. */
+  signatureVersion?: SignatureVersion;
+  /** `sts` mode: the policy's upper size bound (default 10 MiB). */
+  maxBytes?: number;
+  /** `sts` mode: how long the policy lasts (default 600), never past the credential's Expiration. */
+  validForSeconds?: number;
+  /** Sent as the `Content-Type` form field (the object's type). */
+  contentType?: string;
+}
+
+/** One upload's form: POST `fields` in order to `url`, then the file as `file`. */
+export interface PostForm {
+  url: string;
+  key: string;
+  fields: Record<string, string>;
+}
+
+export function createPostForm(options?: PostFormOptions): Promise<PostForm>;
+export function getCredential(options: CredentialOptions): Promise<CachedCredential>;
+/** Forgets every cached credential (e.g. on sign-out). */
+export function clearCredentialCache(cache?: CredentialCache): void;
+/** `.jpg` from `IMG_001.JPG`; `''` when there is no plain extension. */
+export function extensionOf(filename: unknown): string;
+/** A new object key under `dir`, stamped with `nowMs`, keeping the file's extension. */
+export function newObjectKey(dir: string, filename: string | undefined, nowMs: number): string;
+
+/** An error answer from the broker (`{code, message, request_id}`), or no answer at all. */
+export class BrokerError extends Error {
+  constructor(message: string, details?: { status?: number; code?: string; requestId?: string; retryAfter?: number });
+  name: 'BrokerError';
+  /** The HTTP status; absent when the broker was not reached. */
+  status?: number;
+  /**
+   * The broker's code (`unauthenticated`, `rate-limited`, `unknown-profile`,
+   * `server-signing-only`, …), or the kit's: `network`, `aborted`, `domain-not-allowed`,
+   * `invalid-argument`, `https-required` (no answer), `malformed` (an answer the kit cannot read).
+   */
+  code?: string;
+  requestId?: string;
+  /** Retry-After, in seconds. */
+  retryAfter?: number;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Uploading
+
+/** What every upload resolves: the key, OSS's status and the object's URL on the upload host. */
+export interface UploadResult<Callback = unknown> {
+  key: string;
+  /** 200, 201 or 204. */
+  status: number;
+  location: string;
+  /**
+   * `server` mode with a profile that has an upload callback: the app's answer, which OSS relays
+   * (parsed JSON; the text if it is not JSON).
+   */
+  callback?: Callback;
+}
+
+/** The kit's own codes for an upload that got no answer from OSS. */
+export type TransportCode = 'network' | 'aborted' | 'domain-not-allowed' | 'invalid-argument' | 'https-required';
+
+/** OSS refused the upload (`code`: OSS's `<Code>`), or it never got there (`code`: a TransportCode). */
+export class UploadError extends Error {
+  constructor(message: string, details?: {
+    code?: string; status?: number; requestId?: string; key?: string; platformCode?: string | number;
+  });
+  name: 'UploadError' | 'CallbackFailedError';
+  code?: TransportCode | 'CallbackFailed' | (string & {});
+  status?: number;
+  requestId?: string;
+  key?: string;
+  /** The platform's own failure number or errno (e.g. Alipay's 4, 9, 11, 12, 20). */
+  platformCode?: string | number;
+}
+
+/** OSS stored the object, but the upload callback failed (`203 CallbackFailed`). */
+export class CallbackFailedError extends UploadError {
+  constructor(message: string, details?: { requestId?: string; key?: string; location?: string });
+  name: 'CallbackFailedError';
+  code: 'CallbackFailed';
+  status: 203;
+  /** Always true: the object is in the bucket. */
+  stored: true;
+  location?: string;
+}
+
+/** Options of every mini-program adapter. */
+export interface MiniProgramUploadOptions extends PostFormOptions {
+  /** A local file path, e.g. from chooseImage / chooseMedia. */
+  filePath: string;
+  /** Alipay, DingTalk and uni-app's Alipay target: `image` (default), `video` or `audio`. */
+  fileType?: 'image' | 'video' | 'audio';
+}
+
+export interface FetchUploadOptions extends PostFormOptions {
+  /** A `File` or `Blob`; its `name` supplies the extension unless `filename` is given. */
+  file: Blob & { name?: string };
+}
+
+/** The callbacks the kit passes to a platform API (it also takes the promise one returns). */
+export interface PlatformCallbacks {
+  success?: (result: any) => void;
+  fail?: (error: any) => void;
+  complete?: (result: any) => void;
+}
+
+/** What `uploadFile` receives, per platform: exactly the names its documentation gives. */
+export interface NameUploadFileOptions extends PlatformCallbacks {
+  url: string;
+  filePath: string;
+  name: string;
+  formData: Record<string, string>;
+}
+export interface AlipayUploadFileOptions extends PlatformCallbacks {
+  url: string;
+  filePath: string;
+  fileName: string;
+  fileType: string;
+  formData: Record<string, string>;
+}
+export interface DingTalkUploadFileOptions extends AlipayUploadFileOptions {}
+export interface UniUploadFileOptions extends NameUploadFileOptions {
+  fileType: string;
+}
+
+/** What the request API receives: WeChat-style `header`, or Alipay-style `headers`. */
+export interface RequestOptions extends PlatformCallbacks {
+  url: string;
+  method: string;
+  dataType: string;
+  header?: Record<string, string>;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A platform object as the kit uses it: `uploadFile`, answering through the callbacks, a
+ * returned promise, or both.
+ */
+export interface PlatformObject<UploadOptions> {
+  uploadFile(options: UploadOptions): unknown;
+}
+/** A request API in WeChat's or Alipay's name, and DingTalk's. */
+export interface RequestApi { request(options: RequestOptions): unknown; }
+export interface HttpRequestApi { httpRequest(options: RequestOptions): unknown; }
+
+export interface AlipayApi extends PlatformObject<AlipayUploadFileOptions>, RequestApi {}
+export interface WechatApi extends PlatformObject<NameUploadFileOptions>, RequestApi {}
+export interface DouyinApi extends PlatformObject<NameUploadFileOptions>, RequestApi {}
+export interface DingTalkApi extends PlatformObject<DingTalkUploadFileOptions>, HttpRequestApi {}
+export interface BaiduApi extends PlatformObject<NameUploadFileOptions>, RequestApi {}
+export interface QQApi extends PlatformObject<NameUploadFileOptions>, RequestApi {}
+export interface UniApi extends PlatformObject<UniUploadFileOptions>, RequestApi {}
+export interface TaroApi extends PlatformObject<NameUploadFileOptions>, RequestApi {}
+
+/**
+ * Each adapter takes the platform object (`my`, `wx`, `tt`, `dd`, `swan`, `qq`, `uni`, `Taro`);
+ * one without its request API needs `options.fetch`. Beyond 10 uploads in flight per platform
+ * object, the rest wait in a queue.
+ */
+export function uploadWithAlipay<Callback = unknown>(my: AlipayApi | PlatformObject<AlipayUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithWechat<Callback = unknown>(wx: WechatApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithDouyin<Callback = unknown>(tt: DouyinApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithDingTalk<Callback = unknown>(dd: DingTalkApi | PlatformObject<DingTalkUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithBaidu<Callback = unknown>(swan: BaiduApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithQQ<Callback = unknown>(qq: QQApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithUni<Callback = unknown>(uni: UniApi | PlatformObject<UniUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+export function uploadWithTaro<Callback = unknown>(Taro: TaroApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): Promise<UploadResult<Callback>>;
+/** A page: FormData + fetch. */
+export function uploadWithFetch<Callback = unknown>(options: FetchUploadOptions): Promise<UploadResult<Callback>>;
+
+export type Platform = 'alipay' | 'wechat' | 'douyin' | 'dingtalk' | 'baidu' | 'qq' | 'uni' | 'taro';
+
+/**
+ * A fetch-like function over a mini program's request API; with `platform`, exactly that
+ * platform's parameter names (DingTalk: `httpRequest`), without it `request` with both
+ * `header` and `headers`.
+ */
+export function requestFetch(api: RequestApi | HttpRequestApi, platform?: Platform): FetchLike;
+
+/** `{ code, message, requestId }` of an OSS XML error body. */
+export function parseOssError(body: unknown): { code?: string; message?: string; requestId?: string };
+/** Where the object can be read back, each key segment encoded. */
+export function objectUrl(host: string, key: string): string;
+
+// ----------------------------------------------------------------------------------------------
+// Signing (pure; no I/O, no clock reads)
+
+export const V4_ALGORITHM: 'OSS4-HMAC-SHA256';
+
+export interface SignOptions {
+  /** The time on the broker's clock, in ms. */
+  nowMs: number;
+  version?: SignatureVersion;
+  maxBytes?: number;
+  validForMs?: number;
+  contentType?: string;
+}
+
+/** The form fields, in sending order and without `file`, that upload `key` with `token`. */
+export function signPostForm(
+  token: Pick<StsToken, 'AccessKeyId' | 'AccessKeySecret' | 'SecurityToken' | 'Expiration' | 'Bucket' | 'Region' | 'Dir'>,
+  key: string,
+  options: SignOptions,
+): Record<string, string>;
+/** base64(HMAC-SHA1(secret, policy)). */
+export function v1Signature(secret: string, policyBase64: string): string;
+/** Lower-case hex HMAC-SHA256 with the V4 signing key; `day` is YYYYMMDD. */
+export function v4Signature(secret: string, day: string, region: string, policyBase64: string): string;
+/** The V4 signing key, hex. */
+export function v4SigningKeyHex(secret: string, day: string, region: string): string;
+/** 2026-11-28T11:00:00.123Z → 20261128T110000Z. */
+export function ossDate(ms: number): string;
