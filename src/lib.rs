@@ -16,6 +16,7 @@ pub mod cors;
 pub mod demo;
 pub mod encoding;
 pub mod error;
+pub mod fleet;
 pub mod healthcheck;
 pub mod identity;
 pub mod issuer;

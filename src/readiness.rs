@@ -124,6 +124,10 @@ pub struct ReadyReport {
     pub serving_from_cache: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sts_code: Option<String>,
+    /// Fleet mode only: `ok`, or `degraded` while Redis does not answer (this replica then
+    /// works alone and stays ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_cache: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -183,6 +187,9 @@ impl Readiness {
             sts: state.as_str(),
             serving_from_cache: servable && !sts_ok,
             sts_code: code,
+            fleet_cache: issuer
+                .fleet()
+                .map(|f| if f.health().is_up() { "ok" } else { "degraded" }),
         }
     }
 

@@ -11,7 +11,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::issuer::Issuer;
+use crate::fleet::{Fleet, FleetBudget};
+use crate::issuer::{FleetLink, Issuer};
 use crate::metrics::Metrics;
 use crate::middleware::request_context;
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
@@ -145,7 +146,11 @@ impl Application {
 fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState> {
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(StsHealth::default());
-    let sts = StsClient::new(
+    let fleet = match &settings.fleet {
+        Some(config) => Some(Fleet::new(config.clone()).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let mut sts = StsClient::new(
         settings.sts.clone(),
         deps.clock.clone(),
         deps.nonces.clone(),
@@ -153,12 +158,31 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
     .map_err(std::io::Error::other)?
     .observed_by(metrics.clone())
     .observed_by(health.clone());
+    if let Some(fleet) = &fleet {
+        // One budget for the whole fleet; each replica announces itself for its local share.
+        fleet.spawn_heartbeat();
+        sts = sts.with_gate(Arc::new(FleetBudget::new(
+            fleet.clone(),
+            settings.sts.max_qps,
+            settings.sts.refresh_reserve_percent,
+        )));
+    }
+    let link = fleet.clone().map(|fleet| FleetLink {
+        fleet,
+        lock_for: settings.sts.retry_budget + std::time::Duration::from_secs(2),
+    });
     // A temporary identity (RRSA, ECS role, role chaining) starts refreshing itself here.
     let identity = settings
         .identity
         .start(&sts, deps.clock.clone(), deps.nonces)
         .map_err(std::io::Error::other)?;
-    let issuer = Issuer::new(sts, identity, settings.issuer.clone(), deps.clock.clone());
+    let issuer = Issuer::new(
+        sts,
+        identity,
+        settings.issuer.clone(),
+        deps.clock.clone(),
+        link,
+    );
     let access =
         crate::auth::Access::new(&settings.access, settings.server.listen, deps.clock.clone())
             .map_err(std::io::Error::other)?;

@@ -6,6 +6,7 @@
 //! secret value is ever part of a message. [`variables::VARIABLES`] lists every variable read.
 
 mod access;
+mod fleet;
 mod identity;
 mod reader;
 mod server;
@@ -18,6 +19,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::auth::settings::AccessSettings;
+use crate::fleet::FleetConfig;
 use crate::identity::Identity;
 use crate::issuer::IssuerConfig;
 use crate::oss::post_object::PostSettings;
@@ -44,6 +46,8 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Server-side POST signing (`/getPostObjectParams`, `sts-broker cors`).
     pub post: PostSettings,
+    /// Fleet mode on Redis; `None`: this replica works alone.
+    pub fleet: Option<FleetConfig>,
 }
 
 /// One offending variable and why.
@@ -116,6 +120,7 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
     let post = upload::read_post(r, upload.as_ref());
     let post_credentials = upload::read_post_credentials(r, upload.as_ref());
     let new_callers = sts::read_new_callers(r, sts.as_ref());
+    let fleet = fleet::read(r);
     let (lifetimes, upload) = (lifetimes?, upload?);
     Some(Settings {
         issuer: IssuerConfig {
@@ -136,6 +141,7 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
         upload,
         access: access?,
         post: post?,
+        fleet: fleet?,
     })
 }
 

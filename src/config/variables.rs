@@ -12,6 +12,7 @@ pub enum Section {
     Credentials,
     Upload,
     PostSigning,
+    Fleet,
     Access,
 }
 
@@ -122,6 +123,11 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_MAX_UPLOAD_BYTES", Some("10485760"), PostSigning),
     var("BROKER_ALLOWED_CONTENT_TYPES", None, PostSigning),
     var("BROKER_OSS_ENDPOINT", None, PostSigning),
+    secret("BROKER_REDIS_URL", Fleet),
+    secret("BROKER_CACHE_ENCRYPTION_KEY", Fleet),
+    secret("BROKER_CACHE_ENCRYPTION_KEY_PREVIOUS", Fleet),
+    var("BROKER_REDIS_KEY_PREFIX", Some("sts-broker:"), Fleet),
+    var("BROKER_REDIS_TIMEOUT_MS", Some("250"), Fleet),
     var("BROKER_AUTH", None, Access),
     var("BROKER_ALLOW_ANONYMOUS", Some("false"), Access),
     secret("BROKER_JWT_HS256_SECRET", Access),

@@ -14,18 +14,18 @@ mod load;
 use std::net::IpAddr;
 
 pub use admission::NewCallerLimits;
+pub use load::FleetLink;
 
 use crate::backoff::Retryable;
-use crate::cache::{
-    CachePolicy, CredentialCache, Expiring, LoadContext, LoadKind, Loader, Outcome,
-};
+use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Outcome};
 use crate::clock::Clock;
+use crate::fleet::Fleet;
 use crate::identity::{Identity, IdentityError};
 use crate::policy::{
     role_session_name, upload_session_policy, BucketName, CallerId, PolicyTooLarge, UploadPrefix,
 };
 use crate::ratelimit::RateLimitKind;
-use crate::sts::client::{Priority, StsClient, StsError};
+use crate::sts::client::{StsClient, StsError};
 use crate::sts::types::{RoleArn, TemporaryCredentials};
 
 /// What the issuer needs to know: whose role, which bucket and prefix, how long credentials
@@ -182,6 +182,7 @@ pub struct Issuer {
     cache: CredentialCache<Arc<Scope>, Grant, LoadError>,
     newcomers: admission::Admission,
     clock: Arc<dyn Clock>,
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -247,33 +248,22 @@ impl Issuer {
         identity: Identity,
         config: IssuerConfig,
         clock: Arc<dyn Clock>,
+        fleet: Option<FleetLink>,
     ) -> Self {
         let settings = Arc::new(config);
-        let loader: Loader<Arc<Scope>, Grant, LoadError> = {
-            let (sts, identity, settings, clock) = (
-                sts.clone(),
-                identity.clone(),
-                settings.clone(),
-                clock.clone(),
-            );
+        let fleet_handle = fleet.as_ref().map(|link| link.fleet.clone());
+        let loading = Arc::new(load::Loading {
+            sts: sts.clone(),
+            identity: identity.clone(),
+            config: settings.clone(),
+            clock: clock.clone(),
+            fleet,
+        });
+        let loader: Loader<Arc<Scope>, Grant, LoadError> =
             Arc::new(move |scope: Arc<Scope>, context: LoadContext| {
-                let (sts, identity, settings, clock) = (
-                    sts.clone(),
-                    identity.clone(),
-                    settings.clone(),
-                    clock.clone(),
-                );
-                // A scope in use (reloaded under the floor or refreshed ahead) may draw on the
-                // share of the STS budget kept for refreshes; a first load may not.
-                let priority = match context.kind {
-                    LoadKind::First => Priority::First,
-                    LoadKind::Reload | LoadKind::Refresh => Priority::Refresh,
-                };
-                Box::pin(async move {
-                    load::assume(&sts, &identity, &settings, &*clock, &scope, priority).await
-                })
-            })
-        };
+                let loading = loading.clone();
+                Box::pin(async move { loading.load(&scope, context).await })
+            });
         let policy = CachePolicy {
             refresh_ahead: chrono::Duration::seconds(settings.refresh_ahead_seconds.into()),
             min_ttl: chrono::Duration::seconds(settings.min_ttl_seconds.into()),
@@ -300,6 +290,7 @@ impl Issuer {
             scopes,
             forms,
             clock,
+            fleet: fleet_handle,
         }
     }
 
@@ -309,6 +300,11 @@ impl Issuer {
 
     pub fn config(&self) -> &IssuerConfig {
         &self.config
+    }
+
+    /// The fleet, in fleet mode.
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        self.fleet.as_ref()
     }
 
     pub fn identity(&self) -> &Identity {

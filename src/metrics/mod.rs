@@ -62,6 +62,18 @@ impl Route {
     }
 }
 
+/// The fleet's values at scrape time (fleet mode only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FleetValues {
+    pub redis_up: bool,
+    pub replicas: u32,
+    pub hits: u64,
+    pub misses: u64,
+    pub lock_waits: u64,
+    pub unreadable: u64,
+    pub redis_errors: u64,
+}
+
 /// Which endpoint handed a credential out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handout {
@@ -208,11 +220,23 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric. `cache` is read at scrape time.
     pub fn render(&self, cache: &CacheStats, cache_entries: u64, now: DateTime<Utc>) -> String {
+        self.render_with_fleet(cache, cache_entries, None, now)
+    }
+
+    /// As [`Metrics::render`], with the fleet's values when fleet mode is on.
+    pub fn render_with_fleet(
+        &self,
+        cache: &CacheStats,
+        cache_entries: u64,
+        fleet: Option<FleetValues>,
+        now: DateTime<Utc>,
+    ) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let collector = Scrape {
             metrics: self,
             cache,
             cache_entries,
+            fleet,
             now,
         };
         let mut registry = prometheus_client::registry::Registry::default();

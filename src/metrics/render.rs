@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use super::{AtomicHistogram, Metrics, StsKey};
+use super::{AtomicHistogram, FleetValues, Metrics, StsKey};
 use crate::cache::CacheStats;
 use crate::ratelimit::RateLimitKind;
 
@@ -47,6 +47,7 @@ pub(super) struct Scrape<'a> {
     pub(super) metrics: &'a Metrics,
     pub(super) cache: &'a CacheStats,
     pub(super) cache_entries: u64,
+    pub(super) fleet: Option<FleetValues>,
     pub(super) now: DateTime<Utc>,
 }
 
@@ -63,6 +64,7 @@ impl Scrape<'_> {
                 load(&self.cache.evictions),
             ],
             cache_entries: self.cache_entries,
+            fleet: self.fleet,
             now: self.now.timestamp(),
         }
     }
@@ -74,6 +76,7 @@ pub(super) struct Collected {
     snapshot: Snapshot,
     cache: [u64; 5],
     cache_entries: u64,
+    fleet: Option<FleetValues>,
     now: i64,
 }
 
@@ -110,6 +113,7 @@ impl prometheus_client::collector::Collector for Collected {
         self.encode_http(e)?;
         self.encode_cache(e)?;
         self.encode_sts(e)?;
+        self.encode_fleet(e)?;
         self.encode_rest(e)
     }
 }
@@ -217,6 +221,54 @@ impl Collected {
             "action",
             &s.sts_latency,
         )
+    }
+
+    fn encode_fleet(&self, e: &mut DescriptorEncoder<'_>) -> Fmt {
+        let Some(f) = self.fleet else {
+            return Ok(());
+        };
+        gauge(
+            e,
+            "sts_broker_fleet_redis_up",
+            "1 while Redis answers, 0 while this replica works alone.",
+            i64::from(f.redis_up),
+        )?;
+        gauge(
+            e,
+            "sts_broker_fleet_replicas",
+            "Replicas seen in the last 30 seconds (the local budget share divides by it).",
+            i64::from(f.replicas),
+        )?;
+        for (name, help, value) in [
+            (
+                "sts_broker_fleet_hits",
+                "Local misses answered with a credential another replica stored.",
+                f.hits,
+            ),
+            (
+                "sts_broker_fleet_misses",
+                "Local misses this replica loaded from STS for the fleet.",
+                f.misses,
+            ),
+            (
+                "sts_broker_fleet_lock_waits",
+                "Local misses that waited for another replica's load.",
+                f.lock_waits,
+            ),
+            (
+                "sts_broker_fleet_unreadable_values",
+                "Values in Redis that did not open and were replaced.",
+                f.unreadable,
+            ),
+            (
+                "sts_broker_fleet_redis_errors",
+                "Redis operations that failed or timed out.",
+                f.redis_errors,
+            ),
+        ] {
+            counter(e, name, help, value)?;
+        }
+        Ok(())
     }
 
     fn encode_rest(&self, e: &mut DescriptorEncoder<'_>) -> Fmt {

@@ -3,6 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 
+use crate::metrics::FleetValues;
 use crate::state::AppState;
 
 /// The Prometheus text format, version 0.0.4.
@@ -14,9 +15,25 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state
         .metrics
         .set_identity_expiration(state.issuer.identity().expiration());
-    let body = state
-        .metrics
-        .render(cache.stats(), cache.entry_count(), state.clock.now());
+    let fleet = state.issuer.fleet().map(|f| {
+        let s = f.stats();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        FleetValues {
+            redis_up: f.health().is_up(),
+            replicas: f.replicas(),
+            hits: load(&s.hits),
+            misses: load(&s.misses),
+            lock_waits: load(&s.lock_waits),
+            unreadable: load(&s.unreadable),
+            redis_errors: load(&s.errors),
+        }
+    });
+    let body = state.metrics.render_with_fleet(
+        cache.stats(),
+        cache.entry_count(),
+        fleet,
+        state.clock.now(),
+    );
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .content_type(CONTENT_TYPE)

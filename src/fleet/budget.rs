@@ -1,0 +1,176 @@
+//! One STS budget for the whole fleet: `BROKER_STS_MAX_QPS` calls per second across every
+//! replica, as GCRA in a Lua script (protocol.md §13.2) on two keys with one hash tag, so it
+//! also runs on clustered Redis and Tair: every call takes from `all`, a first load also from
+//! `first`, whose rate leaves `BROKER_STS_REFRESH_RESERVE_PERCENT` to refreshes. Bursts are at
+//! most one second's budget. The time is Redis's own (`TIME`), so replicas' clocks do not
+//! matter.
+//!
+//! When Redis cannot be used, a replica falls back to a local budget of its share:
+//! `BROKER_STS_MAX_QPS` divided by the replicas seen in the last 30 seconds (rounded up), so a
+//! fleet that loses Redis together still stays near the quota.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use redis::AsyncCommands as _;
+
+use super::Fleet;
+use crate::sts::retry::{CallBudget, CallGate, Priority};
+
+/// Replicas heartbeat this often, and count those seen within [`REPLICA_WINDOW`].
+const HEARTBEAT: Duration = Duration::from_secs(5);
+pub(super) const REPLICA_WINDOW: Duration = Duration::from_secs(30);
+
+const GCRA: &str = r#"
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1483228800) + tonumber(t[2]) / 1000000
+local function check(key, rate, burst)
+  local interval = 1 / rate
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  return new_tat, now - (new_tat - interval * burst)
+end
+local all_tat, all_room = check(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1]))
+if all_room < 0 then return 0 end
+local first_tat = nil
+if ARGV[3] == 'first' then
+  local room
+  first_tat, room = check(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[2]))
+  if room < 0 then return 0 end
+end
+redis.call('SET', KEYS[1], tostring(all_tat), 'PX', math.ceil((all_tat - now) * 1000) + 1)
+if first_tat then
+  redis.call('SET', KEYS[2], tostring(first_tat), 'PX', math.ceil((first_tat - now) * 1000) + 1)
+end
+return 1
+"#;
+
+/// The fleet-wide [`CallGate`].
+pub struct FleetBudget {
+    fleet: Arc<Fleet>,
+    max_qps: u32,
+    reserve_percent: u8,
+    script: redis::Script,
+    /// The local share used while Redis cannot be: rebuilt when the replica count changes.
+    local: Mutex<(u32, Arc<CallBudget>)>,
+}
+
+impl std::fmt::Debug for FleetBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetBudget")
+            .field("max_qps", &self.max_qps)
+            .field("reserve_percent", &self.reserve_percent)
+            .finish()
+    }
+}
+
+impl FleetBudget {
+    pub fn new(fleet: Arc<Fleet>, max_qps: u32, reserve_percent: u8) -> Self {
+        Self {
+            local: Mutex::new((
+                1,
+                Arc::new(CallBudget::with_reserve(max_qps, reserve_percent)),
+            )),
+            fleet,
+            max_qps: max_qps.max(1),
+            reserve_percent,
+            script: redis::Script::new(GCRA),
+        }
+    }
+
+    /// This replica's share of the budget when it works alone.
+    pub fn local_share(&self) -> u32 {
+        self.max_qps.div_ceil(self.fleet.replicas())
+    }
+
+    fn local(&self) -> Arc<CallBudget> {
+        let replicas = self.fleet.replicas();
+        let mut local = self.local.lock().expect("budget lock");
+        if local.0 != replicas {
+            *local = (
+                replicas,
+                Arc::new(CallBudget::with_reserve(
+                    self.local_share(),
+                    self.reserve_percent,
+                )),
+            );
+        }
+        local.1.clone()
+    }
+
+    async fn acquire_shared(&self, priority: Priority) -> Option<bool> {
+        let first_rate = (f64::from(self.max_qps) * f64::from(100 - self.reserve_percent.min(100))
+            / 100.0)
+            .max(0.001);
+        let mut conn = self.fleet.conn();
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(self.fleet.key("{sts-budget}:", "all"))
+            .key(self.fleet.key("{sts-budget}:", "first"))
+            .arg(self.max_qps)
+            .arg(first_rate.to_string())
+            .arg(match priority {
+                Priority::First => "first",
+                Priority::Refresh => "refresh",
+            });
+        let allowed: i64 = self
+            .fleet
+            .run(invocation.invoke_async(&mut conn))
+            .await
+            .ok()?;
+        Some(allowed == 1)
+    }
+}
+
+impl CallGate for FleetBudget {
+    fn acquire(&self, priority: Priority) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            match self.acquire_shared(priority).await {
+                Some(allowed) => allowed,
+                None => self.local().try_acquire_as(priority),
+            }
+        })
+    }
+}
+
+impl Fleet {
+    /// Announces this replica every few seconds and counts the replicas seen lately (for the
+    /// local share of the budget). Runs until the process ends.
+    pub fn spawn_heartbeat(self: &Arc<Self>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let fleet = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(fleet) = fleet.upgrade() else { return };
+                fleet.heartbeat().await;
+                drop(fleet);
+                tokio::time::sleep(HEARTBEAT).await;
+            }
+        });
+    }
+
+    async fn heartbeat(&self) {
+        let key = self.key("", "replicas");
+        let now = chrono::Utc::now().timestamp_millis();
+        let oldest = now - REPLICA_WINDOW.as_millis() as i64;
+        let mut conn = self.conn();
+        let counted = self
+            .run(async {
+                let _: () = conn.zadd(&key, &self.replica_id, now).await?;
+                let _: () = conn.zrembyscore(&key, "-inf", oldest).await?;
+                let _: () = conn
+                    .pexpire(&key, REPLICA_WINDOW.as_millis() as i64)
+                    .await?;
+                conn.zcard::<_, u32>(&key).await
+            })
+            .await;
+        if let Ok(n) = counted {
+            self.replicas.store(n.max(1), Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Fleet mode: replicas share sealed credentials and one STS budget through Redis (or a
+//! compatible service: Valkey, Tair). The in-process cache stays first; this module is what a
+//! replica asks on a local miss, and what decides whether an STS call may start. Redis being
+//! slow or down is never an error by itself: every operation has a short timeout, and on any
+//! failure the replica works alone (local loads, a local share of the budget) until Redis
+//! answers again.
+//!
+//! What Redis holds (all under `BROKER_REDIS_KEY_PREFIX`): `cred:<digest>` sealed credentials
+//! (AES-256-GCM, the key name as associated data), `lock:<digest>` a load lock with a random
+//! token, `{sts-budget}:all` / `{sts-budget}:first` the budget's GCRA state, and `replicas`,
+//! the replicas seen lately. Digests are SHA-256 of the scope key: never a caller id, a key id
+//! or a secret.
+
+mod budget;
+mod seal;
+mod share;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use tokio::time::Instant;
+
+pub use budget::FleetBudget;
+pub use seal::{SealKey, SealKeys};
+pub use share::{SharedCredential, Wanted};
+
+/// The fleet section of the configuration.
+#[derive(Clone)]
+pub struct FleetConfig {
+    /// `BROKER_REDIS_URL` (may hold a password: never shown).
+    pub url: String,
+    pub keys: SealKeys,
+    pub prefix: String,
+    /// Every Redis operation gives up after this long.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for FleetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("keys", &self.keys)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `scheme://host:port/db` without user or password.
+pub fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "[unparsable]".to_owned(),
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct FleetStats {
+    /// Local misses answered with a credential another replica had stored.
+    pub hits: AtomicU64,
+    /// Local misses this replica loaded from STS (holding the fleet lock).
+    pub misses: AtomicU64,
+    /// Local misses that waited for another replica's load.
+    pub lock_waits: AtomicU64,
+    /// Values that did not open (tampered, truncated, unknown key) and were replaced.
+    pub unreadable: AtomicU64,
+    /// Redis operations that failed or timed out.
+    pub errors: AtomicU64,
+}
+
+/// How long a failed operation keeps this replica from trying Redis again.
+const BACKOFF: Duration = Duration::from_secs(2);
+
+/// Whether Redis is answering.
+#[derive(Debug, Default)]
+pub struct FleetHealth {
+    up: AtomicBool,
+    retry_at: Mutex<Option<Instant>>,
+}
+
+impl FleetHealth {
+    /// `false` while a recent failure says to work alone.
+    fn usable(&self) -> bool {
+        match *self.retry_at.lock().expect("health lock") {
+            Some(at) => Instant::now() >= at,
+            None => true,
+        }
+    }
+
+    fn failed(&self) {
+        self.up.store(false, Ordering::Relaxed);
+        *self.retry_at.lock().expect("health lock") = Some(Instant::now() + BACKOFF);
+    }
+
+    fn answered(&self) {
+        self.up.store(true, Ordering::Relaxed);
+        *self.retry_at.lock().expect("health lock") = None;
+    }
+
+    /// Whether the last operation succeeded.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// A replica's handle on the fleet.
+pub struct Fleet {
+    conn: ConnectionManager,
+    config: FleetConfig,
+    health: FleetHealth,
+    stats: FleetStats,
+    /// Replicas seen in the last [`budget::REPLICA_WINDOW`], at least 1.
+    replicas: AtomicU32,
+    /// This replica's id in the `replicas` set (random, not secret).
+    replica_id: String,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("config", &self.config)
+            .field("up", &self.health.is_up())
+            .finish()
+    }
+}
+
+/// Why Redis could not be used for one operation (never shown to callers).
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("Redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("Redis failed: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("Redis is skipped after a recent failure")]
+    Backoff,
+}
+
+impl Fleet {
+    /// Connects lazily: a replica starts even while Redis is down, and reconnects in the
+    /// background.
+    pub fn new(config: FleetConfig) -> Result<Arc<Self>, String> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|_| "BROKER_REDIS_URL: is not a Redis URL the client accepts".to_owned())?;
+        let manager_config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|_| "BROKER_REDIS_URL: is not a Redis URL the client accepts".to_owned())?;
+        Ok(Arc::new(Self {
+            conn,
+            config,
+            health: FleetHealth::default(),
+            stats: FleetStats::default(),
+            replicas: AtomicU32::new(1),
+            replica_id: uuid::Uuid::new_v4().simple().to_string(),
+        }))
+    }
+
+    pub fn health(&self) -> &FleetHealth {
+        &self.health
+    }
+
+    pub fn stats(&self) -> &FleetStats {
+        &self.stats
+    }
+
+    /// Replicas seen lately (1 until the first heartbeat answers).
+    pub fn replicas(&self) -> u32 {
+        self.replicas.load(Ordering::Relaxed).max(1)
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}{name}", self.config.prefix)
+    }
+
+    /// Runs one Redis operation with the timeout, recording health; skipped during backoff.
+    async fn run<T, F>(&self, op: F) -> Result<T, FleetError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.health.usable() {
+            return Err(FleetError::Backoff);
+        }
+        let result = match tokio::time::timeout(self.config.timeout, op).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(FleetError::Redis(e)),
+            Err(_) => Err(FleetError::Timeout(self.config.timeout)),
+        };
+        match &result {
+            Ok(_) => self.health.answered(),
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                // At most one line per backoff period: further calls are skipped meanwhile.
+                tracing::warn!(error = %e, "Redis unavailable; this replica works alone for now");
+                self.health.failed();
+            }
+        }
+        result
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+}

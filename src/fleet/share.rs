@@ -1,0 +1,218 @@
+//! The shared credential protocol. On a local miss a replica looks in Redis; on a fleet miss
+//! exactly one replica loads from STS, holding a lock with an expiry that it re-checks after
+//! taking, and writes the sealed result before answering; the others wait for that value
+//! instead of calling STS themselves. A refresh ahead of expiry goes the same way, so the
+//! replica that refreshes first does it for the fleet and the others adopt its credential.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{Fleet, FleetError};
+use crate::sts::types::TemporaryCredentials;
+
+/// A credential as the fleet stores it, with the STS request that issued it.
+pub struct SharedCredential {
+    pub credentials: TemporaryCredentials,
+    pub sts_request_id: String,
+}
+
+/// Which stored credential a replica may adopt instead of loading.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    /// A stored credential is adopted only when it expires after this.
+    pub expires_after: DateTime<Utc>,
+    /// How long the stored value lives in Redis: until the credential falls under the floor.
+    pub min_ttl: chrono::Duration,
+    /// The issuer's clock now.
+    pub now: DateTime<Utc>,
+}
+
+/// The sealed plaintext. Never logged, never `Debug`.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    id: String,
+    secret: String,
+    token: String,
+    expiration: i64,
+    sts_request_id: String,
+}
+
+/// How often a waiting replica looks for the loading replica's result.
+const POLL: Duration = Duration::from_millis(25);
+
+impl Fleet {
+    /// The credential for scope `digest`: adopted from Redis when one there is good enough,
+    /// otherwise loaded by `load` under the fleet lock (or, when Redis cannot be used, by
+    /// `load` alone). `lock_for` bounds how long a load may hold the lock.
+    pub async fn load_through<E, F, Fut>(
+        &self,
+        digest: &str,
+        wanted: Wanted,
+        lock_for: Duration,
+        load: F,
+    ) -> Result<SharedCredential, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<SharedCredential, E>>,
+    {
+        let key = self.key("cred:", digest);
+        let lock = self.key("lock:", digest);
+        let deadline = tokio::time::Instant::now() + lock_for + Duration::from_secs(1);
+        let mut waited = false;
+        loop {
+            match self.read(&key, wanted).await {
+                Ok(Some(found)) => {
+                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(found);
+                }
+                Ok(None) => {}
+                Err(_) => return load().await,
+            }
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            match self.try_lock(&lock, &token, lock_for).await {
+                Ok(true) => return self.load_locked(&key, &lock, &token, wanted, load).await,
+                Ok(false) => {}
+                Err(_) => return load().await,
+            }
+            if !waited {
+                waited = true;
+                self.stats.lock_waits.fetch_add(1, Ordering::Relaxed);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!("the replica holding the fleet lock did not store a credential in time; loading here");
+                return load().await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Holding the lock: re-check, load, store, release.
+    async fn load_locked<E, F, Fut>(
+        &self,
+        key: &str,
+        lock: &str,
+        token: &str,
+        wanted: Wanted,
+        load: F,
+    ) -> Result<SharedCredential, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<SharedCredential, E>>,
+    {
+        // Another replica may have stored it between our read and our lock.
+        if let Ok(Some(found)) = self.read(key, wanted).await {
+            self.unlock(lock, token).await;
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(found);
+        }
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let result = load().await;
+        if let Ok(loaded) = &result {
+            // Stored before the first caller is answered, so the others adopt it.
+            let _ = self.write(key, loaded, wanted).await;
+        }
+        self.unlock(lock, token).await;
+        result
+    }
+
+    /// The stored credential, if it opens and is good enough. A value that does not open is
+    /// a miss (and is replaced by the load that follows).
+    async fn read(
+        &self,
+        key: &str,
+        wanted: Wanted,
+    ) -> Result<Option<SharedCredential>, FleetError> {
+        let mut conn = self.conn();
+        let raw: Option<Vec<u8>> = self.run(conn.get(key)).await?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let Some(stored) = self
+            .config
+            .keys
+            .open(key.as_bytes(), &raw)
+            .and_then(|plain| serde_json::from_slice::<Stored>(&plain).ok())
+        else {
+            self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                value_bytes = raw.len(),
+                "a fleet cache value did not open (tampered, truncated or sealed with an unknown key); treated as a miss"
+            );
+            return Ok(None);
+        };
+        let Some(expiration) = DateTime::from_timestamp(stored.expiration, 0) else {
+            return Ok(None);
+        };
+        if expiration <= wanted.expires_after {
+            return Ok(None);
+        }
+        Ok(Some(SharedCredential {
+            credentials: TemporaryCredentials {
+                access_key_id: stored.id,
+                access_key_secret: SecretString::from(stored.secret),
+                security_token: SecretString::from(stored.token),
+                expiration,
+            },
+            sts_request_id: stored.sts_request_id,
+        }))
+    }
+
+    /// Stores `credential` sealed, expiring in Redis when it falls under the floor.
+    async fn write(
+        &self,
+        key: &str,
+        credential: &SharedCredential,
+        wanted: Wanted,
+    ) -> Result<(), FleetError> {
+        let c = &credential.credentials;
+        let ttl = (c.expiration - wanted.now - wanted.min_ttl).num_milliseconds();
+        if ttl <= 0 {
+            return Ok(());
+        }
+        let plain = serde_json::to_vec(&Stored {
+            id: c.access_key_id.clone(),
+            secret: c.access_key_secret.expose_secret().to_owned(),
+            token: c.security_token.expose_secret().to_owned(),
+            expiration: c.expiration.timestamp(),
+            sts_request_id: credential.sts_request_id.clone(),
+        })
+        .expect("plain strings serialise");
+        let sealed = self.config.keys.seal(key.as_bytes(), &plain);
+        let mut conn = self.conn();
+        self.run(conn.pset_ex::<_, _, ()>(key, sealed, ttl as u64))
+            .await
+    }
+
+    async fn try_lock(&self, lock: &str, token: &str, hold: Duration) -> Result<bool, FleetError> {
+        let mut conn = self.conn();
+        let set: Option<String> = self
+            .run(
+                redis::cmd("SET")
+                    .arg(lock)
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(hold.as_millis() as u64)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Deletes the lock only if it is still ours (it may have expired and been taken).
+    async fn unlock(&self, lock: &str, token: &str) {
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        let mut conn = self.conn();
+        let _ = self
+            .run(script.key(lock).arg(token).invoke_async::<i64>(&mut conn))
+            .await;
+    }
+}
