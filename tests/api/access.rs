@@ -1,23 +1,20 @@
 //! Rate limits (per caller, per address for failed authentication), CORS and the audit line.
 
-use std::sync::Arc;
-
+use reqwest::Method;
 use serde_json::Value;
 use sts_broker::clock::ManualClock;
-use sts_broker::startup::Dependencies;
 
 use crate::auth::{api_key_vars, expect_401, sha256_hex, ALICE_KEY, BOB_KEY};
-use crate::helpers::{captured_log, expect_error, spawn_app_with, spawn_app_with_deps, TestApp};
+use crate::harness::{captured_log, expect_error, TestApp, Vars};
 
-async fn manual_clock_app(
-    configure: impl FnOnce(&mut std::collections::HashMap<String, String>),
-) -> (TestApp, ManualClock) {
+async fn manual_clock_app(configure: impl FnOnce(&mut Vars)) -> (TestApp, ManualClock) {
     let clock = ManualClock::new(chrono::Utc::now());
-    let deps = Dependencies {
-        clock: Arc::new(clock.clone()),
-        ..Dependencies::default()
-    };
-    (spawn_app_with_deps(deps, configure).await, clock)
+    let app = TestApp::builder()
+        .clock(clock.clone())
+        .vars(configure)
+        .spawn()
+        .await;
+    (app, clock)
 }
 
 fn retry_after(response: &reqwest::Response) -> u64 {
@@ -37,19 +34,28 @@ async fn each_caller_has_its_own_limit_with_a_burst_and_retry_after() {
     })
     .await;
     for _ in 0..2 {
-        assert_eq!(app.get_token_bearer(ALICE_KEY).await.status().as_u16(), 200);
+        assert_eq!(
+            app.get_token().bearer(ALICE_KEY).await.status().as_u16(),
+            200
+        );
     }
-    let limited = app.get_token_bearer(ALICE_KEY).await;
+    let limited = app.get_token().bearer(ALICE_KEY).await;
     assert_eq!(retry_after(&limited), 10);
     expect_error(limited, 429, "rate-limited").await;
     // Bob is not affected by Alice's limit.
-    assert_eq!(app.get_token_bearer(BOB_KEY).await.status().as_u16(), 200);
-    assert_eq!(app.get_token_bearer(BOB_KEY).await.status().as_u16(), 200);
+    assert_eq!(app.get_token().bearer(BOB_KEY).await.status().as_u16(), 200);
+    assert_eq!(app.get_token().bearer(BOB_KEY).await.status().as_u16(), 200);
     let issued = app.sts.issued_count();
     // After Retry-After, Alice may ask again (once: the sustained rate).
     clock.advance(chrono::Duration::seconds(10));
-    assert_eq!(app.get_token_bearer(ALICE_KEY).await.status().as_u16(), 200);
-    assert_eq!(app.get_token_bearer(ALICE_KEY).await.status().as_u16(), 429);
+    assert_eq!(
+        app.get_token().bearer(ALICE_KEY).await.status().as_u16(),
+        200
+    );
+    assert_eq!(
+        app.get_token().bearer(ALICE_KEY).await.status().as_u16(),
+        429
+    );
     // Alice's credential is cached and limited requests never reach STS.
     assert_eq!(app.sts.issued_count(), issued, "no STS call when limited");
 }
@@ -62,48 +68,48 @@ async fn repeated_authentication_failures_from_one_address_are_limited() {
     })
     .await;
     for _ in 0..3 {
-        expect_401(app.get_token_bearer("guess").await).await;
+        expect_401(app.get_token().bearer("guess").await).await;
     }
     // Now even a correct key from this address waits: guessing gets no answer at all.
-    let limited = app.get_token_bearer("guess").await;
+    let limited = app.get_token().bearer("guess").await;
     assert_eq!(retry_after(&limited), 20);
     expect_error(limited, 429, "rate-limited").await;
-    let limited = app.get_token_bearer(ALICE_KEY).await;
+    let limited = app.get_token().bearer(ALICE_KEY).await;
     expect_error(limited, 429, "rate-limited").await;
     clock.advance(chrono::Duration::seconds(20));
-    assert_eq!(app.get_token_bearer(ALICE_KEY).await.status().as_u16(), 200);
+    assert_eq!(
+        app.get_token().bearer(ALICE_KEY).await.status().as_u16(),
+        200
+    );
     // Successes do not count as failures.
     for _ in 0..5 {
-        assert_eq!(app.get_token_bearer(BOB_KEY).await.status().as_u16(), 200);
+        assert_eq!(app.get_token().bearer(BOB_KEY).await.status().as_u16(), 200);
     }
 }
 
 const ORIGIN: &str = "https://app.example.com";
 
 async fn preflight(app: &TestApp, origin: &str, method: &str, headers: &str) -> reqwest::Response {
-    app.http
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/getToken", app.address),
-        )
+    app.get_token()
+        .method(Method::OPTIONS)
         .header("Origin", origin)
         .header("Access-Control-Request-Method", method)
         .header("Access-Control-Request-Headers", headers)
-        .send()
         .await
-        .unwrap()
 }
 
 #[tokio::test]
 async fn cors_allows_exactly_the_configured_origins() {
-    let app = spawn_app_with(|vars| {
-        api_key_vars(vars);
-        vars.insert(
-            "BROKER_CORS_ORIGINS".into(),
-            format!("{ORIGIN}, http://localhost:5173"),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            api_key_vars(vars);
+            vars.insert(
+                "BROKER_CORS_ORIGINS".into(),
+                format!("{ORIGIN}, http://localhost:5173"),
+            );
+        })
+        .spawn()
+        .await;
     let ok = preflight(&app, ORIGIN, "GET", "authorization").await;
     assert_eq!(ok.status().as_u16(), 204);
     let h = ok.headers();
@@ -146,7 +152,8 @@ async fn cors_allows_exactly_the_configured_origins() {
 
     // Actual requests: the allowed origin can read the answer (also a 401), others cannot.
     let response = app
-        .get_token_with(&[("Origin", ORIGIN), ("X-Api-Key", ALICE_KEY)])
+        .get_token()
+        .headers(&[("Origin", ORIGIN), ("X-Api-Key", ALICE_KEY)])
         .await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], ORIGIN);
@@ -155,11 +162,12 @@ async fn cors_allows_exactly_the_configured_origins() {
         .unwrap()
         .contains("X-Request-Id"));
     assert_eq!(response.headers()["vary"], "Origin");
-    let response = app.get_token_with(&[("Origin", ORIGIN)]).await;
+    let response = app.get_token().headers(&[("Origin", ORIGIN)]).await;
     assert_eq!(response.headers()["access-control-allow-origin"], ORIGIN);
     expect_401(response).await;
     let response = app
-        .get_token_with(&[
+        .get_token()
+        .headers(&[
             ("Origin", "https://evil.example.com"),
             ("X-Api-Key", BOB_KEY),
         ])
@@ -174,7 +182,7 @@ async fn cors_allows_exactly_the_configured_origins() {
 
 #[tokio::test]
 async fn without_cors_origins_no_origin_is_allowed() {
-    let app = spawn_app_with(api_key_vars).await;
+    let app = TestApp::builder().vars(api_key_vars).spawn().await;
     let refused = preflight(&app, ORIGIN, "GET", "authorization").await;
     assert!(refused
         .headers()
@@ -182,7 +190,8 @@ async fn without_cors_origins_no_origin_is_allowed() {
         .is_none());
     expect_error(refused, 403, "origin-not-allowed").await;
     let response = app
-        .get_token_with(&[("Origin", ORIGIN), ("X-Api-Key", ALICE_KEY)])
+        .get_token()
+        .headers(&[("Origin", ORIGIN), ("X-Api-Key", ALICE_KEY)])
         .await;
     assert!(response
         .headers()
@@ -201,9 +210,10 @@ fn audit_lines(request_id: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn one_audit_line_per_credential_handed_out() {
-    let app = spawn_app_with(api_key_vars).await;
+    let app = TestApp::builder().vars(api_key_vars).spawn().await;
     let response = app
-        .get_token_with(&[("X-Api-Key", ALICE_KEY), ("X-Request-Id", "audit-test-1")])
+        .get_token()
+        .headers(&[("X-Api-Key", ALICE_KEY), ("X-Request-Id", "audit-test-1")])
         .await;
     let body: Value = response.json().await.unwrap();
     let issued = app
@@ -248,11 +258,13 @@ async fn one_audit_line_per_credential_handed_out() {
     }
 
     // Refused and failed requests leave no audit line.
-    app.get_token_with(&[("X-Api-Key", "wrong"), ("X-Request-Id", "audit-test-2")])
+    app.get_token()
+        .headers(&[("X-Api-Key", "wrong"), ("X-Request-Id", "audit-test-2")])
         .await;
     app.sts
         .set_fault(Some(broker_emulators::sts::Fault::ServiceUnavailable));
-    app.get_token_with(&[("X-Api-Key", BOB_KEY), ("X-Request-Id", "audit-test-3")])
+    app.get_token()
+        .headers(&[("X-Api-Key", BOB_KEY), ("X-Request-Id", "audit-test-3")])
         .await;
     assert!(audit_lines("audit-test-2").is_empty());
     assert!(audit_lines("audit-test-3").is_empty());
@@ -260,15 +272,12 @@ async fn one_audit_line_per_credential_handed_out() {
 
 #[tokio::test]
 async fn server_signed_forms_are_audited_too() {
-    let app = spawn_app_with(api_key_vars).await;
+    let app = TestApp::builder().vars(api_key_vars).spawn().await;
     let response = app
-        .http
-        .get(format!("{}/getPostObjectParams", app.address))
+        .post_object_params()
         .header("X-Api-Key", ALICE_KEY)
         .header("X-Request-Id", "audit-post-1")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
     let lines = audit_lines("audit-post-1");

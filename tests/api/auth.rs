@@ -1,17 +1,13 @@
 //! Caller authentication end to end: JWT (HS256, RS256/ES256 from a loopback JWKS), API keys,
 //! the trusted header and `none`. Every refusal is the same 401.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use sts_broker::clock::ManualClock;
 use sts_broker::config::Settings;
-use sts_broker::startup::Dependencies;
 
-use crate::helpers::{captured_log, expect_error, spawn_app_with, spawn_app_with_deps, TestApp};
+use crate::harness::{captured_log, expect_error, TestApp, Vars};
 use crate::jwt_support::*;
 
 /// The one 401 every authentication failure gets.
@@ -40,12 +36,15 @@ pub fn sha256_hex(s: &str) -> String {
 
 #[tokio::test]
 async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
-    let app = spawn_app_with(|vars| jwt_vars(vars, None)).await;
+    let app = TestApp::builder()
+        .vars(|vars| jwt_vars(vars, None))
+        .spawn()
+        .await;
     let key = hs256(HS256_SECRET);
 
     let token = mint(Algorithm::HS256, &key, None, &claims("alice"));
     assert_eq!(
-        dir_of(app.get_token_bearer(&token).await).await,
+        dir_of(app.get_token().bearer(&token).await).await,
         "uploads/alice/"
     );
     assert_eq!(app.sts.last_issued().unwrap().role_session_name, "alice");
@@ -56,7 +55,8 @@ async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
     c["exp"] = json!(now() - 10);
     assert_eq!(
         dir_of(
-            app.get_token_bearer(&mint(Algorithm::HS256, &key, None, &c))
+            app.get_token()
+                .bearer(&mint(Algorithm::HS256, &key, None, &c))
                 .await
         )
         .await,
@@ -85,7 +85,8 @@ async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
             }
         }
         let response = app
-            .get_token_bearer(&mint(Algorithm::HS256, &key, None, &c))
+            .get_token()
+            .bearer(&mint(Algorithm::HS256, &key, None, &c))
             .await;
         assert_eq!(response.status().as_u16(), 401, "{what}");
         expect_401(response).await;
@@ -98,12 +99,13 @@ async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
         None,
         &claims("alice"),
     );
-    expect_401(app.get_token_bearer(&wrong).await).await;
-    expect_401(app.get_token_bearer("not.a.jwt").await).await;
-    expect_401(app.get_token_bearer("abc").await).await;
+    expect_401(app.get_token().bearer(&wrong).await).await;
+    expect_401(app.get_token().bearer("not.a.jwt").await).await;
+    expect_401(app.get_token().bearer("abc").await).await;
     expect_401(app.get_token().await).await;
     expect_401(
-        app.get_token_with(&[("Authorization", &format!("Basic {token}"))])
+        app.get_token()
+            .headers(&[("Authorization", &format!("Basic {token}"))])
             .await,
     )
     .await;
@@ -113,7 +115,7 @@ async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
         use base64::Engine as _;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims("bob").to_string())
     };
-    expect_401(app.get_token_bearer(&parts.join(".")).await).await;
+    expect_401(app.get_token().bearer(&parts.join(".")).await).await;
 
     assert_eq!(app.sts.issued_count(), issued_before, "no STS call on 401");
     let log = captured_log();
@@ -123,22 +125,24 @@ async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
 
 #[tokio::test]
 async fn the_subject_claim_can_be_chosen() {
-    let app = spawn_app_with(|vars| {
-        jwt_vars(vars, None);
-        vars.insert("BROKER_JWT_SUBJECT_CLAIM".into(), "uid".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            jwt_vars(vars, None);
+            vars.insert("BROKER_JWT_SUBJECT_CLAIM".into(), "uid".into());
+        })
+        .spawn()
+        .await;
     let key = hs256(HS256_SECRET);
     let mut c = claims("ignored-sub");
     c["uid"] = json!("u-1001");
     let token = mint(Algorithm::HS256, &key, None, &c);
     assert_eq!(
-        dir_of(app.get_token_bearer(&token).await).await,
+        dir_of(app.get_token().bearer(&token).await).await,
         "uploads/u-1001/"
     );
     // Without the chosen claim the token is refused, `sub` is not a fallback.
     let token = mint(Algorithm::HS256, &key, None, &claims("alice"));
-    expect_401(app.get_token_bearer(&token).await).await;
+    expect_401(app.get_token().bearer(&token).await).await;
 }
 
 #[tokio::test]
@@ -149,19 +153,21 @@ async fn rs256_and_es256_tokens_verify_against_the_jwks() {
         public_jwk(&eck, Algorithm::ES256, "ec-1"),
     ])
     .await;
-    let app = spawn_app_with(|vars| {
-        jwt_vars(vars, Some(&jwks.url));
-        vars.remove("BROKER_JWT_HS256_SECRET");
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            jwt_vars(vars, Some(&jwks.url));
+            vars.remove("BROKER_JWT_HS256_SECRET");
+        })
+        .spawn()
+        .await;
     let rs = mint(Algorithm::RS256, &ra, Some("rsa-a"), &claims("rita"));
     assert_eq!(
-        dir_of(app.get_token_bearer(&rs).await).await,
+        dir_of(app.get_token().bearer(&rs).await).await,
         "uploads/rita/"
     );
     let es = mint(Algorithm::ES256, &eck, Some("ec-1"), &claims("eve"));
     assert_eq!(
-        dir_of(app.get_token_bearer(&es).await).await,
+        dir_of(app.get_token().bearer(&es).await).await,
         "uploads/eve/"
     );
     assert_eq!(jwks.hits(), 1, "the key set is cached");
@@ -169,10 +175,10 @@ async fn rs256_and_es256_tokens_verify_against_the_jwks() {
     // Signed by a key that is not in the set, under a known kid.
     let rb = rsa(RSA_B);
     let forged = mint(Algorithm::RS256, &rb, Some("rsa-a"), &claims("rita"));
-    expect_401(app.get_token_bearer(&forged).await).await;
+    expect_401(app.get_token().bearer(&forged).await).await;
     // A kid of the wrong family for the algorithm.
     let confused = mint(Algorithm::RS256, &ra, Some("ec-1"), &claims("rita"));
-    expect_401(app.get_token_bearer(&confused).await).await;
+    expect_401(app.get_token().bearer(&confused).await).await;
     // HS256 is not accepted at all without BROKER_JWT_HS256_SECRET.
     let hs = mint(
         Algorithm::HS256,
@@ -180,7 +186,7 @@ async fn rs256_and_es256_tokens_verify_against_the_jwks() {
         None,
         &claims("rita"),
     );
-    expect_401(app.get_token_bearer(&hs).await).await;
+    expect_401(app.get_token().bearer(&hs).await).await;
 }
 
 #[tokio::test]
@@ -189,22 +195,25 @@ async fn alg_none_and_algorithm_confusion_are_refused() {
     let jwks = JwksServer::start(vec![public_jwk(&ra, Algorithm::RS256, "rsa-a")]).await;
     // Both HS256 and JWKS configured: the classic confusion attack signs HS256 with the public
     // key; it must be checked against the HS256 secret only, and fail.
-    let app = spawn_app_with(|vars| jwt_vars(vars, Some(&jwks.url))).await;
+    let app = TestApp::builder()
+        .vars(|vars| jwt_vars(vars, Some(&jwks.url)))
+        .spawn()
+        .await;
     let c = claims("mallory");
     let forged = forge_hs256(
         &json!({"alg": "HS256", "typ": "JWT", "kid": "rsa-a"}),
         &c,
         RSA_A_PUBLIC,
     );
-    expect_401(app.get_token_bearer(&forged).await).await;
-    expect_401(app.get_token_bearer(&unsigned(&c)).await).await;
+    expect_401(app.get_token().bearer(&forged).await).await;
+    expect_401(app.get_token().bearer(&unsigned(&c)).await).await;
     for alg in ["None", "NONE", "nOnE", "HS512", "RS512", "PS256", "EdDSA"] {
         let token = forge_hs256(
             &json!({"alg": alg, "typ": "JWT"}),
             &c,
             HS256_SECRET.as_bytes(),
         );
-        expect_401(app.get_token_bearer(&token).await).await;
+        expect_401(app.get_token().bearer(&token).await).await;
     }
     // A `crit` header we do not understand.
     let crit = forge_hs256(
@@ -212,7 +221,7 @@ async fn alg_none_and_algorithm_confusion_are_refused() {
         &c,
         HS256_SECRET.as_bytes(),
     );
-    expect_401(app.get_token_bearer(&crit).await).await;
+    expect_401(app.get_token().bearer(&crit).await).await;
 
     // A token naming its own key set (`jku`) or embedding its own key (`jwk`): never followed.
     let attacker = JwksServer::start(vec![public_jwk(&rsa(RSA_B), Algorithm::RS256, "evil")]).await;
@@ -221,7 +230,7 @@ async fn alg_none_and_algorithm_confusion_are_refused() {
     header.jku = Some(attacker.url.clone());
     header.jwk = Some(public_jwk(&rsa(RSA_B), Algorithm::RS256, "evil"));
     let token = jsonwebtoken::encode(&header, &c, &rsa(RSA_B)).unwrap();
-    expect_401(app.get_token_bearer(&token).await).await;
+    expect_401(app.get_token().bearer(&token).await).await;
     assert_eq!(attacker.hits(), 0);
     assert_eq!(app.sts.issued_count(), 0);
 }
@@ -231,17 +240,19 @@ async fn unknown_kids_refetch_the_jwks_at_a_bounded_rate_and_rotation_works() {
     let (ra, rb) = (rsa(RSA_A), rsa(RSA_B));
     let jwks = JwksServer::start(vec![public_jwk(&ra, Algorithm::RS256, "a")]).await;
     let clock = ManualClock::new(chrono::Utc::now());
-    let deps = Dependencies {
-        clock: Arc::new(clock.clone()),
-        ..Dependencies::default()
-    };
-    let app = spawn_app_with_deps(deps, |vars| {
-        jwt_vars(vars, Some(&jwks.url));
-        vars.insert("BROKER_JWT_JWKS_MIN_REFETCH_SECONDS".into(), "30".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .clock(clock.clone())
+        .vars(|vars| {
+            jwt_vars(vars, Some(&jwks.url));
+            vars.insert("BROKER_JWT_JWKS_MIN_REFETCH_SECONDS".into(), "30".into());
+        })
+        .spawn()
+        .await;
     let token_a = mint(Algorithm::RS256, &ra, Some("a"), &claims("alice"));
-    assert_eq!(app.get_token_bearer(&token_a).await.status().as_u16(), 200);
+    assert_eq!(
+        app.get_token().bearer(&token_a).await.status().as_u16(),
+        200
+    );
     assert_eq!(jwks.hits(), 1);
 
     // A flood of made-up kids costs nothing within the interval.
@@ -252,7 +263,7 @@ async fn unknown_kids_refetch_the_jwks_at_a_bounded_rate_and_rotation_works() {
             Some(&format!("made-up-{i}")),
             &claims("x"),
         );
-        expect_401(app.get_token_bearer(&token).await).await;
+        expect_401(app.get_token().bearer(&token).await).await;
     }
     assert_eq!(jwks.hits(), 1);
 
@@ -262,14 +273,17 @@ async fn unknown_kids_refetch_the_jwks_at_a_bounded_rate_and_rotation_works() {
         public_jwk(&rb, Algorithm::RS256, "b"),
     ]);
     let token_b = mint(Algorithm::RS256, &rb, Some("b"), &claims("bob"));
-    expect_401(app.get_token_bearer(&token_b).await).await;
+    expect_401(app.get_token().bearer(&token_b).await).await;
     clock.advance(chrono::Duration::seconds(31));
     assert_eq!(
-        dir_of(app.get_token_bearer(&token_b).await).await,
+        dir_of(app.get_token().bearer(&token_b).await).await,
         "uploads/bob/"
     );
     assert_eq!(jwks.hits(), 2);
-    assert_eq!(app.get_token_bearer(&token_a).await.status().as_u16(), 200);
+    assert_eq!(
+        app.get_token().bearer(&token_a).await.status().as_u16(),
+        200
+    );
     assert_eq!(jwks.hits(), 2);
 }
 
@@ -281,9 +295,12 @@ async fn an_unreachable_jwks_is_a_401_not_a_crash() {
         closed.local_addr().unwrap().port()
     );
     drop(closed);
-    let app = spawn_app_with(|vars| jwt_vars(vars, Some(&url))).await;
+    let app = TestApp::builder()
+        .vars(|vars| jwt_vars(vars, Some(&url)))
+        .spawn()
+        .await;
     let token = mint(Algorithm::RS256, &rsa(RSA_A), Some("a"), &claims("alice"));
-    expect_401(app.get_token_bearer(&token).await).await;
+    expect_401(app.get_token().bearer(&token).await).await;
     // HS256 keeps working while the key set is unreachable.
     let hs = mint(
         Algorithm::HS256,
@@ -291,13 +308,13 @@ async fn an_unreachable_jwks_is_a_401_not_a_crash() {
         None,
         &claims("alice"),
     );
-    assert_eq!(app.get_token_bearer(&hs).await.status().as_u16(), 200);
+    assert_eq!(app.get_token().bearer(&hs).await.status().as_u16(), 200);
 }
 
 pub const ALICE_KEY: &str = "test-only-api-key-alice-6f1c2a";
 pub const BOB_KEY: &str = "test-only-api-key-bob-93be07";
 
-pub fn api_key_vars(vars: &mut HashMap<String, String>) {
+pub fn api_key_vars(vars: &mut Vars) {
     vars.insert("BROKER_AUTH".into(), "api-key".into());
     vars.insert(
         "BROKER_API_KEYS".into(),
@@ -312,27 +329,33 @@ pub fn api_key_vars(vars: &mut HashMap<String, String>) {
 
 #[tokio::test]
 async fn api_keys_as_bearer_or_x_api_key() {
-    let app = spawn_app_with(api_key_vars).await;
+    let app = TestApp::builder().vars(api_key_vars).spawn().await;
     assert_eq!(
-        dir_of(app.get_token_bearer(ALICE_KEY).await).await,
+        dir_of(app.get_token().bearer(ALICE_KEY).await).await,
         "uploads/alice/"
     );
     assert_eq!(
-        dir_of(app.get_token_with(&[("X-Api-Key", BOB_KEY)]).await).await,
+        dir_of(app.get_token().headers(&[("X-Api-Key", BOB_KEY)]).await).await,
         "uploads/bob/"
     );
-    expect_401(app.get_token_bearer("test-only-api-key-alice-6f1c2b").await).await;
-    expect_401(app.get_token_with(&[("X-Api-Key", "nope")]).await).await;
+    expect_401(
+        app.get_token()
+            .bearer("test-only-api-key-alice-6f1c2b")
+            .await,
+    )
+    .await;
+    expect_401(app.get_token().headers(&[("X-Api-Key", "nope")]).await).await;
     expect_401(app.get_token().await).await;
     // The digest itself is not a key.
-    expect_401(app.get_token_bearer(&sha256_hex(ALICE_KEY)).await).await;
+    expect_401(app.get_token().bearer(&sha256_hex(ALICE_KEY)).await).await;
     // Two credentials at once are ambiguous.
     expect_401(
-        app.get_token_with(&[
-            ("Authorization", &format!("Bearer {ALICE_KEY}")),
-            ("X-Api-Key", BOB_KEY),
-        ])
-        .await,
+        app.get_token()
+            .headers(&[
+                ("Authorization", &format!("Bearer {ALICE_KEY}")),
+                ("X-Api-Key", BOB_KEY),
+            ])
+            .await,
     )
     .await;
     let log = captured_log();
@@ -348,51 +371,59 @@ async fn api_keys_can_come_from_a_file() {
         format!("# caller:sha256\n\nalice:{}\n", sha256_hex(ALICE_KEY)),
     )
     .unwrap();
-    let app = spawn_app_with(|vars| {
-        api_key_vars(vars);
-        vars.remove("BROKER_API_KEYS");
-        vars.insert("BROKER_API_KEYS_FILE".into(), path.display().to_string());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            api_key_vars(vars);
+            vars.remove("BROKER_API_KEYS");
+            vars.insert("BROKER_API_KEYS_FILE".into(), path.display().to_string());
+        })
+        .spawn()
+        .await;
     assert_eq!(
-        dir_of(app.get_token_bearer(ALICE_KEY).await).await,
+        dir_of(app.get_token().bearer(ALICE_KEY).await).await,
         "uploads/alice/"
     );
-    expect_401(app.get_token_bearer(BOB_KEY).await).await;
+    expect_401(app.get_token().bearer(BOB_KEY).await).await;
     std::fs::remove_file(path).unwrap();
 }
 
 #[tokio::test]
 async fn trusted_header_is_honoured_only_from_trusted_proxies() {
-    let app = spawn_app_with(|vars| {
-        vars.insert("BROKER_AUTH".into(), "header".into());
-        generous_limits(vars);
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_AUTH".into(), "header".into());
+            generous_limits(vars);
+        })
+        .spawn()
+        .await;
     assert_eq!(
         dir_of(
-            app.get_token_with(&[("X-Authenticated-User", "alice")])
+            app.get_token()
+                .headers(&[("X-Authenticated-User", "alice")])
                 .await
         )
         .await,
         "uploads/alice/"
     );
     expect_401(app.get_token().await).await;
-    expect_401(app.get_token_bearer("alice").await).await;
+    expect_401(app.get_token().bearer("alice").await).await;
 
     // Same request from a peer outside BROKER_TRUSTED_PROXIES (loopback is not listed).
-    let untrusted = spawn_app_with(|vars| {
-        vars.insert("BROKER_AUTH".into(), "header".into());
-        vars.insert(
-            "BROKER_TRUSTED_PROXIES".into(),
-            "10.0.0.0/8, 192.168.0.1".into(),
-        );
-        vars.insert("BROKER_TRUSTED_HEADER".into(), "X-Forwarded-User".into());
-    })
-    .await;
+    let untrusted = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_AUTH".into(), "header".into());
+            vars.insert(
+                "BROKER_TRUSTED_PROXIES".into(),
+                "10.0.0.0/8, 192.168.0.1".into(),
+            );
+            vars.insert("BROKER_TRUSTED_HEADER".into(), "X-Forwarded-User".into());
+        })
+        .spawn()
+        .await;
     expect_401(
         untrusted
-            .get_token_with(&[("X-Forwarded-User", "alice")])
+            .get_token()
+            .headers(&[("X-Forwarded-User", "alice")])
             .await,
     )
     .await;
@@ -401,7 +432,7 @@ async fn trusted_header_is_honoured_only_from_trusted_proxies() {
 }
 
 fn settings_with(changes: &[(&str, &str)]) -> Result<Settings, sts_broker::config::ConfigError> {
-    let mut vars: HashMap<String, String> = [
+    let mut vars: Vars = [
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tExampleKey"),
         ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "x-secret"),
         ("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/uploader"),
@@ -433,7 +464,7 @@ async fn auth_none_is_refused_on_a_public_address_unless_allowed_and_warns() {
     // Other modes are fine anywhere.
     assert!(settings_with(&[("BROKER_LISTEN", "0.0.0.0:8080"), ("BROKER_AUTH", "header")]).is_ok());
 
-    let _app: TestApp = spawn_app_with(|_| {}).await;
+    let _app: TestApp = TestApp::builder().spawn().await;
     assert!(captured_log().contains("BROKER_AUTH=none: every caller is `anonymous`"));
 }
 

@@ -1,24 +1,20 @@
 //! The `sts-broker` binary itself: configuration failures and `demo`.
 
-use std::process::Command;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
+use crate::harness::{BrokerClient, BrokerCommand};
 
-#[test]
-fn missing_configuration_exits_non_zero_naming_every_variable() {
-    let dir = tempdir();
-    let output = Command::new(BIN)
-        .env_clear()
+#[tokio::test]
+async fn missing_configuration_exits_non_zero_naming_every_variable() {
+    let output = BrokerCommand::new()
         .env(
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
             "secret-that-must-not-print",
         )
         .env("BROKER_DURATION_SECONDS", "60")
         .env("BROKER_STS_ENDPOINT", "http://sts.example.com")
-        .current_dir(&dir)
         .output()
-        .expect("binary runs");
+        .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     for variable in [
@@ -46,20 +42,17 @@ fn missing_configuration_exits_non_zero_naming_every_variable() {
     );
 }
 
-#[test]
-fn jwt_mode_without_its_settings_names_each_missing_variable() {
-    let dir = tempdir();
-    let output = Command::new(BIN)
-        .env_clear()
+#[tokio::test]
+async fn jwt_mode_without_its_settings_names_each_missing_variable() {
+    let output = BrokerCommand::new()
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIexample")
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "x")
         .env("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/r")
         .env("BROKER_BUCKET", "b-bucket")
         .env("BROKER_REGION", "cn-hangzhou")
         .env("BROKER_AUTH", "jwt")
-        .current_dir(&dir)
         .output()
-        .expect("binary runs");
+        .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     for variable in [
@@ -74,15 +67,9 @@ fn jwt_mode_without_its_settings_names_each_missing_variable() {
     }
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("sts-broker-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn demo_serves_tokens_and_stops_on_ctrl_c() {
-    let mut demo = crate::helpers::DemoProcess::start();
+    let mut demo = BrokerCommand::new().demo();
     let url = demo.value("broker");
     let curl_line = demo.line_with("curl");
     assert!(
@@ -90,44 +77,25 @@ async fn demo_serves_tokens_and_stops_on_ctrl_c() {
         "{curl_line}"
     );
 
-    let body: serde_json::Value = reqwest::get(format!("{url}/getToken"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(demo.address, url);
+    let body: serde_json::Value = demo.get_token().await.json().await.unwrap();
     assert_eq!(body["Code"], "Success");
     assert_eq!(body["Dir"], "uploads/anonymous/");
 
-    let status = Command::new("kill")
-        .args(["-INT", &demo.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = demo.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(std::time::Instant::now() < deadline, "demo did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    demo.signal("INT");
+    let exit = demo.wait_exit(Duration::from_secs(15));
     assert!(exit.success(), "{exit:?}");
 }
 
-#[test]
-fn a_malformed_env_file_is_reported_without_its_values() {
-    let dir = tempdir();
-    std::fs::write(
-        dir.join(".env"),
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET=\"dotenv-secret-never-printed\nBROKER_AUTH=none\n",
-    )
-    .unwrap();
-    let output = Command::new(BIN)
-        .env_clear()
-        .current_dir(&dir)
+#[tokio::test]
+async fn a_malformed_env_file_is_reported_without_its_values() {
+    let output = BrokerCommand::new()
+        .file(
+            ".env",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET=\"dotenv-secret-never-printed\nBROKER_AUTH=none\n",
+        )
         .output()
-        .expect("binary runs");
+        .await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(".env"), "{stderr}");
@@ -136,13 +104,11 @@ fn a_malformed_env_file_is_reported_without_its_values() {
 
 #[tokio::test]
 async fn demo_may_listen_on_all_interfaces_as_in_a_container() {
-    let demo = crate::helpers::DemoProcess::start_on("0.0.0.0:0");
+    let demo = BrokerCommand::new()
+        .env("BROKER_LISTEN", "0.0.0.0:0")
+        .demo();
     let port = demo.value("broker").rsplit(':').next().unwrap().to_owned();
-    let body: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/getToken"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let loopback = BrokerClient::at(format!("http://127.0.0.1:{port}"));
+    let body: serde_json::Value = loopback.get_token().await.json().await.unwrap();
     assert_eq!(body["Code"], "Success");
 }

@@ -1,8 +1,6 @@
 //! `sts-broker cors` against the OSS emulator: print, check, apply (OSS V4 header signing with
 //! the broker's own identity) and the preflight answers the applied rule produces.
 
-use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 
 use broker_emulators::oss::EmulatedCorsRule;
@@ -11,12 +9,12 @@ use sts_broker::clock::SystemClock;
 use sts_broker::config::Settings;
 use sts_broker::oss::client::OssError;
 
-use crate::helpers::{spawn_app_with_oss, OssTestApp};
+use crate::harness::{BrokerCommand, TestApp, Vars};
 
 const ORIGIN: &str = "https://app.example.com";
 
-fn settings(app: &OssTestApp, changes: &[(&str, &str)]) -> Settings {
-    let mut vars: HashMap<String, String> = app.vars.clone();
+fn settings(app: &TestApp, changes: &[(&str, &str)]) -> Settings {
+    let mut vars: Vars = app.vars.clone();
     vars.insert("BROKER_CORS_ORIGINS".into(), ORIGIN.into());
     for (k, v) in changes {
         vars.insert((*k).to_owned(), (*v).to_owned());
@@ -28,9 +26,9 @@ async fn run(settings: &Settings, command: CorsCommand) -> Result<cors::CorsOutc
     cors::run(settings, command, Arc::new(SystemClock)).await
 }
 
-async fn preflight(app: &OssTestApp, origin: &str, method: &str) -> reqwest::Response {
+async fn preflight(app: &TestApp, origin: &str, method: &str) -> reqwest::Response {
     reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, app.oss.bucket_url())
+        .request(reqwest::Method::OPTIONS, app.oss().bucket_url())
         .header("Origin", origin)
         .header("Access-Control-Request-Method", method)
         .header("Access-Control-Request-Headers", "content-type, x-oss-date")
@@ -41,11 +39,11 @@ async fn preflight(app: &OssTestApp, origin: &str, method: &str) -> reqwest::Res
 
 #[tokio::test]
 async fn check_apply_check_against_the_emulator() {
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let s = settings(&app, &[]);
     assert_eq!(
         s.post.oss_endpoint,
-        app.oss.bucket_url(),
+        app.oss().bucket_url(),
         "derived from BROKER_UPLOAD_HOST"
     );
 
@@ -54,7 +52,7 @@ async fn check_apply_check_against_the_emulator() {
         .report
         .contains("<AllowedOrigin>https://app.example.com</AllowedOrigin>"));
     assert!(printed.report.contains("<ExposeHeader>ETag</ExposeHeader>"));
-    assert_eq!(app.oss.request_count(), 0, "printing talks to nobody");
+    assert_eq!(app.oss().request_count(), 0, "printing talks to nobody");
 
     assert_eq!(preflight(&app, ORIGIN, "POST").await.status().as_u16(), 403);
     let before = run(&s, CorsCommand::Check).await.unwrap();
@@ -69,7 +67,7 @@ async fn check_apply_check_against_the_emulator() {
 
     let applied = run(&s, CorsCommand::Apply).await.unwrap();
     assert!(applied.ok, "{}", applied.report);
-    let rules = app.oss.cors_rules().expect("rules stored");
+    let rules = app.oss().cors_rules().expect("rules stored");
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].origins, [ORIGIN]);
     assert_eq!(rules[0].methods, ["POST", "PUT"]);
@@ -103,7 +101,7 @@ async fn check_apply_check_against_the_emulator() {
 
 #[tokio::test]
 async fn apply_keeps_the_buckets_other_rules() {
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let other = EmulatedCorsRule {
         origins: vec!["https://admin.example.com".into()],
         methods: vec!["GET".into()],
@@ -111,17 +109,17 @@ async fn apply_keeps_the_buckets_other_rules() {
         expose: vec![],
         max_age: None,
     };
-    app.oss.set_cors_rules(Some(vec![other.clone()]));
+    app.oss().set_cors_rules(Some(vec![other.clone()]));
     let outcome = run(&settings(&app, &[]), CorsCommand::Apply).await.unwrap();
     assert!(outcome.ok);
-    let rules = app.oss.cors_rules().unwrap();
+    let rules = app.oss().cors_rules().unwrap();
     assert_eq!(rules.len(), 2);
     assert_eq!(rules[0], other);
 }
 
 #[tokio::test]
 async fn a_wrong_broker_secret_or_missing_origins_are_errors() {
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let s = settings(
         &app,
         &[(
@@ -135,7 +133,7 @@ async fn a_wrong_broker_secret_or_missing_origins_are_errors() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(app.oss.cors_rules().is_none());
+    assert!(app.oss().cors_rules().is_none());
     let mut vars = app.vars.clone();
     vars.remove("BROKER_CORS_ORIGINS");
     let s = Settings::from_map(&vars).unwrap();
@@ -147,44 +145,29 @@ async fn a_wrong_broker_secret_or_missing_origins_are_errors() {
 
 #[tokio::test]
 async fn the_binary_checks_and_applies() {
-    let app = spawn_app_with_oss(|_| {}).await;
-    let dir = std::env::temp_dir().join(format!("sts-broker-cors-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let run_bin = |arg: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sts-broker"));
-        cmd.arg("cors").env_clear().current_dir(&dir);
-        if let Some(a) = arg {
-            cmd.arg(a);
-        }
-        for (k, v) in &app.vars {
-            cmd.env(k, v);
-        }
-        cmd.env("BROKER_CORS_ORIGINS", ORIGIN);
-        cmd
+    let app = TestApp::builder().with_oss().spawn().await;
+    let output = |arg: &str| {
+        BrokerCommand::new()
+            .arg("cors")
+            .arg(arg)
+            .envs(&app.vars)
+            .env("BROKER_CORS_ORIGINS", ORIGIN)
+            .output()
     };
-    // The emulator runs on this test's runtime: run the binary off it.
-    let output = |arg: Option<&'static str>| {
-        let mut cmd = run_bin(arg);
-        async move {
-            tokio::task::spawn_blocking(move || cmd.output().expect("binary runs"))
-                .await
-                .unwrap()
-        }
-    };
-    let check = output(Some("--check")).await;
+    let check = output("--check").await;
     assert_eq!(
         check.status.code(),
         Some(1),
         "{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let apply = output(Some("--apply")).await;
+    let apply = output("--apply").await;
     assert!(
         apply.status.success(),
         "{}",
         String::from_utf8_lossy(&apply.stderr)
     );
-    let check = output(Some("--check")).await;
+    let check = output("--check").await;
     assert!(
         check.status.success(),
         "{}",
@@ -198,20 +181,20 @@ async fn the_binary_checks_and_applies() {
     for text in &all {
         assert!(!text.contains(&app.broker_secret().unwrap()));
     }
-    assert_eq!(app.oss.cors_rules().unwrap().len(), 1);
+    assert_eq!(app.oss().cors_rules().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn apply_works_with_a_temporary_identity_from_the_metadata_service() {
     use broker_emulators::imds::{ImdsEmulator, ImdsEmulatorConfig};
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let imds = ImdsEmulator::start(
         ImdsEmulatorConfig::new("demo-uploader", Arc::new(SystemClock)),
         app.sts.minter(),
     )
     .await
     .unwrap();
-    let mut vars: HashMap<String, String> = app.vars.clone();
+    let mut vars: Vars = app.vars.clone();
     vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
     vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
     vars.insert("ALIBABA_CLOUD_ECS_METADATA".into(), "demo-uploader".into());
@@ -221,7 +204,7 @@ async fn apply_works_with_a_temporary_identity_from_the_metadata_service() {
     let applied = run(&s, CorsCommand::Apply).await.unwrap();
     assert!(applied.ok, "{}", applied.report);
     assert_eq!(
-        app.oss.cors_rules().expect("rules stored")[0].origins,
+        app.oss().cors_rules().expect("rules stored")[0].origins,
         [ORIGIN]
     );
     assert!(run(&s, CorsCommand::Check).await.unwrap().ok);

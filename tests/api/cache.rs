@@ -1,19 +1,20 @@
 //! The credential cache and STS resilience, end to end against the emulator's fault injection.
 
+use std::future::IntoFuture as _;
 use std::time::{Duration, Instant};
 
 use broker_emulators::sts::Fault;
 use serde_json::Value;
 
-use crate::helpers::{expect_error, spawn_app_with};
+use crate::harness::{expect_error, TestApp, Vars};
 
 /// These tests send hundreds of requests as one caller; the rate limiter is not under test.
-fn unlimited(vars: &mut std::collections::HashMap<String, String>) {
+fn unlimited(vars: &mut Vars) {
     vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "1000000".into());
     vars.insert("BROKER_RATE_LIMIT_BURST".into(), "100000".into());
 }
 
-async fn key_of(app: &crate::helpers::TestApp) -> String {
+async fn key_of(app: &TestApp) -> String {
     let response = app.get_token().await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = response.json().await.unwrap();
@@ -22,7 +23,7 @@ async fn key_of(app: &crate::helpers::TestApp) -> String {
 
 #[tokio::test]
 async fn a_thousand_sequential_requests_make_one_assume_role() {
-    let app = spawn_app_with(unlimited).await;
+    let app = TestApp::builder().vars(unlimited).spawn().await;
     let first = key_of(&app).await;
     for _ in 0..999 {
         assert_eq!(key_of(&app).await, first);
@@ -33,14 +34,11 @@ async fn a_thousand_sequential_requests_make_one_assume_role() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_cold_requests_make_one_assume_role() {
-    let app = spawn_app_with(unlimited).await;
+    let app = TestApp::builder().vars(unlimited).spawn().await;
     app.sts
         .enqueue_faults([Fault::Delay(Duration::from_millis(300))]);
     let requests: Vec<_> = (0..200)
-        .map(|_| {
-            let (http, url) = (app.http.clone(), format!("{}/getToken", app.address));
-            tokio::spawn(async move { http.get(url).send().await.unwrap() })
-        })
+        .map(|_| tokio::spawn(app.get_token().into_future()))
         .collect();
     let mut keys = std::collections::HashSet::new();
     for request in requests {
@@ -54,15 +52,17 @@ async fn two_hundred_concurrent_cold_requests_make_one_assume_role() {
 }
 
 /// Every request falls in the refresh window, so each one may trigger a background refresh.
-async fn always_refreshing() -> crate::helpers::TestApp {
-    spawn_app_with(|vars| {
-        unlimited(vars);
-        vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
-        vars.insert("BROKER_REFRESH_AHEAD_SECONDS".into(), "899".into());
-        vars.insert("BROKER_MIN_TTL_SECONDS".into(), "60".into());
-        vars.insert("BROKER_REFRESH_JITTER_MS".into(), "0".into());
-    })
-    .await
+async fn always_refreshing() -> TestApp {
+    TestApp::builder()
+        .vars(|vars| {
+            unlimited(vars);
+            vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
+            vars.insert("BROKER_REFRESH_AHEAD_SECONDS".into(), "899".into());
+            vars.insert("BROKER_MIN_TTL_SECONDS".into(), "60".into());
+            vars.insert("BROKER_REFRESH_JITTER_MS".into(), "0".into());
+        })
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -109,11 +109,13 @@ async fn past_the_refresh_point_requests_are_answered_at_once_then_carry_the_new
 
 #[tokio::test]
 async fn cold_cache_and_sts_down_is_503_within_the_retry_budget() {
-    let app = spawn_app_with(|vars| {
-        unlimited(vars);
-        vars.insert("BROKER_STS_RETRY_BUDGET_MS".into(), "2000".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            unlimited(vars);
+            vars.insert("BROKER_STS_RETRY_BUDGET_MS".into(), "2000".into());
+        })
+        .spawn()
+        .await;
     app.sts.set_fault(Some(Fault::ServiceUnavailable));
     let started = Instant::now();
     let response = app.get_token().await;
@@ -125,7 +127,7 @@ async fn cold_cache_and_sts_down_is_503_within_the_retry_budget() {
 
 #[tokio::test]
 async fn two_throttled_answers_then_success_is_200() {
-    let app = spawn_app_with(unlimited).await;
+    let app = TestApp::builder().vars(unlimited).spawn().await;
     app.sts.enqueue_faults([Fault::Throttle, Fault::Throttle]);
     key_of(&app).await;
     assert_eq!(app.sts.request_count(), 3);
@@ -134,14 +136,16 @@ async fn two_throttled_answers_then_success_is_200() {
 
 #[tokio::test]
 async fn a_non_retryable_error_is_not_retried_in_a_tight_loop() {
-    let app = spawn_app_with(|vars| {
-        unlimited(vars);
-        vars.insert(
-            "BROKER_ROLE_ARN".into(),
-            "acs:ram::1234567890123456:role/no-such-role".into(),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            unlimited(vars);
+            vars.insert(
+                "BROKER_ROLE_ARN".into(),
+                "acs:ram::1234567890123456:role/no-such-role".into(),
+            );
+        })
+        .spawn()
+        .await;
     for _ in 0..20 {
         let body = expect_error(app.get_token().await, 502, "upstream-rejected").await;
         assert_eq!(body["upstream_code"], "EntityNotExist.Role");
@@ -151,11 +155,13 @@ async fn a_non_retryable_error_is_not_retried_in_a_tight_loop() {
 
 #[tokio::test]
 async fn a_spent_call_budget_answers_503_at_once() {
-    let app = spawn_app_with(|vars| {
-        unlimited(vars);
-        vars.insert("BROKER_STS_MAX_QPS".into(), "1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            unlimited(vars);
+            vars.insert("BROKER_STS_MAX_QPS".into(), "1".into());
+        })
+        .spawn()
+        .await;
     app.sts.set_fault(Some(Fault::ServiceUnavailable));
     expect_error(app.get_token().await, 503, "upstream-unavailable").await;
     let sent = app.sts.request_count();
@@ -173,19 +179,21 @@ async fn endpoints_are_tried_in_order_on_retryable_failures() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
     drop(closed);
-    let app = spawn_app_with(|vars| {
-        unlimited(vars);
-        let live = vars["BROKER_STS_ENDPOINT"].clone();
-        vars.insert("BROKER_STS_ENDPOINT".into(), format!("{dead},{live}"));
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            unlimited(vars);
+            let live = vars["BROKER_STS_ENDPOINT"].clone();
+            vars.insert("BROKER_STS_ENDPOINT".into(), format!("{dead},{live}"));
+        })
+        .spawn()
+        .await;
     key_of(&app).await;
     assert_eq!(app.sts.issued_count(), 1);
 }
 
 #[tokio::test]
 async fn responses_carry_server_time_and_a_refresh_hint_before_the_floor() {
-    let app = spawn_app_with(unlimited).await;
+    let app = TestApp::builder().vars(unlimited).spawn().await;
     let body: Value = app.get_token().await.json().await.unwrap();
     let parse = |field: &str| {
         chrono::DateTime::parse_from_rfc3339(body[field].as_str().unwrap())
@@ -206,24 +214,21 @@ async fn responses_carry_server_time_and_a_refresh_hint_before_the_floor() {
 async fn a_new_credential_already_under_the_floor_is_refused_not_handed_out() {
     // The broker's clock runs 14 minutes ahead (STS still accepts the timestamp), so a
     // 900-second credential arrives with about 60 s left: under the 75 s floor.
-    let app = spawn_app_with(unlimited).await;
-    let mut vars = app.vars.clone();
-    vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
-    let skewed = crate::helpers::spawn_broker_with(
-        &vars,
-        sts_broker::startup::Dependencies {
+    let app = TestApp::builder().vars(unlimited).spawn().await;
+    let skewed = app
+        .another_broker()
+        .vars(|vars| {
+            vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
+        })
+        .deps(sts_broker::startup::Dependencies {
             clock: std::sync::Arc::new(sts_broker::clock::SkewedClock {
                 offset: chrono::Duration::minutes(14),
             }),
             nonces: std::sync::Arc::new(sts_broker::clock::UuidNonces),
-        },
-    );
-    let response = app
-        .http
-        .get(format!("{skewed}/getToken"))
-        .send()
-        .await
-        .unwrap();
+        })
+        .spawn()
+        .await;
+    let response = skewed.get_token().await;
     expect_error(response, 502, "upstream-malformed").await;
     assert_eq!(
         app.sts.issued_count(),

@@ -2,18 +2,17 @@
 //! under `clients/js`, and its emulated bucket lets that page's origin post; a served broker has
 //! none of these routes. (The page itself is driven in Chromium by `clients/js/test`.)
 
-use crate::helpers::{spawn_app, DemoProcess};
+use crate::harness::{BrokerCommand, BrokerProcess, TestApp};
 
-/// A running `sts-broker demo`: the broker's URL and the emulated bucket's; killed on drop.
+/// A running `sts-broker demo` (its URL is `process.address`) and the emulated bucket's URL;
+/// killed on drop.
 struct Demo {
-    _process: DemoProcess,
-    broker: String,
+    process: BrokerProcess,
     bucket: String,
 }
 
 fn start_demo() -> Demo {
-    let process = DemoProcess::start();
-    let broker = process.value("broker");
+    let process = BrokerCommand::new().demo();
     let bucket = process.value("OSS emulator");
     assert_eq!(
         process
@@ -22,14 +21,10 @@ fn start_demo() -> Demo {
             .map(|l| l.trim())
             .find(|l| l.ends_with("/demo"))
             .expect("the page's URL"),
-        format!("{broker}/demo"),
+        format!("{}/demo", process.address),
         "the banner names the page"
     );
-    Demo {
-        _process: process,
-        broker,
-        bucket,
-    }
+    Demo { process, bucket }
 }
 
 fn committed(path: &str) -> String {
@@ -77,24 +72,21 @@ async fn demo_serves_the_page_and_the_kit_as_committed() {
             "text/javascript; charset=utf-8",
         ),
     ] {
-        let response = reqwest::get(format!("{}{route}", demo.broker))
-            .await
-            .unwrap();
+        let response = demo.process.get(route).await;
         assert_eq!(response.status().as_u16(), 200, "{route}");
         assert_eq!(response.headers()["content-type"], content_type, "{route}");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(response.text().await.unwrap(), committed(file), "{route}");
     }
-    let missing = reqwest::get(format!("{}/demo/kit/nope.js", demo.broker))
-        .await
-        .unwrap();
+    let missing = demo.process.get("/demo/kit/nope.js").await;
     assert_eq!(missing.status().as_u16(), 404);
 }
 
 #[tokio::test]
 async fn the_demo_bucket_lets_the_page_origin_post_and_no_other() {
     let demo = start_demo();
-    let port = demo.broker.rsplit(':').next().unwrap();
+    let broker = &demo.process.address;
+    let port = broker.rsplit(':').next().unwrap();
     let http = reqwest::Client::new();
     let preflight = |origin: String| {
         http.request(reqwest::Method::OPTIONS, demo.bucket.clone())
@@ -102,7 +94,7 @@ async fn the_demo_bucket_lets_the_page_origin_post_and_no_other() {
             .header("Access-Control-Request-Method", "POST")
             .send()
     };
-    for origin in [demo.broker.clone(), format!("http://localhost:{port}")] {
+    for origin in [broker.clone(), format!("http://localhost:{port}")] {
         let answer = preflight(origin.clone()).await.unwrap();
         assert_eq!(answer.status().as_u16(), 200, "{origin}");
         assert_eq!(
@@ -116,7 +108,7 @@ async fn the_demo_bucket_lets_the_page_origin_post_and_no_other() {
 
 #[tokio::test]
 async fn a_served_broker_has_no_demo_routes() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for route in ["/demo", "/demo/", "/demo/kit/index.js", "/demo/app.js"] {
         assert_eq!(app.get(route).await.status().as_u16(), 404, "{route}");
     }

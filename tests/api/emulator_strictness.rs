@@ -11,6 +11,8 @@ use sts_broker::sts::client::{StsClient, StsConfig, StsError};
 use sts_broker::sts::signer;
 use sts_broker::sts::types::AccessKey;
 
+use crate::harness::Sts;
+
 fn identity(config: &StsEmulatorConfig) -> AccessKey {
     AccessKey {
         id: config.access_keys[0].0.clone(),
@@ -44,8 +46,8 @@ fn code(err: StsError) -> String {
 
 #[tokio::test]
 async fn accepts_a_correct_call() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
+    let sts = Sts::demo().await;
+    let config = sts.config.clone();
     let c = client(&sts, Arc::new(SystemClock), Arc::new(UuidNonces));
     let me = c.get_caller_identity(&identity(&config)).await.unwrap();
     assert_eq!(me.account_id, config.account_id);
@@ -54,8 +56,8 @@ async fn accepts_a_correct_call() {
 
 #[tokio::test]
 async fn rejects_stale_and_future_timestamps() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
+    let sts = Sts::demo().await;
+    let config = sts.config.clone();
     for offset in [Duration::minutes(-20), Duration::minutes(16)] {
         let c = client(&sts, Arc::new(SkewedClock { offset }), Arc::new(UuidNonces));
         let err = c.get_caller_identity(&identity(&config)).await.unwrap_err();
@@ -69,8 +71,8 @@ async fn rejects_stale_and_future_timestamps() {
 
 #[tokio::test]
 async fn rejects_a_replayed_nonce() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
+    let sts = Sts::demo().await;
+    let config = sts.config.clone();
     let nonce = Arc::new(FixedNonce(uuid::Uuid::new_v4().to_string()));
     let c = client(&sts, Arc::new(SystemClock), nonce);
     assert!(c.get_caller_identity(&identity(&config)).await.is_ok());
@@ -108,8 +110,8 @@ fn signed_form(config: &StsEmulatorConfig) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn rejects_tampered_requests_and_accepts_the_untampered_one() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
+    let sts = Sts::demo().await;
+    let config = sts.config.clone();
     let http = reqwest::Client::new();
     let post = |form: Vec<(String, String)>| {
         let http = http.clone();

@@ -3,30 +3,29 @@
 //! IMDSv2, v1 fallback and v1 disabled; refresh across expiry on a manual clock shared by the
 //! broker and the emulators, and the forced refresh on `InvalidSecurityToken.*`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use broker_emulators::imds::{ImdsEmulator, ImdsEmulatorConfig};
-use broker_emulators::sts::{EmulatedRole, Fault, StsEmulator, StsEmulatorConfig};
+use broker_emulators::sts::{EmulatedRole, Fault, StsEmulatorConfig};
 use chrono::{Duration, DurationRound as _, Utc};
 use serde_json::{json, Value};
-use sts_broker::clock::{Clock as _, ManualClock, UuidNonces};
-use sts_broker::startup::Dependencies;
+use sts_broker::clock::{Clock as _, ManualClock};
 
-use crate::helpers::{base_vars, captured_log, spawn_broker_with};
+use crate::harness::{captured_log, BrokerCommand, Sts, TestApp};
 
 /// The role the broker's own identity assumes; the emulator's roles default to 1 h sessions.
 const BROKER_ROLE: &str = "broker-identity";
 
+/// One STS emulator and one manual clock shared by every broker a test spawns, a directory
+/// for token and credentials files, and a counter that makes every request a new caller.
 struct World {
     clock: ManualClock,
-    sts: StsEmulator,
-    config: StsEmulatorConfig,
+    sts: Sts,
     dir: PathBuf,
+    /// For requests straight to the emulators.
     http: reqwest::Client,
     callers: std::sync::atomic::AtomicUsize,
 }
@@ -41,13 +40,12 @@ async fn world() -> World {
         max_session_duration: 3600,
     });
     config.clock = Arc::new(clock.clone());
-    let sts = StsEmulator::start(config.clone()).await.expect("emulator");
+    let sts = Sts::start(config).await;
     let dir = std::env::temp_dir().join(format!("sts-broker-identity-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     World {
         clock,
         sts,
-        config,
         dir,
         http: reqwest::Client::new(),
         callers: std::sync::atomic::AtomicUsize::new(0),
@@ -56,54 +54,45 @@ async fn world() -> World {
 
 impl World {
     fn role_arn(&self, role: &str) -> String {
-        format!("acs:ram::{}:role/{role}", self.config.account_id)
+        format!("acs:ram::{}:role/{role}", self.sts.config.account_id)
     }
 
     fn provider_arn(&self) -> String {
         format!(
             "acs:ram::{}:oidc-provider/ack-rrsa-test",
-            self.config.account_id
+            self.sts.config.account_id
         )
     }
 
-    /// The broker's variables without any identity, plus `identity`.
-    fn vars(&self, identity: &[(&str, String)]) -> HashMap<String, String> {
-        let mut vars = base_vars(&self.sts, &self.config);
-        vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
-        vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
-        // Every request comes from a new caller (see `get_token`), so each one reaches STS
-        // instead of being answered from the credential cache.
-        vars.insert("BROKER_AUTH".into(), "header".into());
-        vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "100000".into());
-        vars.insert("BROKER_RATE_LIMIT_BURST".into(), "10000".into());
-        for (k, v) in identity {
-            vars.insert((*k).to_owned(), v.clone());
-        }
-        vars
+    /// A broker on the shared emulator and manual clock, with no identity but `identity`.
+    async fn spawn(&self, identity: &[(&str, String)]) -> TestApp {
+        TestApp::builder()
+            .sts(&self.sts)
+            .clock(self.clock.clone())
+            .vars(|vars| {
+                vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
+                vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+                // Every request comes from a new caller (see `get_token`), so each one reaches
+                // STS instead of being answered from the credential cache.
+                vars.insert("BROKER_AUTH".into(), "header".into());
+                vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "100000".into());
+                vars.insert("BROKER_RATE_LIMIT_BURST".into(), "10000".into());
+                for (k, v) in identity {
+                    vars.insert((*k).to_owned(), v.clone());
+                }
+            })
+            .spawn()
+            .await
     }
 
-    /// A broker on the shared manual clock.
-    fn spawn(&self, identity: &[(&str, String)]) -> String {
-        spawn_broker_with(
-            &self.vars(identity),
-            Dependencies {
-                clock: Arc::new(self.clock.clone()),
-                nonces: Arc::new(UuidNonces),
-            },
-        )
-    }
-
-    async fn get_token(&self, address: &str) -> (u16, Value) {
+    async fn get_token(&self, broker: &TestApp) -> (u16, Value) {
         let caller = self
             .callers
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let response = self
-            .http
-            .get(format!("{address}/getToken"))
+        let response = broker
+            .get_token()
             .header("X-Authenticated-User", format!("caller-{caller}"))
-            .send()
-            .await
-            .expect("broker answers");
+            .await;
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
     }
@@ -146,11 +135,7 @@ impl World {
     fn assert_no_secrets_leaked(&self, extra: &[String]) {
         let log = captured_log();
         let mut secrets: Vec<String> = extra.to_vec();
-        for c in self.sts.all_issued() {
-            secrets.push(c.access_key_secret);
-            secrets.push(c.security_token);
-        }
-        secrets.extend(self.sts.oidc_tokens());
+        secrets.extend(self.sts.secrets());
         for secret in &secrets {
             assert!(!log.contains(secret.as_str()), "a secret reached the log");
         }
@@ -180,22 +165,24 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
 async fn static_keys_with_a_security_token_sign_assume_role_and_are_never_refreshed() {
     let w = world().await;
     let own = w.sts.mint_for_role(BROKER_ROLE, 3600).expect("role exists");
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", own.access_key_id.clone()),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            own.access_key_secret.clone(),
-        ),
-        ("ALIBABA_CLOUD_SECURITY_TOKEN", own.security_token.clone()),
-    ]);
-    let (status, body) = w.get_token(&address).await;
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", own.access_key_id.clone()),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                own.access_key_secret.clone(),
+            ),
+            ("ALIBABA_CLOUD_SECURITY_TOKEN", own.security_token.clone()),
+        ])
+        .await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.last_caller(), own.access_key_id);
 
     // A static token STS calls expired cannot be refreshed: the refusal, without a retry.
     assert!(w.sts.expire_credential(&own.access_key_id));
     let before = w.sts.request_count();
-    let (status, body) = w.get_token(&address).await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["upstream_code"], "InvalidSecurityToken.Expired");
     assert_eq!(w.sts.request_count(), before + 1, "no retry");
@@ -207,13 +194,15 @@ async fn rrsa_assumes_role_with_oidc_and_rereads_the_rotated_token_file() {
     let w = world().await;
     let first = w.jwt("system:serviceaccount:uploads:sts-broker", 3600);
     let token_file = w.write("token", &first);
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ROLE_ARN", w.role_arn(BROKER_ROLE)),
-        ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", w.provider_arn()),
-        ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file.clone()),
-        ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "broker-pod".into()),
-    ]);
-    let (status, body) = w.get_token(&address).await;
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ROLE_ARN", w.role_arn(BROKER_ROLE)),
+            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", w.provider_arn()),
+            ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file.clone()),
+            ("ALIBABA_CLOUD_ROLE_SESSION_NAME", "broker-pod".into()),
+        ])
+        .await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         w.sts.oidc_tokens(),
@@ -234,7 +223,7 @@ async fn rrsa_assumes_role_with_oidc_and_rereads_the_rotated_token_file() {
     let second = w.jwt("system:serviceaccount:uploads:sts-broker", 3 * 3600);
     w.write("token", &second);
     w.clock.advance(Duration::minutes(50));
-    let (status, _) = w.get_token(&address).await;
+    let (status, _) = w.get_token(&broker).await;
     assert_eq!(status, 200);
     eventually("the rotated token to be used", || {
         w.sts.oidc_tokens() == vec![first.clone(), second.clone()]
@@ -243,7 +232,7 @@ async fn rrsa_assumes_role_with_oidc_and_rereads_the_rotated_token_file() {
 
     // Past the first identity's expiry, AssumeRole is signed with the second one.
     w.clock.advance(Duration::minutes(15));
-    let (status, body) = w.get_token(&address).await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 200, "{body}");
     let now_signing = w.last_caller();
     assert_ne!(now_signing, own.access_key_id);
@@ -255,7 +244,7 @@ async fn rrsa_assumes_role_with_oidc_and_rereads_the_rotated_token_file() {
 async fn credentials_file_profiles_of_every_type() {
     let w = world().await;
     let imds = w.imds(|_| {}).await;
-    let (key_id, key_secret) = w.config.access_keys[0].clone();
+    let (key_id, key_secret) = w.sts.config.access_keys[0].clone();
     let token_file = w.write("token", &w.jwt("file-profile", 3 * 3600));
     let file = w.write(
         "credentials",
@@ -271,12 +260,12 @@ async fn credentials_file_profiles_of_every_type() {
             w.role_arn(BROKER_ROLE),
         ),
     );
-    let spawn = |profile: &str| {
-        w.spawn(&[
+    let profile = |profile: &str| {
+        [
             ("ALIBABA_CLOUD_CREDENTIALS_FILE", file.clone()),
             ("ALIBABA_CLOUD_PROFILE", profile.into()),
             ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
-        ])
+        ]
     };
     let session_of_caller = |w: &World| {
         w.sts
@@ -284,7 +273,7 @@ async fn credentials_file_profiles_of_every_type() {
             .map(|c| (c.role_arn, c.role_session_name))
     };
 
-    let (status, body) = w.get_token(&spawn("default")).await;
+    let (status, body) = w.get_token(&w.spawn(&profile("default")).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         w.last_caller(),
@@ -292,7 +281,7 @@ async fn credentials_file_profiles_of_every_type() {
         "access_key signs with the file's key"
     );
 
-    let (status, body) = w.get_token(&spawn("chain")).await;
+    let (status, body) = w.get_token(&w.spawn(&profile("chain")).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         session_of_caller(&w),
@@ -300,7 +289,7 @@ async fn credentials_file_profiles_of_every_type() {
         "ram_role_arn signs with the role session its key assumed"
     );
 
-    let (status, body) = w.get_token(&spawn("rrsa")).await;
+    let (status, body) = w.get_token(&w.spawn(&profile("rrsa")).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         session_of_caller(&w),
@@ -308,7 +297,7 @@ async fn credentials_file_profiles_of_every_type() {
     );
     assert_eq!(w.sts.oidc_tokens().len(), 1);
 
-    let (status, body) = w.get_token(&spawn("ecs")).await;
+    let (status, body) = w.get_token(&w.spawn(&profile("ecs")).await).await;
     assert_eq!(status, 200, "{body}");
     let served: Vec<String> = imds.served().into_iter().map(|c| c.access_key_id).collect();
     assert!(
@@ -322,11 +311,13 @@ async fn credentials_file_profiles_of_every_type() {
 async fn ecs_role_over_imdsv2_discovers_the_role_and_always_sends_the_token() {
     let w = world().await;
     let imds = w.imds(|c| c.require_token = true).await;
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ECS_METADATA", "auto".into()),
-        ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
-    ]);
-    let (status, body) = w.get_token(&address).await;
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ECS_METADATA", "auto".into()),
+            ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
+        ])
+        .await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 200, "{body}");
     let stats = imds.stats();
     assert!(stats.token_requests >= 1, "{stats:?}");
@@ -343,11 +334,13 @@ async fn ecs_role_over_imdsv2_discovers_the_role_and_always_sends_the_token() {
 async fn ecs_role_falls_back_to_imdsv1_without_a_token_endpoint() {
     let w = world().await;
     let imds = w.imds(|c| c.token_endpoint = false).await;
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
-        ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
-    ]);
-    let (status, body) = w.get_token(&address).await;
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
+            ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
+        ])
+        .await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 200, "{body}");
     let stats = imds.stats();
     assert!(stats.token_requests >= 1, "v2 is tried first: {stats:?}");
@@ -360,12 +353,14 @@ async fn ecs_role_falls_back_to_imdsv1_without_a_token_endpoint() {
 async fn ecs_role_with_imdsv1_disabled_never_sends_a_tokenless_request() {
     let w = world().await;
     let imds = w.imds(|c| c.token_endpoint = false).await;
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
-        ("ALIBABA_CLOUD_IMDSV1_DISABLED", "true".into()),
-        ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
-    ]);
-    let (status, body) = w.get_token(&address).await;
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
+            ("ALIBABA_CLOUD_IMDSV1_DISABLED", "true".into()),
+            ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
+        ])
+        .await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("upstream-unavailable")),
@@ -385,13 +380,15 @@ async fn ecs_role_with_imdsv1_disabled_never_sends_a_tokenless_request() {
 async fn an_identity_that_expires_during_the_run_is_refreshed_and_get_token_keeps_working() {
     let w = world().await;
     let imds = w.imds(|c| c.credential_seconds = 3600).await;
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
-        ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
-    ]);
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
+            ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
+        ])
+        .await;
     let mut signers = Vec::new();
     for round in 0..3 {
-        let (status, body) = w.get_token(&address).await;
+        let (status, body) = w.get_token(&broker).await;
         assert_eq!(status, 200, "round {round}: {body}");
         signers.push(w.last_caller());
         // Well past the identity's expiry: the next call must load a new one first.
@@ -402,16 +399,8 @@ async fn an_identity_that_expires_during_the_run_is_refreshed_and_get_token_keep
     let served: Vec<String> = imds.served().into_iter().map(|c| c.access_key_id).collect();
     assert!(signers.iter().all(|s| served.contains(s)));
     // The metrics report how long the broker's own (temporary) identity has left.
-    assert_eq!(w.get_token(&address).await.0, 200);
-    let metrics = w
-        .http
-        .get(format!("{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(w.get_token(&broker).await.0, 200);
+    let metrics = broker.metrics().await.text().await.unwrap();
     let left: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("sts_broker_identity_expires_in_seconds "))
@@ -426,18 +415,20 @@ async fn an_identity_that_expires_during_the_run_is_refreshed_and_get_token_keep
 async fn invalid_security_token_forces_one_refresh_and_one_retry() {
     let w = world().await;
     let token_file = w.write("token", &w.jwt("retry", 3 * 3600));
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ROLE_ARN", w.role_arn(BROKER_ROLE)),
-        ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", w.provider_arn()),
-        ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file),
-    ]);
-    assert_eq!(w.get_token(&address).await.0, 200);
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ROLE_ARN", w.role_arn(BROKER_ROLE)),
+            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", w.provider_arn()),
+            ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file),
+        ])
+        .await;
+    assert_eq!(w.get_token(&broker).await.0, 200);
     let first = w.last_caller();
 
     // STS says the (locally still valid) identity expired: refresh once, retry once.
     w.sts.expire_credential(&first);
     let before = w.sts.request_count();
-    let (status, body) = w.get_token(&address).await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 200, "{body}");
     assert_ne!(w.last_caller(), first);
     assert_eq!(w.sts.oidc_tokens().len(), 2);
@@ -453,17 +444,19 @@ async fn invalid_security_token_forces_one_refresh_and_one_retry() {
 async fn a_second_invalid_security_token_is_returned_without_another_retry() {
     let w = world().await;
     let imds = w.imds(|_| {}).await;
-    let address = w.spawn(&[
-        ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
-        ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
-    ]);
-    assert_eq!(w.get_token(&address).await.0, 200);
+    let broker = w
+        .spawn(&[
+            ("ALIBABA_CLOUD_ECS_METADATA", BROKER_ROLE.into()),
+            ("BROKER_IMDS_ENDPOINT", imds.endpoint()),
+        ])
+        .await;
+    assert_eq!(w.get_token(&broker).await.0, 200);
     let (sts_before, served_before) = (w.sts.request_count(), imds.stats().credentials_served);
     w.sts.enqueue_faults([
         Fault::Reject("InvalidSecurityToken.Expired"),
         Fault::Reject("InvalidSecurityToken.Expired"),
     ]);
-    let (status, body) = w.get_token(&address).await;
+    let (status, body) = w.get_token(&broker).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["upstream_code"], "InvalidSecurityToken.Expired");
     assert_eq!(w.sts.request_count(), sts_before + 2, "exactly one retry");
@@ -475,20 +468,16 @@ async fn a_second_invalid_security_token_is_returned_without_another_retry() {
     w.assert_no_secrets_leaked(&[]);
 }
 
-#[test]
-fn startup_without_any_identity_source_lists_what_was_tried() {
-    let home = std::env::temp_dir().join(format!("sts-broker-home-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&home).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sts-broker"))
-        .env_clear()
-        .env("HOME", &home)
+#[tokio::test]
+async fn startup_without_any_identity_source_lists_what_was_tried() {
+    let output = BrokerCommand::new()
+        .home()
         .env("BROKER_ROLE_ARN", "acs:ram::1234567890123456:role/r")
         .env("BROKER_BUCKET", "b-bucket")
         .env("BROKER_REGION", "cn-hangzhou")
         .env("BROKER_AUTH", "none")
-        .current_dir(&home)
         .output()
-        .expect("binary runs");
+        .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     for needle in [

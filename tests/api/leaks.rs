@@ -12,7 +12,7 @@ use sts_broker::clock::SystemClock;
 use sts_broker::config::Settings;
 
 use crate::auth::{api_key_vars, sha256_hex, ALICE_KEY, BOB_KEY};
-use crate::helpers::{captured_log, spawn_app_with};
+use crate::harness::{captured_log, TestApp};
 use crate::jwt_support::*;
 
 /// Everything secret a response handed out.
@@ -67,13 +67,15 @@ async fn no_secret_token_or_key_reaches_the_log_on_any_path() {
     // JWT mode, HS256 and RS256.
     let ra = rsa(RSA_A);
     let jwks = JwksServer::start(vec![public_jwk(&ra, Algorithm::RS256, "a")]).await;
-    let app = spawn_app_with(|vars| {
-        jwt_vars(vars, Some(&jwks.url));
-        vars.insert("BROKER_RATE_LIMIT_BURST".into(), "4".into());
-        vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "1".into());
-        vars.insert("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE".into(), "9".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            jwt_vars(vars, Some(&jwks.url));
+            vars.insert("BROKER_RATE_LIMIT_BURST".into(), "4".into());
+            vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "1".into());
+            vars.insert("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE".into(), "9".into());
+        })
+        .spawn()
+        .await;
     secrets.push(app.broker_secret().unwrap());
     let key = hs256(HS256_SECRET);
     let good = mint(Algorithm::HS256, &key, None, &claims("alice"));
@@ -103,11 +105,11 @@ async fn no_secret_token_or_key_reaches_the_log_on_any_path() {
     }
 
     assert_eq!(
-        collect(app.get_token_bearer(&good).await, &mut secrets).await,
+        collect(app.get_token().bearer(&good).await, &mut secrets).await,
         200
     );
     assert_eq!(
-        collect(app.get_token_bearer(&rs).await, &mut secrets).await,
+        collect(app.get_token().bearer(&rs).await, &mut secrets).await,
         200
     );
     for token in [
@@ -117,51 +119,55 @@ async fn no_secret_token_or_key_reaches_the_log_on_any_path() {
         &none,
         "garbage-token-value",
     ] {
-        assert_eq!(app.get_token_bearer(token).await.status().as_u16(), 401);
+        assert_eq!(app.get_token().bearer(token).await.status().as_u16(), 401);
     }
     assert_eq!(app.get_token().await.status().as_u16(), 401);
     let basic = format!("Basic {good}");
     assert_eq!(
-        app.get_token_with(&[("Authorization", &basic)])
+        app.get_token()
+            .headers(&[("Authorization", &basic)])
             .await
             .status()
             .as_u16(),
         401
     );
-    assert_eq!(app.get_token_bearer(&hostile).await.status().as_u16(), 403);
+    assert_eq!(
+        app.get_token().bearer(&hostile).await.status().as_u16(),
+        403
+    );
     // STS errors with a valid token of a caller with nothing cached yet.
     let carol = mint(Algorithm::HS256, &key, None, &claims("carol"));
     secrets.extend(jwt_secrets(&carol));
     for fault in [Fault::ServiceUnavailable, Fault::Garbage, Fault::Throttle] {
         app.sts.set_fault(Some(fault));
-        let status = app.get_token_bearer(&carol).await.status().as_u16();
+        let status = app.get_token().bearer(&carol).await.status().as_u16();
         assert!(status == 502 || status == 503, "{status}");
     }
     app.sts.set_fault(None);
     // Per-caller limit: carol's burst of 4 runs out with her next two requests.
     assert_eq!(
-        collect(app.get_token_bearer(&carol).await, &mut secrets).await,
+        collect(app.get_token().bearer(&carol).await, &mut secrets).await,
         200
     );
-    assert_eq!(app.get_token_bearer(&carol).await.status().as_u16(), 429);
+    assert_eq!(app.get_token().bearer(&carol).await.status().as_u16(), 429);
     // Per-address failure limit (9 per minute; 7 failures so far).
     for _ in 0..4 {
-        app.get_token_bearer(&wrong_key).await;
+        app.get_token().bearer(&wrong_key).await;
     }
     assert_eq!(
-        app.get_token_bearer(&wrong_key).await.status().as_u16(),
+        app.get_token().bearer(&wrong_key).await.status().as_u16(),
         429
     );
 
     // API-key mode, including an STS rejection (wrong broker secret).
-    let keys = spawn_app_with(api_key_vars).await;
+    let keys = TestApp::builder().vars(api_key_vars).spawn().await;
     assert_eq!(
-        collect(keys.get_token_bearer(ALICE_KEY).await, &mut secrets).await,
+        collect(keys.get_token().bearer(ALICE_KEY).await, &mut secrets).await,
         200
     );
     assert_eq!(
         collect(
-            keys.get_token_with(&[("X-Api-Key", BOB_KEY)]).await,
+            keys.get_token().headers(&[("X-Api-Key", BOB_KEY)]).await,
             &mut secrets
         )
         .await,
@@ -170,31 +176,41 @@ async fn no_secret_token_or_key_reaches_the_log_on_any_path() {
     let near_miss = format!("{ALICE_KEY}x");
     secrets.push(near_miss.clone());
     assert_eq!(
-        keys.get_token_bearer(&near_miss).await.status().as_u16(),
+        keys.get_token().bearer(&near_miss).await.status().as_u16(),
         401
     );
-    let rejected = spawn_app_with(|vars| {
-        api_key_vars(vars);
-        vars.insert(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
-            "not-the-right-secret-for-leak-test".into(),
-        );
-    })
-    .await;
+    let rejected = TestApp::builder()
+        .vars(|vars| {
+            api_key_vars(vars);
+            vars.insert(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+                "not-the-right-secret-for-leak-test".into(),
+            );
+        })
+        .spawn()
+        .await;
     secrets.push("not-the-right-secret-for-leak-test".into());
     assert_eq!(
-        rejected.get_token_bearer(ALICE_KEY).await.status().as_u16(),
+        rejected
+            .get_token()
+            .bearer(ALICE_KEY)
+            .await
+            .status()
+            .as_u16(),
         502
     );
 
     // Header mode: untrusted and hostile.
-    let header = spawn_app_with(|vars| {
-        vars.insert("BROKER_AUTH".into(), "header".into());
-    })
-    .await;
+    let header = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_AUTH".into(), "header".into());
+        })
+        .spawn()
+        .await;
     assert_eq!(
         header
-            .get_token_with(&[("X-Authenticated-User", "a*")])
+            .get_token()
+            .headers(&[("X-Authenticated-User", "a*")])
             .await
             .status()
             .as_u16(),
@@ -214,7 +230,7 @@ async fn no_secret_token_or_key_reaches_the_log_on_any_path() {
 
 #[test]
 fn debug_of_every_type_holding_a_secret_redacts_it() {
-    let mut vars = std::collections::HashMap::new();
+    let mut vars = crate::harness::Vars::new();
     for (k, v) in [
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tExampleKey"),
         (

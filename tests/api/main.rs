@@ -1,5 +1,6 @@
-//! Black-box tests: the real broker over HTTP on port 0 against the strict STS emulator on
-//! port 0. One binary, one `spawn_app()` helper.
+//! Black-box tests: the real broker over HTTP on port 0 against the strict emulators on port 0,
+//! in this process (`TestApp`) or as the compiled binary (`BrokerCommand`). One binary, one
+//! harness (`harness`).
 
 mod access;
 mod auth;
@@ -8,7 +9,7 @@ mod bucket_cors;
 mod cache;
 mod demo_page;
 mod emulator_strictness;
-mod helpers;
+mod harness;
 mod identity;
 mod jwt_support;
 mod leaks;

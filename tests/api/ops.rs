@@ -2,20 +2,13 @@
 //! the first issuance and during an STS outage, request ids, JSON logs and graceful shutdown of
 //! the real binary.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::future::IntoFuture as _;
 use std::time::{Duration, Instant};
 
-use broker_emulators::sts::{Fault, StsEmulator, StsEmulatorConfig};
+use broker_emulators::sts::Fault;
 use serde_json::Value;
-use sts_broker::config::Settings;
-use sts_broker::startup::{Application, Dependencies};
 
-use crate::helpers::{base_vars, spawn_app, spawn_app_with, TestApp};
-
-const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
+use crate::harness::{free_port, BrokerCommand, Call, Sts, TestApp};
 
 /// The value of one series in a Prometheus text exposition (0 when absent).
 fn sample(text: &str, series: &str) -> f64 {
@@ -28,8 +21,8 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn scrape(base: &str) -> String {
-    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+async fn scrape(metrics: Call) -> String {
+    let response = metrics.await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -41,8 +34,8 @@ async fn scrape(base: &str) -> String {
 
 #[tokio::test]
 async fn metrics_move_as_requests_happen() {
-    let app = spawn_app().await;
-    let before = scrape(&app.address).await;
+    let app = TestApp::builder().spawn().await;
+    let before = scrape(app.metrics()).await;
     assert!(
         before.contains("# TYPE sts_broker_http_requests_total counter"),
         "{before}"
@@ -58,7 +51,7 @@ async fn metrics_move_as_requests_happen() {
         assert_eq!(app.get_token().await.status(), 200);
     }
     assert_eq!(app.get("/no/such/path").await.status(), 404);
-    let after = scrape(&app.address).await;
+    let after = scrape(app.metrics()).await;
     assert_eq!(sample(&after, ok), 3.0, "{after}");
     assert_eq!(sample(&after, miss), 1.0);
     assert_eq!(sample(&after, hit), 2.0);
@@ -102,15 +95,17 @@ async fn metrics_move_as_requests_happen() {
 
 #[tokio::test]
 async fn sts_errors_and_rate_limits_are_counted_with_bounded_labels() {
-    let app = spawn_app_with(|vars| {
-        vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "1".into());
-        vars.insert("BROKER_RATE_LIMIT_BURST".into(), "1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "1".into());
+            vars.insert("BROKER_RATE_LIMIT_BURST".into(), "1".into());
+        })
+        .spawn()
+        .await;
     app.sts.set_fault(Some(Fault::Throttle));
     assert_eq!(app.get_token().await.status(), 503);
     assert_eq!(app.get_token().await.status(), 429);
-    let text = scrape(&app.address).await;
+    let text = scrape(app.metrics()).await;
     let throttled = sample(
         &text,
         r#"sts_broker_sts_requests_total{action="AssumeRole",outcome="rejected",code="Throttling.User"}"#,
@@ -134,31 +129,16 @@ async fn sts_errors_and_rate_limits_are_counted_with_bounded_labels() {
 
 #[tokio::test]
 async fn metrics_can_have_their_own_listener() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
-    let mut vars = base_vars(&sts, &config);
-    vars.insert("BROKER_METRICS_LISTEN".into(), "127.0.0.1:0".into());
-    let app = Application::build(Settings::from_map(&vars).unwrap(), Dependencies::default())
-        .expect("binds");
-    let (main, metrics) = (app.port(), app.metrics_port());
-    assert_ne!(main, metrics);
-    tokio::spawn(app.run_until_stopped());
-    let main = format!("http://127.0.0.1:{main}");
-    assert_eq!(
-        reqwest::get(format!("{main}/metrics"))
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        reqwest::get(format!("{main}/getToken"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let text = scrape(&format!("http://127.0.0.1:{metrics}")).await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_METRICS_LISTEN".into(), "127.0.0.1:0".into());
+        })
+        .spawn()
+        .await;
+    assert_ne!(app.port(), app.metrics_port());
+    assert_eq!(app.get("/metrics").await.status(), 404);
+    assert_eq!(app.get_token().await.status(), 200);
+    let text = scrape(app.metrics()).await;
     assert_eq!(
         sample(
             &text,
@@ -170,7 +150,7 @@ async fn metrics_can_have_their_own_listener() {
 }
 
 async fn readyz(app: &TestApp) -> (u16, Value) {
-    let response = app.get("/readyz").await;
+    let response = app.readyz().await;
     let status = response.status().as_u16();
     assert_eq!(response.headers()["cache-control"], "no-store");
     (status, response.json().await.unwrap())
@@ -179,12 +159,14 @@ async fn readyz(app: &TestApp) -> (u16, Value) {
 #[tokio::test]
 async fn readiness_before_and_after_the_first_issuance_and_during_an_outage() {
     // Callers named by a trusted header, so a second caller can miss the cache.
-    let app = spawn_app_with(|vars| {
-        vars.insert("BROKER_AUTH".into(), "header".into());
-        vars.insert("BROKER_TRUSTED_HEADER".into(), "X-User".into());
-        vars.insert("BROKER_TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_AUTH".into(), "header".into());
+            vars.insert("BROKER_TRUSTED_HEADER".into(), "X-User".into());
+            vars.insert("BROKER_TRUSTED_PROXIES".into(), "127.0.0.1/32".into());
+        })
+        .spawn()
+        .await;
     // STS down from the start: nothing cached, the check fails: not ready.
     app.sts.set_fault(Some(Fault::DropConnection));
     let (status, body) = readyz(&app).await;
@@ -195,7 +177,7 @@ async fn readiness_before_and_after_the_first_issuance_and_during_an_outage() {
 
     // STS back; the first issuance proves the broker can issue.
     app.sts.set_fault(None);
-    let alice = app.get_token_with(&[("X-User", "alice")]).await;
+    let alice = app.get_token().headers(&[("X-User", "alice")]).await;
     assert_eq!(alice.status(), 200);
     let (status, body) = readyz(&app).await;
     assert_eq!(status, 200, "{body}");
@@ -206,9 +188,9 @@ async fn readiness_before_and_after_the_first_issuance_and_during_an_outage() {
     // STS down again: a new caller fails, alice is still served from the cache, and the broker
     // stays ready, saying why.
     app.sts.set_fault(Some(Fault::DropConnection));
-    let bob = app.get_token_with(&[("X-User", "bob")]).await;
+    let bob = app.get_token().headers(&[("X-User", "bob")]).await;
     assert_eq!(bob.status(), 503);
-    let alice = app.get_token_with(&[("X-User", "alice")]).await;
+    let alice = app.get_token().headers(&[("X-User", "alice")]).await;
     assert_eq!(alice.status(), 200);
     let (status, body) = readyz(&app).await;
     assert_eq!(status, 200, "{body}");
@@ -219,7 +201,7 @@ async fn readiness_before_and_after_the_first_issuance_and_during_an_outage() {
 
 #[tokio::test]
 async fn readiness_with_nothing_cached_is_proved_by_get_caller_identity_once() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let (status, body) = readyz(&app).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["sts"], "ok");
@@ -243,13 +225,15 @@ async fn readiness_with_nothing_cached_is_proved_by_get_caller_identity_once() {
 
 #[tokio::test]
 async fn request_ids_round_trip() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let sent = app
-        .get_token_with(&[("X-Request-Id", "client-req.42:a_b")])
+        .get_token()
+        .headers(&[("X-Request-Id", "client-req.42:a_b")])
         .await;
     assert_eq!(sent.headers()["x-request-id"], "client-req.42:a_b");
     let insane = app
-        .get_token_with(&[("X-Request-Id", "has spaces and {braces}")])
+        .get_token()
+        .headers(&[("X-Request-Id", "has spaces and {braces}")])
         .await;
     let generated = insane.headers()["x-request-id"]
         .to_str()
@@ -257,118 +241,34 @@ async fn request_ids_round_trip() {
         .to_owned();
     assert_ne!(generated, "has spaces and {braces}");
     assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
-    let error = app
-        .http
-        .get(format!("{}/nope", app.address))
-        .header("X-Request-Id", "trace-404")
-        .send()
-        .await
-        .unwrap();
+    let error = app.get("/nope").header("X-Request-Id", "trace-404").await;
     assert_eq!(error.headers()["x-request-id"], "trace-404");
     let body: Value = error.json().await.unwrap();
     assert_eq!(body["request_id"], "trace-404");
-    for path in ["/readyz", "/metrics", "/healthz"] {
-        let r = app
-            .http
-            .get(format!("{}{path}", app.address))
-            .header("X-Request-Id", "probe-1")
-            .send()
-            .await
-            .unwrap();
+    for (path, call) in [
+        ("/readyz", app.readyz()),
+        ("/metrics", app.metrics()),
+        ("/healthz", app.healthz()),
+    ] {
+        let r = call.header("X-Request-Id", "probe-1").await;
         assert_eq!(r.headers()["x-request-id"], "probe-1", "{path}");
     }
 }
 
-/// The real binary against an emulator in this process; stderr lines arrive on the receiver.
-struct Broker {
-    child: Child,
-    url: String,
-    stderr: Receiver<String>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_binary(
-    sts: &StsEmulator,
-    config: &StsEmulatorConfig,
-    extra: &[(&str, &str)],
-) -> Broker {
-    let port = free_port();
-    let mut vars: HashMap<String, String> = base_vars(sts, config);
-    vars.insert("BROKER_LISTEN".into(), format!("127.0.0.1:{port}"));
-    for (k, v) in extra {
-        vars.insert((*k).into(), (*v).into());
+/// The real binary against `sts`, an emulator in this process, with `extra` variables.
+async fn serve(sts: &Sts, extra: &[(&str, &str)]) -> crate::harness::BrokerProcess {
+    let mut command = BrokerCommand::new().envs(&sts.broker_vars());
+    for (name, value) in extra {
+        command = command.env(name, *value);
     }
-    let dir = std::env::temp_dir().join(format!("sts-broker-ops-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .envs(&vars)
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{url}/healthz")).await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the binary did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Broker {
-        child,
-        url,
-        stderr: rx,
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            return exit;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the broker did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    command.serve().await
 }
 
 #[tokio::test]
 async fn sigterm_lets_a_slow_request_finish_and_exits_zero() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
-    let mut broker = start_binary(
+    let sts = Sts::demo().await;
+    let mut broker = serve(
         &sts,
-        &config,
         &[
             ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "20"),
             ("RUST_LOG", "info"),
@@ -376,25 +276,21 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero() {
     )
     .await;
     sts.enqueue_faults([Fault::Delay(Duration::from_millis(2500))]);
-    let url = format!("{}/getToken", broker.url);
-    let slow = tokio::spawn(async move { reqwest::get(url).await });
+    let slow = tokio::spawn(broker.get_token().into_future());
     // Let the request reach the broker and its AssumeRole reach the (slow) emulator.
     let deadline = Instant::now() + Duration::from_secs(10);
     while sts.request_count() == 0 {
         assert!(Instant::now() < deadline, "the request never reached STS");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    signal(&broker.child, "TERM");
-    let response = slow
-        .await
-        .unwrap()
-        .expect("the in-flight request is answered");
+    broker.signal("TERM");
+    let response = slow.await.expect("the in-flight request is answered");
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["Code"], "Success");
-    let exit = wait_exit(&mut broker.child, Duration::from_secs(20));
+    let exit = broker.wait_exit(Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}");
-    let log: Vec<String> = broker.stderr.try_iter().collect();
+    let log: Vec<String> = broker.stderr_lines();
     assert!(
         log.iter().any(|l| l.contains("shutdown complete")),
         "{log:#?}"
@@ -403,34 +299,25 @@ async fn sigterm_lets_a_slow_request_finish_and_exits_zero() {
 
 #[tokio::test]
 async fn sigint_is_graceful_too() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
-    let mut broker = start_binary(&sts, &config, &[]).await;
-    signal(&broker.child, "INT");
-    let exit = wait_exit(&mut broker.child, Duration::from_secs(20));
+    let sts = Sts::demo().await;
+    let mut broker = serve(&sts, &[]).await;
+    broker.signal("INT");
+    let exit = broker.wait_exit(Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}");
 }
 
 #[tokio::test]
 async fn log_lines_are_json_with_request_and_sts_request_ids() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
-    let mut broker = start_binary(
-        &sts,
-        &config,
-        &[("BROKER_LOG_FORMAT", "json"), ("RUST_LOG", "info")],
-    )
-    .await;
-    let response = reqwest::Client::new()
-        .get(format!("{}/getToken", broker.url))
+    let sts = Sts::demo().await;
+    let mut broker = serve(&sts, &[("BROKER_LOG_FORMAT", "json"), ("RUST_LOG", "info")]).await;
+    let response = broker
+        .get_token()
         .header("X-Request-Id", "log-test-1")
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(response.status(), 200);
-    signal(&broker.child, "TERM");
-    assert!(wait_exit(&mut broker.child, Duration::from_secs(20)).success());
-    let lines: Vec<String> = broker.stderr.try_iter().collect();
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    let lines: Vec<String> = broker.stderr_lines();
     assert!(!lines.is_empty());
     let parsed: Vec<Value> = lines
         .iter()
@@ -468,35 +355,28 @@ async fn log_lines_are_json_with_request_and_sts_request_ids() {
     let all = lines.join("\n");
     assert!(!all.contains(&issued.access_key_secret));
     assert!(!all.contains(&issued.security_token));
-    assert!(!all.contains(&config.access_keys[0].1));
+    assert!(!all.contains(&sts.config.access_keys[0].1));
 }
 
 #[tokio::test]
 async fn healthcheck_subcommand_reports_the_broker_state() {
-    let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await.unwrap();
-    let mut vars = base_vars(&sts, &config);
-    vars.insert("BROKER_LISTEN".into(), "0.0.0.0:0".into());
-    vars.insert("BROKER_ALLOW_ANONYMOUS".into(), "true".into());
-    let app =
-        Application::build(Settings::from_map(&vars).unwrap(), Dependencies::default()).unwrap();
-    let port = app.port();
-    tokio::spawn(app.run_until_stopped());
-    let run = |listen: String| {
-        tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
-                .arg("healthcheck")
-                .env_clear()
-                .env("BROKER_LISTEN", listen)
-                .current_dir(std::env::temp_dir())
-                .output()
-                .unwrap()
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_LISTEN".into(), "0.0.0.0:0".into());
+            vars.insert("BROKER_ALLOW_ANONYMOUS".into(), "true".into());
         })
+        .spawn()
+        .await;
+    let run = |listen: String| {
+        BrokerCommand::new()
+            .arg("healthcheck")
+            .env("BROKER_LISTEN", listen)
+            .output()
     };
     // A wildcard bind is probed on loopback.
-    let up = run(format!("0.0.0.0:{port}")).await.unwrap();
+    let up = run(format!("0.0.0.0:{}", app.port())).await;
     assert!(up.status.success(), "{up:?}");
-    let down = run(format!("127.0.0.1:{}", free_port())).await.unwrap();
+    let down = run(format!("127.0.0.1:{}", free_port())).await;
     assert_eq!(down.status.code(), Some(1), "{down:?}");
     assert!(String::from_utf8_lossy(&down.stderr).contains("healthcheck"));
 }

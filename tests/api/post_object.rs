@@ -5,10 +5,11 @@
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
+use reqwest::Method;
 use serde_json::{json, Map, Value};
 use sha1::Sha1;
 
-use crate::helpers::{spawn_app_with_oss, OssTestApp};
+use crate::harness::{BrokerCommand, TestApp};
 
 /// What the emulator answered.
 struct Answer {
@@ -60,8 +61,8 @@ async fn post(host: &str, fields: &[(String, String)], file: Vec<u8>, file_type:
 }
 
 /// `/getPostObjectParams`, checked for the contract's shape; returns the body.
-async fn params(app: &OssTestApp) -> Map<String, Value> {
-    let response = app.get("/getPostObjectParams").await;
+async fn params(app: &TestApp) -> Map<String, Value> {
+    let response = app.post_object_params().await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let text = response.text().await.unwrap();
@@ -105,9 +106,9 @@ fn policy_of(params: &Map<String, Value>) -> Value {
 
 #[tokio::test]
 async fn v4_form_uploads_under_dir_and_reads_back() {
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let p = params(&app).await;
-    assert_eq!(p["host"], app.oss.bucket_url().as_str());
+    assert_eq!(p["host"], app.oss().bucket_url().as_str());
     assert_eq!(p["dir"], "uploads/anonymous/");
     assert_eq!(p["x-oss-signature-version"], "OSS4-HMAC-SHA256");
     let issued = app.sts.last_issued().unwrap();
@@ -142,7 +143,7 @@ async fn v4_form_uploads_under_dir_and_reads_back() {
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let stored = app.oss.object(key).expect("stored");
+    let stored = app.oss().object(key).expect("stored");
     assert_eq!(stored.writer, issued.access_key_id);
     let read = reqwest::get(format!("{}/{key}", p["host"].as_str().unwrap()))
         .await
@@ -154,10 +155,13 @@ async fn v4_form_uploads_under_dir_and_reads_back() {
 
 #[tokio::test]
 async fn v1_form_uploads_under_dir_and_reads_back() {
-    let app = spawn_app_with_oss(|vars| {
-        vars.insert("BROKER_POST_SIGNATURE".into(), "v1".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_oss()
+        .vars(|vars| {
+            vars.insert("BROKER_POST_SIGNATURE".into(), "v1".into());
+        })
+        .spawn()
+        .await;
     let p = params(&app).await;
     let issued = app.sts.last_issued().unwrap();
     assert_eq!(p["OSSAccessKeyId"], issued.access_key_id.as_str());
@@ -173,7 +177,7 @@ async fn v1_form_uploads_under_dir_and_reads_back() {
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let read = reqwest::get(format!("{}/{key}", app.oss.bucket_url()))
+    let read = reqwest::get(format!("{}/{key}", app.oss().bucket_url()))
         .await
         .unwrap();
     assert_eq!(read.bytes().await.unwrap().as_ref(), body.as_slice());
@@ -183,10 +187,13 @@ async fn v1_form_uploads_under_dir_and_reads_back() {
 #[tokio::test]
 async fn a_key_outside_dir_is_refused() {
     for version in ["v1", "v4"] {
-        let app = spawn_app_with_oss(|vars| {
-            vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
-        })
-        .await;
+        let app = TestApp::builder()
+            .with_oss()
+            .vars(|vars| {
+                vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
+            })
+            .spawn()
+            .await;
         let p = params(&app).await;
         for key in [
             "uploads/bob/x.txt",
@@ -195,7 +202,7 @@ async fn a_key_outside_dir_is_refused() {
             "uploads/anonymou/x",
         ] {
             let answer = post(
-                &app.oss.bucket_url(),
+                &app.oss().bucket_url(),
                 &fields(&p, key, &[]),
                 b"x".to_vec(),
                 "text/plain",
@@ -208,22 +215,25 @@ async fn a_key_outside_dir_is_refused() {
                 answer.body
             );
         }
-        assert_eq!(app.oss.object_count(), 0, "{version}");
+        assert_eq!(app.oss().object_count(), 0, "{version}");
     }
 }
 
 #[tokio::test]
 async fn a_body_over_max_upload_bytes_is_refused() {
-    let app = spawn_app_with_oss(|vars| {
-        vars.insert("BROKER_MAX_UPLOAD_BYTES".into(), "1024".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_oss()
+        .vars(|vars| {
+            vars.insert("BROKER_MAX_UPLOAD_BYTES".into(), "1024".into());
+        })
+        .spawn()
+        .await;
     let p = params(&app).await;
     assert!(policy_of(&p)["conditions"]
         .as_array()
         .unwrap()
         .contains(&json!(["content-length-range", 1, 1024])));
-    let host = app.oss.bucket_url();
+    let host = app.oss().bucket_url();
     let key = "uploads/anonymous/size.bin";
     let answer = post(
         &host,
@@ -254,18 +264,27 @@ async fn a_body_over_max_upload_bytes_is_refused() {
 #[tokio::test]
 async fn an_expired_policy_is_refused() {
     for version in ["v1", "v4"] {
-        let app = spawn_app_with_oss(|vars| {
-            vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
-            vars.insert("BROKER_POST_POLICY_TTL_SECONDS".into(), "60".into());
-        })
-        .await;
+        let app = TestApp::builder()
+            .with_oss()
+            .vars(|vars| {
+                vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
+                vars.insert("BROKER_POST_POLICY_TTL_SECONDS".into(), "60".into());
+            })
+            .spawn()
+            .await;
         let p = params(&app).await;
         let f = fields(&p, "uploads/anonymous/late.txt", &[]);
-        let answer = post(&app.oss.bucket_url(), &f, b"on time".to_vec(), "text/plain").await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        app.oss_clock.advance(Duration::seconds(62));
         let answer = post(
-            &app.oss.bucket_url(),
+            &app.oss().bucket_url(),
+            &f,
+            b"on time".to_vec(),
+            "text/plain",
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        app.oss_clock().advance(Duration::seconds(62));
+        let answer = post(
+            &app.oss().bucket_url(),
             &f,
             b"too late".to_vec(),
             "text/plain",
@@ -278,11 +297,14 @@ async fn an_expired_policy_is_refused() {
 
 #[tokio::test]
 async fn the_policy_never_outlives_its_credential() {
-    let app = spawn_app_with_oss(|vars| {
-        vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
-        vars.insert("BROKER_POST_POLICY_TTL_SECONDS".into(), "3600".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_oss()
+        .vars(|vars| {
+            vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
+            vars.insert("BROKER_POST_POLICY_TTL_SECONDS".into(), "3600".into());
+        })
+        .spawn()
+        .await;
     let p = params(&app).await;
     let issued = app.sts.last_issued().unwrap();
     assert_eq!(p["expire"].as_i64().unwrap(), issued.expiration.timestamp());
@@ -291,12 +313,15 @@ async fn the_policy_never_outlives_its_credential() {
 #[tokio::test]
 async fn a_tampered_policy_or_signature_is_refused() {
     for version in ["v1", "v4"] {
-        let app = spawn_app_with_oss(|vars| {
-            vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
-        })
-        .await;
+        let app = TestApp::builder()
+            .with_oss()
+            .vars(|vars| {
+                vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
+            })
+            .spawn()
+            .await;
         let p = params(&app).await;
-        let host = app.oss.bucket_url();
+        let host = app.oss().bucket_url();
         let key = "uploads/x.txt";
         let sig_field = if version == "v1" {
             "signature"
@@ -363,26 +388,29 @@ async fn a_tampered_policy_or_signature_is_refused() {
                 .await
                 .assert_refused(403, "AccessDenied");
         }
-        assert_eq!(app.oss.object_count(), 0, "{version}");
+        assert_eq!(app.oss().object_count(), 0, "{version}");
         app.assert_no_secrets_leaked(&[]);
     }
 }
 
 #[tokio::test]
 async fn a_disallowed_content_type_is_refused_when_the_list_is_set() {
-    let app = spawn_app_with_oss(|vars| {
-        vars.insert(
-            "BROKER_ALLOWED_CONTENT_TYPES".into(),
-            "image/png,image/jpeg".into(),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .with_oss()
+        .vars(|vars| {
+            vars.insert(
+                "BROKER_ALLOWED_CONTENT_TYPES".into(),
+                "image/png,image/jpeg".into(),
+            );
+        })
+        .spawn()
+        .await;
     let p = params(&app).await;
     assert!(policy_of(&p)["conditions"]
         .as_array()
         .unwrap()
         .contains(&json!(["in", "$content-type", ["image/png", "image/jpeg"]])));
-    let host = app.oss.bucket_url();
+    let host = app.oss().bucket_url();
     let key = "uploads/anonymous/pic";
     let ok = post(
         &host,
@@ -392,7 +420,7 @@ async fn a_disallowed_content_type_is_refused_when_the_list_is_set() {
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
-    assert_eq!(app.oss.object(key).unwrap().content_type, "image/png");
+    assert_eq!(app.oss().object(key).unwrap().content_type, "image/png");
     for (extra, part_type) in [
         (vec![("Content-Type", "text/html")], "image/png"),
         (vec![], "text/html"),
@@ -414,10 +442,10 @@ async fn a_disallowed_content_type_is_refused_when_the_list_is_set() {
         .assert_refused(403, "AccessDenied");
     }
     // Without the list, any type goes.
-    let open = spawn_app_with_oss(|_| {}).await;
+    let open = TestApp::builder().with_oss().spawn().await;
     let p = params(&open).await;
     let ok = post(
-        &open.oss.bucket_url(),
+        &open.oss().bucket_url(),
         &fields(&p, key, &[]),
         b"<p>".to_vec(),
         "text/html",
@@ -435,7 +463,7 @@ fn crypto_js_v1_signature(secret: &str, policy_b64: &str) -> String {
 
 #[tokio::test]
 async fn a_mini_program_signing_with_get_token_uploads_under_dir_only() {
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let token: Value = app.get_token().await.json().await.unwrap();
     let (ak, secret, sts_token, dir, host) = (
         token["AccessKeyId"].as_str().unwrap(),
@@ -444,7 +472,7 @@ async fn a_mini_program_signing_with_get_token_uploads_under_dir_only() {
         token["Dir"].as_str().unwrap(),
         token["Host"].as_str().unwrap(),
     );
-    assert_eq!(host, app.oss.bucket_url());
+    assert_eq!(host, app.oss().bucket_url());
     // The client's own policy, as the OSS mini-program samples build it; it allows more than
     // `Dir`, so only the credential's session policy keeps it inside.
     let expiration = (Utc::now() + Duration::minutes(5))
@@ -479,7 +507,7 @@ async fn a_mini_program_signing_with_get_token_uploads_under_dir_only() {
         "default success_action_status: {}",
         answer.body
     );
-    assert_eq!(app.oss.object(&own).unwrap().body, b"jpeg");
+    assert_eq!(app.oss().object(&own).unwrap().body, b"jpeg");
 
     for outside in ["uploads/bob/wx.jpg", "wx.jpg", "uploads/anonymous"] {
         let answer = post(host, &form(outside, true), b"jpeg".to_vec(), "image/jpeg").await;
@@ -491,7 +519,7 @@ async fn a_mini_program_signing_with_get_token_uploads_under_dir_only() {
         .assert_refused(403, "InvalidAccessKeyId");
 
     // Once the credential has expired, its token is refused too.
-    app.oss_clock.advance(Duration::seconds(3601));
+    app.oss_clock().advance(Duration::seconds(3601));
     post(host, &form(&own, true), b"jpeg".to_vec(), "image/jpeg")
         .await
         .assert_refused(403, "SecurityTokenExpired");
@@ -500,9 +528,9 @@ async fn a_mini_program_signing_with_get_token_uploads_under_dir_only() {
 
 #[tokio::test]
 async fn the_emulator_refuses_malformed_forms() {
-    let app = spawn_app_with_oss(|_| {}).await;
+    let app = TestApp::builder().with_oss().spawn().await;
     let p = params(&app).await;
-    let host = app.oss.bucket_url();
+    let host = app.oss().bucket_url();
     // No signature at all: a private bucket refuses anonymous posts.
     let f = vec![("key".to_owned(), "uploads/anonymous/a".to_owned())];
     post(&host, &f, b"x".to_vec(), "text/plain")
@@ -555,32 +583,23 @@ async fn the_emulator_refuses_malformed_forms() {
 
 #[tokio::test]
 async fn post_object_params_refuses_other_methods() {
-    let app = spawn_app_with_oss(|_| {}).await;
-    let response = app
-        .http
-        .post(format!("{}/getPostObjectParams", app.address))
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::builder().with_oss().spawn().await;
+    let response = app.post_object_params().method(Method::POST).await;
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(app.sts.request_count(), 0);
 }
 
 #[tokio::test]
 async fn demo_signs_forms_its_oss_emulator_accepts() {
-    let demo = crate::helpers::DemoProcess::start();
+    let demo = BrokerCommand::new().demo();
     let broker = demo.value("broker");
     let curl = demo.line_with("/getPostObjectParams");
     assert!(
         curl.contains(&format!("curl -s {broker}/getPostObjectParams")),
         "{curl}"
     );
-    let p: Map<String, Value> = reqwest::get(format!("{broker}/getPostObjectParams"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(demo.address, broker);
+    let p: Map<String, Value> = demo.post_object_params().await.json().await.unwrap();
     let host = p["host"].as_str().unwrap().to_owned();
     assert!(
         host.starts_with("http://127.0.0.1:") && host.ends_with("/demo-bucket"),

@@ -6,7 +6,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use crate::auth::expect_401;
-use crate::helpers::{expect_error, policy_allows, spawn_app_with, TestApp};
+use crate::harness::{expect_error, policy_allows, TestApp};
 use crate::jwt_support::*;
 
 const BOB_OBJECT: &str = "acs:oss:*:*:test-bucket/uploads/bob/photo.jpg";
@@ -50,7 +50,10 @@ fn hostile_ids() -> Vec<String> {
 }
 
 async fn jwt_app() -> TestApp {
-    spawn_app_with(|vars| jwt_vars(vars, None)).await
+    TestApp::builder()
+        .vars(|vars| jwt_vars(vars, None))
+        .spawn()
+        .await
 }
 
 fn token_for(sub: &str) -> String {
@@ -75,7 +78,7 @@ async fn issued_policy(app: &TestApp, response: reqwest::Response) -> (String, V
 async fn hostile_ids_from_a_valid_jwt_are_refused_and_get_no_credential() {
     let app = jwt_app().await;
     for id in hostile_ids() {
-        let response = app.get_token_bearer(&token_for(&id)).await;
+        let response = app.get_token().bearer(&token_for(&id)).await;
         let shown: String = id.chars().take(20).collect();
         assert_eq!(response.status().as_u16(), 403, "{shown:?}");
         let body = expect_error(response, 403, "caller-id-refused").await;
@@ -87,11 +90,13 @@ async fn hostile_ids_from_a_valid_jwt_are_refused_and_get_no_credential() {
 
 #[tokio::test]
 async fn hostile_ids_from_the_trusted_header_are_refused() {
-    let app = spawn_app_with(|vars| {
-        vars.insert("BROKER_AUTH".into(), "header".into());
-        generous_limits(vars);
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_AUTH".into(), "header".into());
+            generous_limits(vars);
+        })
+        .spawn()
+        .await;
     // Everything an HTTP header can carry: visible ASCII, tab, and obs-text bytes.
     let mut values: Vec<Vec<u8>> = hostile_ids()
         .into_iter()
@@ -107,20 +112,16 @@ async fn hostile_ids_from_the_trusted_header_are_refused() {
     values.push(b"bob\xff".to_vec());
     assert!(values.len() > 15);
     for value in values {
-        let response = app
-            .http
-            .get(format!("{}/getToken", app.address))
-            .header(
-                "X-Authenticated-User",
-                reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_token().header("X-Authenticated-User", &value).await;
         expect_error(response, 403, "caller-id-refused").await;
     }
     // An empty header value is no identity at all.
-    expect_401(app.get_token_with(&[("X-Authenticated-User", "")]).await).await;
+    expect_401(
+        app.get_token()
+            .headers(&[("X-Authenticated-User", "")])
+            .await,
+    )
+    .await;
     assert_eq!(app.sts.issued_count(), 0);
 }
 
@@ -142,7 +143,7 @@ async fn accepted_look_alike_ids_never_reach_bobs_prefix() {
         "bob_",
         "bob.alice",
     ] {
-        let (dir, policy) = issued_policy(&app, app.get_token_bearer(&token_for(id)).await).await;
+        let (dir, policy) = issued_policy(&app, app.get_token().bearer(&token_for(id)).await).await;
         assert_eq!(dir, format!("uploads/{id}/"));
         let own = format!("acs:oss:*:*:test-bucket/uploads/{id}/photo.jpg");
         assert!(policy_allows(&policy, "oss:PutObject", &own), "{id}");
@@ -159,7 +160,7 @@ async fn accepted_look_alike_ids_never_reach_bobs_prefix() {
         }
     }
     // The real bob, for contrast, may.
-    let (_, policy) = issued_policy(&app, app.get_token_bearer(&token_for("bob")).await).await;
+    let (_, policy) = issued_policy(&app, app.get_token().bearer(&token_for("bob")).await).await;
     assert!(policy_allows(&policy, "oss:PutObject", BOB_OBJECT));
 }
 
@@ -167,7 +168,7 @@ async fn accepted_look_alike_ids_never_reach_bobs_prefix() {
 async fn longest_accepted_id_still_gets_a_policy_sts_accepts() {
     let app = jwt_app().await;
     let id = "x".repeat(128);
-    let (dir, policy) = issued_policy(&app, app.get_token_bearer(&token_for(&id)).await).await;
+    let (dir, policy) = issued_policy(&app, app.get_token().bearer(&token_for(&id)).await).await;
     assert_eq!(dir, format!("uploads/{id}/"));
     assert!(!policy_allows(&policy, "oss:PutObject", BOB_OBJECT));
     let session = app.sts.last_issued().unwrap().role_session_name;

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use broker_emulators::sts::Fault;
 use serde_json::Value;
 
-use crate::helpers::{expect_error, policy_allows, spawn_app, spawn_app_with, spawn_broker};
+use crate::harness::{expect_error, policy_allows, TestApp};
 
 #[tokio::test]
 async fn get_token_returns_scoped_credentials_in_the_contract_shape() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let response = app.get_token().await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -51,14 +51,14 @@ async fn get_token_returns_scoped_credentials_in_the_contract_shape() {
     assert_eq!(issued.duration_seconds, 3600);
     assert_eq!(
         issued.role_arn,
-        format!("acs:ram::{}:role/demo-uploader", app.sts_config.account_id)
+        format!("acs:ram::{}:role/demo-uploader", app.sts.config.account_id)
     );
     app.assert_no_secrets_leaked(&[]);
 }
 
 #[tokio::test]
 async fn issued_credentials_may_write_under_dir_and_nowhere_else() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let body: Value = app.get_token().await.json().await.unwrap();
     let issued = app
         .sts
@@ -106,15 +106,17 @@ async fn issued_credentials_may_write_under_dir_and_nowhere_else() {
 
 #[tokio::test]
 async fn custom_prefix_host_and_duration_are_used() {
-    let app = spawn_app_with(|vars| {
-        vars.insert("BROKER_UPLOAD_PREFIX".into(), "mini/${sub}/files/".into());
-        vars.insert(
-            "BROKER_UPLOAD_HOST".into(),
-            "https://cdn.example.com/".into(),
-        );
-        vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_UPLOAD_PREFIX".into(), "mini/${sub}/files/".into());
+            vars.insert(
+                "BROKER_UPLOAD_HOST".into(),
+                "https://cdn.example.com/".into(),
+            );
+            vars.insert("BROKER_DURATION_SECONDS".into(), "900".into());
+        })
+        .spawn()
+        .await;
     let body: Value = app.get_token().await.json().await.unwrap();
     assert_eq!(body["Dir"], "mini/anonymous/files/");
     assert_eq!(body["Host"], "https://cdn.example.com");
@@ -126,13 +128,15 @@ async fn custom_prefix_host_and_duration_are_used() {
 
 #[tokio::test]
 async fn wrong_broker_secret_is_502_with_the_upstream_code_and_no_string_to_sign() {
-    let app = spawn_app_with(|vars| {
-        vars.insert(
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
-            "not-the-right-secret-0123456789".into(),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+                "not-the-right-secret-0123456789".into(),
+            );
+        })
+        .spawn()
+        .await;
     let body = expect_error(app.get_token().await, 502, "upstream-rejected").await;
     assert_eq!(body["upstream_code"], "SignatureDoesNotMatch");
     assert!(body["upstream_request_id"]
@@ -143,7 +147,7 @@ async fn wrong_broker_secret_is_502_with_the_upstream_code_and_no_string_to_sign
         !text.contains("string to sign") && !text.contains("POST&"),
         "{text}"
     );
-    let log = crate::helpers::captured_log();
+    let log = crate::harness::captured_log();
     assert!(
         !log.contains("server string to sign"),
         "echoed string-to-sign logged"
@@ -154,32 +158,36 @@ async fn wrong_broker_secret_is_502_with_the_upstream_code_and_no_string_to_sign
 #[tokio::test]
 async fn sts_refusals_map_to_502_with_their_codes() {
     // A role the account does not have.
-    let app = spawn_app_with(|vars| {
-        vars.insert(
-            "BROKER_ROLE_ARN".into(),
-            "acs:ram::1234567890123456:role/no-such-role".into(),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert(
+                "BROKER_ROLE_ARN".into(),
+                "acs:ram::1234567890123456:role/no-such-role".into(),
+            );
+        })
+        .spawn()
+        .await;
     let body = expect_error(app.get_token().await, 502, "upstream-rejected").await;
     assert_eq!(body["upstream_code"], "EntityNotExist.Role");
 
     // A duration above the role's maximum session duration (3600 for short-role).
-    let app = spawn_app_with(|vars| {
-        vars.insert(
-            "BROKER_ROLE_ARN".into(),
-            "acs:ram::1234567890123456:role/short-role".into(),
-        );
-        vars.insert("BROKER_DURATION_SECONDS".into(), "7200".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert(
+                "BROKER_ROLE_ARN".into(),
+                "acs:ram::1234567890123456:role/short-role".into(),
+            );
+            vars.insert("BROKER_DURATION_SECONDS".into(), "7200".into());
+        })
+        .spawn()
+        .await;
     let body = expect_error(app.get_token().await, 502, "upstream-rejected").await;
     assert_eq!(body["upstream_code"], "InvalidParameter.DurationSeconds");
 }
 
 #[tokio::test]
 async fn sts_503_and_throttling_are_503_with_retry_after() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     for (fault, upstream) in [
         (Fault::ServiceUnavailable, "ServiceUnavailable"),
         (Fault::InternalError, "InternalError"),
@@ -203,14 +211,14 @@ async fn sts_503_and_throttling_are_503_with_retry_after() {
 
 #[tokio::test]
 async fn garbage_from_sts_is_502_malformed() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.sts.set_fault(Some(Fault::Garbage));
     expect_error(app.get_token().await, 502, "upstream-malformed").await;
 }
 
 #[tokio::test]
 async fn dropped_connection_and_unreachable_sts_are_503() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     app.sts.set_fault(Some(Fault::DropConnection));
     let response = app.get_token().await;
     assert!(response.headers().contains_key("retry-after"));
@@ -220,24 +228,28 @@ async fn dropped_connection_and_unreachable_sts_are_503() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let app = spawn_app_with(|vars| {
-        vars.insert(
-            "BROKER_STS_ENDPOINT".into(),
-            format!("http://127.0.0.1:{port}"),
-        );
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert(
+                "BROKER_STS_ENDPOINT".into(),
+                format!("http://127.0.0.1:{port}"),
+            );
+        })
+        .spawn()
+        .await;
     expect_error(app.get_token().await, 503, "upstream-unavailable").await;
 }
 
 #[tokio::test]
 async fn hanging_sts_is_503_within_the_configured_timeout() {
     // Each attempt times out after 500 ms; retries stop at the 1200 ms budget.
-    let app = spawn_app_with(|vars| {
-        vars.insert("BROKER_STS_TIMEOUT_MS".into(), "500".into());
-        vars.insert("BROKER_STS_RETRY_BUDGET_MS".into(), "1200".into());
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("BROKER_STS_TIMEOUT_MS".into(), "500".into());
+            vars.insert("BROKER_STS_RETRY_BUDGET_MS".into(), "1200".into());
+        })
+        .spawn()
+        .await;
     app.sts
         .set_fault(Some(Fault::Delay(Duration::from_secs(10))));
     let started = Instant::now();
@@ -254,36 +266,31 @@ async fn hanging_sts_is_503_within_the_configured_timeout() {
 
 #[tokio::test]
 async fn a_temporary_broker_identity_sends_its_security_token() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     // Credentials the emulator issued, used as the broker's own identity. Their session policy
     // must allow sts:AssumeRole, or STS answers NoPermission.
     let first: Value = app.get_token().await.json().await.unwrap();
     let key_id = first["AccessKeyId"].as_str().unwrap().to_owned();
     let secret = first["AccessKeySecret"].as_str().unwrap().to_owned();
     let token = first["SecurityToken"].as_str().unwrap().to_owned();
+    // One more broker on the same emulator, signing with that credential.
     let as_identity = |token: Option<&str>| {
-        let mut vars = app.vars.clone();
-        vars.insert("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), key_id.clone());
-        vars.insert("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), secret.clone());
-        if let Some(token) = token {
-            vars.insert("ALIBABA_CLOUD_SECURITY_TOKEN".into(), token.to_owned());
-        }
-        spawn_broker(&vars)
-    };
-    let get_token = |address: String| {
-        let http = app.http.clone();
-        async move {
-            http.get(format!("{address}/getToken"))
-                .send()
-                .await
-                .unwrap()
-        }
+        let token = token.map(str::to_owned);
+        app.another_broker()
+            .vars(|vars| {
+                vars.insert("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), key_id.clone());
+                vars.insert("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), secret.clone());
+                if let Some(token) = token {
+                    vars.insert("ALIBABA_CLOUD_SECURITY_TOKEN".into(), token);
+                }
+            })
+            .spawn()
     };
 
     // With its token: the upload-only session policy forbids sts:AssumeRole, which proves the
     // token was sent and accepted as belonging to the key.
     let body = expect_error(
-        get_token(as_identity(Some(&token))).await,
+        as_identity(Some(&token)).await.get_token().await,
         502,
         "upstream-rejected",
     )
@@ -291,11 +298,16 @@ async fn a_temporary_broker_identity_sends_its_security_token() {
     assert_eq!(body["upstream_code"], "NoPermission");
 
     // Without the token, or with another one, the key is refused.
-    let body = expect_error(get_token(as_identity(None)).await, 502, "upstream-rejected").await;
+    let body = expect_error(
+        as_identity(None).await.get_token().await,
+        502,
+        "upstream-rejected",
+    )
+    .await;
     assert_eq!(body["upstream_code"], "MissingSecurityToken");
     let forged = format!("{token}x");
     let body = expect_error(
-        get_token(as_identity(Some(&forged))).await,
+        as_identity(Some(&forged)).await.get_token().await,
         502,
         "upstream-rejected",
     )
@@ -306,12 +318,14 @@ async fn a_temporary_broker_identity_sends_its_security_token() {
     );
 
     // A fresh emulator never issued the key.
-    let other = spawn_app_with(|vars| {
-        vars.insert("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), key_id.clone());
-        vars.insert("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), secret.clone());
-        vars.insert("ALIBABA_CLOUD_SECURITY_TOKEN".into(), token.clone());
-    })
-    .await;
+    let other = TestApp::builder()
+        .vars(|vars| {
+            vars.insert("ALIBABA_CLOUD_ACCESS_KEY_ID".into(), key_id.clone());
+            vars.insert("ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(), secret.clone());
+            vars.insert("ALIBABA_CLOUD_SECURITY_TOKEN".into(), token.clone());
+        })
+        .spawn()
+        .await;
     let body = expect_error(other.get_token().await, 502, "upstream-rejected").await;
     assert_eq!(body["upstream_code"], "InvalidAccessKeyId.NotFound");
     app.assert_no_secrets_leaked(&[]);
@@ -319,56 +333,33 @@ async fn a_temporary_broker_identity_sends_its_security_token() {
 
 #[tokio::test]
 async fn request_ids_are_echoed_when_sane_and_replaced_otherwise() {
-    let app = spawn_app().await;
-    let sane = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .header("X-Request-Id", "trace-123.abc")
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::builder().spawn().await;
+    let sane = app.healthz().header("X-Request-Id", "trace-123.abc").await;
     assert_eq!(sane.headers()["x-request-id"], "trace-123.abc");
     for insane in [
         "bad id with spaces".to_owned(),
         "x".repeat(200),
         "a\"b<c>".to_owned(),
     ] {
-        let response = app
-            .http
-            .get(format!("{}/healthz", app.address))
-            .header("X-Request-Id", insane)
-            .send()
-            .await
-            .unwrap();
+        let response = app.healthz().header("X-Request-Id", insane).await;
         let replaced = response.headers()["x-request-id"].to_str().unwrap();
         assert!(uuid::Uuid::parse_str(replaced).is_ok(), "{replaced}");
     }
 
     app.sts.set_fault(Some(Fault::ServiceUnavailable));
-    let response = app
-        .http
-        .get(format!("{}/getToken", app.address))
-        .header("X-Request-Id", "caller-req-7")
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_token().header("X-Request-Id", "caller-req-7").await;
     let body = expect_error(response, 503, "upstream-unavailable").await;
     assert_eq!(body["request_id"], "caller-req-7");
 }
 
 #[tokio::test]
 async fn healthz_unknown_paths_and_wrong_methods() {
-    let app = spawn_app().await;
+    let app = TestApp::builder().spawn().await;
     let health = app.healthz().await;
     assert_eq!(health.status().as_u16(), 200);
     assert!(health.headers().contains_key("x-request-id"));
     expect_error(app.get("/nope").await, 404, "not-found").await;
-    let post = app
-        .http
-        .post(format!("{}/getToken", app.address))
-        .send()
-        .await
-        .unwrap();
+    let post = app.get_token().method(reqwest::Method::POST).await;
     assert_eq!(post.headers()["allow"], "GET");
     expect_error(post, 405, "method-not-allowed").await;
     assert_eq!(
@@ -383,13 +374,15 @@ async fn an_unavailable_broker_identity_is_503_with_its_own_message() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
     drop(closed);
-    let app = spawn_app_with(|vars| {
-        vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
-        vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
-        vars.insert("ALIBABA_CLOUD_ECS_METADATA".into(), "demo-uploader".into());
-        vars.insert("BROKER_IMDS_ENDPOINT".into(), dead);
-    })
-    .await;
+    let app = TestApp::builder()
+        .vars(|vars| {
+            vars.remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
+            vars.remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+            vars.insert("ALIBABA_CLOUD_ECS_METADATA".into(), "demo-uploader".into());
+            vars.insert("BROKER_IMDS_ENDPOINT".into(), dead);
+        })
+        .spawn()
+        .await;
     let response = app.get_token().await;
     assert!(response.headers().contains_key("retry-after"));
     let body = expect_error(response, 503, "upstream-unavailable").await;
