@@ -9,6 +9,7 @@ mod bucket_cors;
 mod cache;
 mod demo_page;
 mod emulator_strictness;
+mod fleet;
 mod harness;
 mod identity;
 mod jwt_support;
