@@ -12,8 +12,8 @@ use sha1::Sha1;
 use crate::harness::{BrokerCommand, TestApp};
 
 /// What the emulator answered.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     body: String,
 }
 
@@ -27,7 +27,7 @@ impl Answer {
     }
 
     #[track_caller]
-    fn assert_refused(&self, status: u16, code: &str) {
+    pub(crate) fn assert_refused(&self, status: u16, code: &str) {
         assert_eq!(
             (self.status, self.code().as_str()),
             (status, code),
@@ -38,7 +38,12 @@ impl Answer {
 }
 
 /// Posts `fields` then a `file` part, as a browser's FormData or `wx.uploadFile` does.
-async fn post(host: &str, fields: &[(String, String)], file: Vec<u8>, file_type: &str) -> Answer {
+pub(crate) async fn post(
+    host: &str,
+    fields: &[(String, String)],
+    file: Vec<u8>,
+    file_type: &str,
+) -> Answer {
     let mut form = reqwest::multipart::Form::new();
     for (k, v) in fields {
         form = form.text(k.clone(), v.clone());
@@ -76,7 +81,11 @@ async fn params(app: &TestApp) -> Map<String, Value> {
 }
 
 /// The form fields of a `/getPostObjectParams` answer, plus `key` (and `extra`).
-fn fields(params: &Map<String, Value>, key: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn fields(
+    params: &Map<String, Value>,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = params
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "host" | "dir" | "expire"))
