@@ -1,6 +1,8 @@
 //! Benchmark harness: the real broker, configured as in production (JSON logs at `info`, rate
-//! limiter on), wired to an in-process STS emulator. Prints `ready <url>` and serves until
-//! killed. Extra `NAME=value` arguments override broker variables.
+//! limiter on), wired to an in-process STS emulator — or, with `BROKER_STS_ENDPOINT=<url>`
+//! among the arguments, to an emulator in another process (`bench-capacity sts`), so the
+//! broker's own memory can be measured. Prints `ready <url>` and serves until killed. Extra
+//! `NAME=value` arguments override broker variables.
 //!
 //! usage: bench-broker <listen address> [NAME=value ...]
 
@@ -17,7 +19,14 @@ async fn main() -> std::io::Result<()> {
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:18081".into());
     let _log_guard = telemetry::init(LogFormat::Json, "info");
     let config = StsEmulatorConfig::demo();
-    let sts = StsEmulator::start(config.clone()).await?;
+    let overrides: Vec<String> = args.collect();
+    let external = overrides.iter().any(|a| a.starts_with("BROKER_STS_ENDPOINT="));
+    // Kept alive for the whole run when it is in this process.
+    let sts = if external {
+        None
+    } else {
+        Some(StsEmulator::start(config.clone()).await?)
+    };
     let (key_id, key_secret) = config.access_keys[0].clone();
     let mut vars: HashMap<String, String> = [
         ("BROKER_LISTEN", listen),
@@ -27,7 +36,10 @@ async fn main() -> std::io::Result<()> {
             "BROKER_ROLE_ARN",
             format!("acs:ram::{}:role/demo-uploader", config.account_id),
         ),
-        ("BROKER_STS_ENDPOINT", sts.endpoint()),
+        (
+            "BROKER_STS_ENDPOINT",
+            sts.as_ref().map(StsEmulator::endpoint).unwrap_or_default(),
+        ),
         ("BROKER_BUCKET", "bench-bucket".to_owned()),
         ("BROKER_REGION", "cn-hangzhou".to_owned()),
         ("BROKER_AUTH", "none".to_owned()),
@@ -38,7 +50,7 @@ async fn main() -> std::io::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    for pair in args {
+    for pair in overrides {
         if let Some((name, value)) = pair.split_once('=') {
             vars.insert(name.to_owned(), value.to_owned());
         }

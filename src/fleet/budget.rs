@@ -1,6 +1,7 @@
 //! One STS budget for the whole fleet: `BROKER_STS_MAX_QPS` calls per second across every
-//! replica, as GCRA in a Lua script (protocol.md §13.2) on two keys with one hash tag, so it
-//! also runs on clustered Redis and Tair: every call takes from `all`, a first load also from
+//! replica, as GCRA in a Lua script (protocol.md §13.2) on two keys passed in `KEYS` with one
+//! hash tag, so they hash to one slot as clustered Tair (through its proxy endpoint) requires:
+//! every call takes from `all`, a first load also from
 //! `first`, whose rate leaves `BROKER_STS_REFRESH_RESERVE_PERCENT` to refreshes. Bursts are at
 //! most one second's budget. The time is Redis's own (`TIME`), so replicas' clocks do not
 //! matter.
