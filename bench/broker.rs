@@ -20,7 +20,9 @@ async fn main() -> std::io::Result<()> {
     let _log_guard = telemetry::init(LogFormat::Json, "info");
     let config = StsEmulatorConfig::demo();
     let overrides: Vec<String> = args.collect();
-    let external = overrides.iter().any(|a| a.starts_with("BROKER_STS_ENDPOINT="));
+    let external = overrides
+        .iter()
+        .any(|a| a.starts_with("BROKER_STS_ENDPOINT="));
     // Kept alive for the whole run when it is in this process.
     let sts = if external {
         None

@@ -77,7 +77,9 @@ async fn round(
 fn p99_ms(mut latencies: Vec<Duration>) -> f64 {
     latencies.sort();
     let index = (latencies.len() * 99).div_ceil(100).saturating_sub(1);
-    latencies.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    latencies
+        .get(index)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 async fn assume_role_calls(http: &reqwest::Client, broker: &str) -> f64 {
@@ -120,7 +122,9 @@ async fn drive(broker: &str, first: usize, callers: usize, concurrency: usize, p
 fn percentile_ms(latencies: &mut [Duration], percent: usize) -> f64 {
     latencies.sort();
     let index = (latencies.len() * percent).div_ceil(100).saturating_sub(1);
-    latencies.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    latencies
+        .get(index)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 async fn fleet(callers: usize, replicas: &[String]) {
@@ -138,7 +142,11 @@ async fn fleet(callers: usize, replicas: &[String]) {
                 .map(|r| r.status().as_u16())
                 .unwrap_or(0);
             assert_eq!(status, 200, "fleet-{n} on {replica}");
-            if i == 0 { first.push(started.elapsed()) } else { others.push(started.elapsed()) }
+            if i == 0 {
+                first.push(started.elapsed())
+            } else {
+                others.push(started.elapsed())
+            }
         }
     }
     let mut calls = 0.0;
