@@ -15,6 +15,9 @@ use crate::policy::CallerId;
 pub struct AuditRecord {
     pub caller: CallerId,
     pub auth_mode: &'static str,
+    /// The upload profile, and the role its credentials come from.
+    pub profile: Arc<str>,
+    pub role_arn: Arc<str>,
     /// The directory the caller may write (with shared form credentials, narrower than the
     /// credential's own scope).
     pub dir: String,
@@ -43,6 +46,7 @@ impl AuditRecord {
             latency_ms,
             caller = self.caller.as_str(),
             auth_mode = self.auth_mode,
+            profile = &*self.profile,
             dir = self.dir.as_str(),
             role_arn,
             role_session_name = self.grant.role_session_name.as_str(),

@@ -31,6 +31,10 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "rate-limited";
     /// A CORS preflight from an origin (or asking for a method or header) not allowed.
     pub const ORIGIN_NOT_ALLOWED: &str = "origin-not-allowed";
+    /// `?profile=` names no configured profile (or is empty).
+    pub const UNKNOWN_PROFILE: &str = "unknown-profile";
+    /// The profile has a callback, which only `/getPostObjectParams` forms carry.
+    pub const SERVER_SIGNING_ONLY: &str = "server-signing-only";
 }
 
 #[derive(thiserror::Error)]
@@ -49,6 +53,12 @@ pub enum ApiError {
     /// A CORS preflight that is not allowed; the reason is for the log.
     #[error("CORS preflight refused: {0}")]
     OriginNotAllowed(&'static str),
+    /// `?profile=` names no configured profile.
+    #[error("unknown profile")]
+    UnknownProfile,
+    /// `/getToken` for a profile whose limits or callback only a server-signed form enforces.
+    #[error("profile served by server-side signing only")]
+    ServerSigningOnly,
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -166,6 +176,16 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 codes::ORIGIN_NOT_ALLOWED,
                 "This origin may not call the broker.",
+            ),
+            Self::UnknownProfile => (
+                StatusCode::BAD_REQUEST,
+                codes::UNKNOWN_PROFILE,
+                "No such upload profile.",
+            ),
+            Self::ServerSigningOnly => (
+                StatusCode::FORBIDDEN,
+                codes::SERVER_SIGNING_ONLY,
+                "This upload profile is served by /getPostObjectParams only.",
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

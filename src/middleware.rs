@@ -76,10 +76,10 @@ pub async fn request_context(
         let extensions = res.response().extensions();
         let audit = extensions.get::<AuditRecord>();
         let state = res.request().app_data::<web::Data<AppState>>();
-        if let (Some(audit), Some(state)) = (audit, state) {
+        if let (Some(audit), Some(_)) = (audit, state) {
             // A credential handed out: the audit line is this request's line.
             audit.log(
-                state.settings.issuer.role_arn.as_str(),
+                &audit.role_arn,
                 &request_id,
                 method.as_str(),
                 &route,

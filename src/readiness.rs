@@ -166,8 +166,11 @@ impl Readiness {
 
     /// Answers a probe. Asks STS only when nothing fresh is known, and waits for that answer
     /// only when no cached credential could be served anyway.
-    pub async fn evaluate(&self, issuer: &Issuer) -> ReadyReport {
-        let servable = issuer.cache().has_servable();
+    /// `issuers` are every profile's, `default` first (its STS client and identity are the
+    /// ones every profile shares).
+    pub async fn evaluate(&self, issuers: &[&Issuer]) -> ReadyReport {
+        let issuer = issuers[0];
+        let servable = issuers.iter().any(|i| i.cache().has_servable());
         let observation = match self.fresh() {
             Some(o) => Some(o),
             None => {

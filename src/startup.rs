@@ -12,12 +12,12 @@ use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::fleet::{Fleet, FleetBudget};
-use crate::issuer::{FleetLink, Issuer};
+use crate::issuer::{Admission, FleetLink, Issuer};
 use crate::metrics::Metrics;
 use crate::middleware::request_context;
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, ProfileState};
 use crate::sts::client::StsClient;
 
 /// Time and randomness the application uses; tests replace them.
@@ -144,7 +144,12 @@ impl Application {
 /// Everything the handlers share: the STS client (observed by metrics and readiness), the
 /// started identity, the issuer and the access layer.
 fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState> {
-    let metrics = Arc::new(Metrics::new());
+    let names = settings
+        .all_profiles()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let metrics = Arc::new(Metrics::with_profiles(names));
     let health = Arc::new(StsHealth::default());
     let fleet = match &settings.fleet {
         Some(config) => Some(Fleet::new(config.clone()).map_err(std::io::Error::other)?),
@@ -176,19 +181,37 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
         .identity
         .start(&sts, deps.clock.clone(), deps.nonces)
         .map_err(std::io::Error::other)?;
-    let issuer = Issuer::new(
-        sts,
-        identity,
-        settings.issuer.clone(),
-        deps.clock.clone(),
-        link,
-    );
+    // One issuer per profile; they share the STS client, the identity, the fleet and the
+    // first-time-caller limits.
+    let newcomers = Arc::new(Admission::new(settings.issuer.new_callers));
+    let profiles = settings
+        .all_profiles()
+        .into_iter()
+        .enumerate()
+        .map(|(index, profile)| ProfileState {
+            index,
+            name: profile.name.as_str().into(),
+            role_arn: profile.issuer.role_arn.as_str().into(),
+            issuer: Issuer::new(
+                sts.clone(),
+                identity.clone(),
+                profile.issuer.clone(),
+                deps.clock.clone(),
+                link.clone(),
+                newcomers.clone(),
+            ),
+            settings: profile,
+        })
+        .collect();
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     let access =
         crate::auth::Access::new(&settings.access, settings.server.listen, deps.clock.clone())
             .map_err(std::io::Error::other)?;
     Ok(AppState {
         settings: Arc::new(settings),
-        issuer,
+        profiles,
         clock: deps.clock,
         access,
         metrics,

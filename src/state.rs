@@ -8,22 +8,65 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::{Access, Caller};
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{ProfileSettings, Settings};
 use crate::error::ApiError;
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 
+/// One upload profile: its settings and its own issuer (scopes, cache, policies).
+#[derive(Debug)]
+pub struct ProfileState {
+    /// Its position in `AppState::profiles`, for metrics.
+    pub index: usize,
+    pub name: Arc<str>,
+    pub role_arn: Arc<str>,
+    pub settings: ProfileSettings,
+    pub issuer: Issuer,
+}
+
 /// State shared by all handlers.
 #[derive(Debug)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub issuer: Issuer,
+    /// Every profile, `default` first.
+    pub profiles: Vec<ProfileState>,
     pub clock: Arc<dyn Clock>,
     /// Who the caller is and whether it may ask now.
     pub access: Access,
     pub metrics: Arc<Metrics>,
     pub readiness: Readiness,
+}
+
+/// `?profile=` on the credential endpoints.
+#[derive(Debug, serde::Deserialize)]
+pub struct ProfileQuery {
+    pub profile: Option<String>,
+}
+
+impl AppState {
+    /// The profile `default`, the environment's.
+    pub fn default_profile(&self) -> &ProfileState {
+        &self.profiles[0]
+    }
+
+    /// The profile a request names (`default` when it names none); an unknown or empty name
+    /// is `400 unknown-profile`.
+    pub fn profile(&self, query: &ProfileQuery) -> Result<&ProfileState, ApiError> {
+        match query.profile.as_deref() {
+            None => Ok(self.default_profile()),
+            Some(name) => self
+                .profiles
+                .iter()
+                .find(|p| &*p.name == name)
+                .ok_or(ApiError::UnknownProfile),
+        }
+    }
+
+    /// Every profile's issuer (readiness looks at all their caches).
+    pub fn issuers(&self) -> Vec<&Issuer> {
+        self.profiles.iter().map(|p| &p.issuer).collect()
+    }
 }
 
 impl FromRequest for Caller {

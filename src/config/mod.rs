@@ -8,6 +8,7 @@
 mod access;
 mod fleet;
 mod identity;
+mod profiles;
 mod reader;
 mod server;
 mod sts;
@@ -25,6 +26,7 @@ use crate::issuer::IssuerConfig;
 use crate::oss::post_object::PostSettings;
 use crate::sts::client::StsConfig;
 
+pub use profiles::{CallbackSettings, ProfileSettings, DEFAULT_PROFILE};
 pub(crate) use reader::Reader;
 pub use server::ServerSettings;
 pub use upload::UploadSettings;
@@ -48,6 +50,28 @@ pub struct Settings {
     pub post: PostSettings,
     /// Fleet mode on Redis; `None`: this replica works alone.
     pub fleet: Option<FleetConfig>,
+    /// The profiles of `BROKER_PROFILES_FILE`, besides `default` (the sections above).
+    pub profiles: Vec<ProfileSettings>,
+}
+
+impl Settings {
+    /// Every profile, `default` (the environment's) first.
+    pub fn all_profiles(&self) -> Vec<ProfileSettings> {
+        let mut all = vec![ProfileSettings {
+            name: DEFAULT_PROFILE.to_owned(),
+            issuer: self.issuer.clone(),
+            upload: self.upload.clone(),
+            post: self.post.clone(),
+            callback: None,
+        }];
+        all.extend(self.profiles.iter().cloned());
+        all
+    }
+
+    /// Start-up warnings: valid settings that are probably not what was meant.
+    pub fn warnings(&self) -> Vec<String> {
+        profiles::warnings(&self.profiles)
+    }
 }
 
 /// One offending variable and why.
@@ -121,27 +145,45 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
     let post_credentials = upload::read_post_credentials(r, upload.as_ref());
     let new_callers = sts::read_new_callers(r, sts.as_ref());
     let fleet = fleet::read(r);
-    let (lifetimes, upload) = (lifetimes?, upload?);
+    let issuer = match (&lifetimes, &upload, post_credentials, new_callers) {
+        (Some(l), Some(u), Some(post_credentials), Some(new_callers)) => Some(IssuerConfig {
+            role_arn: l.role_arn.clone(),
+            bucket: u.bucket.clone(),
+            upload_prefix: u.prefix.clone(),
+            duration_seconds: l.duration_seconds,
+            refresh_ahead_seconds: l.refresh_ahead_seconds,
+            min_ttl_seconds: l.min_ttl_seconds,
+            cache_max_entries: l.cache_max_entries,
+            refresh_jitter: l.refresh_jitter,
+            post_credentials,
+            new_callers,
+            forms_session_name: crate::issuer::SHARED_FORMS_SESSION_NAME.to_owned(),
+        }),
+        _ => None,
+    };
+    let defaults = match (&lifetimes, &upload, &post, &issuer) {
+        (Some(lifetimes), Some(upload), Some(post), Some(issuer)) => Some(profiles::Defaults {
+            lifetimes,
+            upload,
+            post,
+            issuer,
+        }),
+        _ => None,
+    };
+    let profiles = profiles::read(r, defaults.as_ref()).or_else(|| {
+        // Unset is no profiles; a file that did not read is a problem already recorded.
+        (!r.is_set("BROKER_PROFILES_FILE")).then(Vec::new)
+    });
     Some(Settings {
-        issuer: IssuerConfig {
-            role_arn: lifetimes.role_arn,
-            bucket: upload.bucket.clone(),
-            upload_prefix: upload.prefix.clone(),
-            duration_seconds: lifetimes.duration_seconds,
-            refresh_ahead_seconds: lifetimes.refresh_ahead_seconds,
-            min_ttl_seconds: lifetimes.min_ttl_seconds,
-            cache_max_entries: lifetimes.cache_max_entries,
-            refresh_jitter: lifetimes.refresh_jitter,
-            post_credentials: post_credentials?,
-            new_callers: new_callers?,
-        },
+        issuer: issuer?,
         server: server?,
         identity: identity?,
         sts: sts?,
-        upload,
+        upload: upload?,
         access: access?,
         post: post?,
         fleet: fleet?,
+        profiles: profiles?,
     })
 }
 

@@ -78,6 +78,9 @@ pub(crate) struct Lifetimes {
     pub min_ttl_seconds: u32,
     pub cache_max_entries: u64,
     pub refresh_jitter: Duration,
+    /// `BROKER_REFRESH_AHEAD_SECONDS` and `BROKER_MIN_TTL_SECONDS` as set (not derived from the
+    /// duration), for profiles with a duration of their own.
+    pub explicit_windows: (Option<u32>, Option<u32>),
 }
 
 pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
@@ -90,6 +93,11 @@ pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
         .integer("BROKER_DURATION_SECONDS", 3600, 900, 43_200)
         .map(|v| v as u32);
     let (window, floor) = refresh_windows(r, duration);
+    let explicit = |name| r.get(name).and_then(|raw: String| raw.parse::<u32>().ok());
+    let explicit_windows = (
+        explicit("BROKER_REFRESH_AHEAD_SECONDS"),
+        explicit("BROKER_MIN_TTL_SECONDS"),
+    );
     let cache_max_entries = r.integer("BROKER_CACHE_MAX_ENTRIES", 10_000, 1, 10_000_000);
     let jitter = r.integer("BROKER_REFRESH_JITTER_MS", 5000, 0, 60_000);
     Some(Lifetimes {
@@ -99,6 +107,7 @@ pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
         min_ttl_seconds: floor?,
         cache_max_entries: cache_max_entries?,
         refresh_jitter: Duration::from_millis(jitter?),
+        explicit_windows,
     })
 }
 
@@ -153,4 +162,25 @@ fn refresh_windows(r: &mut Reader<'_>, duration: Option<u32>) -> (Option<u32>, O
     } else {
         (None, None)
     }
+}
+
+/// The refresh window and floor of a profile with its own `duration`: the environment's when
+/// set, otherwise scaled as for the environment's own duration.
+pub(crate) fn profile_windows(
+    duration: u32,
+    explicit: (Option<u32>, Option<u32>),
+) -> Result<(u32, u32), String> {
+    let window = explicit.0.unwrap_or(duration / 4);
+    let floor = explicit.1.unwrap_or(duration / 12);
+    if window >= duration {
+        return Err(format!(
+            "{duration} is not more than the refresh window BROKER_REFRESH_AHEAD_SECONDS ({window})"
+        ));
+    }
+    if floor > window {
+        return Err(format!(
+            "gives a handout floor ({floor} s) above the refresh window ({window} s)"
+        ));
+    }
+    Ok((window, floor))
 }

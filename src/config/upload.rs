@@ -100,7 +100,7 @@ fn is_bucket_api_url(url: &reqwest::Url, bucket: &BucketName, region: &str) -> b
     virtual_hosted || path_style
 }
 
-fn content_types(raw: &str) -> Result<Vec<String>, String> {
+pub(crate) fn content_types(raw: &str) -> Result<Vec<String>, String> {
     let list: Vec<String> = raw
         .split(',')
         .map(|t| t.trim().to_ascii_lowercase())
@@ -111,6 +111,22 @@ fn content_types(raw: &str) -> Result<Vec<String>, String> {
             "`{bad}` is not a MIME type; write a comma-separated list such as image/jpeg,image/png"
         )),
         None => Ok(list),
+    }
+}
+
+/// The bucket's URL for OSS API calls: `explicit` (`BROKER_OSS_ENDPOINT`), else the upload host
+/// when it is the bucket's own OSS host (or a loopback emulator), else the bucket's default
+/// host.
+pub(crate) fn oss_endpoint_for(u: &UploadSettings, explicit: Option<reqwest::Url>) -> String {
+    let host = reqwest::Url::parse(&u.host).ok();
+    let derived = explicit.or_else(|| host.filter(|h| is_bucket_api_url(h, &u.bucket, &u.region)));
+    match derived {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => format!(
+            "https://{}.oss-{}.aliyuncs.com",
+            u.bucket.as_str(),
+            u.region
+        ),
     }
 }
 
@@ -171,19 +187,7 @@ pub(crate) fn read_post(
         content_types,
     );
     let explicit_endpoint = r.parsed("BROKER_OSS_ENDPOINT", None, |raw| web_url(raw, true));
-    let oss_endpoint = upload.map(|u| {
-        let host = reqwest::Url::parse(&u.host).ok();
-        let derived = explicit_endpoint
-            .or_else(|| host.filter(|h| is_bucket_api_url(h, &u.bucket, &u.region)));
-        match derived {
-            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-            None => format!(
-                "https://{}.oss-{}.aliyuncs.com",
-                u.bucket.as_str(),
-                u.region
-            ),
-        }
-    });
+    let oss_endpoint = upload.map(|u| oss_endpoint_for(u, explicit_endpoint));
     Some(PostSettings {
         signature: signature?,
         policy_ttl: Duration::from_secs(policy_ttl?),

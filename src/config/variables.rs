@@ -117,6 +117,7 @@ pub const VARIABLES: &[Variable] = &[
         Upload,
     ),
     var("BROKER_UPLOAD_PREFIX", Some("uploads/${sub}/"), Upload),
+    var("BROKER_PROFILES_FILE", None, Upload),
     var("BROKER_POST_SIGNATURE", Some("v4"), PostSigning),
     var("BROKER_POST_CREDENTIALS", Some("shared"), PostSigning),
     var("BROKER_POST_POLICY_TTL_SECONDS", Some("600"), PostSigning),

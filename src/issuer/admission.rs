@@ -24,14 +24,15 @@ impl NewCallerLimits {
     };
 }
 
+/// The first-time-caller limits, shared by every profile's issuer.
 #[derive(Debug)]
-pub(super) struct Admission {
+pub struct Admission {
     per_address: Option<KeyedLimiter>,
     overall: Option<KeyedLimiter>,
 }
 
 impl Admission {
-    pub(super) fn new(limits: NewCallerLimits) -> Self {
+    pub fn new(limits: NewCallerLimits) -> Self {
         let per_minute = limits.per_address_per_minute;
         Self {
             // A burst of a tenth of the minute's allowance (at least 10): a page of new users

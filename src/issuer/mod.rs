@@ -13,7 +13,7 @@ mod load;
 
 use std::net::IpAddr;
 
-pub use admission::NewCallerLimits;
+pub use admission::{Admission, NewCallerLimits};
 pub use load::FleetLink;
 
 use crate::backoff::Retryable;
@@ -47,6 +47,8 @@ pub struct IssuerConfig {
     pub post_credentials: PostCredentials,
     /// How many first-time callers may start a credential load.
     pub new_callers: NewCallerLimits,
+    /// The `RoleSessionName` of the shared form credential (one per profile).
+    pub forms_session_name: String,
 }
 
 /// Which credential signs `/getPostObjectParams` forms (`BROKER_POST_CREDENTIALS`).
@@ -180,7 +182,7 @@ pub struct Issuer {
     /// The one scope of shared server-signed forms (`PostCredentials::Shared`).
     forms: Option<Arc<Scope>>,
     cache: CredentialCache<Arc<Scope>, Grant, LoadError>,
-    newcomers: admission::Admission,
+    newcomers: Arc<Admission>,
     clock: Arc<dyn Clock>,
     fleet: Option<Arc<Fleet>>,
 }
@@ -202,8 +204,8 @@ pub struct IssuedForm {
     pub outcome: Outcome,
 }
 
-/// The session name of the shared form credential (STS `RoleSessionName` rules, protocol.md
-/// §1.2).
+/// The session name of the default profile's shared form credential (STS `RoleSessionName`
+/// rules, protocol.md §1.2); another profile's is this, `-` and its name.
 pub const SHARED_FORMS_SESSION_NAME: &str = "sts-broker-forms";
 
 /// The scope of the one credential that signs every caller's form: the upload root (the
@@ -219,7 +221,7 @@ fn shared_form_scope(config: &IssuerConfig) -> Option<Arc<Scope>> {
         key: ScopeKey {
             role_arn: config.role_arn.clone(),
             policy_sha256: Sha256::digest(policy.as_bytes()).into(),
-            role_session_name: SHARED_FORMS_SESSION_NAME.to_owned(),
+            role_session_name: config.forms_session_name.clone(),
             duration_seconds: config.duration_seconds,
         },
         dir: root.to_owned(),
@@ -249,6 +251,7 @@ impl Issuer {
         config: IssuerConfig,
         clock: Arc<dyn Clock>,
         fleet: Option<FleetLink>,
+        newcomers: Arc<Admission>,
     ) -> Self {
         let settings = Arc::new(config);
         let fleet_handle = fleet.as_ref().map(|link| link.fleet.clone());
@@ -283,7 +286,7 @@ impl Issuer {
             .flatten();
         Self {
             cache: CredentialCache::new(policy, clock.clone(), loader),
-            newcomers: admission::Admission::new(settings.new_callers),
+            newcomers,
             sts,
             identity,
             config: settings,

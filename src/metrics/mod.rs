@@ -140,7 +140,10 @@ pub struct Metrics {
     requests: Vec<Vec<AtomicU64>>,
     request_latency: Vec<AtomicHistogram>,
     /// `[endpoint][cache outcome]`.
-    handed_out: [[AtomicU64; 3]; 2],
+    /// `[profile][endpoint][cache outcome]`.
+    handed_out: Vec<[[AtomicU64; 3]; 2]>,
+    /// The configured profile names (the only values of the `profile` label).
+    profiles: Vec<String>,
     /// `[caller, address, other]`.
     rate_limited: [AtomicU64; 4],
     sts_calls: Mutex<HashMap<StsKey, u64>>,
@@ -157,7 +160,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics for the one profile `default`.
     pub fn new() -> Self {
+        Self::with_profiles(vec!["default".to_owned()])
+    }
+
+    /// Metrics labelled by these profiles (the configured ones: a bounded set).
+    pub fn with_profiles(profiles: Vec<String>) -> Self {
         Self {
             requests: Route::ALL
                 .iter()
@@ -167,7 +176,8 @@ impl Metrics {
                 .iter()
                 .map(|_| AtomicHistogram::new(&REQUEST_BUCKETS))
                 .collect(),
-            handed_out: Default::default(),
+            handed_out: profiles.iter().map(|_| Default::default()).collect(),
+            profiles,
             rate_limited: Default::default(),
             sts_calls: Mutex::new(HashMap::new()),
             sts_latency: [
@@ -191,13 +201,15 @@ impl Metrics {
     }
 
     /// A credential (or a form signed with one) was handed to a caller.
-    pub fn credential_handed_out(&self, endpoint: Handout, outcome: Outcome) {
+    pub fn credential_handed_out(&self, endpoint: Handout, profile: usize, outcome: Outcome) {
         let o = match outcome {
             Outcome::Hit => 0,
             Outcome::HitRefreshing => 1,
             Outcome::Miss => 2,
         };
-        self.handed_out[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
+        if let Some(counters) = self.handed_out.get(profile) {
+            counters[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A request refused by a rate limit.
@@ -276,9 +288,16 @@ impl Metrics {
         Snapshot {
             requests,
             latency,
-            handed_out: std::array::from_fn(|e| {
-                std::array::from_fn(|o| load(&self.handed_out[e][o]))
-            }),
+            handed_out: self
+                .profiles
+                .iter()
+                .zip(&self.handed_out)
+                .map(|(name, counters)| {
+                    let values =
+                        std::array::from_fn(|e| std::array::from_fn(|o| load(&counters[e][o])));
+                    (name.clone(), values)
+                })
+                .collect(),
             rate_limited: std::array::from_fn(|i| load(&self.rate_limited[i])),
             sts_calls,
             sts_latency: [

@@ -36,7 +36,7 @@ pub(super) fn hist_snapshot(h: &AtomicHistogram) -> HistSnapshot {
 pub(super) struct Snapshot {
     pub(super) requests: Vec<(&'static str, u16, u64)>,
     pub(super) latency: Vec<(&'static str, HistSnapshot)>,
-    pub(super) handed_out: [[u64; 3]; 2],
+    pub(super) handed_out: Vec<(String, [[u64; 3]; 2])>,
     pub(super) rate_limited: [u64; 4],
     pub(super) sts_calls: Vec<(StsKey, u64)>,
     pub(super) sts_latency: [(&'static str, HistSnapshot); 2],
@@ -143,15 +143,21 @@ impl Collected {
 
         let mut m = e.encode_descriptor(
             "sts_broker_credentials_handed_out",
-            "Credentials handed to callers, by endpoint and how the cache provided them.",
+            "Credentials handed to callers, by endpoint, how the cache provided them and profile.",
             None,
             MetricType::Counter,
         )?;
-        for (ei, endpoint) in ["/getToken", "/getPostObjectParams"].iter().enumerate() {
-            for (oi, outcome) in ["hit", "hit-refreshing", "miss"].iter().enumerate() {
-                let labels = [("endpoint", *endpoint), ("cache", *outcome)];
-                m.encode_family(&labels)?
-                    .encode_counter::<NoLabelSet, _, u64>(&s.handed_out[ei][oi], None)?;
+        for (profile, counters) in &s.handed_out {
+            for (ei, endpoint) in ["/getToken", "/getPostObjectParams"].iter().enumerate() {
+                for (oi, outcome) in ["hit", "hit-refreshing", "miss"].iter().enumerate() {
+                    let labels = [
+                        ("endpoint", *endpoint),
+                        ("cache", *outcome),
+                        ("profile", profile.as_str()),
+                    ];
+                    m.encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&counters[ei][oi], None)?;
+                }
             }
         }
         Ok(())

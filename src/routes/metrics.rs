@@ -3,6 +3,9 @@
 
 use actix_web::{web, HttpResponse};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cache::CacheStats;
 use crate::metrics::FleetValues;
 use crate::state::AppState;
 
@@ -10,12 +13,28 @@ use crate::state::AppState;
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let cache = state.issuer.cache();
+    // The cache counters of every profile, summed.
+    let stats = CacheStats::default();
+    let mut entries = 0;
+    let add = |to: &AtomicU64, from: &AtomicU64| {
+        to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+    };
+    for profile in &state.profiles {
+        let cache = profile.issuer.cache();
+        let s = cache.stats();
+        add(&stats.hits, &s.hits);
+        add(&stats.misses, &s.misses);
+        add(&stats.refreshes, &s.refreshes);
+        add(&stats.refresh_failures, &s.refresh_failures);
+        add(&stats.evictions, &s.evictions);
+        entries += cache.entry_count();
+    }
+    let issuer = &state.default_profile().issuer;
     // Read at scrape time, so the gauge follows every refresh of the broker's own identity.
     state
         .metrics
-        .set_identity_expiration(state.issuer.identity().expiration());
-    let fleet = state.issuer.fleet().map(|f| {
+        .set_identity_expiration(issuer.identity().expiration());
+    let fleet = issuer.fleet().map(|f| {
         let s = f.stats();
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         FleetValues {
@@ -28,12 +47,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             redis_errors: load(&s.errors),
         }
     });
-    let body = state.metrics.render_with_fleet(
-        cache.stats(),
-        cache.entry_count(),
-        fleet,
-        state.clock.now(),
-    );
+    let body = state
+        .metrics
+        .render_with_fleet(&stats, entries, fleet, state.clock.now());
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .content_type(CONTENT_TYPE)

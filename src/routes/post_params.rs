@@ -10,7 +10,7 @@ use crate::audit::AuditRecord;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::oss::post_object::{self, PostRequest, SignatureFields};
-use crate::state::AppState;
+use crate::state::{AppState, ProfileQuery};
 
 /// The response body; field names are the contract (the form fields are posted as they are).
 #[derive(Serialize)]
@@ -37,14 +37,21 @@ struct PostParamsResponse<'a> {
     #[serde(rename = "x-oss-security-token")]
     security_token: &'a str,
     success_action_status: &'static str,
+    /// Not a form field: the profile the form was made for.
+    profile: &'a str,
 }
 
 pub async fn get_post_object_params(
     state: web::Data<AppState>,
+    query: web::Query<ProfileQuery>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let settings = &state.settings;
-    let issued = state.issuer.issue_form(&caller.id, caller.address).await?;
+    let profile = state.profile(&query)?;
+    let settings = &profile.settings;
+    let issued = profile
+        .issuer
+        .issue_form(&caller.id, caller.address)
+        .await?;
     let grant = issued.grant.clone();
     let post = &settings.post;
     let ttl = Duration::from_std(post.policy_ttl)
@@ -63,9 +70,11 @@ pub async fn get_post_object_params(
         state.clock.now(),
     )
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    state
-        .metrics
-        .credential_handed_out(crate::metrics::Handout::PostForm, issued.outcome);
+    state.metrics.credential_handed_out(
+        crate::metrics::Handout::PostForm,
+        profile.index,
+        issued.outcome,
+    );
     tracing::debug!(
         dir = %issued.dir,
         expire = form.expire.timestamp(),
@@ -85,6 +94,7 @@ pub async fn get_post_object_params(
         v4_signature: None,
         security_token: &form.security_token,
         success_action_status: form.success_action_status,
+        profile: &profile.name,
     };
     match &form.signature {
         SignatureFields::V1 {
@@ -112,6 +122,8 @@ pub async fn get_post_object_params(
     response.extensions_mut().insert(AuditRecord {
         caller: caller.id.clone(),
         auth_mode: caller.mode.as_str(),
+        profile: profile.name.clone(),
+        role_arn: profile.role_arn.clone(),
         dir: issued.dir.clone(),
         grant: issued.grant,
         outcome: issued.outcome,

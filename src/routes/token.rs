@@ -7,10 +7,9 @@ use serde::Serialize;
 use crate::auth::Caller;
 
 use crate::audit::AuditRecord;
-use crate::config::Settings;
 use crate::error::ApiError;
 use crate::issuer::Grant;
-use crate::state::AppState;
+use crate::state::{AppState, ProfileQuery, ProfileState};
 use crate::sts::types::format_timestamp;
 
 /// The parts of the body that are the same for every request served from one grant; field
@@ -27,10 +26,12 @@ struct GrantBody<'a> {
     region: &'a str,
     host: &'a str,
     dir: &'a str,
+    profile: &'a str,
 }
 
 /// The grant's fixed fields as a JSON object without its closing brace, rendered once.
-fn render_prefix(grant: &Grant, settings: &Settings) -> String {
+fn render_prefix(grant: &Grant, profile: &ProfileState) -> String {
+    let settings = &profile.settings;
     let creds = &grant.credentials;
     let mut json = serde_json::to_string(&GrantBody {
         code: "Success",
@@ -42,6 +43,7 @@ fn render_prefix(grant: &Grant, settings: &Settings) -> String {
         region: &settings.upload.region,
         host: &settings.upload.host,
         dir: &grant.dir,
+        profile: &profile.name,
     })
     .expect("plain strings serialise");
     json.pop(); // the closing `}`
@@ -62,19 +64,24 @@ pub fn refresh_after(
 
 pub async fn get_token(
     state: web::Data<AppState>,
+    query: web::Query<ProfileQuery>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let settings = &state.settings;
-    let issued = state.issuer.issue(&caller.id, caller.address).await?;
+    let profile = state.profile(&query)?;
+    // An STS credential cannot carry a callback (nor enforce sizes and types).
+    if profile.settings.callback.is_some() {
+        return Err(ApiError::ServerSigningOnly);
+    }
+    let issued = profile.issuer.issue(&caller.id, caller.address).await?;
     let grant = &issued.grant;
     let creds = &grant.credentials;
-    state
-        .metrics
-        .credential_handed_out(crate::metrics::Handout::Token, issued.outcome);
+    state.metrics.credential_handed_out(
+        crate::metrics::Handout::Token,
+        profile.index,
+        issued.outcome,
+    );
     let now = state.clock.now();
-    let prefix = grant
-        .rendered
-        .get_or_init(|| render_prefix(grant, settings));
+    let prefix = grant.rendered.get_or_init(|| render_prefix(grant, profile));
     let mut body = String::with_capacity(prefix.len() + 64);
     body.push_str(prefix);
     body.push_str(",\"ServerTime\":\"");
@@ -83,7 +90,7 @@ pub async fn get_token(
     body.push_str(&format_timestamp(refresh_after(
         creds.expiration,
         now,
-        settings.issuer.min_ttl_seconds,
+        profile.settings.issuer.min_ttl_seconds,
     )));
     body.push_str("\"}");
     let mut response = HttpResponse::Ok()
@@ -94,6 +101,8 @@ pub async fn get_token(
     response.extensions_mut().insert(AuditRecord {
         caller: caller.id.clone(),
         auth_mode: caller.mode.as_str(),
+        profile: profile.name.clone(),
+        role_arn: profile.role_arn.clone(),
         dir: grant.dir.clone(),
         grant: issued.grant.clone(),
         outcome: issued.outcome,

@@ -17,5 +17,6 @@ mod jwt_support;
 mod leaks;
 mod ops;
 mod post_object;
+mod profiles;
 mod scoping;
 mod token;

@@ -41,8 +41,8 @@ async fn metrics_move_as_requests_happen() {
         "{before}"
     );
     let ok = r#"sts_broker_http_requests_total{route="/getToken",status="200"}"#;
-    let miss = r#"sts_broker_credentials_handed_out_total{endpoint="/getToken",cache="miss"}"#;
-    let hit = r#"sts_broker_credentials_handed_out_total{endpoint="/getToken",cache="hit"}"#;
+    let miss = r#"sts_broker_credentials_handed_out_total{endpoint="/getToken",cache="miss",profile="default"}"#;
+    let hit = r#"sts_broker_credentials_handed_out_total{endpoint="/getToken",cache="hit",profile="default"}"#;
     let assume_ok =
         r#"sts_broker_sts_requests_total{action="AssumeRole",outcome="success",code=""}"#;
     assert_eq!(sample(&before, ok), 0.0);

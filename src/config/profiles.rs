@@ -1,0 +1,333 @@
+//! Upload profiles: `BROKER_PROFILES_FILE`, a TOML file of upload kinds, each its own prefix,
+//! limits, lifetimes and optionally bucket, region, upload host, role and callback. The
+//! environment forms the profile `default`. Every problem is named (`profiles.<name>.<key>`),
+//! misspelt keys included, and so are prefixes of two profiles that overlap.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::reader::{is_region_id, web_url, Reader};
+use super::sts::{profile_windows, Lifetimes};
+use super::upload::{content_types, oss_endpoint_for, UploadSettings};
+use crate::issuer::{IssuerConfig, PostCredentials};
+use crate::oss::post_object::PostSettings;
+use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
+use crate::sts::types::RoleArn;
+
+/// The name of the profile the environment forms.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// Where a profile's callbacks go.
+#[derive(Debug, Clone)]
+pub struct CallbackSettings {
+    /// The app's URL the broker forwards verified callbacks to.
+    pub forward_url: reqwest::Url,
+}
+
+/// One profile, validated.
+#[derive(Debug, Clone)]
+pub struct ProfileSettings {
+    pub name: String,
+    pub issuer: IssuerConfig,
+    pub upload: UploadSettings,
+    pub post: PostSettings,
+    pub callback: Option<CallbackSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    profiles: BTreeMap<String, Spec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    prefix: String,
+    max_upload_bytes: Option<u64>,
+    content_types: Option<Vec<String>>,
+    post_policy_ttl_seconds: Option<u64>,
+    duration_seconds: Option<u32>,
+    bucket: Option<String>,
+    region: Option<String>,
+    upload_host: Option<String>,
+    role_arn: Option<String>,
+    callback: Option<CallbackSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackSpec {
+    forward_url: String,
+}
+
+const VAR: &str = "BROKER_PROFILES_FILE";
+
+/// The default profile's parts, as the environment gave them.
+pub(crate) struct Defaults<'a> {
+    pub lifetimes: &'a Lifetimes,
+    pub upload: &'a UploadSettings,
+    pub post: &'a PostSettings,
+    pub issuer: &'a IssuerConfig,
+}
+
+/// The profiles of `BROKER_PROFILES_FILE` (none when unset).
+pub(crate) fn read(
+    r: &mut Reader<'_>,
+    defaults: Option<&Defaults<'_>>,
+) -> Option<Vec<ProfileSettings>> {
+    let path = r.get(VAR)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            r.problem(VAR, format!("cannot read {path}: {}", e.kind()));
+            return None;
+        }
+    };
+    let file: File = match toml::from_str(&text) {
+        Ok(file) => file,
+        Err(e) => {
+            // toml's message names the line and the key, never a value of ours worth hiding.
+            r.problem(VAR, format!("{path}: {}", e.message()));
+            return None;
+        }
+    };
+    let defaults = defaults?;
+    let before = r.problems.len();
+    let mut profiles = Vec::new();
+    for (name, spec) in file.profiles {
+        if let Some(profile) = one(r, &name, spec, defaults) {
+            profiles.push(profile);
+        }
+    }
+    check_overlaps(r, defaults, &profiles);
+    (r.problems.len() == before).then_some(profiles)
+}
+
+fn is_profile_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// One profile; its problems are recorded as `profiles.<name>.<key>: …`.
+fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<ProfileSettings> {
+    let before = r.problems.len();
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| {
+        r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
+    };
+    if !is_profile_name(name) || name == DEFAULT_PROFILE {
+        problem(r, "", format!(
+            "a profile name is 1-32 of a-z, 0-9 and `-`, and `{DEFAULT_PROFILE}` is the environment's"
+        ));
+    }
+    let prefix = UploadPrefix::parse(&spec.prefix)
+        .map_err(|e| problem(r, ".prefix", e))
+        .ok();
+    let bucket = match &spec.bucket {
+        Some(raw) => BucketName::parse(raw)
+            .map_err(|e| problem(r, ".bucket", e))
+            .ok(),
+        None => Some(d.upload.bucket.clone()),
+    };
+    let region = match &spec.region {
+        Some(raw) if is_region_id(raw) => Some(raw.clone()),
+        Some(_) => {
+            problem(
+                r,
+                ".region",
+                "must be a region id such as cn-hangzhou".into(),
+            );
+            None
+        }
+        None => Some(d.upload.region.clone()),
+    };
+    let role_arn = match &spec.role_arn {
+        Some(raw) => RoleArn::parse(raw)
+            .map_err(|e| problem(r, ".role_arn", e))
+            .ok(),
+        None => Some(d.issuer.role_arn.clone()),
+    };
+    let explicit_host = match &spec.upload_host {
+        Some(raw) => web_url(raw, true)
+            .map(|u| Some(u.as_str().trim_end_matches('/').to_owned()))
+            .map_err(|e| problem(r, ".upload_host", e))
+            .ok(),
+        None => Some(None),
+    };
+    let duration = spec
+        .duration_seconds
+        .unwrap_or(d.lifetimes.duration_seconds);
+    if !(900..=43_200).contains(&duration) {
+        problem(
+            r,
+            ".duration_seconds",
+            "must be a whole number from 900 to 43200".into(),
+        );
+    }
+    let windows = match spec.duration_seconds {
+        None => Some((
+            d.lifetimes.refresh_ahead_seconds,
+            d.lifetimes.min_ttl_seconds,
+        )),
+        Some(_) => profile_windows(duration, d.lifetimes.explicit_windows)
+            .map_err(|e| problem(r, ".duration_seconds", e))
+            .ok(),
+    };
+    let max_upload_bytes = spec.max_upload_bytes.unwrap_or(d.post.max_upload_bytes);
+    if !(1..=5 * 1024 * 1024 * 1024).contains(&max_upload_bytes) {
+        problem(
+            r,
+            ".max_upload_bytes",
+            "must be from 1 to 5368709120 (5 GiB)".into(),
+        );
+    }
+    let types = match &spec.content_types {
+        Some(list) => content_types(&list.join(","))
+            .map_err(|e| problem(r, ".content_types", e))
+            .ok(),
+        None => Some(d.post.allowed_content_types.clone()),
+    };
+    let ttl = spec
+        .post_policy_ttl_seconds
+        .unwrap_or(d.post.policy_ttl.as_secs());
+    if !(10..=86_400).contains(&ttl) {
+        problem(
+            r,
+            ".post_policy_ttl_seconds",
+            "must be from 10 to 86400".into(),
+        );
+    }
+    let callback = match &spec.callback {
+        Some(c) => web_url(&c.forward_url, true)
+            .map(|forward_url| Some(CallbackSettings { forward_url }))
+            .map_err(|e| problem(r, ".callback.forward_url", e))
+            .ok(),
+        None => Some(None),
+    };
+    let (prefix, bucket, region, role_arn, explicit_host) =
+        (prefix?, bucket?, region?, role_arn?, explicit_host?);
+    let (windows, types, callback) = (windows?, types?, callback?);
+    let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
+    if let Err(e) = upload_session_policy(&bucket, &prefix.render(&longest)) {
+        problem(
+            r,
+            ".prefix",
+            format!("too long together with the bucket: {e}"),
+        );
+    }
+    if d.issuer.post_credentials == PostCredentials::Shared && prefix.root().is_empty() {
+        problem(r, ".prefix", "has no fixed part before `${sub}`, which shared form credentials (BROKER_POST_CREDENTIALS=shared) need".into());
+    }
+    if r.problems.len() != before {
+        return None;
+    }
+    let host = explicit_host.unwrap_or_else(|| {
+        if spec.bucket.is_none() && spec.region.is_none() {
+            d.upload.host.clone()
+        } else {
+            format!("https://{}.oss-{region}.aliyuncs.com", bucket.as_str())
+        }
+    });
+    let upload = UploadSettings {
+        bucket: bucket.clone(),
+        region: region.clone(),
+        host,
+        prefix: prefix.clone(),
+    };
+    let post = PostSettings {
+        signature: d.post.signature,
+        policy_ttl: std::time::Duration::from_secs(ttl),
+        max_upload_bytes,
+        allowed_content_types: types,
+        oss_endpoint: if spec.bucket.is_none() && spec.region.is_none() {
+            d.post.oss_endpoint.clone()
+        } else {
+            oss_endpoint_for(&upload, None)
+        },
+    };
+    Some(ProfileSettings {
+        name: name.to_owned(),
+        issuer: IssuerConfig {
+            role_arn,
+            bucket,
+            upload_prefix: prefix,
+            duration_seconds: duration,
+            refresh_ahead_seconds: windows.0,
+            min_ttl_seconds: windows.1,
+            forms_session_name: format!("{}-{name}", crate::issuer::SHARED_FORMS_SESSION_NAME),
+            ..d.issuer.clone()
+        },
+        upload,
+        post,
+        callback,
+    })
+}
+
+/// Two profiles on one bucket whose upload roots are prefixes of one another could let a caller
+/// of one write into the other's area: refused.
+fn check_overlaps(r: &mut Reader<'_>, d: &Defaults<'_>, profiles: &[ProfileSettings]) {
+    let mut all = vec![(DEFAULT_PROFILE, &d.upload.bucket, d.upload.prefix.root())];
+    all.extend(
+        profiles
+            .iter()
+            .map(|p| (p.name.as_str(), &p.upload.bucket, p.upload.prefix.root())),
+    );
+    for (i, (a, bucket_a, root_a)) in all.iter().enumerate() {
+        for (b, bucket_b, root_b) in &all[i + 1..] {
+            if bucket_a == bucket_b && (root_a.starts_with(root_b) || root_b.starts_with(root_a)) {
+                r.problem(
+                    VAR,
+                    format!(
+                        "profiles {a} and {b} overlap: their prefixes start `{root_a}` and `{root_b}` in the same bucket, so a caller of one could write into the other's area; give each a fixed first part of its own (e.g. `avatars/${{sub}}/`)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Regions where OSS offers upload callbacks (protocol.md §9.1).
+const CALLBACK_REGIONS: &[&str] = &[
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-wulanchabu",
+    "cn-shenzhen",
+    "cn-heyuan",
+    "cn-guangzhou",
+    "cn-chengdu",
+    "cn-hongkong",
+    "us-west-1",
+    "us-east-1",
+    "ap-northeast-1",
+    "ap-southeast-1",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "eu-central-1",
+    "eu-west-1",
+    "me-east-1",
+];
+
+/// Start-up warnings about profiles (not problems: the region list may grow).
+pub fn warnings(profiles: &[ProfileSettings]) -> Vec<String> {
+    profiles
+        .iter()
+        .filter(|p| p.callback.is_some() && !CALLBACK_REGIONS.contains(&p.upload.region.as_str()))
+        .map(|p| {
+            format!(
+                "profile {} has a callback, but OSS offers upload callbacks in {} only as far as the broker knows; the region is {}",
+                p.name,
+                CALLBACK_REGIONS.join(", "),
+                p.upload.region
+            )
+        })
+        .collect()
+}
