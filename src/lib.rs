@@ -10,6 +10,7 @@ pub mod auth;
 pub mod backoff;
 pub mod bucket_cors;
 pub mod cache;
+pub mod callback;
 pub mod config;
 pub mod cors;
 #[cfg(feature = "demo")]

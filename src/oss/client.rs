@@ -1,4 +1,4 @@
-//! The only code that talks to the OSS API (bucket CORS), signing with OSS V4 headers and the
+//! The only code that talks to the OSS API (bucket CORS, HeadObject), signing with OSS V4 headers and the
 //! broker's own identity. Typed errors carry OSS's code and request id, never a secret.
 
 use std::sync::Arc;
@@ -151,5 +151,64 @@ impl OssClient {
         self.send(key, reqwest::Method::PUT, "cors", Some(to_xml(rules)))
             .await
             .map(|_| ())
+    }
+
+    /// `HeadObject`: the object's size and ETag (quotes removed), or `None` when it does not
+    /// exist.
+    pub async fn head_object(
+        &self,
+        key: &AccessKey,
+        object: &str,
+    ) -> Result<Option<(u64, String)>, OssError> {
+        let signed = header_signer::sign(
+            "HEAD",
+            Some(&self.bucket),
+            Some(object),
+            &[],
+            &[],
+            &key.id,
+            key.secret.expose_secret(),
+            key.security_token.as_ref().map(|t| t.expose_secret()),
+            &self.region,
+            self.clock.now(),
+        );
+        let url = format!(
+            "{}/{}",
+            self.bucket_url,
+            crate::encoding::percent_encode_path(object)
+        );
+        let mut request = self.http.head(&url);
+        for (name, value) in &signed {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request.send().await.map_err(OssError::Transport)?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        match status {
+            200 => {
+                let size = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| {
+                        OssError::Malformed("HeadObject without Content-Length".into())
+                    })?;
+                let etag = header("etag")
+                    .map(|e| e.trim_matches('"').to_owned())
+                    .ok_or_else(|| OssError::Malformed("HeadObject without ETag".into()))?;
+                Ok(Some((size, etag)))
+            }
+            404 => Ok(None),
+            _ => Err(OssError::Rejected {
+                status,
+                code: "HeadObject".into(),
+                message: format!("HTTP {status}"),
+                request_id: header("x-oss-request-id").unwrap_or_default(),
+            }),
+        }
     }
 }

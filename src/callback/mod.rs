@@ -1,0 +1,295 @@
+//! OSS upload callbacks for profiles with a `[callback]`: the `callback` field the broker puts
+//! (pinned) into a server-signed form, and the checks `POST /ossCallback` makes before it
+//! forwards anything to the app: OSS's RSA-MD5 signature (with OSS's key from
+//! `gosspublic.alicdn.com` only, or a pinned key), the broker's own grant in the body, the key
+//! under the grant's directory, and the object itself (HeadObject with the broker's identity
+//! must show the size and ETag the body states). Forwarding signs the app's copy with
+//! `BROKER_CALLBACK_SECRET`. Nothing here knows HTTP requests of the broker's own API.
+
+pub mod grant;
+pub mod signature;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
+use rsa::RsaPublicKey;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::hmac_sha256;
+
+/// OSS delivers its callback key only under these prefixes (protocol.md §9.4).
+pub const KEY_URL_PREFIXES: [&str; 2] = [
+    "http://gosspublic.alicdn.com/",
+    "https://gosspublic.alicdn.com/",
+];
+
+/// OSS refuses a Base64 `callback` field over this (protocol.md §9.1).
+pub const MAX_CALLBACK_FIELD: usize = 5 * 1024;
+
+/// The callback section: where OSS reaches the broker, the forwarding secret, a pinned key.
+#[derive(Clone)]
+pub struct CallbackConfig {
+    /// `BROKER_CALLBACK_URL`: this broker's `/ossCallback` as OSS reaches it.
+    pub url: reqwest::Url,
+    /// `BROKER_CALLBACK_SECRET`: signs grants and what the broker forwards.
+    pub secret: SecretString,
+    /// `BROKER_CALLBACK_PUBLIC_KEY_FILE`: OSS's key, pinned (no fetch).
+    pub pinned_key: Option<RsaPublicKey>,
+}
+
+impl std::fmt::Debug for CallbackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackConfig")
+            .field("url", &self.url.as_str())
+            .field("secret", &"[redacted]")
+            .field("pinned_key", &self.pinned_key.is_some())
+            .finish()
+    }
+}
+
+/// The body OSS posts back, as the form's template asked for it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackBody {
+    pub bucket: String,
+    pub object: String,
+    pub size: u64,
+    pub etag: String,
+    #[serde(rename = "mimeType")]
+    pub mime_type: String,
+    pub caller: String,
+    pub profile: String,
+    pub dir: String,
+    pub grant: String,
+}
+
+/// The `callback` form field (Base64 JSON) for one caller's form: OSS fills the system
+/// variables into a JSON body that also carries the caller, the profile, the directory and the
+/// broker's grant. `None` when it would exceed OSS's 5 KB.
+pub fn form_field(
+    config: &CallbackConfig,
+    caller: &str,
+    profile: &str,
+    dir: &str,
+    expires: i64,
+) -> Option<String> {
+    let grant = grant::sign(
+        &config.secret,
+        &grant::GrantFacts {
+            caller,
+            profile,
+            dir,
+            expires,
+        },
+    );
+    let quoted = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    // protocol.md §9.2: in a JSON body the placeholders are written unquoted.
+    let body = format!(
+        "{{\"bucket\":${{bucket}},\"object\":${{object}},\"size\":${{size}},\"etag\":${{etag}},\"mimeType\":${{mimeType}},\"caller\":{},\"profile\":{},\"dir\":{},\"grant\":{}}}",
+        quoted(caller),
+        quoted(profile),
+        quoted(dir),
+        quoted(&grant)
+    );
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Param<'a> {
+        callback_url: &'a str,
+        callback_body: &'a str,
+        callback_body_type: &'static str,
+        #[serde(rename = "callbackSNI")]
+        callback_sni: bool,
+    }
+    let json = serde_json::to_vec(&Param {
+        callback_url: config.url.as_str(),
+        callback_body: &body,
+        callback_body_type: "application/json",
+        // protocol.md §9.1: without SNI an HTTPS callback can fail on the certificate.
+        callback_sni: config.url.scheme() == "https",
+    })
+    .expect("plain strings serialise");
+    let field = B64.encode(json);
+    (field.len() <= MAX_CALLBACK_FIELD).then_some(field)
+}
+
+/// Why a callback was refused or failed (for the audit line; callers only see `403`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no Authorization or x-oss-pub-key-url header")]
+    MissingHeaders,
+    #[error("the public key URL is not under gosspublic.alicdn.com")]
+    KeyUrl,
+    #[error("OSS's public key could not be fetched or read")]
+    KeyFetch,
+    #[error("OSS's signature does not verify")]
+    Signature,
+    #[error("the body is not the broker's callback body")]
+    Body,
+    #[error("the body names a profile without a callback")]
+    Profile,
+    #[error("the grant is malformed")]
+    GrantMalformed,
+    #[error("the grant was not made by this broker for this caller, profile and directory")]
+    GrantForged,
+    #[error("the grant has expired")]
+    GrantExpired,
+    #[error("the object key is outside the grant's directory, or the bucket is another")]
+    OutsideDir,
+    #[error("the object does not exist")]
+    NoObject,
+    #[error("the object's size or ETag differs from the body's")]
+    ObjectMismatch,
+    #[error("the object could not be checked (HeadObject failed)")]
+    HeadFailed,
+}
+
+impl From<grant::GrantRefusal> for Refusal {
+    fn from(r: grant::GrantRefusal) -> Self {
+        match r {
+            grant::GrantRefusal::Malformed => Self::GrantMalformed,
+            grant::GrantRefusal::Forged => Self::GrantForged,
+            grant::GrantRefusal::Expired => Self::GrantExpired,
+        }
+    }
+}
+
+/// Keys fetched from OSS's key URLs, bounded.
+const MAX_KEYS: usize = 8;
+
+/// OSS's public keys: pinned, or fetched from an allowed URL once and kept.
+pub struct OssKeys {
+    pinned: Option<Arc<RsaPublicKey>>,
+    fetched: Mutex<HashMap<String, Arc<RsaPublicKey>>>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for OssKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OssKeys")
+            .field("pinned", &self.pinned.is_some())
+            .finish()
+    }
+}
+
+impl OssKeys {
+    pub fn new(pinned: Option<RsaPublicKey>) -> Self {
+        Self {
+            pinned: pinned.map(Arc::new),
+            fetched: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_millis(1500))
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client builds"),
+        }
+    }
+
+    /// The key for `key_url_header` (Base64 of the key's URL, as OSS sends it).
+    pub async fn key(&self, key_url_header: &str) -> Result<Arc<RsaPublicKey>, Refusal> {
+        if let Some(key) = &self.pinned {
+            return Ok(key.clone());
+        }
+        let url = B64
+            .decode(key_url_header.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(Refusal::KeyUrl)?;
+        if !KEY_URL_PREFIXES.iter().any(|p| url.starts_with(p)) || url.contains("..") {
+            return Err(Refusal::KeyUrl);
+        }
+        if let Some(key) = self.fetched.lock().expect("keys lock").get(&url) {
+            return Ok(key.clone());
+        }
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|_| Refusal::KeyFetch)?;
+        if !response.status().is_success() {
+            return Err(Refusal::KeyFetch);
+        }
+        let text = response.text().await.map_err(|_| Refusal::KeyFetch)?;
+        if text.len() > 4096 {
+            return Err(Refusal::KeyFetch);
+        }
+        let key = Arc::new(signature::parse_public_key(&text).map_err(|_| Refusal::KeyFetch)?);
+        let mut fetched = self.fetched.lock().expect("keys lock");
+        if fetched.len() < MAX_KEYS {
+            fetched.insert(url, key.clone());
+        }
+        Ok(key)
+    }
+}
+
+/// What the broker forwards to the app: the contract's JSON.
+#[derive(Debug, Serialize)]
+pub struct Forward<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub size: u64,
+    pub etag: &'a str,
+    pub mime_type: &'a str,
+    pub caller: &'a str,
+    pub profile: &'a str,
+}
+
+/// `X-Broker-Signature` for `body` sent at `timestamp`: `v1=<hex HMAC-SHA256(secret,
+/// timestamp + "." + body)>`.
+pub fn forward_signature(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
+    let mut message = format!("{timestamp}.").into_bytes();
+    message.extend_from_slice(body);
+    format!(
+        "v1={}",
+        hex::encode(hmac_sha256(secret.expose_secret().as_bytes(), &message))
+    )
+}
+
+/// The app's answer, relayed to OSS (and by OSS to the uploader) when it is a 2xx JSON body of
+/// at most 1 MB; anything else fails the callback.
+pub const MAX_APP_ANSWER: usize = 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> CallbackConfig {
+        CallbackConfig {
+            url: "https://upload.example.com/ossCallback".parse().unwrap(),
+            secret: SecretString::from("0123456789abcdef0123456789abcdef".to_owned()),
+            pinned_key: None,
+        }
+    }
+
+    #[test]
+    fn the_form_field_is_oss_json_with_unquoted_placeholders() {
+        let field = form_field(&config(), "al\"ice", "avatar", "avatars/al\"ice/", 1000).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&B64.decode(&field).unwrap()).unwrap();
+        assert_eq!(
+            json["callbackUrl"],
+            "https://upload.example.com/ossCallback"
+        );
+        assert_eq!(json["callbackBodyType"], "application/json");
+        assert_eq!(json["callbackSNI"], true);
+        let body = json["callbackBody"].as_str().unwrap();
+        assert!(body.starts_with(r#"{"bucket":${bucket},"object":${object},"size":${size},"etag":${etag},"mimeType":${mimeType},"caller":"al\"ice","profile":"avatar""#), "{body}");
+        assert!(body.contains(r#""grant":"v1.1000."#));
+        let long = "x".repeat(4000);
+        assert!(
+            form_field(&config(), &long, "p", &long, 1).is_none(),
+            "over OSS's 5 KB"
+        );
+    }
+
+    #[test]
+    fn forward_signature_vector() {
+        // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef
+        assert_eq!(
+            forward_signature(&config().secret, 1_700_000_000, br#"{"a":1}"#),
+            "v1=f05f2539e3ae1c49aec5f8cfdad75ef6b06480b133973ffbb7ec9e18827af177"
+        );
+    }
+}
