@@ -2,10 +2,11 @@
 //! keys from the configured JWKS URL, fetched and cached here) and returns the subject claim.
 //! It must never log or return the token or the secret, never follow URLs a token names
 //! (`jku`, `x5u`, embedded `jwk`), and never let the token's header choose the key family.
+//! Verifying with a key already known never waits for a key-set fetch.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -35,6 +36,10 @@ pub enum JwtFailure {
     BadSignature,
     Expired,
     NotYetValid,
+    /// `iat` lies further in the future than the leeway.
+    IssuedInFuture,
+    /// `exp - iat` (or `exp - now` without `iat`) exceeds `BROKER_JWT_MAX_LIFETIME_SECONDS`.
+    LifetimeTooLong,
     WrongIssuer,
     WrongAudience,
     MissingClaim,
@@ -50,6 +55,10 @@ impl fmt::Display for JwtFailure {
             Self::BadSignature => "JWT signature does not verify",
             Self::Expired => "JWT has expired",
             Self::NotYetValid => "JWT is not valid yet (nbf)",
+            Self::IssuedInFuture => "JWT is issued in the future (iat)",
+            Self::LifetimeTooLong => {
+                "JWT lives longer than BROKER_JWT_MAX_LIFETIME_SECONDS allows (exp - iat)"
+            }
             Self::WrongIssuer => "JWT issuer is not the configured one",
             Self::WrongAudience => "JWT audience is not the configured one",
             Self::MissingClaim => "JWT lacks a required claim (exp, iss, aud)",
@@ -94,6 +103,9 @@ pub struct JwtVerifier {
     audiences: Vec<String>,
     subject_claim: String,
     leeway: Duration,
+    max_lifetime: Option<Duration>,
+    /// `exp`, `nbf` and `iat` are checked against this clock.
+    clock: Arc<dyn Clock>,
 }
 
 impl JwtVerifier {
@@ -110,7 +122,7 @@ impl JwtVerifier {
                 url.clone(),
                 settings.jwks_max_age,
                 settings.jwks_min_refetch_interval,
-                clock,
+                clock.clone(),
             )?),
             None => None,
         };
@@ -121,6 +133,8 @@ impl JwtVerifier {
             audiences: settings.audiences.clone(),
             subject_claim: settings.subject_claim.clone(),
             leeway: settings.leeway,
+            max_lifetime: settings.max_lifetime,
+            clock,
         })
     }
 
@@ -153,9 +167,10 @@ impl JwtVerifier {
             _ => return Err(JwtFailure::AlgorithmNotAllowed),
         };
         let mut validation = Validation::new(header.alg);
-        validation.leeway = self.leeway.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // The crate checks the signature, `iss`, `aud` and that `exp` is a number; the times
+        // are checked below against the broker's clock, `iat` and the lifetime included.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&self.audiences);
@@ -166,10 +181,51 @@ impl JwtVerifier {
             &validation,
         )
         .map_err(|e| classify(e.kind()))?;
+        self.check_times(&data.claims)?;
         match data.claims.get(&self.subject_claim) {
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
             _ => Err(JwtFailure::SubjectNotAString),
         }
+    }
+}
+
+impl JwtVerifier {
+    /// `exp` (required), `nbf` and `iat` (when present) with the leeway, and the lifetime
+    /// when `BROKER_JWT_MAX_LIFETIME_SECONDS` is set. A present time claim that is not a number
+    /// is malformed.
+    fn check_times(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), JwtFailure> {
+        let time = |name: &str| match claims.get(name) {
+            None => Ok(None),
+            Some(value) => value.as_f64().map(Some).ok_or(JwtFailure::Malformed),
+        };
+        let now = self.clock.now().timestamp() as f64;
+        let leeway = self.leeway.as_secs() as f64;
+        let exp = time("exp")?.ok_or(JwtFailure::MissingClaim)?;
+        if exp + leeway < now {
+            return Err(JwtFailure::Expired);
+        }
+        if time("nbf")?.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(JwtFailure::NotYetValid);
+        }
+        let iat = time("iat")?;
+        if iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(JwtFailure::IssuedInFuture);
+        }
+        if let Some(max) = self.max_lifetime {
+            // Without `iat` the token is judged by the time it has left, with the leeway for
+            // a clock that runs behind the issuer's.
+            let lifetime = match iat {
+                Some(iat) => exp - iat,
+                None => exp - now - leeway,
+            };
+            if lifetime > max.as_secs() as f64 {
+                return Err(JwtFailure::LifetimeTooLong);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -233,27 +289,101 @@ impl CachedKey {
     }
 }
 
+/// One fetched key set. It is never changed, only replaced whole by the next fetch.
 #[derive(Debug, Default)]
-struct JwksState {
+struct KeySet {
     /// Keys with a `kid`, and those without (usable only when the token names none).
     by_kid: HashMap<String, CachedKey>,
     anonymous: Vec<CachedKey>,
+    /// `None` until the first successful fetch.
     fetched_at: Option<DateTime<Utc>>,
+}
+
+/// What a key set has for a token.
+enum Lookup {
+    Found(Arc<DecodingKey>),
+    /// The `kid` is known, but its key is not for this algorithm.
+    WrongAlgorithm,
+    /// An unknown `kid`, or no single fitting key for a token without one.
+    Missing,
+}
+
+impl KeySet {
+    fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Lookup {
+        let candidate = match kid {
+            Some(kid) => match self.by_kid.get(kid) {
+                Some(key) if key.fits(alg) => Some(key),
+                Some(_) => return Lookup::WrongAlgorithm,
+                None => None,
+            },
+            // Without a `kid`, only an unambiguous key will do.
+            None => {
+                let mut fitting = self
+                    .by_kid
+                    .values()
+                    .chain(self.anonymous.iter())
+                    .filter(|k| k.fits(alg));
+                match (fitting.next(), fitting.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            }
+        };
+        match candidate {
+            Some(key) => Lookup::Found(Arc::new(key.key.0.clone())),
+            None => Lookup::Missing,
+        }
+    }
+}
+
+/// When the key set was last asked for, and the fetch under way, if any.
+#[derive(Debug, Default)]
+struct Refetch {
     last_attempt: Option<DateTime<Utc>>,
+    /// Closed (its sender dropped) when the fetch under way has ended, however it ended.
+    in_flight: Option<tokio::sync::watch::Receiver<()>>,
 }
 
 /// The key set behind `BROKER_JWT_JWKS_URL`: fetched on first use, refetched when older than
 /// `max_age` or when a token names an unknown `kid`, but never more often than once per
-/// `min_refetch` (a flood of made-up `kid`s costs one request per interval). Fetches are
-/// single-flight: concurrent callers wait for the one in progress.
+/// `min_refetch` (a flood of made-up `kid`s costs one request per interval), and never two
+/// fetches at once.
+///
+/// A fetch runs in a task of its own, outside every lock: the key set is swapped in when it has
+/// arrived. A token whose key is known is verified at once, with the keys at hand, even while a
+/// fetch is under way or the set is due for a refresh (which then runs in the background). Only
+/// a token whose key is not known waits, for the fetch under way or for one it may start.
+#[derive(Debug, Clone)]
+pub struct JwksCache(Arc<Jwks>);
+
 #[derive(Debug)]
-pub struct JwksCache {
+struct Jwks {
     url: reqwest::Url,
     http: reqwest::Client,
     max_age: chrono::Duration,
     min_refetch: chrono::Duration,
     clock: Arc<dyn Clock>,
-    state: tokio::sync::Mutex<JwksState>,
+    /// Held only to clone or replace the `Arc`, never across an await.
+    keys: RwLock<Arc<KeySet>>,
+    /// Held only to decide whether to fetch, never across an await.
+    refetch: Mutex<Refetch>,
+}
+
+/// Ends a fetch: clears `in_flight` and then wakes its waiters (by dropping the sender), also
+/// when the fetch task panics or is dropped.
+struct FetchDone {
+    jwks: Arc<Jwks>,
+    _wake: tokio::sync::watch::Sender<()>,
+}
+
+impl Drop for FetchDone {
+    fn drop(&mut self) {
+        self.jwks
+            .refetch
+            .lock()
+            .expect("JWKS refetch lock")
+            .in_flight = None;
+    }
 }
 
 impl JwksCache {
@@ -267,18 +397,27 @@ impl JwksCache {
             .timeout(JWKS_TIMEOUT)
             .connect_timeout(JWKS_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            // Like the STS client: the identity provider is reached directly. A proxy from
+            // the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) would see and could change
+            // the keys every token is verified with.
+            .no_proxy()
             .build()
             .map_err(|e| format!("JWKS HTTP client: {e}"))?;
         let to_chrono =
             |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        Ok(Self {
+        Ok(Self(Arc::new(Jwks {
             url,
             http,
             max_age: to_chrono(max_age),
             min_refetch: to_chrono(min_refetch),
             clock,
-            state: tokio::sync::Mutex::new(JwksState::default()),
-        })
+            keys: RwLock::new(Arc::new(KeySet::default())),
+            refetch: Mutex::new(Refetch::default()),
+        })))
+    }
+
+    fn keys(&self) -> Arc<KeySet> {
+        self.0.keys.read().expect("JWKS key lock").clone()
     }
 
     async fn key_for(
@@ -286,60 +425,85 @@ impl JwksCache {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<DecodingKey>, JwtFailure> {
-        let mut state = self.state.lock().await;
-        let now = self.clock.now();
-        let stale = state.fetched_at.is_none_or(|at| now - at >= self.max_age);
-        let known = match kid {
-            Some(kid) => state.by_kid.contains_key(kid),
-            None => true,
+        let keys = self.keys();
+        match keys.lookup(kid, alg) {
+            Lookup::Found(key) => {
+                let now = self.0.clock.now();
+                if keys.fetched_at.is_none_or(|at| now - at >= self.0.max_age) {
+                    // Due for a refresh: in the background; this token does not wait for it.
+                    let _ = self.start_fetch();
+                }
+                return Ok(key);
+            }
+            Lookup::WrongAlgorithm => return Err(JwtFailure::AlgorithmNotAllowed),
+            Lookup::Missing => {}
+        }
+        // A key we do not have (or no keys yet): wait for the fetch under way, or start one if
+        // the interval allows; otherwise refuse at once.
+        let Some(mut done) = self.start_fetch() else {
+            return Err(JwtFailure::UnknownKey);
         };
-        let may_fetch = state
+        // Returns when the fetch has ended (the sender is dropped); the fetch times out itself.
+        let _ = done.changed().await;
+        match self.keys().lookup(kid, alg) {
+            Lookup::Found(key) => Ok(key),
+            Lookup::WrongAlgorithm => Err(JwtFailure::AlgorithmNotAllowed),
+            Lookup::Missing => Err(JwtFailure::UnknownKey),
+        }
+    }
+
+    /// The fetch under way, or a new one when the last attempt is at least `min_refetch` old;
+    /// `None` when neither. A new fetch runs in its own task, so it finishes even when the
+    /// request that started it goes away.
+    fn start_fetch(&self) -> Option<tokio::sync::watch::Receiver<()>> {
+        let mut refetch = self.0.refetch.lock().expect("JWKS refetch lock");
+        if let Some(done) = &refetch.in_flight {
+            return Some(done.clone());
+        }
+        let now = self.0.clock.now();
+        if refetch
             .last_attempt
-            .is_none_or(|at| now - at >= self.min_refetch);
-        if (stale || !known) && may_fetch {
-            state.last_attempt = Some(now);
-            match self.fetch().await {
+            .is_some_and(|at| now - at < self.0.min_refetch)
+        {
+            return None;
+        }
+        refetch.last_attempt = Some(now);
+        let (wake, done) = tokio::sync::watch::channel(());
+        refetch.in_flight = Some(done.clone());
+        drop(refetch);
+        let guard = FetchDone {
+            jwks: self.0.clone(),
+            _wake: wake,
+        };
+        tokio::spawn(async move {
+            let jwks = &guard.jwks;
+            match jwks.fetch().await {
                 Ok((by_kid, anonymous)) => {
                     tracing::info!(
-                        url = %self.url,
+                        url = %jwks.url,
                         keys = by_kid.len() + anonymous.len(),
                         "JWKS fetched"
                     );
-                    state.by_kid = by_kid;
-                    state.anonymous = anonymous;
-                    state.fetched_at = Some(now);
+                    let set = Arc::new(KeySet {
+                        by_kid,
+                        anonymous,
+                        fetched_at: Some(now),
+                    });
+                    *jwks.keys.write().expect("JWKS key lock") = set;
                 }
                 Err(reason) => tracing::warn!(
-                    url = %self.url,
+                    url = %jwks.url,
                     reason,
                     "JWKS fetch failed; keeping the keys already known"
                 ),
             }
-        }
-        let candidate = match kid {
-            Some(kid) => state.by_kid.get(kid).filter(|k| k.fits(alg)),
-            // Without a `kid`, only an unambiguous key will do.
-            None => {
-                let mut fitting = state
-                    .by_kid
-                    .values()
-                    .chain(state.anonymous.iter())
-                    .filter(|k| k.fits(alg));
-                match (fitting.next(), fitting.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            }
-        };
-        match candidate {
-            Some(k) => Ok(Arc::new(k.key.0.clone())),
-            None if kid.is_some_and(|kid| state.by_kid.contains_key(kid)) => {
-                Err(JwtFailure::AlgorithmNotAllowed)
-            }
-            None => Err(JwtFailure::UnknownKey),
-        }
+            drop(guard);
+        });
+        Some(done)
     }
+}
 
+impl Jwks {
     #[allow(clippy::type_complexity)]
     async fn fetch(&self) -> Result<(HashMap<String, CachedKey>, Vec<CachedKey>), String> {
         let mut response = self

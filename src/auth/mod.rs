@@ -169,19 +169,20 @@ impl Access {
         // `None` (no peer address) is one key of its own.
         let address_key = peer.map(address_key);
         let now = self.clock.now();
-        if let Some(failures) = &self.failures {
-            if let Err(wait) = failures.peek(&address_key, now) {
-                return Err(AccessDenied::RateLimited {
-                    kind: RateLimitKind::AuthFailures,
-                    retry_after_seconds: retry_after_seconds(wait),
-                });
-            }
-        }
+        // The credential is checked first, and only a failure meets the failure limit: a valid
+        // credential passes even from an address that is over it, so one client sending bad
+        // tokens cannot lock out everyone behind the same NAT, CGNAT or gateway. Past the limit,
+        // a failure is answered `429` with `Retry-After` instead of `401`.
         let raw_id = match self.authenticate(headers, peer).await {
             Ok(raw) => raw,
             Err(failure) => {
                 if let Some(failures) = &self.failures {
-                    let _ = failures.check(&address_key, now);
+                    if let Err(wait) = failures.check(&address_key, now) {
+                        return Err(AccessDenied::RateLimited {
+                            kind: RateLimitKind::AuthFailures,
+                            retry_after_seconds: retry_after_seconds(wait),
+                        });
+                    }
                 }
                 return Err(AccessDenied::Unauthenticated(failure));
             }

@@ -10,11 +10,35 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 
 use super::reader::{integer_in, web_url, Reader};
+use super::variables::VARIABLES;
 use crate::auth::api_key::ApiKeys;
 use crate::auth::settings::{
-    AccessSettings, AuthMode, HeaderSettings, JwtSettings, RateLimitSettings,
-    MIN_HS256_SECRET_BYTES,
+    weak_hs256_secret, AccessSettings, AuthMode, HeaderSettings, JwtSettings, RateLimitSettings,
 };
+
+/// What every placeholder in `.env.example` (and in the deployment examples) contains.
+pub(crate) const PLACEHOLDER: &str = "REPLACE_WITH_";
+
+/// Refuses every variable of the table whose value still contains [`PLACEHOLDER`], whatever
+/// section reads it and whether or not the configured mode uses it: a placeholder means the
+/// configuration was never finished. A variable another section has already refused is not
+/// named twice. The message never quotes the value.
+fn refuse_placeholders(r: &mut Reader<'_>) {
+    for variable in VARIABLES {
+        let placeholder = r
+            .get(variable.name)
+            .is_some_and(|v| v.contains(PLACEHOLDER));
+        let named = r.problems.iter().any(|p| p.variable == variable.name);
+        if placeholder && !named {
+            r.problem(
+                variable.name,
+                format!(
+                    "is still a {PLACEHOLDER}… placeholder (as in .env.example); set the real value"
+                ),
+            );
+        }
+    }
+}
 
 /// `BROKER_AUTH`.
 pub(crate) fn auth_mode(r: &mut Reader<'_>) -> Option<AuthMode> {
@@ -32,9 +56,17 @@ pub(crate) fn auth_mode(r: &mut Reader<'_>) -> Option<AuthMode> {
 }
 
 /// Reads the variables of this module; `None` when any of them is invalid (the problems are in
-/// `r`). `auth` and `listen` are `None` when their own variables were invalid.
-/// `listen` is `None` when `BROKER_LISTEN` itself was invalid.
+/// `r`). `listen` is `None` when `BROKER_LISTEN` itself was invalid.
+///
+/// It also refuses placeholders in every variable of the table (`refuse_placeholders`): the
+/// access section runs once per configuration read, so the check runs exactly once.
 pub(crate) fn read(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessSettings> {
+    let settings = read_access(r, listen);
+    refuse_placeholders(r);
+    settings
+}
+
+fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessSettings> {
     let auth = auth_mode(r);
     let before = r.problems.len();
 
@@ -93,14 +125,11 @@ pub(crate) fn read(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<Acc
 
 fn read_jwt(r: &mut Reader<'_>) -> Option<JwtSettings> {
     let secret = r.get("BROKER_JWT_HS256_SECRET");
-    if secret
-        .as_ref()
-        .is_some_and(|s| s.len() < MIN_HS256_SECRET_BYTES)
+    if let Some(reason) = secret
+        .as_deref()
+        .and_then(|s| weak_hs256_secret(s.as_bytes()))
     {
-        r.problem(
-            "BROKER_JWT_HS256_SECRET",
-            format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
-        );
+        r.problem("BROKER_JWT_HS256_SECRET", reason);
     }
     let jwks_url = r.parsed("BROKER_JWT_JWKS_URL", None, |raw| web_url(raw, true));
     if secret.is_none() && r.get("BROKER_JWT_JWKS_URL").is_none() {
@@ -140,6 +169,9 @@ fn read_jwt(r: &mut Reader<'_>) -> Option<JwtSettings> {
     let leeway = r.parsed("BROKER_JWT_LEEWAY_SECONDS", Some(30), |raw| {
         integer_in(raw, 0, 300)
     });
+    let max_lifetime = r.parsed("BROKER_JWT_MAX_LIFETIME_SECONDS", Some(None), |raw| {
+        integer_in(raw, 1, 31_536_000).map(|s| Some(Duration::from_secs(s)))
+    });
     let max_age = r.parsed("BROKER_JWT_JWKS_MAX_AGE_SECONDS", Some(600), |raw| {
         integer_in(raw, 10, 86_400)
     });
@@ -153,6 +185,7 @@ fn read_jwt(r: &mut Reader<'_>) -> Option<JwtSettings> {
         audiences: audiences?,
         subject_claim: subject_claim?,
         leeway: Duration::from_secs(leeway?),
+        max_lifetime: max_lifetime?,
         jwks_max_age: Duration::from_secs(max_age?),
         jwks_min_refetch_interval: Duration::from_secs(min_refetch?),
     })

@@ -137,6 +137,7 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_JWT_AUDIENCE", None, Access),
     var("BROKER_JWT_SUBJECT_CLAIM", Some("sub"), Access),
     var("BROKER_JWT_LEEWAY_SECONDS", Some("30"), Access),
+    var("BROKER_JWT_MAX_LIFETIME_SECONDS", None, Access),
     var("BROKER_JWT_JWKS_MAX_AGE_SECONDS", Some("600"), Access),
     var("BROKER_JWT_JWKS_MIN_REFETCH_SECONDS", Some("30"), Access),
     var("BROKER_API_KEYS", None, Access),

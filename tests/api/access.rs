@@ -1,11 +1,13 @@
 //! Rate limits (per caller, per address for failed authentication), CORS and the audit line.
 
+use jsonwebtoken::Algorithm;
 use reqwest::Method;
 use serde_json::Value;
 use sts_broker::clock::ManualClock;
 
 use crate::auth::{api_key_vars, expect_401, sha256_hex, ALICE_KEY, BOB_KEY};
 use crate::harness::{captured_log, expect_error, TestApp, Vars};
+use crate::jwt_support::{claims, hs256, jwt_vars, mint, HS256_SECRET};
 
 async fn manual_clock_app(configure: impl FnOnce(&mut Vars)) -> (TestApp, ManualClock) {
     let clock = ManualClock::new(chrono::Utc::now());
@@ -70,11 +72,17 @@ async fn repeated_authentication_failures_from_one_address_are_limited() {
     for _ in 0..3 {
         expect_401(app.get_token().bearer("guess").await).await;
     }
-    // Now even a correct key from this address waits: guessing gets no answer at all.
+    // Past the limit, a failing request is told to wait.
     let limited = app.get_token().bearer("guess").await;
     assert_eq!(retry_after(&limited), 20);
     expect_error(limited, 429, "rate-limited").await;
-    let limited = app.get_token().bearer(ALICE_KEY).await;
+    // A correct key from the same address is still answered (issue 16: callers behind one NAT
+    // must not be locked out by another's failures), and does not lift the limit for guesses.
+    assert_eq!(
+        app.get_token().bearer(ALICE_KEY).await.status().as_u16(),
+        200
+    );
+    let limited = app.get_token().bearer("guess").await;
     expect_error(limited, 429, "rate-limited").await;
     clock.advance(chrono::Duration::seconds(20));
     assert_eq!(
@@ -85,6 +93,44 @@ async fn repeated_authentication_failures_from_one_address_are_limited() {
     for _ in 0..5 {
         assert_eq!(app.get_token().bearer(BOB_KEY).await.status().as_u16(), 200);
     }
+}
+
+/// The review's reproduction: one bad token every 6 seconds from an address (a client with a
+/// stale token behind carrier-grade NAT, or an attacker) keeps that address over the default
+/// failure limit. Every valid token from the same address is still answered.
+#[tokio::test]
+async fn a_bad_token_every_six_seconds_never_locks_out_valid_callers_at_that_address() {
+    let (app, clock) = manual_clock_app(|vars| {
+        jwt_vars(vars, None);
+        vars.insert("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE".into(), "10".into());
+    })
+    .await;
+    let key = hs256(HS256_SECRET);
+    let forged = mint(
+        Algorithm::HS256,
+        &hs256("not-the-secret-0123456789abcdefghijk"),
+        None,
+        &claims("alice"),
+    );
+    for _ in 0..10 {
+        expect_401(app.get_token().bearer(&forged).await).await;
+    }
+    let limited = app.get_token().bearer(&forged).await;
+    expect_error(limited, 429, "rate-limited").await;
+    for round in 0..12 {
+        clock.advance(chrono::Duration::seconds(6));
+        // The bad token keeps the address at its limit...
+        let _ = app.get_token().bearer(&forged).await;
+        let limited = app.get_token().bearer(&forged).await;
+        expect_error(limited, 429, "rate-limited").await;
+        // ...and the valid callers behind it are answered all the same.
+        for caller in ["bob", "carol"] {
+            let token = mint(Algorithm::HS256, &key, None, &claims(caller));
+            let answer = app.get_token().bearer(&token).await;
+            assert_eq!(answer.status().as_u16(), 200, "{caller} in round {round}");
+        }
+    }
+    assert!(app.sts.issued_count() >= 2);
 }
 
 const ORIGIN: &str = "https://app.example.com";

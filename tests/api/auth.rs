@@ -124,6 +124,95 @@ async fn hs256_tokens_are_verified_with_issuer_audience_and_time_checks() {
 }
 
 #[tokio::test]
+async fn tokens_issued_in_the_future_or_living_too_long_are_refused() {
+    let app = TestApp::builder()
+        .vars(|vars| {
+            jwt_vars(vars, None);
+            vars.insert("BROKER_JWT_MAX_LIFETIME_SECONDS".into(), "86400".into());
+        })
+        .spawn()
+        .await;
+    let key = hs256(HS256_SECRET);
+    let with = |change: Value| {
+        let mut c = claims("alice");
+        for (k, v) in change.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        mint(Algorithm::HS256, &key, None, &c)
+    };
+    let accepted = [
+        ("an hour", json!({})),
+        (
+            "exactly the maximum",
+            json!({"iat": now() - 100, "exp": now() + 86_300}),
+        ),
+        ("iat inside the leeway", json!({"iat": now() + 20})),
+        ("no iat, an hour left", json!({"iat": null})),
+    ];
+    for (what, change) in accepted {
+        let answer = app.get_token().bearer(&with(change)).await;
+        assert_eq!(answer.status().as_u16(), 200, "{what}");
+    }
+    let issued_before = app.sts.issued_count();
+    let refused = [
+        ("exp in the year 2200", json!({"exp": 7_258_118_400i64})),
+        (
+            "a day and a second",
+            json!({"iat": now(), "exp": now() + 86_401}),
+        ),
+        (
+            "no iat, two days left",
+            json!({"iat": null, "exp": now() + 2 * 86_400}),
+        ),
+        ("iat two minutes ahead", json!({"iat": now() + 120})),
+        ("iat not a number", json!({"iat": "yesterday"})),
+        ("nbf not a number", json!({"nbf": "now"})),
+    ];
+    for (what, change) in refused {
+        let response = app.get_token().bearer(&with(change)).await;
+        assert_eq!(response.status().as_u16(), 401, "{what}");
+        expect_401(response).await;
+    }
+    assert_eq!(app.sts.issued_count(), issued_before, "no STS call on 401");
+    let log = captured_log();
+    assert!(log.contains("JWT lives longer than BROKER_JWT_MAX_LIFETIME_SECONDS"));
+    assert!(log.contains("JWT is issued in the future (iat)"));
+}
+
+#[tokio::test]
+async fn without_a_maximum_lifetime_iat_in_the_future_is_still_refused() {
+    let app = TestApp::builder()
+        .vars(|vars| jwt_vars(vars, None))
+        .spawn()
+        .await;
+    let key = hs256(HS256_SECRET);
+    let mut c = claims("alice");
+    c["exp"] = json!(7_258_118_400i64);
+    assert_eq!(
+        dir_of(
+            app.get_token()
+                .bearer(&mint(Algorithm::HS256, &key, None, &c))
+                .await
+        )
+        .await,
+        "uploads/alice/",
+        "the maximum lifetime is optional"
+    );
+    let mut c = claims("alice");
+    c["iat"] = json!(now() + 3600);
+    expect_401(
+        app.get_token()
+            .bearer(&mint(Algorithm::HS256, &key, None, &c))
+            .await,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn the_subject_claim_can_be_chosen() {
     let app = TestApp::builder()
         .vars(|vars| {
@@ -466,6 +555,155 @@ async fn auth_none_is_refused_on_a_public_address_unless_allowed_and_warns() {
 
     let _app: TestApp = TestApp::builder().spawn().await;
     assert!(captured_log().contains("BROKER_AUTH=none: every caller is `anonymous`"));
+}
+
+/// Every `NAME=value` of `.env.example`, commented out or not, whose value is a placeholder.
+fn example_placeholders() -> Vec<(String, String, bool)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+        .expect(".env.example");
+    text.lines()
+        .filter_map(|line| {
+            let (active, line) = match line.strip_prefix("# ") {
+                Some(rest) => (false, rest),
+                None => (true, line),
+            };
+            let (name, value) = line.split_once('=')?;
+            let name_ok = name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            (name_ok && value.contains("REPLACE_WITH_"))
+                .then(|| (name.to_owned(), value.trim_matches('\'').to_owned(), active))
+        })
+        .collect()
+}
+
+#[test]
+fn every_placeholder_of_the_example_is_refused_without_being_quoted() {
+    let placeholders = example_placeholders();
+    let names: Vec<&str> = placeholders.iter().map(|(n, _, _)| n.as_str()).collect();
+    for expected in [
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+        "BROKER_ROLE_ARN",
+        "BROKER_BUCKET",
+        "BROKER_REGION",
+        "BROKER_AUTH",
+        "BROKER_JWT_HS256_SECRET",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} not found in .env.example"
+        );
+    }
+    // Each one alone, in an otherwise valid configuration (the JWT secret in jwt mode).
+    for (name, value, _) in &placeholders {
+        let mut changes = vec![(name.as_str(), value.as_str())];
+        if name.starts_with("BROKER_JWT_") {
+            changes.extend([
+                ("BROKER_AUTH", "jwt"),
+                ("BROKER_JWT_ISSUER", ISSUER),
+                ("BROKER_JWT_AUDIENCE", AUDIENCE),
+            ]);
+        }
+        let err = settings_with(&changes).expect_err(name);
+        assert!(err.mentions(name), "{name} not named: {err}");
+        assert!(!err.to_string().contains(value.as_str()), "{err}");
+    }
+    // The file as it is: every variable it sets is named, once.
+    let active: Vars = placeholders
+        .iter()
+        .filter(|(_, _, active)| *active)
+        .map(|(n, v, _)| (n.clone(), v.clone()))
+        .collect();
+    let err = Settings::from_map(&active).expect_err("the example is not a configuration");
+    for name in active.keys() {
+        let named = err.problems.iter().filter(|p| p.variable == name).count();
+        assert_eq!(named, 1, "{name} in {err}");
+    }
+    // The identity's key alone was accepted before (it is well-formed).
+    let err = settings_with(&[("ALIBABA_CLOUD_ACCESS_KEY_ID", "REPLACE_WITH_ACCESS_KEY_ID")])
+        .unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert!(err.to_string().contains("placeholder"), "{err}");
+}
+
+#[test]
+fn placeholders_are_refused_in_every_variable_even_unused_ones() {
+    // From the deployment examples, and a few a user might write by analogy.
+    for (name, value) in [
+        ("BROKER_JWT_ISSUER", "https://REPLACE_WITH_IDP_HOST/"),
+        (
+            "BROKER_JWT_JWKS_URL",
+            "https://REPLACE_WITH_IDP_HOST/.well-known/jwks.json",
+        ),
+        ("BROKER_REDIS_KEY_PREFIX", "REPLACE_WITH_PREFIX:"),
+        ("BROKER_UPLOAD_PREFIX", "REPLACE_WITH_DIR/${sub}/"),
+        (
+            "ALIBABA_CLOUD_ROLE_SESSION_NAME",
+            "REPLACE_WITH_SESSION_NAME",
+        ),
+        ("ALIBABA_CLOUD_PROFILE", "REPLACE_WITH_PROFILE"),
+        ("BROKER_TRUSTED_HEADER", "X-REPLACE_WITH_HEADER"),
+    ] {
+        let err = settings_with(&[(name, value)]).expect_err(name);
+        assert!(err.mentions(name), "{name}: {err}");
+        assert!(!err.to_string().contains(value), "{err}");
+    }
+}
+
+#[test]
+fn hs256_secrets_with_little_variety_are_refused_without_being_quoted() {
+    let jwt = |secret: &str| {
+        settings_with(&[
+            ("BROKER_AUTH", "jwt"),
+            ("BROKER_JWT_HS256_SECRET", secret),
+            ("BROKER_JWT_ISSUER", ISSUER),
+            ("BROKER_JWT_AUDIENCE", AUDIENCE),
+        ])
+    };
+    for weak in [
+        "a".repeat(32),
+        "changeme".repeat(4),
+        "changeme".repeat(6) + "!",
+        "ab".repeat(20),
+        "0123456789abcdef".repeat(3),
+    ] {
+        let err = jwt(&weak).expect_err(&weak);
+        assert!(err.mentions("BROKER_JWT_HS256_SECRET"), "{err}");
+        assert!(err.to_string().contains("variety"), "{err}");
+        assert!(!err.to_string().contains(&weak[..8]), "{err}");
+    }
+    for fine in [
+        HS256_SECRET,
+        "q2mJc1Jk8bVd0yCkO7PpZyH3wR6tL9sXf4nE5aU1gIo=",
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    ] {
+        assert!(jwt(fine).is_ok(), "{fine}");
+    }
+}
+
+#[test]
+fn the_maximum_token_lifetime_is_a_whole_number_of_seconds() {
+    let jwt = |lifetime: &str| {
+        settings_with(&[
+            ("BROKER_AUTH", "jwt"),
+            ("BROKER_JWT_HS256_SECRET", HS256_SECRET),
+            ("BROKER_JWT_ISSUER", ISSUER),
+            ("BROKER_JWT_AUDIENCE", AUDIENCE),
+            ("BROKER_JWT_MAX_LIFETIME_SECONDS", lifetime),
+        ])
+    };
+    let max = |s: Settings| s.access.jwt.unwrap().max_lifetime;
+    assert_eq!(
+        max(jwt("86400").unwrap()),
+        Some(std::time::Duration::from_secs(86400))
+    );
+    assert_eq!(max(jwt("").unwrap()), None);
+    for bad in ["0", "forever", "-1", "31536001"] {
+        let err = jwt(bad).expect_err(bad);
+        assert!(err.mentions("BROKER_JWT_MAX_LIFETIME_SECONDS"), "{err}");
+    }
 }
 
 #[test]

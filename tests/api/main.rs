@@ -13,6 +13,7 @@ mod emulator_strictness;
 mod fleet;
 mod harness;
 mod identity;
+mod jwks;
 mod jwt_support;
 mod leaks;
 mod ops;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
+use super::access::PLACEHOLDER;
 use super::reader::Reader;
 use crate::identity::file::{self, Profile};
 use crate::identity::{
@@ -96,6 +97,26 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Identity> {
 fn static_keys(c: &mut C<'_, '_>) -> Option<Identity> {
     match (c.get(AK_ID), c.get(AK_SECRET)) {
         (Some(id), Some(secret)) => {
+            // `.env.example` fills both with well-formed placeholders: STS would only refuse
+            // them on the first request, so they are refused here.
+            let placeholders = [
+                (AK_ID, Some(&id)),
+                (AK_SECRET, Some(&secret)),
+                (TOKEN, c.get(TOKEN).as_ref()),
+            ]
+            .into_iter()
+            .filter(|(_, value)| value.is_some_and(|v| v.contains(PLACEHOLDER)))
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>();
+            for name in &placeholders {
+                c.problem(
+                    name,
+                    format!("is still a {PLACEHOLDER}… placeholder (as in .env.example); set the real value"),
+                );
+            }
+            if !placeholders.is_empty() {
+                return None;
+            }
             let key = access_key(c, AK_ID, id, secret, c.get(TOKEN))?;
             Some(Identity::Static(key))
         }
@@ -310,6 +331,17 @@ fn credentials_file(
     from_profile(c, profile, origin, ecs_disabled, imdsv1_disabled)
 }
 
+/// The keys of a profile the chain reads (protocol.md §4.2), besides `type`.
+const PROFILE_KEYS: [&str; 7] = [
+    "access_key_id",
+    "access_key_secret",
+    "role_arn",
+    "role_session_name",
+    "oidc_provider_arn",
+    "oidc_token_file_path",
+    "role_name",
+];
+
 /// protocol.md §4.2 profile types.
 fn from_profile(
     c: &mut C<'_, '_>,
@@ -320,6 +352,19 @@ fn from_profile(
 ) -> Option<Identity> {
     let need = |c: &mut C<'_, '_>, key: &str| need(c, profile, &origin, key);
     let kind = need(c, "type")?;
+    let placeholders = PROFILE_KEYS
+        .iter()
+        .filter(|key| profile.get(key).is_some_and(|v| v.contains(PLACEHOLDER)))
+        .collect::<Vec<_>>();
+    for key in &placeholders {
+        c.problem(
+            CREDENTIALS_FILE,
+            format!("{origin}: `{key}` is still a {PLACEHOLDER}… placeholder; set the real value"),
+        );
+    }
+    if !placeholders.is_empty() {
+        return None;
+    }
     match kind.as_str() {
         "access_key" => {
             let (id, secret) = (need(c, "access_key_id"), need(c, "access_key_secret"));

@@ -214,3 +214,65 @@ fn credentials_file_profiles() {
         }
     }
 }
+
+#[test]
+fn placeholders_in_the_chain_are_refused_and_never_quoted() {
+    // The static keys of `.env.example`, alone and with the optional token: each is named.
+    let shown = problems(&[
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "REPLACE_WITH_ACCESS_KEY_ID"),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "REPLACE_WITH_ACCESS_KEY_SECRET",
+        ),
+        (
+            "ALIBABA_CLOUD_SECURITY_TOKEN",
+            "REPLACE_WITH_SECURITY_TOKEN",
+        ),
+    ]);
+    for var in [AK_ID, AK_SECRET, TOKEN] {
+        assert!(
+            shown.contains(&format!("{var}: is still a REPLACE_WITH_")),
+            "{var}: {shown}"
+        );
+    }
+    let shown = problems(&[
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI5tRealLookingId"),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            "REPLACE_WITH_ACCESS_KEY_SECRET",
+        ),
+    ]);
+    assert!(
+        shown.starts_with(&format!("{AK_SECRET}: is still")),
+        "{shown}"
+    );
+    assert!(!shown.contains(AK_ID), "{shown}");
+    // The same placeholders in a credentials-file profile, of any type.
+    let d = dir();
+    let path = d.join("credentials");
+    std::fs::write(
+        &path,
+        format!(
+            "[default]\ntype = access_key\naccess_key_id = REPLACE_WITH_ACCESS_KEY_ID\naccess_key_secret = REPLACE_WITH_ACCESS_KEY_SECRET\n\
+             [chain]\ntype = ram_role_arn\naccess_key_id = LTAIchain\naccess_key_secret = chain-secret-value\nrole_arn = {ROLE}\nrole_session_name = REPLACE_WITH_SESSION_NAME\n"
+        ),
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    for (profile, keys) in [
+        ("default", &["access_key_id", "access_key_secret"][..]),
+        ("chain", &["role_session_name"][..]),
+    ] {
+        let shown = problems(&[
+            ("ALIBABA_CLOUD_CREDENTIALS_FILE", file),
+            ("ALIBABA_CLOUD_PROFILE", profile),
+        ]);
+        for key in keys {
+            assert!(
+                shown.contains(&format!("`{key}` is still a REPLACE_WITH_")),
+                "{profile}: {shown}"
+            );
+        }
+        assert!(!shown.contains("REPLACE_WITH_ACCESS") && !shown.contains("chain-secret"));
+    }
+}
