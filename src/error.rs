@@ -35,6 +35,10 @@ pub mod codes {
     pub const UNKNOWN_PROFILE: &str = "unknown-profile";
     /// The profile has a callback, which only `/getPostObjectParams` forms carry.
     pub const SERVER_SIGNING_ONLY: &str = "server-signing-only";
+    /// `/ossCallback`: the callback did not verify (signature, grant, directory or object).
+    pub const CALLBACK_REFUSED: &str = "callback-refused";
+    /// `/ossCallback`: the app did not take the verified callback.
+    pub const CALLBACK_FAILED: &str = "callback-failed";
 }
 
 #[derive(thiserror::Error)]
@@ -43,6 +47,9 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A method other than POST on `/ossCallback`.
+    #[error("method not allowed")]
+    PostOnly,
     #[error("credential load failed")]
     Load(#[source] Arc<LoadError>),
     #[error("session policy too large")]
@@ -59,6 +66,12 @@ pub enum ApiError {
     /// `/getToken` for a profile whose limits or callback only a server-signed form enforces.
     #[error("profile served by server-side signing only")]
     ServerSigningOnly,
+    /// `/ossCallback` refused a callback; nothing was forwarded.
+    #[error("callback refused: {0}")]
+    CallbackRefused(crate::callback::Refusal),
+    /// A verified callback's forward to the app failed (OSS tells the uploader `203`).
+    #[error("callback forward failed: {0}")]
+    CallbackFailed(crate::callback::ForwardFailure),
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -132,6 +145,11 @@ impl ApiError {
                 codes::METHOD_NOT_ALLOWED,
                 "This endpoint only answers GET.",
             ),
+            Self::PostOnly => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::METHOD_NOT_ALLOWED,
+                "This endpoint only answers POST.",
+            ),
             Self::Load(e) => match &**e {
                 LoadError::Identity(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -187,6 +205,16 @@ impl ApiError {
                 codes::SERVER_SIGNING_ONLY,
                 "This upload profile is served by /getPostObjectParams only.",
             ),
+            Self::CallbackRefused(_) => (
+                StatusCode::FORBIDDEN,
+                codes::CALLBACK_REFUSED,
+                "The callback was refused.",
+            ),
+            Self::CallbackFailed(_) => (
+                StatusCode::BAD_GATEWAY,
+                codes::CALLBACK_FAILED,
+                "The application did not accept the callback.",
+            ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 codes::INTERNAL,
@@ -239,6 +267,9 @@ impl ResponseError for ApiError {
         }
         if matches!(self, Self::MethodNotAllowed) {
             response.insert_header((header::ALLOW, "GET"));
+        }
+        if matches!(self, Self::PostOnly) {
+            response.insert_header((header::ALLOW, "POST"));
         }
         response.json(ErrorBody {
             code,

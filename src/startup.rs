@@ -91,7 +91,13 @@ impl Application {
                     routes::post_params::get_post_object_params,
                 ))
                 .service(get_only("/healthz", routes::health::healthz))
-                .service(get_only("/readyz", routes::ready::readyz));
+                .service(get_only("/readyz", routes::ready::readyz))
+                .service(
+                    web::resource("/ossCallback")
+                        .app_data(web::PayloadConfig::new(routes::oss_callback::MAX_BODY))
+                        .route(web::post().to(routes::oss_callback::oss_callback))
+                        .default_service(web::to(post_only)),
+                );
             let app = if metrics_here {
                 app.service(metrics_resource())
             } else {
@@ -210,6 +216,10 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
         crate::auth::Access::new(&settings.access, settings.server.listen, deps.clock.clone())
             .map_err(std::io::Error::other)?;
     Ok(AppState {
+        callbacks: settings
+            .callback
+            .clone()
+            .map(crate::callback::Callbacks::new),
         settings: Arc::new(settings),
         profiles,
         clock: deps.clock,
@@ -263,4 +273,8 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+async fn post_only() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::PostOnly)
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Every profile, `default` first.
     pub profiles: Vec<ProfileState>,
+    /// Upload callbacks, when a profile has one.
+    pub callbacks: Option<crate::callback::Callbacks>,
     pub clock: Arc<dyn Clock>,
     /// Who the caller is and whether it may ask now.
     pub access: Access,

@@ -252,6 +252,182 @@ pub fn forward_signature(secret: &SecretString, timestamp: i64, body: &[u8]) -> 
 /// at most 1 MB; anything else fails the callback.
 pub const MAX_APP_ANSWER: usize = 1024 * 1024;
 
+/// Where one profile's verified callbacks go, and how to check its objects.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub bucket: &'a str,
+    pub region: &'a str,
+    /// The bucket's URL for HeadObject (`BROKER_OSS_ENDPOINT`).
+    pub oss_endpoint: &'a str,
+    pub forward_url: &'a reqwest::Url,
+}
+
+/// Why the app's answer cannot be relayed (the callback then fails, and OSS tells the uploader
+/// `203 CallbackFailed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardFailure {
+    #[error("the app did not answer in time")]
+    Timeout,
+    #[error("the app could not be reached")]
+    Unreachable,
+    #[error("the app answered a status other than 2xx")]
+    Status,
+    #[error("the app's answer is not a JSON body of at most 1 MB")]
+    NotJson,
+}
+
+/// The checks and the forward of `POST /ossCallback`, with the keys and clients they need.
+#[derive(Debug)]
+pub struct Callbacks {
+    pub config: CallbackConfig,
+    keys: OssKeys,
+    http: reqwest::Client,
+}
+
+impl Callbacks {
+    pub fn new(config: CallbackConfig) -> Self {
+        Self {
+            keys: OssKeys::new(config.pinned_key.clone()),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client builds"),
+            config,
+        }
+    }
+
+    /// OSS's signature over the request, then the body's shape, then the grant (for `now`).
+    pub async fn verify(
+        &self,
+        path_and_query: &str,
+        authorization: Option<&str>,
+        key_url: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<CallbackBody, Refusal> {
+        let (Some(authorization), Some(key_url)) = (authorization, key_url) else {
+            return Err(Refusal::MissingHeaders);
+        };
+        let key = self.keys.key(key_url).await?;
+        if !signature::verify(
+            &key,
+            authorization,
+            &signature::string_to_verify(path_and_query, body),
+        ) {
+            return Err(Refusal::Signature);
+        }
+        let parsed: CallbackBody = serde_json::from_slice(body).map_err(|_| Refusal::Body)?;
+        grant::verify(
+            &self.config.secret,
+            &parsed.grant,
+            grant::GrantFacts {
+                caller: &parsed.caller,
+                profile: &parsed.profile,
+                dir: &parsed.dir,
+                expires: 0,
+            },
+            now,
+        )?;
+        Ok(parsed)
+    }
+
+    /// The object must be in the profile's bucket, under the grant's directory, and exist with
+    /// the size and ETag the body states (HeadObject with the broker's own `identity`).
+    pub async fn confirm(
+        &self,
+        body: &CallbackBody,
+        target: Target<'_>,
+        identity: &crate::sts::types::AccessKey,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Result<(), Refusal> {
+        if body.bucket != target.bucket
+            || !body.object.starts_with(&body.dir)
+            || body.dir.is_empty()
+        {
+            return Err(Refusal::OutsideDir);
+        }
+        let client = crate::oss::client::OssClient::new(
+            target.oss_endpoint,
+            target.bucket,
+            target.region,
+            clock,
+        )
+        .map_err(|_| Refusal::HeadFailed)?;
+        match client.head_object(identity, &body.object).await {
+            Ok(Some((size, etag)))
+                if size == body.size && etag.eq_ignore_ascii_case(body.etag.trim_matches('"')) =>
+            {
+                Ok(())
+            }
+            Ok(Some(_)) => Err(Refusal::ObjectMismatch),
+            Ok(None) => Err(Refusal::NoObject),
+            Err(_) => Err(Refusal::HeadFailed),
+        }
+    }
+
+    /// Forwards the contract's JSON to the app, signed; the app's 2xx JSON answer comes back.
+    pub async fn forward(
+        &self,
+        body: &CallbackBody,
+        target: Target<'_>,
+        now: i64,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ForwardFailure> {
+        let json = serde_json::to_vec(&Forward {
+            bucket: &body.bucket,
+            key: &body.object,
+            size: body.size,
+            etag: body.etag.trim_matches('"'),
+            mime_type: &body.mime_type,
+            caller: &body.caller,
+            profile: &body.profile,
+        })
+        .expect("plain values serialise");
+        let response = self
+            .http
+            .post(target.forward_url.clone())
+            .timeout(timeout)
+            .header("content-type", "application/json")
+            .header("x-broker-timestamp", now.to_string())
+            .header(
+                "x-broker-signature",
+                forward_signature(&self.config.secret, now, &json),
+            )
+            .body(json)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    ForwardFailure::Timeout
+                } else {
+                    ForwardFailure::Unreachable
+                }
+            })?;
+        if !response.status().is_success() {
+            return Err(ForwardFailure::Status);
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_APP_ANSWER as u64)
+        {
+            return Err(ForwardFailure::NotJson);
+        }
+        let answer = response.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                ForwardFailure::Timeout
+            } else {
+                ForwardFailure::Unreachable
+            }
+        })?;
+        if answer.len() > MAX_APP_ANSWER
+            || serde_json::from_slice::<serde_json::Value>(&answer).is_err()
+        {
+            return Err(ForwardFailure::NotJson);
+        }
+        Ok(answer.to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! secret value is ever part of a message. [`variables::VARIABLES`] lists every variable read.
 
 mod access;
+mod callback;
 mod fleet;
 mod identity;
 mod profiles;
@@ -20,6 +21,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::auth::settings::AccessSettings;
+use crate::callback::CallbackConfig;
 use crate::fleet::FleetConfig;
 use crate::identity::Identity;
 use crate::issuer::IssuerConfig;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub fleet: Option<FleetConfig>,
     /// The profiles of `BROKER_PROFILES_FILE`, besides `default` (the sections above).
     pub profiles: Vec<ProfileSettings>,
+    /// Upload callbacks, when a profile has one.
+    pub callback: Option<CallbackConfig>,
 }
 
 impl Settings {
@@ -174,7 +178,9 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
         // Unset is no profiles; a file that did not read is a problem already recorded.
         (!r.is_set("BROKER_PROFILES_FILE")).then(Vec::new)
     });
+    let callback = callback::read(r, profiles.as_deref());
     Some(Settings {
+        callback: callback?,
         issuer: issuer?,
         server: server?,
         identity: identity?,

@@ -25,16 +25,18 @@ pub enum Route {
     Healthz,
     Readyz,
     Metrics,
+    OssCallback,
     Unmatched,
 }
 
 impl Route {
-    const ALL: [Route; 6] = [
+    const ALL: [Route; 7] = [
         Route::GetToken,
         Route::GetPostObjectParams,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
+        Route::OssCallback,
         Route::Unmatched,
     ];
 
@@ -46,6 +48,7 @@ impl Route {
             Some("/healthz") => Self::Healthz,
             Some("/readyz") => Self::Readyz,
             Some("/metrics") => Self::Metrics,
+            Some("/ossCallback") => Self::OssCallback,
             _ => Self::Unmatched,
         }
     }
@@ -57,6 +60,7 @@ impl Route {
             Self::Healthz => "/healthz",
             Self::Readyz => "/readyz",
             Self::Metrics => "/metrics",
+            Self::OssCallback => "/ossCallback",
             Self::Unmatched => "unmatched",
         }
     }

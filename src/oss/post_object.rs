@@ -54,6 +54,8 @@ pub struct PostRequest<'a> {
     pub max_upload_bytes: u64,
     /// Empty: any content type.
     pub allowed_content_types: &'a [String],
+    /// The `callback` field, pinned in the policy so nobody can change where OSS calls back.
+    pub callback: Option<&'a str>,
 }
 
 /// Signature fields, per version.
@@ -119,6 +121,9 @@ fn conditions(req: &PostRequest<'_>) -> Vec<Condition> {
         Field::SuccessActionStatus,
         SUCCESS_ACTION_STATUS.to_owned(),
     ));
+    if let Some(callback) = req.callback {
+        conditions.push(Condition::Exact(Field::Callback, callback.to_owned()));
+    }
     conditions
 }
 
@@ -206,6 +211,7 @@ mod tests {
             ttl: Duration::hours(1),
             max_upload_bytes: 10_485_760,
             allowed_content_types: types,
+            callback: None,
         }
     }
 

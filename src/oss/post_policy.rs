@@ -17,6 +17,8 @@ pub enum Field {
     Credential,
     Date,
     SecurityToken,
+    /// The upload callback (protocol.md §9.3), Base64 JSON.
+    Callback,
 }
 
 impl Field {
@@ -31,6 +33,7 @@ impl Field {
             Self::Credential => "x-oss-credential",
             Self::Date => "x-oss-date",
             Self::SecurityToken => "x-oss-security-token",
+            Self::Callback => "callback",
         }
     }
 

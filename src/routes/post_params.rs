@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::audit::AuditRecord;
 use crate::auth::Caller;
+use crate::callback;
 use crate::error::ApiError;
 use crate::oss::post_object::{self, PostRequest, SignatureFields};
 use crate::state::{AppState, ProfileQuery};
@@ -37,6 +38,9 @@ struct PostParamsResponse<'a> {
     #[serde(rename = "x-oss-security-token")]
     security_token: &'a str,
     success_action_status: &'static str,
+    /// The upload callback (profiles with a callback only), pinned in the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callback: Option<&'a str>,
     /// Not a form field: the profile the form was made for.
     profile: &'a str,
 }
@@ -56,6 +60,28 @@ pub async fn get_post_object_params(
     let post = &settings.post;
     let ttl = Duration::from_std(post.policy_ttl)
         .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
+    let now = state.clock.now();
+    // A profile with a callback: OSS will call back with a body that carries the broker's
+    // grant, valid an hour past the policy (an upload may start at the last moment and take
+    // a while).
+    let callback = match (&settings.callback, &state.settings.callback) {
+        (Some(_), Some(config)) => Some(
+            callback::form_field(
+                config,
+                caller.id.as_str(),
+                &profile.name,
+                &issued.dir,
+                (now + ttl).timestamp() + 3600,
+            )
+            .ok_or_else(|| ApiError::Internal("the callback field exceeds OSS's 5 KB".into()))?,
+        ),
+        (Some(_), None) => {
+            return Err(ApiError::Internal(
+                "a callback profile without BROKER_CALLBACK_URL".into(),
+            ))
+        }
+        (None, _) => None,
+    };
     let form = post_object::build(
         &PostRequest {
             bucket: settings.upload.bucket.as_str(),
@@ -65,9 +91,10 @@ pub async fn get_post_object_params(
             ttl,
             max_upload_bytes: post.max_upload_bytes,
             allowed_content_types: &post.allowed_content_types,
+            callback: callback.as_deref(),
         },
         &grant.credentials,
-        state.clock.now(),
+        now,
     )
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     state.metrics.credential_handed_out(
@@ -94,6 +121,7 @@ pub async fn get_post_object_params(
         v4_signature: None,
         security_token: &form.security_token,
         success_action_status: form.success_action_status,
+        callback: callback.as_deref(),
         profile: &profile.name,
     };
     match &form.signature {
