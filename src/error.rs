@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::auth::AccessDenied;
 use crate::issuer::{IssueError, LoadError};
 use crate::policy::PolicyTooLarge;
-use crate::request_id::current_request_id;
+use crate::request_id::answered_request_id;
 use crate::sts::client::StsError;
 
 /// Stable error codes, declared in one place.
@@ -223,7 +223,7 @@ impl ResponseError for ApiError {
         response.json(ErrorBody {
             code,
             message,
-            request_id: current_request_id(),
+            request_id: answered_request_id(),
             upstream_code,
             upstream_request_id,
         })

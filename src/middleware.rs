@@ -1,7 +1,8 @@
-//! The request middleware: gives every request an id (echoed in `X-Request-Id` and error
-//! bodies, set as the task-local `request_id` for log lines deeper down), counts it in the
-//! metrics, and writes one log line per request (the audit line when a credential was handed
-//! out). Never logs headers or bodies.
+//! The request middleware: gives every request an id of the broker's own (the `request_id` of
+//! every log line), keeps the caller's sane `X-Request-Id` beside it (`client_request_id`,
+//! echoed in `X-Request-Id` and error bodies), sets both as the task-local of `request_id` for
+//! log lines deeper down, counts the request in the metrics, and writes one log line per
+//! request (the audit line when a credential was handed out). Never logs headers or bodies.
 
 use std::time::Instant;
 
@@ -15,7 +16,7 @@ use crate::audit::AuditRecord;
 use crate::auth::AccessDenied;
 use crate::error::ApiError;
 use crate::metrics::Route;
-use crate::request_id::REQUEST_ID;
+use crate::request_id::{RequestIds, REQUEST_ID};
 use crate::state::AppState;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -29,18 +30,22 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// The request's ids: a fresh UUID of the broker's own, which no caller can choose or repeat,
+/// and the caller's `X-Request-Id` when it is sane.
+fn request_ids(req: &ServiceRequest) -> std::rc::Rc<RequestIds> {
+    std::rc::Rc::new(RequestIds {
+        own: uuid::Uuid::new_v4().to_string(),
+        client: req.headers().get(&X_REQUEST_ID).and_then(sane_request_id),
+    })
+}
+
 /// Gives every request an id (echoed in `X-Request-Id` and error bodies) and logs one line per
 /// request. Never logs headers or bodies.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id: std::rc::Rc<str> = req
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-        .into();
+    let ids = request_ids(&req);
     let method = req.method().clone();
     // The broker's own routes are fixed paths: name them without asking the router to build
     // the pattern string (the demo page's routes go the slow way).
@@ -53,7 +58,7 @@ pub async fn request_context(
     };
     let started = Instant::now();
     let mut res = REQUEST_ID
-        .scope(request_id.clone(), async move { next.call(req).await })
+        .scope(ids.clone(), async move { next.call(req).await })
         .await?;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
@@ -80,26 +85,26 @@ pub async fn request_context(
             // A credential handed out: the audit line is this request's line.
             audit.log(
                 state.settings.issuer.role_arn.as_str(),
-                &request_id,
+                &ids,
                 method.as_str(),
                 &route,
                 status,
                 latency_ms,
             );
         } else {
-            log_request(&res, &request_id, &method, &route, status, latency_ms);
+            log_request(&res, &ids, &method, &route, status, latency_ms);
         }
     }
     res.headers_mut().insert(
         X_REQUEST_ID,
-        HeaderValue::from_str(&request_id).expect("request ids are plain ASCII"),
+        HeaderValue::from_str(ids.answered()).expect("request ids are plain ASCII"),
     );
     Ok(res)
 }
 
 fn log_request<B>(
     res: &ServiceResponse<B>,
-    request_id: &str,
+    ids: &RequestIds,
     method: &actix_web::http::Method,
     route: &str,
     status: u16,
@@ -107,15 +112,15 @@ fn log_request<B>(
 ) {
     match res.response().error() {
         Some(error) if status >= 500 => tracing::error!(
-            request_id = %request_id, %method, route, status, latency_ms,
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
             error = ?error, "request failed"
         ),
         Some(error) => tracing::warn!(
-            request_id = %request_id, %method, route, status, latency_ms,
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
             error = %error, "request refused"
         ),
         None => {
-            tracing::info!(request_id = %request_id, %method, route, status, latency_ms, "request")
+            tracing::info!(request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms, "request")
         }
     }
 }
