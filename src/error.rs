@@ -31,6 +31,8 @@ pub mod codes {
     pub const RATE_LIMITED: &str = "rate-limited";
     /// A CORS preflight from an origin (or asking for a method or header) not allowed.
     pub const ORIGIN_NOT_ALLOWED: &str = "origin-not-allowed";
+    /// A `Host` that `BROKER_ALLOWED_HOSTS` does not name (421; DNS-rebinding defence).
+    pub const MISDIRECTED_REQUEST: &str = "misdirected-request";
 }
 
 #[derive(thiserror::Error)]
@@ -52,6 +54,10 @@ pub enum ApiError {
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request's `Host` is not one the broker answers (`BROKER_ALLOWED_HOSTS`); the text
+    /// (the host name as compared, or what was wrong with the header) is for the log only.
+    #[error("misdirected request: {0}")]
+    Misdirected(String),
 }
 
 impl From<IssueError> for ApiError {
@@ -176,6 +182,11 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 codes::INTERNAL,
                 "The broker could not build a session policy for this caller.",
+            ),
+            Self::Misdirected(_) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                codes::MISDIRECTED_REQUEST,
+                "This broker does not answer for that host name.",
             ),
         }
     }

@@ -26,7 +26,7 @@ use crate::oss::post_object::PostSettings;
 use crate::sts::client::StsConfig;
 
 pub(crate) use reader::Reader;
-pub use server::ServerSettings;
+pub use server::{host_of_header, AllowedHosts, ServerSettings};
 pub use upload::UploadSettings;
 
 pub use crate::auth::settings::AuthMode;

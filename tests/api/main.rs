@@ -11,6 +11,7 @@ mod demo_page;
 mod emulator_strictness;
 mod fleet;
 mod harness;
+mod hosts;
 mod identity;
 mod jwt_support;
 mod leaks;
