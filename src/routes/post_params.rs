@@ -37,6 +37,8 @@ struct PostParamsResponse<'a> {
     #[serde(rename = "x-oss-security-token")]
     security_token: &'a str,
     success_action_status: &'static str,
+    #[serde(rename = "Content-Disposition")]
+    content_disposition: &'static str,
 }
 
 pub async fn get_post_object_params(
@@ -85,6 +87,7 @@ pub async fn get_post_object_params(
         v4_signature: None,
         security_token: &form.security_token,
         success_action_status: form.success_action_status,
+        content_disposition: form.content_disposition,
     };
     match &form.signature {
         SignatureFields::V1 {
