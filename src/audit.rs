@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::cache::Outcome;
 use crate::issuer::Grant;
 use crate::policy::CallerId;
+use crate::request_id::RequestIds;
 
 /// What the audit line records about one credential handed out: who, which role and scope,
 /// which STS credential (its AccessKeyId is not secret) and whether the cache answered. It is
@@ -26,11 +27,13 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// Logs the record with the request's own fields, target `audit`.
+    /// Logs the record with the request's own fields, target `audit`: `request_id` is the
+    /// broker's own id (unique per request), `client_request_id` the caller's sane
+    /// `X-Request-Id`, absent when it sent none.
     pub fn log(
         &self,
         role_arn: &str,
-        request_id: &str,
+        ids: &RequestIds,
         method: &str,
         route: &str,
         status: u16,
@@ -39,7 +42,8 @@ impl AuditRecord {
         let creds = &self.grant.credentials;
         tracing::info!(
             target: "audit",
-            request_id,
+            request_id = ids.own.as_str(),
+            client_request_id = ids.client.as_deref(),
             method,
             route,
             status,

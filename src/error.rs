@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::auth::AccessDenied;
 use crate::issuer::{IssueError, LoadError};
 use crate::policy::PolicyTooLarge;
-use crate::request_id::current_request_id;
+use crate::request_id::answered_request_id;
 use crate::sts::client::StsError;
 
 /// Stable error codes, declared in one place.
@@ -39,6 +39,8 @@ pub mod codes {
     pub const CALLBACK_REFUSED: &str = "callback-refused";
     /// `/ossCallback`: the app did not take the verified callback.
     pub const CALLBACK_FAILED: &str = "callback-failed";
+    /// A `Host` that `BROKER_ALLOWED_HOSTS` does not name (421; DNS-rebinding defence).
+    pub const MISDIRECTED_REQUEST: &str = "misdirected-request";
 }
 
 #[derive(thiserror::Error)]
@@ -75,6 +77,10 @@ pub enum ApiError {
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The request's `Host` is not one the broker answers (`BROKER_ALLOWED_HOSTS`); the text
+    /// (the host name as compared, or what was wrong with the header) is for the log only.
+    #[error("misdirected request: {0}")]
+    Misdirected(String),
 }
 
 impl From<IssueError> for ApiError {
@@ -225,6 +231,11 @@ impl ApiError {
                 codes::INTERNAL,
                 "The broker could not build a session policy for this caller.",
             ),
+            Self::Misdirected(_) => (
+                StatusCode::MISDIRECTED_REQUEST,
+                codes::MISDIRECTED_REQUEST,
+                "This broker does not answer for that host name.",
+            ),
         }
     }
 
@@ -274,7 +285,7 @@ impl ResponseError for ApiError {
         response.json(ErrorBody {
             code,
             message,
-            request_id: current_request_id(),
+            request_id: answered_request_id(),
             upstream_code,
             upstream_request_id,
         })

@@ -1,11 +1,12 @@
-//! The request middleware: gives every request an id (echoed in `X-Request-Id` and error
-//! bodies, set as the task-local `request_id` for log lines deeper down), counts it in the
-//! metrics, and writes one log line per request (the audit line when a credential was handed
-//! out). Never logs headers or bodies.
+//! The request middleware: gives every request an id of the broker's own (the `request_id` of
+//! every log line), keeps the caller's sane `X-Request-Id` beside it (`client_request_id`,
+//! echoed in `X-Request-Id` and error bodies), sets both as the task-local of `request_id` for
+//! log lines deeper down, counts the request in the metrics, and writes one log line per
+//! request (the audit line when a credential was handed out). Never logs headers or bodies.
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -13,9 +14,10 @@ use actix_web::web;
 
 use crate::audit::AuditRecord;
 use crate::auth::AccessDenied;
+use crate::config::host_of_header;
 use crate::error::ApiError;
 use crate::metrics::Route;
-use crate::request_id::REQUEST_ID;
+use crate::request_id::{RequestIds, REQUEST_ID};
 use crate::state::AppState;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -29,18 +31,79 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
+/// The request's ids: a fresh UUID of the broker's own, which no caller can choose or repeat,
+/// and the caller's `X-Request-Id` when it is sane.
+fn request_ids(req: &ServiceRequest) -> std::rc::Rc<RequestIds> {
+    std::rc::Rc::new(RequestIds {
+        own: uuid::Uuid::new_v4().to_string(),
+        client: req.headers().get(&X_REQUEST_ID).and_then(sane_request_id),
+    })
+}
+
+/// Refuses with `421 misdirected-request` every request whose `Host` (and, for an absolute
+/// request target, whose URI authority) `BROKER_ALLOWED_HOSTS` does not name, or that has no
+/// `Host` or more than one. It sits inside `request_context` (so the refusal has a request id,
+/// is counted and logged) and outside CORS and routing, so it answers before a preflight is
+/// decided and before any authentication: a page on a rebound DNS name learns nothing.
+pub async fn allowed_host(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let refusal = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| host_refusal(&req, state));
+    let Some(why) = refusal else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let (request, _) = req.into_parts();
+    let mut res = ServiceResponse::from_err(ApiError::Misdirected(why), request);
+    // As on every other answer of the main listener.
+    res.headers_mut().insert(
+        actix_web::http::header::VARY,
+        HeaderValue::from_static("Origin"),
+    );
+    Ok(res.map_into_right_body())
+}
+
+/// Why `req` is refused, or `None` when it names an allowed host: exactly one `Host` header
+/// that does, and an allowed authority in the request target when it carries one. The reason
+/// names the host only as `host_name` normalises it (no port, a bounded character set).
+fn host_refusal(req: &ServiceRequest, state: &AppState) -> Option<String> {
+    let allowed = &state.settings.server.allowed_hosts;
+    if allowed.is_any() {
+        return None;
+    }
+    let judge = |what: &str, value: &str| match host_of_header(value) {
+        Some(host) if allowed.permits(&host) => None,
+        Some(host) => Some(format!("{what} `{host}` is not in BROKER_ALLOWED_HOSTS")),
+        None => Some(format!("{what} is not a host name with an optional port")),
+    };
+    let mut hosts = req.headers().get_all(actix_web::http::header::HOST);
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => match host.to_str() {
+            Ok(value) => judge("Host", value),
+            Err(_) => Some("Host is not visible ASCII".to_owned()),
+        },
+        (None, _) => Some("no Host header".to_owned()),
+        (Some(_), Some(_)) => Some("more than one Host header".to_owned()),
+    };
+    host.or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|authority| judge("the request target's authority", authority.as_str()))
+    })
+}
+
 /// Gives every request an id (echoed in `X-Request-Id` and error bodies) and logs one line per
 /// request. Never logs headers or bodies.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id: std::rc::Rc<str> = req
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-        .into();
+    let ids = request_ids(&req);
     let method = req.method().clone();
     // The broker's own routes are fixed paths: name them without asking the router to build
     // the pattern string (the demo page's routes go the slow way).
@@ -53,7 +116,7 @@ pub async fn request_context(
     };
     let started = Instant::now();
     let mut res = REQUEST_ID
-        .scope(request_id.clone(), async move { next.call(req).await })
+        .scope(ids.clone(), async move { next.call(req).await })
         .await?;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
@@ -80,26 +143,26 @@ pub async fn request_context(
             // A credential handed out: the audit line is this request's line.
             audit.log(
                 &audit.role_arn,
-                &request_id,
+                &ids,
                 method.as_str(),
                 &route,
                 status,
                 latency_ms,
             );
         } else {
-            log_request(&res, &request_id, &method, &route, status, latency_ms);
+            log_request(&res, &ids, &method, &route, status, latency_ms);
         }
     }
     res.headers_mut().insert(
         X_REQUEST_ID,
-        HeaderValue::from_str(&request_id).expect("request ids are plain ASCII"),
+        HeaderValue::from_str(ids.answered()).expect("request ids are plain ASCII"),
     );
     Ok(res)
 }
 
 fn log_request<B>(
     res: &ServiceResponse<B>,
-    request_id: &str,
+    ids: &RequestIds,
     method: &actix_web::http::Method,
     route: &str,
     status: u16,
@@ -107,15 +170,15 @@ fn log_request<B>(
 ) {
     match res.response().error() {
         Some(error) if status >= 500 => tracing::error!(
-            request_id = %request_id, %method, route, status, latency_ms,
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
             error = ?error, "request failed"
         ),
         Some(error) => tracing::warn!(
-            request_id = %request_id, %method, route, status, latency_ms,
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
             error = %error, "request refused"
         ),
         None => {
-            tracing::info!(request_id = %request_id, %method, route, status, latency_ms, "request")
+            tracing::info!(request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms, "request")
         }
     }
 }

@@ -181,8 +181,11 @@ pub fn upload_session_policy(bucket: &BucketName, dir: &str) -> Result<String, P
 }
 
 /// `RoleSessionName` for a caller: `[A-Za-z0-9.@_-]`, 2-32 characters (the stricter of the two
-/// documented limits, protocol.md §1.2). When the id had to be altered or cut, a short stable hash of
-/// the full id is appended so two callers never share a session name by accident.
+/// documented limits, protocol.md §1.2). An id that is already such a name is used as it is;
+/// any other id (too short, too long, or with other characters) becomes a readable head of the
+/// cleaned id, `-` and [`SESSION_HASH_HEX`] hex digits (64 bits) of the SHA-256 of the full id,
+/// so two callers cannot be made to share a session name: finding a second id for a chosen
+/// victim's name means a 64-bit second preimage.
 pub fn role_session_name(caller: &str) -> String {
     const MAX: usize = 32;
     let cleaned: String = caller
@@ -195,20 +198,29 @@ pub fn role_session_name(caller: &str) -> String {
             }
         })
         .collect();
-    // An id that already ends like a hashed name (`-` and 8 hex digits) is hashed too, so a
-    // caller can never pick the session name another caller's id was turned into.
-    let looks_hashed = cleaned.len() > 9
-        && cleaned.as_bytes()[cleaned.len() - 9] == b'-'
-        && cleaned[cleaned.len() - 8..]
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if cleaned == caller && (2..=MAX).contains(&cleaned.len()) && !looks_hashed {
+    if cleaned == caller && (2..=MAX).contains(&cleaned.len()) && !looks_hashed(&cleaned) {
         return cleaned;
     }
     let digest = Sha256::digest(caller.as_bytes());
-    let suffix = hex::encode(&digest[..4]);
+    let suffix = hex::encode(&digest[..SESSION_HASH_HEX / 2]);
     let head: String = cleaned.chars().take(MAX - 1 - suffix.len()).collect();
     format!("{head}-{suffix}")
+}
+
+/// Hex digits of the id's SHA-256 in a hashed session name: 16, i.e. 64 bits.
+pub const SESSION_HASH_HEX: usize = 16;
+
+/// Whether a name ends like a hashed session name: `-` and 16 hex digits, or `-` and 8 hex
+/// digits as earlier versions made them. Such an id is hashed too, so no caller can pick the
+/// session name another caller's id was turned into, now or in older audit trails.
+fn looks_hashed(name: &str) -> bool {
+    [SESSION_HASH_HEX, 8].iter().any(|&digits| {
+        name.len() > digits
+            && name.as_bytes()[name.len() - digits - 1] == b'-'
+            && name[name.len() - digits..]
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
 }
 
 #[cfg(test)]
@@ -290,21 +302,66 @@ mod tests {
     fn session_names() {
         assert_eq!(role_session_name("anonymous"), "anonymous");
         assert_eq!(role_session_name("user-42@mini.app"), "user-42@mini.app");
-        // SHA-256("a") starts ca978112 (FIPS 180-2 style test value, widely published).
-        assert_eq!(role_session_name("a"), "a-ca978112");
-        // A caller cannot claim the name another id was hashed into.
+        // SHA-256("a") starts ca978112ca1bbdca (FIPS 180-2 style test value, widely published).
+        assert_eq!(role_session_name("a"), "a-ca978112ca1bbdca");
+        // A caller cannot claim the name another id was hashed into, nor the shorter name
+        // earlier versions gave it.
         let claimed = role_session_name("a-ca978112");
         assert_ne!(claimed, "a-ca978112");
-        assert!(claimed.starts_with("a-ca978112-") && claimed.len() == 19);
+        assert!(claimed.starts_with("a-ca978112-") && claimed.len() == 27);
+        assert_ne!(
+            role_session_name("a-ca978112ca1bbdca"),
+            "a-ca978112ca1bbdca"
+        );
         let long = role_session_name(&"x".repeat(100));
         assert_eq!(long.len(), 32);
         assert_ne!(long, role_session_name(&"x".repeat(101)));
         let altered = role_session_name("bob smith");
-        assert!(altered.starts_with("bob-smith-") && altered.len() == 18);
+        assert!(altered.starts_with("bob-smith-") && altered.len() == 26);
         for name in [long, altered] {
             assert!(name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || ".@_-".contains(c)));
+        }
+    }
+
+    #[test]
+    fn hashed_session_names_carry_64_bits_of_the_ids_sha256() {
+        // Expected values computed outside this code, with Python's hashlib:
+        // hashlib.sha256(id.encode()).hexdigest()[:16]
+        let long_id = format!("user-{}", "0".repeat(40));
+        assert_eq!(
+            role_session_name(&long_id),
+            "user-0000000000-ee649a9eb1a24943"
+        );
+        assert_eq!(
+            role_session_name(&"x".repeat(100)),
+            "xxxxxxxxxxxxxxx-09ecb6ebc8bcefc7"
+        );
+        assert_eq!(
+            role_session_name(&"x".repeat(101)),
+            "xxxxxxxxxxxxxxx-c675a2e604b0cd12"
+        );
+        assert_eq!(
+            role_session_name("alice.wonderland@example-corp.com"),
+            "alice.wonderlan-cdd43672cff83e51"
+        );
+        assert_eq!(role_session_name("bob smith"), "bob-smith-7e50351d7a4c5116");
+        assert_eq!(
+            role_session_name("a-ca978112ca1bbdca"),
+            "a-ca978112ca1bb-769f63a7a27a0338"
+        );
+        // Ids of 2-32 plain characters stay readable, as before.
+        let edge = "a".repeat(32);
+        assert_eq!(role_session_name(&edge), edge);
+        assert_eq!(role_session_name("ab"), "ab");
+        // Every name is within STS's rules: 2-32 (so also 2-64) characters of `[A-Za-z0-9.@_-]`.
+        for id in [&long_id, "a", "é", "x y", &"z".repeat(128)] {
+            let name = role_session_name(id);
+            assert!((2..=32).contains(&name.len()), "{name}");
+            assert!(name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b)));
         }
     }
 }

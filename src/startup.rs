@@ -84,6 +84,7 @@ impl Application {
             let app = App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(crate::cors::cors))
+                .wrap(from_fn(crate::middleware::allowed_host))
                 .wrap(from_fn(request_context))
                 .service(get_only("/getToken", routes::token::get_token))
                 .service(get_only(

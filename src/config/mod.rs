@@ -30,7 +30,7 @@ use crate::sts::client::StsConfig;
 
 pub use profiles::{CallbackSettings, ProfileSettings, DEFAULT_PROFILE};
 pub(crate) use reader::Reader;
-pub use server::ServerSettings;
+pub use server::{host_of_header, AllowedHosts, ServerSettings};
 pub use upload::UploadSettings;
 
 pub use crate::auth::settings::AuthMode;

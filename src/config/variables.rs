@@ -50,6 +50,11 @@ use Section::*;
 /// The whole table, in the order `docs/configuration.md` presents them.
 pub const VARIABLES: &[Variable] = &[
     var("BROKER_LISTEN", Some("127.0.0.1:8080"), Server),
+    var(
+        "BROKER_ALLOWED_HOSTS",
+        Some("localhost,127.0.0.1,[::1] on a loopback BROKER_LISTEN, else *"),
+        Server,
+    ),
     var("BROKER_LOG_FORMAT", Some("json"), Server),
     var("BROKER_SHUTDOWN_TIMEOUT_SECONDS", Some("30"), Server),
     var("BROKER_METRICS_LISTEN", None, Server),

@@ -41,6 +41,13 @@ use crate::sts::types::TemporaryCredentials;
 /// `wx.uploadFile` and Alibaba's browser demo expect (protocol.md §5.2; OSS's default is 204).
 pub const SUCCESS_ACTION_STATUS: &str = "200";
 
+/// The `Content-Disposition` the form sets and the policy pins: `inline`, what a browser does
+/// with an object that has none. Pinned so that a client cannot choose one (an `attachment`
+/// with a misleading file name, say) for what it uploads: OSS does not ask the policy to name
+/// fields outside `x-oss-*` (protocol.md §12.1), so only an exact condition on a field the
+/// form carries (§5.3, and never one it lacks, §12.2 code 226) makes OSS refuse a change.
+pub const CONTENT_DISPOSITION: &str = "inline";
+
 /// What the form must allow.
 #[derive(Debug, Clone)]
 pub struct PostRequest<'a> {
@@ -83,6 +90,8 @@ pub struct PostForm {
     /// `x-oss-security-token`.
     pub security_token: String,
     pub success_action_status: &'static str,
+    /// `Content-Disposition`, pinned ([`CONTENT_DISPOSITION`]).
+    pub content_disposition: &'static str,
 }
 
 impl fmt::Debug for PostForm {
@@ -104,7 +113,11 @@ pub enum PostFormError {
     },
 }
 
-/// The policy conditions, in the order the form is checked.
+/// The policy conditions, in the order the form is checked. Besides the V4 signing fields
+/// (added by [`build`]), they name no `x-oss-*` field: in a V4 form OSS refuses every
+/// `x-oss-*` field the policy does not restrict (protocol.md §12.1, strict reading), so a
+/// client cannot add an object ACL, `x-oss-forbid-overwrite`, `x-oss-meta-*` or
+/// `x-oss-content-type` to a form the broker signed.
 fn conditions(req: &PostRequest<'_>) -> Vec<Condition> {
     let mut conditions = vec![
         Condition::Exact(Field::Bucket, req.bucket.to_owned()),
@@ -120,6 +133,10 @@ fn conditions(req: &PostRequest<'_>) -> Vec<Condition> {
     conditions.push(Condition::Exact(
         Field::SuccessActionStatus,
         SUCCESS_ACTION_STATUS.to_owned(),
+    ));
+    conditions.push(Condition::Exact(
+        Field::ContentDisposition,
+        CONTENT_DISPOSITION.to_owned(),
     ));
     if let Some(callback) = req.callback {
         conditions.push(Condition::Exact(Field::Callback, callback.to_owned()));
@@ -181,6 +198,7 @@ pub fn build(
         signature,
         security_token: token,
         success_action_status: SUCCESS_ACTION_STATUS,
+        content_disposition: CONTENT_DISPOSITION,
     })
 }
 
@@ -221,8 +239,9 @@ mod tests {
 
     #[test]
     fn v4_form_matches_the_broker_shaped_vector_plus_success_status() {
-        // protocol.md §5.5 broker-shaped vector, with the `success_action_status` condition the
-        // broker adds before the V4 bindings; the signing key is the vector's literal.
+        // protocol.md §5.5 broker-shaped vector, with the `success_action_status` and
+        // `Content-Disposition` conditions the broker adds before the V4 bindings; the signing
+        // key is the vector's literal.
         let types = ["image/jpeg".to_owned(), "image/png".to_owned()];
         let form = build(
             &request(PostSignature::V4, &types),
@@ -233,7 +252,7 @@ mod tests {
         let json = String::from_utf8(B64.decode(&form.policy).unwrap()).unwrap();
         assert_eq!(
             json,
-            r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},["starts-with","$key","uploads/u42/"],["content-length-range",1,10485760],["in","$content-type",["image/jpeg","image/png"]],{"success_action_status":"200"},{"x-oss-signature-version":"OSS4-HMAC-SHA256"},{"x-oss-credential":"STS.testid/20240101/cn-hangzhou/oss/aliyun_v4_request"},{"x-oss-date":"20240101T000000Z"},{"x-oss-security-token":"CAIS+abc/def=="}]}"#
+            r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},["starts-with","$key","uploads/u42/"],["content-length-range",1,10485760],["in","$content-type",["image/jpeg","image/png"]],{"success_action_status":"200"},{"Content-Disposition":"inline"},{"x-oss-signature-version":"OSS4-HMAC-SHA256"},{"x-oss-credential":"STS.testid/20240101/cn-hangzhou/oss/aliyun_v4_request"},{"x-oss-date":"20240101T000000Z"},{"x-oss-security-token":"CAIS+abc/def=="}]}"#
         );
         let SignatureFields::V4 {
             credential,
@@ -270,10 +289,11 @@ mod tests {
         )
         .unwrap();
         let json = String::from_utf8(B64.decode(&form.policy).unwrap()).unwrap();
-        // The protocol.md §5.4 broker-shaped V1 policy plus `success_action_status`.
+        // The protocol.md §5.4 broker-shaped V1 policy plus `success_action_status` and
+        // `Content-Disposition`.
         assert_eq!(
             json,
-            r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},["starts-with","$key","uploads/u42/"],["content-length-range",1,10485760],{"success_action_status":"200"}]}"#
+            r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},["starts-with","$key","uploads/u42/"],["content-length-range",1,10485760],{"success_action_status":"200"},{"Content-Disposition":"inline"}]}"#
         );
         assert!(matches!(
             &form.signature,
@@ -310,5 +330,48 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{form:?}").contains("CAIS+abc"));
+    }
+
+    #[test]
+    fn the_policy_restricts_no_x_oss_field_but_the_v4_ones() {
+        // OSS refuses an x-oss-* field a V4 policy does not restrict (protocol.md §12.1): a
+        // condition naming another one would let a client add it to a signed form.
+        for signature in [PostSignature::V4, PostSignature::V1] {
+            let types = ["image/png".to_owned()];
+            let form = build(
+                &request(signature, &types),
+                &creds("2024-01-01T06:00:00Z"),
+                at("2024-01-01T00:00:00Z"),
+            )
+            .unwrap();
+            let named: Vec<String> = policy_json(&form)["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| match c {
+                    serde_json::Value::Object(o) => o.keys().next().cloned(),
+                    serde_json::Value::Array(a) => {
+                        a[1].as_str().map(|f| f.trim_start_matches('$').to_owned())
+                    }
+                    _ => None,
+                })
+                .filter(|f| f.to_ascii_lowercase().starts_with("x-oss-"))
+                .collect();
+            let expected: &[&str] = match signature {
+                PostSignature::V4 => &[
+                    "x-oss-signature-version",
+                    "x-oss-credential",
+                    "x-oss-date",
+                    "x-oss-security-token",
+                ],
+                PostSignature::V1 => &[],
+            };
+            assert_eq!(named, expected, "{signature:?}");
+            assert_eq!(form.content_disposition, "inline");
+            assert!(policy_json(&form)["conditions"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"Content-Disposition": "inline"})));
+        }
     }
 }

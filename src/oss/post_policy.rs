@@ -13,6 +13,7 @@ pub enum Field {
     Key,
     ContentType,
     SuccessActionStatus,
+    ContentDisposition,
     SignatureVersion,
     Credential,
     Date,
@@ -29,6 +30,8 @@ impl Field {
             Self::Key => "key",
             Self::ContentType => "content-type",
             Self::SuccessActionStatus => "success_action_status",
+            // The documented spelling (protocol.md §5.2), as the form field is sent.
+            Self::ContentDisposition => "Content-Disposition",
             Self::SignatureVersion => "x-oss-signature-version",
             Self::Credential => "x-oss-credential",
             Self::Date => "x-oss-date",

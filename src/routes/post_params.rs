@@ -38,6 +38,8 @@ struct PostParamsResponse<'a> {
     #[serde(rename = "x-oss-security-token")]
     security_token: &'a str,
     success_action_status: &'static str,
+    #[serde(rename = "Content-Disposition")]
+    content_disposition: &'static str,
     /// The upload callback (profiles with a callback only), pinned in the policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     callback: Option<&'a str>,
@@ -121,6 +123,7 @@ pub async fn get_post_object_params(
         v4_signature: None,
         security_token: &form.security_token,
         success_action_status: form.success_action_status,
+        content_disposition: form.content_disposition,
         callback: callback.as_deref(),
         profile: &profile.name,
     };

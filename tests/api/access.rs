@@ -245,12 +245,13 @@ async fn without_cors_origins_no_origin_is_allowed() {
         .is_none());
 }
 
-/// The audit lines in the captured log with `request_id`.
+/// The audit lines in the captured log for the caller's `X-Request-Id` `request_id` (logged
+/// as `client_request_id`, beside the broker's own `request_id`).
 fn audit_lines(request_id: &str) -> Vec<Value> {
     captured_log()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["target"] == "audit" && l["fields"]["request_id"] == request_id)
+        .filter(|l| l["target"] == "audit" && l["fields"]["client_request_id"] == request_id)
         .collect()
 }
 

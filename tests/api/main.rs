@@ -12,6 +12,7 @@ mod demo_page;
 mod emulator_strictness;
 mod fleet;
 mod harness;
+mod hosts;
 mod identity;
 mod jwks;
 mod jwt_support;

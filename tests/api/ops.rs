@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use broker_emulators::sts::Fault;
 use serde_json::Value;
 
-use crate::harness::{free_port, BrokerCommand, Call, Sts, TestApp};
+use crate::harness::{captured_log, free_port, BrokerCommand, Call, Sts, TestApp};
 
 /// The value of one series in a Prometheus text exposition (0 when absent).
 fn sample(text: &str, series: &str) -> f64 {
@@ -255,6 +255,70 @@ async fn request_ids_round_trip() {
     }
 }
 
+/// The captured log lines (JSON) of `target` whose `client_request_id` is `client_id`.
+fn lines_with_client_id(target: &str, client_id: &str) -> Vec<Value> {
+    captured_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["target"] == target && l["fields"]["client_request_id"] == client_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn audit_lines_carry_the_brokers_own_request_id_beside_the_callers() {
+    let app = TestApp::builder().spawn().await;
+    // A caller sends the same id twice, as if to make two requests one in the audit trail.
+    for _ in 0..2 {
+        let response = app
+            .get_token()
+            .header("X-Request-Id", "forged-audit-id")
+            .await;
+        assert_eq!(response.status(), 200);
+        // The response still echoes the caller's id.
+        assert_eq!(response.headers()["x-request-id"], "forged-audit-id");
+    }
+    let lines = lines_with_client_id("audit", "forged-audit-id");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let own: Vec<&str> = lines
+        .iter()
+        .map(|l| l["fields"]["request_id"].as_str().expect("request_id"))
+        .collect();
+    assert_ne!(own[0], own[1], "each request has its own id");
+    for id in &own {
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+        assert_ne!(*id, "forged-audit-id");
+    }
+    // An insane id is not logged at all; the line still has the broker's id, and the answer
+    // carries that same id.
+    let response = app.get_token().header("X-Request-Id", "has spaces").await;
+    let answered = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let line = captured_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["target"] == "audit" && l["fields"]["request_id"] == answered.as_str())
+        .expect("the audit line under the id the answer carries");
+    assert!(line["fields"].get("client_request_id").is_none(), "{line}");
+    // Refused requests: the request line has both ids, the error body the caller's.
+    let refused = app
+        .get("/nope")
+        .header("X-Request-Id", "forged-404-id")
+        .await;
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["request_id"], "forged-404-id");
+    let lines = captured_log()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["client_request_id"] == "forged-404-id")
+        .collect::<Vec<_>>();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["fields"]["message"], "request refused");
+    let own = lines[0]["fields"]["request_id"].as_str().unwrap();
+    assert!(uuid::Uuid::parse_str(own).is_ok(), "{own}");
+}
+
 /// The real binary against `sts`, an emulator in this process, with `extra` variables.
 async fn serve(sts: &Sts, extra: &[(&str, &str)]) -> crate::harness::BrokerProcess {
     let mut command = BrokerCommand::new().envs(&sts.broker_vars());
@@ -338,7 +402,12 @@ async fn log_lines_are_json_with_request_and_sts_request_ids() {
         1,
         "exactly one line for the request"
     );
-    assert_eq!(request["request_id"], "log-test-1");
+    // The caller's id is logged beside the broker's own, which it cannot choose.
+    assert_eq!(request["client_request_id"], "log-test-1");
+    let own = request["request_id"]
+        .as_str()
+        .expect("the broker's own request id");
+    assert!(uuid::Uuid::parse_str(own).is_ok(), "{request}");
     assert_eq!(request["method"], "GET");
     assert_eq!(request["status"], 200);
     assert!(request["latency_ms"].as_f64().is_some(), "{request}");
@@ -347,7 +416,8 @@ async fn log_lines_are_json_with_request_and_sts_request_ids() {
         .iter()
         .find(|v| v["message"] == "AssumeRole succeeded")
         .expect("the AssumeRole line");
-    assert_eq!(assumed["request_id"], "log-test-1");
+    // Lines written deeper down carry the same (broker's own) request id.
+    assert_eq!(assumed["request_id"], request["request_id"]);
     let issued = sts.last_issued().expect("issued");
     assert!(assumed["sts_request_id"]
         .as_str()

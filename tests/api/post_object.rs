@@ -463,6 +463,79 @@ async fn a_disallowed_content_type_is_refused_when_the_list_is_set() {
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
 
+#[tokio::test]
+async fn a_client_cannot_add_fields_the_broker_did_not_sign() {
+    for version in ["v4", "v1"] {
+        let app = TestApp::builder()
+            .with_oss()
+            .vars(|vars| {
+                vars.insert("BROKER_POST_SIGNATURE".into(), version.into());
+            })
+            .spawn()
+            .await;
+        let p = params(&app).await;
+        assert_eq!(p["Content-Disposition"], "inline");
+        assert!(policy_of(&p)["conditions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"Content-Disposition": "inline"})));
+        let host = app.oss().bucket_url();
+        let key = "uploads/anonymous/added.txt";
+
+        // The broker pins Content-Disposition: another value, or a second one, is refused.
+        let mut f = fields(&p, key, &[]);
+        set(
+            &mut f,
+            "Content-Disposition",
+            "attachment; filename=invoice.pdf.exe".into(),
+        );
+        let answer = post(&host, &f, b"x".to_vec(), "text/plain").await;
+        answer.assert_refused(403, "AccessDenied");
+        assert!(
+            answer.body.contains("Policy Condition failed"),
+            "{}",
+            answer.body
+        );
+        post(
+            &host,
+            &fields(&p, key, &[("Content-Disposition", "attachment")]),
+            b"x".to_vec(),
+            "text/plain",
+        )
+        .await
+        .assert_refused(400, "InvalidArgument");
+
+        if version == "v4" {
+            // OSS refuses every x-oss-* field a V4 policy does not restrict (protocol.md
+            // §12.1), and the broker's policy restricts only its own.
+            for (name, value) in [
+                ("x-oss-object-acl", "public-read-write"),
+                ("x-oss-forbid-overwrite", "true"),
+                ("x-oss-meta-uploaded-by", "admin"),
+                ("x-oss-content-type", "text/html"),
+            ] {
+                let answer = post(
+                    &host,
+                    &fields(&p, key, &[(name, value)]),
+                    b"x".to_vec(),
+                    "text/plain",
+                )
+                .await;
+                answer.assert_refused(403, "AccessDenied");
+                assert!(
+                    answer.body.contains(&format!("Extra input fields: {name}")),
+                    "{name}: {}",
+                    answer.body
+                );
+            }
+        }
+        assert_eq!(app.oss().object_count(), 0, "{version}");
+        // The form as given still uploads.
+        let answer = post(&host, &fields(&p, key, &[]), b"x".to_vec(), "text/plain").await;
+        assert_eq!(answer.status, 200, "{version}: {}", answer.body);
+    }
+}
+
 /// crypto-js: `CryptoJS.HmacSHA1(policyBase64, secret).toString(CryptoJS.enc.Base64)`.
 fn crypto_js_v1_signature(secret: &str, policy_b64: &str) -> String {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();

@@ -174,3 +174,31 @@ async fn longest_accepted_id_still_gets_a_policy_sts_accepts() {
     let session = app.sts.last_issued().unwrap().role_session_name;
     assert!(session.len() <= 32, "{session}");
 }
+
+#[tokio::test]
+async fn long_ids_sharing_a_head_get_distinct_64_bit_session_names() {
+    let app = jwt_app().await;
+    // Two mini-program ids that agree on far more than the readable head. Expected names:
+    // the first 15 characters, `-`, then the first 16 hex digits of the id's SHA-256,
+    // computed outside this code with Python's hashlib.sha256(id.encode()).hexdigest()[:16].
+    for (id, expected) in [
+        (
+            "mini-app-user-0123456789abcdef-openid-alice",
+            "mini-app-user-0-5b5d6551cb25ed11",
+        ),
+        (
+            "mini-app-user-0123456789abcdef-openid-bob",
+            "mini-app-user-0-126d17cf399f0d9f",
+        ),
+        (&"x".repeat(128) as &str, "xxxxxxxxxxxxxxx-24da1b81d0b16df6"),
+    ] {
+        let response = app.get_token().bearer(&token_for(id)).await;
+        assert_eq!(response.status().as_u16(), 200, "{id}");
+        let issued = app.sts.last_issued().unwrap();
+        assert_eq!(issued.role_session_name, expected, "{id}");
+    }
+    // A short plain id is still its own session name.
+    let response = app.get_token().bearer(&token_for("alice")).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(app.sts.last_issued().unwrap().role_session_name, "alice");
+}

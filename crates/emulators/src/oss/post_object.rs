@@ -1,6 +1,6 @@
 //! PostObject (protocol.md §5.2–§5.5), step by step: parse the form and check its shape, check the
-//! signature (V1 or V4, with the STS token), check the POST policy (and, for V4, that it binds
-//! the signing fields), check the key and what the credential's session policy allows, then
+//! signature (V1 or V4, with the STS token), check the POST policy (and, for V4, that it
+//! restricts every `x-oss-*` field, protocol.md §12.1), check the key and what the credential's session policy allows, then
 //! store and answer. Each step lives in its own module; this one only orders them and must not
 //! store anything before every check passed.
 
@@ -24,8 +24,7 @@ pub(super) fn post_object(
     let signed = form_signature::check(&form, inner, now)?;
     let checks = post_policy::check(&form, inner, now, file.value.len() as u64)?;
     if signed.v4 {
-        let with_token = form.text("x-oss-security-token").is_some();
-        post_policy::check_v4_binding(&checks, with_token)?;
+        post_policy::check_v4_fields(&form, &checks)?;
     }
     check_key_permission(inner, &signed.signer, &key)?;
 

@@ -1,8 +1,10 @@
 //! The POST policy document of a PostObject form (protocol.md §5.3): Base64 JSON with an ISO 8601
 //! `expiration` and `conditions`, every condition well-formed before any is evaluated, the
 //! policy unexpired, then each condition held against the form (`eq`, `starts-with`, `in`,
-//! `not-in`, `content-length-range`); and the V4 rule that the policy binds the signing fields
-//! (protocol.md §5.5). It must refuse a form any condition does not allow and never relax a condition.
+//! `not-in`, `content-length-range`); and the V4 rule that every `x-oss-*` field of the form is
+//! restricted by a condition, the signing fields and the token by an exact match (protocol.md
+//! §5.5, §12.1, read strictly). It must refuse a form any condition does not allow, or a V4
+//! field no condition restricts, and never relax a condition.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use chrono::{DateTime, SubsecRound as _, Utc};
@@ -40,6 +42,7 @@ fn invalid_policy(why: &str) -> OssError {
 }
 
 /// A checked condition, ready to evaluate.
+#[derive(Clone)]
 pub(super) enum Check {
     Eq(String, String),
     StartsWith(String, String),
@@ -192,20 +195,40 @@ fn holds(form: &Form, inner: &Inner, check: &Check, size: u64) -> Result<bool, O
     })
 }
 
-/// V4 binds its own fields into the policy (protocol.md §5.5, as the SDK samples do): each needs an
-/// `eq` condition, the security token too when one is sent.
-pub(super) fn check_v4_binding(checks: &[Check], with_token: bool) -> Result<(), OssError> {
-    let mut bound = vec!["x-oss-signature-version", "x-oss-credential", "x-oss-date"];
-    if with_token {
-        bound.push("x-oss-security-token");
-    }
-    for field in bound {
-        let covered = checks
-            .iter()
-            .any(|c| matches!(c, Check::Eq(f, _) if f == field));
-        if !covered {
+/// The V4 signing fields and the token: each must be pinned by an exact match (protocol.md §5.5).
+const V4_PINNED: [&str; 4] = [
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-date",
+    "x-oss-security-token",
+];
+
+/// protocol.md §12.1, strict reading: in a V4 form, every `x-oss-*` field must be restricted by
+/// a condition of the policy, except `x-oss-signature` (which the policy cannot name); OSS
+/// answers a field that is not with "Extra input fields" (EC 0006-00000228). The signing
+/// fields and the token need an exact match (§5.5); any other `x-oss-*` field (object ACL,
+/// `x-oss-forbid-overwrite`, `x-oss-meta-*`, `x-oss-content-type`, storage class...) any
+/// condition naming it. Fields outside `x-oss-*` (`key`, `callback`, `x:*`, `Content-Type`,
+/// `success_action_redirect`, ...) need none: the V4 sample of Alibaba's SDK posts `key`,
+/// `callback` and `x:*` unnamed, and the rule is only documented for `x-oss-*`; a condition
+/// that names one is still held against the form by [`check`].
+pub(super) fn check_v4_fields(form: &Form, checks: &[Check]) -> Result<(), OssError> {
+    let fields = &form.parts[..form.parts.len().saturating_sub(1)];
+    for part in fields {
+        let name = part.name.to_ascii_lowercase();
+        if !name.starts_with("x-oss-") || name == "x-oss-signature" {
+            continue;
+        }
+        let exact_only = V4_PINNED.contains(&name.as_str());
+        let restricted = checks.iter().any(|check| match check {
+            Check::Eq(field, _) => *field == name,
+            Check::StartsWith(field, _) | Check::In(field, _, _) => !exact_only && *field == name,
+            Check::Length(..) => false,
+        });
+        if !restricted {
             return Err(access_denied(format!(
-                "Invalid according to Policy: the policy must bind {field}."
+                "Invalid according to Policy: Extra input fields: {}",
+                part.name
             )));
         }
     }

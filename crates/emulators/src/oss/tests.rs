@@ -102,3 +102,98 @@ fn expiration_fraction_is_checked_but_not_kept() {
     assert!(parse_expiration("2024-01-01T01:00:00.Z").is_none());
     assert!(parse_expiration("2024-01-01T01:00:00.12aZ").is_none());
 }
+
+fn part(name: &str, value: &str) -> super::multipart::Part {
+    super::multipart::Part {
+        name: name.to_owned(),
+        filename: None,
+        content_type: None,
+        value: value.as_bytes().to_vec(),
+    }
+}
+
+/// A V4 form with `extra` fields before the file, as the broker's forms look.
+fn v4_form(extra: &[(&str, &str)]) -> super::form::Form {
+    let mut parts = vec![
+        part("key", "uploads/a/x"),
+        part("policy", "eyJ9"),
+        part("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+        part(
+            "x-oss-credential",
+            "STS.x/20240101/cn-hangzhou/oss/aliyun_v4_request",
+        ),
+        part("x-oss-date", "20240101T000000Z"),
+        part("x-oss-signature", "00"),
+        part("x-oss-security-token", "CAIS"),
+    ];
+    parts.extend(extra.iter().map(|(n, v)| part(n, v)));
+    let mut file = part("file", "x");
+    file.filename = Some("x".into());
+    parts.push(file);
+    super::form::Form { parts }
+}
+
+#[test]
+fn v4_forms_must_restrict_every_x_oss_field() {
+    use super::post_policy::{check_v4_fields, Check};
+    let eq = |f: &str, v: &str| Check::Eq(f.into(), v.into());
+    let pinned = vec![
+        eq("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+        eq(
+            "x-oss-credential",
+            "STS.x/20240101/cn-hangzhou/oss/aliyun_v4_request",
+        ),
+        eq("x-oss-date", "20240101T000000Z"),
+        eq("x-oss-security-token", "CAIS"),
+        Check::StartsWith("key".into(), "uploads/a/".into()),
+    ];
+    // The signing fields pinned: accepted, with fields outside x-oss-* unnamed (protocol.md
+    // §12.1: key, callback and x:* need no condition).
+    assert!(check_v4_fields(&v4_form(&[]), &pinned).is_ok());
+    assert!(check_v4_fields(
+        &v4_form(&[
+            ("callback", "e30="),
+            ("x:uid", "1"),
+            ("success_action_status", "200")
+        ]),
+        &pinned
+    )
+    .is_ok());
+    // Any other x-oss-* field without a condition: "Extra input fields".
+    for (name, value) in [
+        ("x-oss-object-acl", "public-read-write"),
+        ("x-oss-forbid-overwrite", "true"),
+        ("x-oss-meta-owner", "admin"),
+        ("X-Oss-Meta-Owner", "admin"),
+        ("x-oss-content-type", "text/html"),
+        ("x-oss-storage-class", "Archive"),
+    ] {
+        let e = check_v4_fields(&v4_form(&[(name, value)]), &pinned).unwrap_err();
+        assert_eq!((e.status, e.code), (403, "AccessDenied"), "{name}");
+        assert_eq!(
+            e.message,
+            format!("Invalid according to Policy: Extra input fields: {name}")
+        );
+    }
+    // A condition naming the field restricts it (whether it holds is `check`'s business).
+    let mut with_meta = pinned.clone();
+    with_meta.push(Check::StartsWith("x-oss-meta-owner".into(), String::new()));
+    assert!(check_v4_fields(&v4_form(&[("x-oss-meta-owner", "a")]), &with_meta).is_ok());
+    // The signing fields and the token need an exact match, not a prefix.
+    let mut loose = pinned[1..].to_vec();
+    loose.push(Check::StartsWith(
+        "x-oss-signature-version".into(),
+        String::new(),
+    ));
+    let e = check_v4_fields(&v4_form(&[]), &loose).unwrap_err();
+    assert!(
+        e.message.ends_with("x-oss-signature-version"),
+        "{}",
+        e.message
+    );
+    for missing in 0..4 {
+        let mut fewer = pinned.clone();
+        fewer.remove(missing);
+        assert!(check_v4_fields(&v4_form(&[]), &fewer).is_err(), "{missing}");
+    }
+}
