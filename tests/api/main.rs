@@ -7,6 +7,7 @@ mod auth;
 mod binary;
 mod bucket_cors;
 mod cache;
+mod callbacks;
 mod capacity;
 mod demo_page;
 mod emulator_strictness;

@@ -1,10 +1,12 @@
 //! Strict emulator of one OSS bucket, path-style on loopback, for integration tests and
 //! `sts-broker demo`: PostObject (V1 and V4 form signatures, POST policies, STS tokens and session
-//! policies), reading objects back, bucket CORS (`PutBucketCors`/`GetBucketCors` with OSS V4
-//! header signatures) and preflight. This module owns the running server, its state and the
-//! routing; each rule lives in a submodule. It owns its own multipart parser, XML,
-//! canonicalisation and HMAC code and must never call `crate::oss`: a bug copied into both would
-//! pass unnoticed. It never logs secrets, tokens or bodies.
+//! policies, upload callbacks), reading objects back (`GET`, and `HeadObject` with OSS V4 header
+//! signatures), bucket CORS (`PutBucketCors`/`GetBucketCors`, header-signed) and preflight. This
+//! module owns the running server, its state and the routing, and serves the callback public key
+//! at [`PUBLIC_KEY_PATH`]; each rule lives in a submodule. It owns its own multipart parser, XML,
+//! canonicalisation, HMAC and callback-signing code and must never call the broker's
+//! `crate::oss`: a bug copied into both would pass unnoticed. It never logs secrets, tokens or
+//! bodies.
 
 use crate::server::Background;
 use std::collections::HashMap;
@@ -14,16 +16,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 
 use crate::common::percent_decode;
 use crate::sts::EmulatedKeys;
 use broker_clock::Clock;
 
 mod access;
+mod callback;
 mod cors;
 mod errors;
 mod form;
 mod form_signature;
+mod head_object;
 mod header_auth;
 mod multipart;
 mod objects;
@@ -35,6 +40,8 @@ mod tests;
 mod v4;
 mod xml;
 
+use callback::CallbackKey;
+pub use callback::{verify_callback_signature, PUBLIC_KEY_PATH};
 use errors::{err, error_response, OssError};
 
 /// Larger bodies are refused before parsing.
@@ -73,6 +80,8 @@ pub struct EmulatedCorsRule {
 #[derive(Default)]
 struct State {
     objects: HashMap<String, StoredObject>,
+    /// When each object was last written (`Last-Modified`).
+    modified: HashMap<String, DateTime<Utc>>,
     cors: Option<Vec<EmulatedCorsRule>>,
     requests: usize,
 }
@@ -83,6 +92,10 @@ struct Inner {
     keys: EmulatedKeys,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// Signs upload callbacks (protocol.md §9.4); made when the emulator starts.
+    callback_key: CallbackKey,
+    /// Where [`Self::callback_key`]'s public half is served.
+    callback_key_url: String,
 }
 
 impl Inner {
@@ -107,12 +120,15 @@ impl OssEmulator {
         config: OssEmulatorConfig,
         listener: TcpListener,
     ) -> std::io::Result<OssEmulator> {
+        let port = listener.local_addr()?.port();
         let inner = Arc::new(Inner {
             bucket: config.bucket,
             region: config.region,
             keys: config.keys,
             clock: config.clock,
             state: Mutex::new(State::default()),
+            callback_key: CallbackKey::generate()?,
+            callback_key_url: format!("http://127.0.0.1:{port}{PUBLIC_KEY_PATH}"),
         });
         let data = web::Data::from(inner.clone());
         let server = Background::serve(listener, move |cfg| {
@@ -130,6 +146,17 @@ impl OssEmulator {
     /// The path-style bucket URL clients post forms to.
     pub fn bucket_url(&self) -> String {
         format!("{}/{}", self.endpoint(), self.inner.bucket)
+    }
+
+    /// The PEM (SubjectPublicKeyInfo, `BEGIN PUBLIC KEY`) of the key that signs upload
+    /// callbacks; the same text is served at [`Self::callback_public_key_url`].
+    pub fn callback_public_key_pem(&self) -> String {
+        self.inner.callback_key.public_key_pem().to_owned()
+    }
+
+    /// The URL callbacks name, Base64-encoded, in `x-oss-pub-key-url`.
+    pub fn callback_public_key_url(&self) -> String {
+        self.inner.callback_key_url.clone()
     }
 
     pub fn object(&self, key: &str) -> Option<StoredObject> {
@@ -169,9 +196,10 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
 async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> HttpResponse {
     inner.state().requests += 1;
     let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
-    let result = dispatch(&req, &body, &inner);
+    let result = dispatch(&req, &body, &inner, &request_id).await;
     let mut response = match result {
         Ok(r) => r,
+        Err(e) if req.method() == Method::HEAD => head_object::error_without_body(&e),
         Err(e) => error_response(&inner, &request_id, &e),
     };
     let headers = response.headers_mut();
@@ -185,8 +213,18 @@ async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> 
     response
 }
 
-fn dispatch(req: &HttpRequest, body: &[u8], inner: &Inner) -> Result<HttpResponse, OssError> {
+async fn dispatch(
+    req: &HttpRequest,
+    body: &[u8],
+    inner: &Inner,
+    request_id: &str,
+) -> Result<HttpResponse, OssError> {
     let raw_path = req.uri().path();
+    if raw_path == PUBLIC_KEY_PATH && req.method() == Method::GET {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/x-pem-file")
+            .body(inner.callback_key.public_key_pem().to_owned()));
+    }
     let path = percent_decode(raw_path)
         .ok_or_else(|| err(400, "InvalidURI", "Could not parse the specified URI."))?;
     let rest = path.strip_prefix('/').unwrap_or(&path);
@@ -204,10 +242,11 @@ fn dispatch(req: &HttpRequest, body: &[u8], inner: &Inner) -> Result<HttpRespons
     let query = req.query_string();
     match (req.method().clone(), key.is_empty(), query) {
         (Method::OPTIONS, _, _) => preflight::preflight(req, inner),
-        (Method::POST, true, "") => post_object::post_object(req, body, inner),
+        (Method::POST, true, "") => post_object::post_object(req, body, inner, request_id).await,
         (Method::PUT, true, "cors") => cors::put_cors(req, body, inner),
         (Method::GET, true, "cors") => cors::get_cors(req, inner),
         (Method::GET, false, "") => objects::get_object(key, inner),
+        (Method::HEAD, false, "") => head_object::head_object(req, key, inner),
         _ => Err(err(
             405,
             "MethodNotAllowed",

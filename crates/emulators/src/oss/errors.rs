@@ -1,6 +1,7 @@
 //! The OSS emulator's error documents (protocol.md §5.8): [`OssError`], the constructors the checks
-//! share (so one error reads the same wherever it is raised) and the XML `<Error>` answer. It
-//! decides no request; its log lines carry the code and request id only, never a message.
+//! share (so one error reads the same wherever it is raised) and the XML `<Error>` answer, with
+//! its `<EC>` when the error has one (protocol.md §9.1, §9.5). It decides no request; its log lines
+//! carry the code and request id only, never a message.
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
@@ -14,6 +15,18 @@ pub(super) struct OssError {
     pub(super) status: u16,
     pub(super) code: &'static str,
     pub(super) message: String,
+    /// The error's EC (`0007-00000001`), shown as `<EC>` and `x-oss-ec` when set.
+    pub(super) ec: Option<&'static str>,
+}
+
+impl OssError {
+    /// The same error with its EC.
+    pub(super) fn with_ec(self, ec: &'static str) -> OssError {
+        OssError {
+            ec: Some(ec),
+            ..self
+        }
+    }
 }
 
 pub(super) fn err(status: u16, code: &'static str, message: impl Into<String>) -> OssError {
@@ -21,6 +34,7 @@ pub(super) fn err(status: u16, code: &'static str, message: impl Into<String>) -
         status,
         code,
         message: message.into(),
+        ec: None,
     }
 }
 
@@ -62,12 +76,20 @@ pub(super) fn time_too_skewed() -> OssError {
 pub(super) fn error_response(inner: &Inner, request_id: &str, e: &OssError) -> HttpResponse {
     tracing::debug!(code = e.code, request_id, "oss emulator answered an error");
     let host = format!("{}.oss-{}.aliyuncs.com", inner.bucket, inner.region);
-    HttpResponse::build(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST))
+    let ec = e.ec.map_or_else(String::new, |ec| {
+        format!("  <EC>{ec}</EC>\n  <RecommendDoc>https://api.aliyun.com/troubleshoot?q={ec}</RecommendDoc>\n")
+    });
+    let mut response =
+        HttpResponse::build(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST));
+    response
         .content_type("application/xml")
-        .insert_header(("x-oss-request-id", request_id))
-        .body(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>{}</Code>\n  <Message>{}</Message>\n  <RequestId>{request_id}</RequestId>\n  <HostId>{host}</HostId>\n</Error>\n",
-            e.code,
-            xml_escape(&e.message)
-        ))
+        .insert_header(("x-oss-request-id", request_id));
+    if let Some(code) = e.ec {
+        response.insert_header(("x-oss-ec", code));
+    }
+    response.body(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>\n  <Code>{}</Code>\n  <Message>{}</Message>\n  <RequestId>{request_id}</RequestId>\n  <HostId>{host}</HostId>\n{ec}</Error>\n",
+        e.code,
+        xml_escape(&e.message)
+    ))
 }

@@ -28,7 +28,7 @@ pub(super) fn etag(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode_upper(&Sha256::digest(body)[..16]))
 }
 
-/// Stores `object` under `key`, unless `forbid_overwrite` and the key exists.
+/// Stores `object` under `key` as written now, unless `forbid_overwrite` and the key exists.
 pub(super) fn store(
     inner: &Inner,
     key: &str,
@@ -44,5 +44,6 @@ pub(super) fn store(
         ));
     }
     st.objects.insert(key.to_owned(), object);
+    st.modified.insert(key.to_owned(), inner.clock.now());
     Ok(())
 }

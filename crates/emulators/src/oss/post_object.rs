@@ -1,22 +1,25 @@
-//! PostObject (protocol.md §5.2–§5.5), step by step: parse the form and check its shape, check the
-//! signature (V1 or V4, with the STS token), check the POST policy (and, for V4, that it
-//! restricts every `x-oss-*` field, protocol.md §12.1), check the key and what the credential's session policy allows, then
-//! store and answer. Each step lives in its own module; this one only orders them and must not
-//! store anything before every check passed.
+//! PostObject (protocol.md §5.2–§5.5, §9), step by step: parse the form and check its shape, check
+//! the signature (V1 or V4, with the STS token), check the POST policy (and, for V4, that it
+//! restricts every `x-oss-*` field, protocol.md §12.1), check the key and what the credential's
+//! session policy allows, check the upload callback, then store and answer — through the callback
+//! when there is one. Each step lives in its own module; this one only orders them and must not
+//! store anything, or send a callback, before every check passed.
 
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::access::{permitted, resource, Signer};
+use super::callback::{self, Stored};
 use super::errors::{access_denied, err, OssError};
 use super::form::Form;
 use super::objects::{etag, store};
 use super::xml::xml_escape;
 use super::{form_signature, post_policy, Inner, StoredObject};
 
-pub(super) fn post_object(
+pub(super) async fn post_object(
     req: &HttpRequest,
     body: &[u8],
     inner: &Inner,
+    request_id: &str,
 ) -> Result<HttpResponse, OssError> {
     let form = Form::parse(req, body)?;
     let (file, key) = form.check_shape()?;
@@ -27,6 +30,7 @@ pub(super) fn post_object(
         post_policy::check_v4_fields(&form, &checks)?;
     }
     check_key_permission(inner, &signed.signer, &key)?;
+    let pending_callback = callback::from_form(&form)?;
 
     let forbid_overwrite = form
         .text("x-oss-forbid-overwrite")
@@ -37,11 +41,25 @@ pub(super) fn post_object(
     let tag = etag(&file.value);
     let object = StoredObject {
         body: file.value.clone(),
-        content_type,
+        content_type: content_type.clone(),
         writer: signed.signer.access_key_id.clone(),
     };
     store(inner, &key, object, forbid_overwrite)?;
-    Ok(respond(req, inner, &form, &key, tag))
+    let Some(pending) = pending_callback else {
+        return Ok(respond(req, inner, &form, &key, tag));
+    };
+    let stored = Stored {
+        key: &key,
+        etag: &tag,
+        body: &file.value,
+        content_type: &content_type,
+        request_id,
+        client_ip: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+    };
+    Ok(callback::perform(pending, inner, &stored).await)
 }
 
 /// The key, then what the credential may do with it.
