@@ -383,3 +383,72 @@ async fn an_app_down_slow_or_not_json_fails_the_callback() {
         expect_error(response, 502, "callback-failed").await;
     }
 }
+
+/// A broker on a known port whose `BROKER_CALLBACK_URL` is its own `/ossCallback`, pinned to
+/// the OSS emulator's callback key: OSS's side is the emulator's now.
+async fn broker_the_emulator_calls_back(app_url: &str) -> TestApp {
+    let port = crate::harness::free_port();
+    TestApp::builder()
+        .with_oss()
+        .vars(callback_profile(app_url))
+        .vars(move |vars| {
+            vars.insert("BROKER_LISTEN".into(), format!("127.0.0.1:{port}"));
+            vars.insert(
+                "BROKER_CALLBACK_URL".into(),
+                format!("http://127.0.0.1:{port}/ossCallback"),
+            );
+            let pem = vars[crate::harness::OSS_CALLBACK_KEY_FILE].clone();
+            vars.insert("BROKER_CALLBACK_PUBLIC_KEY_FILE".into(), pem);
+        })
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn end_to_end_the_uploader_gets_the_apps_answer_through_oss() {
+    let (url, log) = start_app(AppMode::Json).await;
+    let app = broker_the_emulator_calls_back(&url).await;
+    let form = cb_form(&app, "alice").await;
+    let key = "cb/alice/e2e.png";
+    let answer = post(
+        form["host"].as_str().unwrap(),
+        &fields(&form, key, &[]),
+        b"e2e".to_vec(),
+        "image/png",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let relayed: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(relayed, serde_json::json!({"ok": true, "seen": key}));
+    let seen = log.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].0["caller"].as_str(), seen[0].0["size"].as_u64()),
+        (Some("alice"), Some(3))
+    );
+}
+
+#[tokio::test]
+async fn end_to_end_an_app_that_is_down_gives_the_uploader_203_and_the_object_is_stored() {
+    let (url, _) = start_app(AppMode::Down).await;
+    let app = broker_the_emulator_calls_back(&url).await;
+    let form = cb_form(&app, "alice").await;
+    let key = "cb/alice/kept.png";
+    let answer = post(
+        form["host"].as_str().unwrap(),
+        &fields(&form, key, &[]),
+        b"kept".to_vec(),
+        "image/png",
+    )
+    .await;
+    assert_eq!(answer.status, 203, "{}", answer.body);
+    assert!(
+        answer.body.contains("<Code>CallbackFailed</Code>"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        app.oss().object(key).is_some(),
+        "the object is stored anyway"
+    );
+}

@@ -14,7 +14,7 @@ use crate::harness::{BrokerCommand, TestApp};
 /// What the emulator answered.
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {

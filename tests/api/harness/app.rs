@@ -18,6 +18,11 @@ use sts_broker::startup::{Application, Dependencies};
 
 use super::{captured_log, init_log_capture};
 
+/// Set, before the `vars` changes run, to the path of a file holding the OSS emulator's
+/// callback public key (PEM), so a test can pin it with `BROKER_CALLBACK_PUBLIC_KEY_FILE`.
+/// Never passed to the broker itself.
+pub const OSS_CALLBACK_KEY_FILE: &str = "TEST_OSS_CALLBACK_KEY_FILE";
+
 /// A broker's configuration: the variables `Settings::from_map` reads.
 pub type Vars = HashMap<String, String>;
 
@@ -372,13 +377,8 @@ impl<'a> TestAppBuilder<'a> {
             );
             listener
         });
-        for configure in self.configure {
-            configure(&mut vars);
-        }
-        let settings = Settings::from_map(&vars).expect("test settings are valid");
-        let app = Application::build(settings, self.deps).expect("broker binds");
-        let (port, metrics_port) = (app.port(), app.metrics_port());
-        tokio::spawn(app.run_until_stopped());
+        // The OSS emulator runs before the broker is configured, so a test can pin the
+        // emulator's callback key (`OSS_CALLBACK_KEY_FILE` below).
         let mut oss = None;
         if let Some(listener) = oss_listener {
             let clock = ManualClock::new(Utc::now());
@@ -393,8 +393,20 @@ impl<'a> TestAppBuilder<'a> {
             )
             .await
             .expect("oss emulator starts");
+            let pem =
+                std::env::temp_dir().join(format!("oss-callback-{}.pem", uuid::Uuid::new_v4()));
+            std::fs::write(&pem, emulator.callback_public_key_pem()).expect("write the key");
+            vars.insert(OSS_CALLBACK_KEY_FILE.into(), pem.display().to_string());
             oss = Some((emulator, clock));
         }
+        for configure in self.configure {
+            configure(&mut vars);
+        }
+        vars.remove(OSS_CALLBACK_KEY_FILE);
+        let settings = Settings::from_map(&vars).expect("test settings are valid");
+        let app = Application::build(settings, self.deps).expect("broker binds");
+        let (port, metrics_port) = (app.port(), app.metrics_port());
+        tokio::spawn(app.run_until_stopped());
         let mut client = BrokerClient::at(format!("http://127.0.0.1:{port}"));
         client.metrics_address = format!("http://127.0.0.1:{metrics_port}");
         TestApp {

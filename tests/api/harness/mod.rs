@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
-pub use app::{BrokerClient, Call, Sts, TestApp, Vars};
+pub use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
 pub use process::{free_port, BrokerCommand, BrokerProcess};
 pub use redis::RedisServer;
 
