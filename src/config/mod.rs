@@ -32,6 +32,7 @@ pub use profiles::{CallbackSettings, ProfileSettings, DEFAULT_PROFILE};
 pub(crate) use reader::Reader;
 pub use server::{host_of_header, AllowedHosts, ServerSettings};
 pub use upload::UploadSettings;
+pub use variables::UnknownVariable;
 
 pub use crate::auth::settings::AuthMode;
 pub use crate::oss::post_object::PostSignature;
@@ -219,6 +220,13 @@ pub fn listen_and_log_format_from_env(
     default_format: LogFormat,
 ) -> Result<(SocketAddr, LogFormat), ConfigError> {
     listen_and_log_format(&env_lookup, default_format)
+}
+
+/// The set variables (the process environment, with `.env` once loaded) that look like the
+/// broker's, `BROKER_*` or `ALIBABA_CLOUD_*`, but that it does not read: a misspelt name is
+/// otherwise silently ignored. Only names are looked at; no value is read.
+pub fn unknown_variables_in_env() -> Vec<UnknownVariable> {
+    variables::unknown(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub(crate) fn read_upload(r: &mut Reader<'_>) -> Option<UploadSettings> {
     let prefix = r.parsed(
         "BROKER_UPLOAD_PREFIX",
         Some(UploadPrefix::parse("uploads/${sub}/").expect("default prefix is valid")),
-        UploadPrefix::parse,
+        |raw| UploadPrefix::parse(raw).map_err(|e| explain_lost_placeholder(raw, e)),
     );
     // The longest possible caller id must still give a policy STS accepts.
     if let (Some(bucket), Some(prefix)) = (&bucket, &prefix) {
@@ -66,6 +66,30 @@ pub(crate) fn read_upload(r: &mut Reader<'_>) -> Option<UploadSettings> {
         host: host?,
         prefix: prefix?,
     })
+}
+
+/// A prefix without `${sub}` most often lost it on the way in: `.env` (like a shell) substitutes
+/// `${…}` in unquoted and double-quoted values, so `uploads/${sub}/` arrives as `uploads//`. Say
+/// so, with the value it probably was, and that single quotes keep it.
+fn explain_lost_placeholder(raw: &str, reason: String) -> String {
+    if raw.contains("${sub}") {
+        return reason;
+    }
+    let was = match raw.find("//") {
+        Some(at) => Some(format!("{}/${{sub}}/{}", &raw[..at], &raw[at + 2..])),
+        None => raw.strip_prefix('/').map(|rest| format!("${{sub}}/{rest}")),
+    };
+    match was {
+        Some(was) => format!(
+            "{reason}; `{raw}` looks like `{was}` with `${{sub}}` substituted by nothing: .env, like a \
+             shell, substitutes `${{…}}` in unquoted and double-quoted values, so write it in single \
+             quotes: BROKER_UPLOAD_PREFIX='{was}'"
+        ),
+        None => format!(
+            "{reason}; in .env or a shell, write the value in single quotes (BROKER_UPLOAD_PREFIX='uploads/${{sub}}/'), \
+             or `${{sub}}` is substituted before the broker sees it"
+        ),
+    }
 }
 
 /// `BROKER_UPLOAD_HOST`, the one parser of it (the post section reads the result).
@@ -195,4 +219,40 @@ pub(crate) fn read_post(
         allowed_content_types: allowed_content_types?,
         oss_endpoint: oss_endpoint?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_lost_placeholder;
+    use crate::policy::UploadPrefix;
+
+    fn message(raw: &str) -> String {
+        UploadPrefix::parse(raw)
+            .map_err(|e| explain_lost_placeholder(raw, e))
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_substituted_placeholder_is_explained_with_the_likely_value() {
+        let m = message("uploads//");
+        assert!(m.starts_with("must contain `${sub}`"), "{m}");
+        assert!(m.contains("single quotes"), "{m}");
+        assert!(m.contains("BROKER_UPLOAD_PREFIX='uploads/${sub}/'"), "{m}");
+        let m = message("/");
+        assert!(m.contains("BROKER_UPLOAD_PREFIX='${sub}/'"), "{m}");
+        let m = message("tenant/a//files/");
+        assert!(
+            m.contains("BROKER_UPLOAD_PREFIX='tenant/a/${sub}/files/'"),
+            "{m}"
+        );
+        let m = message("uploads/");
+        assert!(m.contains("single quotes"), "{m}");
+    }
+
+    #[test]
+    fn other_prefix_problems_keep_their_own_message() {
+        let m = message("uploads/${sub}");
+        assert!(!m.contains("single quotes"), "{m}");
+        assert!(m.contains("must end with `/`"), "{m}");
+    }
 }

@@ -171,12 +171,111 @@ pub fn lookup(name: &str) -> Option<&'static Variable> {
     VARIABLES.iter().find(|v| v.name == name)
 }
 
+/// The name prefixes the broker's variables share; a set variable with one of them (in any
+/// case) that is not in the table is most likely a misspelling.
+pub const PREFIXES: &[&str] = &["BROKER_", "ALIBABA_CLOUD_"];
+
+/// A set variable that looks like one of the broker's (`BROKER_*`, `ALIBABA_CLOUD_*`) but is not
+/// in [`VARIABLES`], with the known name nearest to it. Only names are looked at, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVariable {
+    pub name: String,
+    /// The table's name with the smallest edit distance to `name`.
+    pub nearest: &'static str,
+    /// Whether `nearest` is close enough to be what was meant.
+    pub likely_meant: bool,
+}
+
+impl std::fmt::Display for UnknownVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = &self.name;
+        let nearest = self.nearest;
+        if name.eq_ignore_ascii_case(nearest) {
+            write!(
+                f,
+                "{name} is set, but sts-broker reads no such variable; names are case-sensitive: did you mean {nearest}?"
+            )
+        } else if self.likely_meant {
+            write!(
+                f,
+                "{name} is set, but sts-broker reads no such variable; did you mean {nearest}?"
+            )
+        } else {
+            write!(
+                f,
+                "{name} is set, but sts-broker reads no such variable (the nearest it reads is {nearest}; docs/configuration.md lists them all)"
+            )
+        }
+    }
+}
+
+/// Every name in `names` that has one of the [`PREFIXES`] but is not in [`VARIABLES`], sorted,
+/// each with its nearest known name.
+pub fn unknown<I, S>(names: I) -> Vec<UnknownVariable>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut found: Vec<UnknownVariable> = names
+        .into_iter()
+        .filter_map(|name| {
+            let name = name.as_ref();
+            let upper = name.to_ascii_uppercase();
+            let ours = PREFIXES.iter().any(|p| upper.starts_with(p));
+            if !ours || lookup(name).is_some() {
+                return None;
+            }
+            let (nearest, distance) = VARIABLES
+                .iter()
+                .map(|v| (v.name, edit_distance(&upper, v.name)))
+                .min_by_key(|&(_, d)| d)
+                .expect("the table is not empty");
+            Some(UnknownVariable {
+                name: name.to_owned(),
+                nearest,
+                // A slip of a few keys; farther names are only pointed at.
+                likely_meant: distance <= 2.max(upper.len() / 6),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found.dedup();
+    found
+}
+
+/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
+/// neighbouring characters each count 1 (`BUKET` → `BUCKET` is 1, `BUCKTE` → `BUCKET` is 1).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // rows[i][j]: distance between a[..i] and b[..j].
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
-    use super::VARIABLES;
+    use super::{edit_distance, unknown, VARIABLES};
 
     /// Every `BROKER_*` / `ALIBABA_CLOUD_*` name in `text`.
     fn names_in(text: &str) -> BTreeSet<String> {
@@ -283,5 +382,66 @@ mod tests {
              it should read:\n{}",
             summary_table()
         );
+    }
+
+    #[test]
+    fn edit_distance_counts_slips_of_the_keyboard() {
+        assert_eq!(edit_distance("BROKER_BUKET", "BROKER_BUCKET"), 1);
+        assert_eq!(edit_distance("BROKER_BUCKTE", "BROKER_BUCKET"), 1);
+        assert_eq!(edit_distance("BROKER_BUCKETS", "BROKER_BUCKET"), 1);
+        assert_eq!(edit_distance("BROKER_BUCKET", "BROKER_BUCKET"), 0);
+        assert_eq!(edit_distance("", "ABC"), 3);
+        assert_eq!(edit_distance("ABC", ""), 3);
+    }
+
+    #[test]
+    fn unknown_names_of_ours_are_found_with_the_nearest_known_name() {
+        let found = unknown([
+            "BROKER_BUKET",
+            "BROKER_LISTEN",
+            "PATH",
+            "HOME",
+            "STS_BROKER_BIN",
+            "ALIBABA_CLOUD_ACESS_KEY_ID",
+            "broker_region",
+            "BROKER_SOMETHING_ELSE_ENTIRELY",
+        ]);
+        let names: Vec<&str> = found.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ALIBABA_CLOUD_ACESS_KEY_ID",
+                "BROKER_BUKET",
+                "BROKER_SOMETHING_ELSE_ENTIRELY",
+                "broker_region"
+            ]
+        );
+        let by_name = |n: &str| found.iter().find(|u| u.name == n).unwrap();
+        let buket = by_name("BROKER_BUKET");
+        assert_eq!(buket.nearest, "BROKER_BUCKET");
+        assert!(buket.likely_meant);
+        assert_eq!(
+            buket.to_string(),
+            "BROKER_BUKET is set, but sts-broker reads no such variable; did you mean BROKER_BUCKET?"
+        );
+        assert_eq!(
+            by_name("ALIBABA_CLOUD_ACESS_KEY_ID").nearest,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID"
+        );
+        let lower = by_name("broker_region");
+        assert_eq!(lower.nearest, "BROKER_REGION");
+        assert!(lower.to_string().contains("case-sensitive"), "{lower}");
+        let far = by_name("BROKER_SOMETHING_ELSE_ENTIRELY");
+        assert!(!far.likely_meant);
+        assert!(
+            far.to_string()
+                .contains(&format!("the nearest it reads is {}", far.nearest)),
+            "{far}"
+        );
+    }
+
+    #[test]
+    fn every_known_name_is_known() {
+        assert_eq!(unknown(VARIABLES.iter().map(|v| v.name)), []);
     }
 }
