@@ -79,6 +79,71 @@ pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
 /// configuration message, from [`demo_settings`].
 pub const PASSED_THROUGH: &[&str] = &["BROKER_RATE_LIMIT_PER_MINUTE", "BROKER_RATE_LIMIT_BURST"];
 
+/// The URL a browser or `curl` on this host reaches the broker at: a wildcard bind
+/// (`0.0.0.0`, `[::]`) is reached on loopback.
+pub fn broker_url(address: SocketAddr) -> String {
+    format!("http://{}", crate::healthcheck::probe_address(address))
+}
+
+/// The jq program that turns a `/getPostObjectParams` answer into a curl config posting
+/// `hello.txt`: the URL, the key under `dir`, every field of the form as given (all but the
+/// answer's `host`, `dir`, `expire` and `profile`, as the kit does), then the file, last.
+const FORM_TO_CURL_CONFIG: &str = r#""url = \(.host)", "form-string = key=\(.dir)hello.txt", (del(.host, .dir, .expire, .profile) | to_entries[] | "form-string = \(.key)=\(.value)"), "form = file=@hello.txt""#;
+
+/// What the demo prints once it is up: where everything is and what to try.
+pub fn banner(address: SocketAddr, sts_url: &str, bucket_url: &str) -> String {
+    let url = broker_url(address);
+    let mut out = format!("sts-broker demo\n\n  broker:        {url}\n");
+    if address.ip().is_unspecified() {
+        out.push_str(&format!(
+            "  listening on:  {address} (every interface; from another machine, use this host's address)\n"
+        ));
+    }
+    out.push_str(&format!(
+        "  STS emulator:  {sts_url}\n  OSS emulator:  {bucket_url}\n  \
+         bucket:        {DEMO_BUCKET} ({DEMO_REGION}), kept in memory: objects are gone when the demo stops\n  \
+         callers:       `anonymous` (the demo authenticates no one)\n"
+    ));
+    out.push_str(&format!(
+        "\nUpload a file from a browser:\n  {url}/demo\n\nTry:\n"
+    ));
+    for path in [
+        "/getToken",
+        "/getPostObjectParams",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        out.push_str(&format!("  curl -s {url}{path}\n"));
+    }
+    out.push_str(&format!(
+        "\nPost a file with a form the broker signed (curl and jq), then read it back:\n  \
+         echo 'hello from the sts-broker demo' > hello.txt\n  \
+         curl -s {url}/getPostObjectParams \\\n    \
+         | jq -r '{FORM_TO_CURL_CONFIG}' \\\n    \
+         | curl -s -o /dev/null -w 'OSS answered %{{http_code}}\\n' -K -\n  \
+         curl -s {bucket_url}/uploads/anonymous/hello.txt\n"
+    ));
+    out.push_str("\nPress Ctrl-C to stop (in-flight requests finish first).");
+    out
+}
+
+/// Why the demo cannot listen on `listen` (`BROKER_LISTEN`), and how to pick another port.
+fn listen_failure(listen: SocketAddr, e: std::io::Error) -> std::io::Error {
+    let message = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            let next = SocketAddr::new(listen.ip(), listen.port().checked_add(1).unwrap_or(8081));
+            let any = SocketAddr::new(listen.ip(), 0);
+            format!(
+                "cannot listen on {listen} (BROKER_LISTEN): the address is already in use, perhaps by another sts-broker or demo. \
+                 Stop that one, or pick another port: BROKER_LISTEN={next} sts-broker demo (or BROKER_LISTEN={any} for any free port)"
+            )
+        }
+        _ => format!("cannot listen on {listen} (BROKER_LISTEN): {e}"),
+    };
+    std::io::Error::new(e.kind(), message)
+}
+
 /// Runs the demo until SIGINT (Ctrl-C) or SIGTERM, then stops gracefully like `serve`.
 /// `listen` comes from `BROKER_LISTEN` (default 127.0.0.1:8080).
 pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
@@ -99,7 +164,7 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     // Path-style on loopback: forms are posted to the emulated bucket.
     settings.upload.host = oss.bucket_url();
     settings.post.oss_endpoint = oss.bucket_url();
-    let broker_listener = TcpListener::bind(listen)?;
+    let broker_listener = TcpListener::bind(listen).map_err(|e| listen_failure(listen, e))?;
     let address = broker_listener.local_addr()?;
     // The demo page is served by the broker and posts to the emulated bucket on another port.
     oss.set_cors_rules(Some(vec![demo_page_cors_rule(address)]));
@@ -110,12 +175,8 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
         crate::routes::demo_page::configure,
     )?;
     println!(
-        "sts-broker demo\n\
-         \n  broker:        http://{address}\n  STS emulator:  {}\n  OSS emulator:  {}\n  bucket:        {DEMO_BUCKET} ({DEMO_REGION}), callers are `anonymous`\n\
-         \nUpload a file from a browser:\n  http://{address}/demo\n\nTry:\n  curl -s http://{address}/getToken\n  curl -s http://{address}/getPostObjectParams\n  curl -s http://{address}/healthz\n  curl -s http://{address}/readyz\n  curl -s http://{address}/metrics\n\
-         \nPress Ctrl-C to stop (in-flight requests finish first).",
-        emulator.endpoint(),
-        oss.bucket_url()
+        "{}",
+        banner(address, &emulator.endpoint(), &oss.bucket_url())
     );
     let result = app.run_until_signalled().await;
     oss.stop().await;

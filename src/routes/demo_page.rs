@@ -1,6 +1,6 @@
-//! The demo page (`GET /demo`) and the files it loads: the upload kit from `clients/js/src` and the
-//! vendored crypto-js, embedded at build time. Only `sts-broker demo` registers these routes; the
-//! served broker never does. Static text only: no state, no credentials.
+//! The demo page (`GET /demo`) and the files it loads: the upload kit from `clients/js/src`, the
+//! vendored crypto-js and the icon, embedded at build time. Only `sts-broker demo` registers
+//! these routes; the served broker never does. Static files only: no state, no credentials.
 
 use actix_web::{web, HttpResponse};
 
@@ -51,8 +51,23 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The page's icon (16 and 32 pixels). Browsers ask for `/favicon.ico` on the broker's origin for
+/// every page they show, the JSON answers too, so it is served there; without it every page
+/// view logged a refused request.
+pub const FAVICON: &[u8] = include_bytes!("../../clients/js/demo/favicon.ico");
+
 /// Adds the page's routes; `Application::build_with_routes` calls it in demo mode only.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/favicon.ico",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("image/x-icon")
+                .insert_header(("Cache-Control", "no-cache"))
+                .insert_header(("X-Content-Type-Options", "nosniff"))
+                .body(FAVICON)
+        }),
+    );
     for &(path, content_type, body) in ASSETS {
         cfg.route(
             path,

@@ -1,8 +1,8 @@
-//! Log output set-up: JSON lines or a human format, levels from `RUST_LOG`, written to stderr
-//! through a shared buffer. Installs the subscriber only; what gets logged is decided where it
-//! happens.
+//! Log output set-up: JSON lines or a human format (coloured only on a terminal), levels from
+//! `RUST_LOG`, written to stderr through a shared buffer. Installs the subscriber only; what
+//! gets logged is decided where it happens.
 
-use std::io::{BufWriter, Stderr, Write};
+use std::io::{BufWriter, IsTerminal as _, Stderr, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -66,6 +66,12 @@ impl Drop for LogGuard {
     }
 }
 
+/// Colour codes only for a person at a terminal: never into a pipe or a file (a container's
+/// log, a test, `demo 2>log`), and never with `NO_COLOR` set (<https://no-color.org>).
+fn colours(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Installs the global subscriber and starts the flusher thread.
 pub fn init(format: LogFormat, default_filter: &str) -> Option<LogGuard> {
     let filter =
@@ -76,6 +82,10 @@ pub fn init(format: LogFormat, default_filter: &str) -> Option<LogGuard> {
     ))));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(writer.clone());
     let installed = match format {
         LogFormat::Json => builder.event_format(json::JsonLines).try_init(),
@@ -92,4 +102,17 @@ pub fn init(format: LogFormat, default_filter: &str) -> Option<LogGuard> {
         })
         .ok()?;
     Some(LogGuard(writer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colours;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colours(true, None));
+        assert!(colours(true, Some("".into())));
+        assert!(!colours(true, Some("1".into())));
+        assert!(!colours(false, None));
+    }
 }

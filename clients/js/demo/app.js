@@ -1,11 +1,16 @@
-// The demo page's script: one upload through the kit per submit, and what happened. It shows the
-// key, the size and a read-back link; it never shows or logs a credential.
+// The demo page's script: one upload through the kit per submit, and what happened: each request
+// the kit made (to the broker, then straight to the bucket), until when the credential or form is
+// valid, the key, the size and a read-back link; for a file outside the form's size range, that
+// range. It never shows or logs a credential.
 import { uploadWithFetch } from '/demo/kit/index.js';
 
 const form = document.getElementById('upload-form');
 const input = document.getElementById('file');
 const button = document.getElementById('upload');
 const result = document.getElementById('result');
+
+/** The last credential the kit got from /getToken: it reuses it (from its cache) until RefreshAfter. */
+let lastCredential;
 
 function show(kind, rows) {
   result.replaceChildren();
@@ -25,6 +30,87 @@ function show(kind, rows) {
   result.append(box);
 }
 
+/** `content-length-range` of a form's Base64 policy: `{ min, max }`, or undefined. */
+function sizeRange(policyBase64) {
+  try {
+    const bytes = Uint8Array.from(atob(policyBase64), (c) => c.charCodeAt(0));
+    const policy = JSON.parse(new TextDecoder().decode(bytes));
+    const range = policy.conditions.find((c) => Array.isArray(c) && c[0] === 'content-length-range');
+    return range && { min: range[1], max: range[2] };
+  } catch {
+    return undefined;
+  }
+}
+
+function bytes(n) {
+  const mib = n / (1024 * 1024);
+  const exact = n === 1 ? '1 byte' : `${n} bytes`;
+  return mib >= 1 ? `${exact} (${Number(mib.toFixed(1))} MiB)` : exact;
+}
+
+function until(ms) {
+  const minutes = Math.round((ms - Date.now()) / 60_000);
+  return `${new Date(ms).toLocaleTimeString()} (in ${minutes} minute${minutes === 1 ? '' : 's'})`;
+}
+
+/**
+ * A fetch that notes each request the kit makes: method, path or URL, status, and from the
+ * broker's answer only the expiry and the directory (never a key, secret, token or signature).
+ */
+function recordingFetch(requests) {
+  return async (url, init = {}) => {
+    const entry = { method: init.method ?? 'GET', url: new URL(url, window.location.href) };
+    requests.push(entry);
+    const response = await fetch(url, init);
+    entry.status = response.status;
+    if (entry.url.origin === window.location.origin && response.ok) {
+      try {
+        const body = await response.clone().json();
+        entry.dir = body.Dir ?? body.dir;
+        if (body.Expiration) {
+          entry.credentialExpires = Date.parse(body.Expiration);
+          lastCredential = { expires: entry.credentialExpires, dir: entry.dir };
+        }
+        if (body.expire) entry.formExpires = body.expire * 1000;
+      } catch { /* not JSON: the status says enough */ }
+    }
+    if (init.body instanceof FormData) entry.size = sizeRange(init.body.get('policy'));
+    return response;
+  };
+}
+
+/** One list item per request, in order, saying what it did. */
+function story(mode, requests) {
+  const list = document.createElement('ol');
+  list.id = 'requests';
+  const item = (text) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    list.append(li);
+  };
+  const toBroker = requests.filter((r) => r.url.origin === window.location.origin);
+  if (mode === 'sts' && toBroker.length === 0 && lastCredential) {
+    item(`No request to the broker: the kit reused the credential it got from GET /getToken before, valid until ${until(lastCredential.expires)}, and the page signed the upload form with it.`);
+  }
+  for (const r of requests) {
+    const answered = r.status === undefined ? 'no answer' : `HTTP ${r.status}`;
+    if (r.url.origin === window.location.origin) {
+      const what = r.url.pathname === '/getToken' && r.credentialExpires
+        ? `: the broker got a temporary credential from STS (the emulator here), limited to writing under ${r.dir}, valid until ${until(r.credentialExpires)}; the page signed the upload form with it`
+        : r.formExpires
+          ? `: the broker signed an upload form for ${r.dir} with a temporary credential it keeps to itself; the form is valid until ${until(r.formExpires)}`
+          : '';
+      item(`${r.method} ${r.url.pathname} to this broker, ${answered}${what}.`);
+    } else {
+      const outcome = r.status >= 200 && r.status < 300 ? ': the file went straight to the bucket; the broker never saw it' : '';
+      item(`${r.method} the form and the file to ${r.url.href}, ${answered}${outcome}.`);
+    }
+  }
+  return list;
+}
+
+const BUCKET = 'demo-bucket, emulated by sts-broker demo and kept in its memory: objects are gone when the demo stops';
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const file = input.files[0];
@@ -32,8 +118,11 @@ form.addEventListener('submit', async (event) => {
   const mode = new FormData(form).get('mode');
   button.disabled = true;
   result.textContent = `Uploading ${file.name} (${mode})…`;
+  const requests = [];
   try {
-    const { key, status, location } = await uploadWithFetch({ brokerUrl: window.location.origin, file, mode });
+    const { key, status, location } = await uploadWithFetch({
+      brokerUrl: window.location.origin, file, mode, fetch: recordingFetch(requests),
+    });
     const link = document.createElement('a');
     link.href = location;
     link.id = 'read-back';
@@ -42,15 +131,24 @@ form.addEventListener('submit', async (event) => {
     link.textContent = location;
     show('ok', [
       ['Uploaded', `${file.name} (${mode} mode, HTTP ${status})`],
+      ['What happened', story(mode, requests)],
       ['Key', key, 'key'],
       ['Size', `${file.size} bytes`, 'size'],
+      ['Bucket', BUCKET, 'bucket'],
       ['Read it back', link],
     ]);
   } catch (e) {
-    show('error', [
+    const rows = [
       ['Upload failed', e.message],
       ['Code', e.code ?? 'unknown', 'error-code'],
-    ]);
+    ];
+    const range = requests.map((r) => r.size).find(Boolean);
+    if (range && (e.code === 'EntityTooLarge' || e.code === 'EntityTooSmall')) {
+      const setBy = mode === 'server' ? 'the broker\'s BROKER_MAX_UPLOAD_BYTES' : 'the kit\'s maxBytes option';
+      rows.push(['Size limit', `the form accepts files of ${bytes(range.min)} to ${bytes(range.max)}, set by ${setBy}; this file has ${file.size === 1 ? '1 byte' : `${file.size} bytes`}`, 'size-limit']);
+    }
+    if (requests.length) rows.push(['What happened', story(mode, requests)]);
+    show('error', rows);
   } finally {
     button.disabled = false;
   }
