@@ -120,7 +120,8 @@ pub async fn request_context(
         .await?;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // Whole microseconds in milliseconds: `0.071`, never `0.07097500000000001`.
+    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
     if let Some(metrics) = res
         .request()
         .app_data::<web::Data<AppState>>()

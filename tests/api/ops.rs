@@ -450,3 +450,38 @@ async fn healthcheck_subcommand_reports_the_broker_state() {
     assert_eq!(down.status.code(), Some(1), "{down:?}");
     assert!(String::from_utf8_lossy(&down.stderr).contains("healthcheck"));
 }
+
+#[tokio::test]
+async fn latency_is_logged_in_whole_microseconds_without_float_noise() {
+    let sts = Sts::demo().await;
+    let mut broker = serve(&sts, &[("BROKER_LOG_FORMAT", "json"), ("RUST_LOG", "info")]).await;
+    for _ in 0..5 {
+        assert_eq!(broker.get_token().await.status(), 200);
+        assert_eq!(broker.healthz().await.status(), 200);
+    }
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    let lines: Vec<String> = broker.stderr_lines();
+    // The audit line (a credential handed out) and the plain request line alike.
+    for route in ["/getToken", "/healthz"] {
+        let written: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.contains(&format!("\"route\":\"{route}\"")))
+            .map(|l| {
+                // The number as written, not as parsed.
+                let after = l.split("\"latency_ms\":").nth(1).expect("latency_ms");
+                after.split([',', '}']).next().unwrap()
+            })
+            .collect();
+        // (`/healthz` also has the probe that waited for the broker to come up.)
+        assert!(written.len() >= 5, "{route}: {lines:#?}");
+        for number in written {
+            assert!(number.parse::<f64>().is_ok_and(|ms| ms >= 0.0), "{number}");
+            let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+            assert!(
+                decimals <= 3,
+                "{route}: latency_ms {number} has float noise"
+            );
+        }
+    }
+}
