@@ -147,6 +147,8 @@ fn listen_failure(listen: SocketAddr, e: std::io::Error) -> std::io::Error {
 /// Runs the demo until SIGINT (Ctrl-C) or SIGTERM, then stops gracefully like `serve`.
 /// `listen` comes from `BROKER_LISTEN` (default 127.0.0.1:8080).
 pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
+    // First: an address in use is the likeliest failure, and nothing needs stopping yet.
+    let broker_listener = TcpListener::bind(listen).map_err(|e| listen_failure(listen, e))?;
     let config = StsEmulatorConfig::demo();
     let emulator_listener = TcpListener::bind(("127.0.0.1", 0))?;
     let emulator = StsEmulator::start_on(config.clone(), emulator_listener).await?;
@@ -164,7 +166,6 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     // Path-style on loopback: forms are posted to the emulated bucket.
     settings.upload.host = oss.bucket_url();
     settings.post.oss_endpoint = oss.bucket_url();
-    let broker_listener = TcpListener::bind(listen).map_err(|e| listen_failure(listen, e))?;
     let address = broker_listener.local_addr()?;
     // The demo page is served by the broker and posts to the emulated bucket on another port.
     oss.set_cors_rules(Some(vec![demo_page_cors_rule(address)]));
@@ -184,4 +185,50 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     // stdout may be a closed pipe by now (`demo | head`); the message is not worth a panic.
     let _ = writeln!(std::io::stdout(), "sts-broker demo stopped");
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_in_use_suggests_another_port_on_the_same_address() {
+        let message = |listen: &str| {
+            listen_failure(
+                listen.parse().unwrap(),
+                std::io::Error::from(std::io::ErrorKind::AddrInUse),
+            )
+            .to_string()
+        };
+        let m = message("[::1]:8080");
+        assert!(
+            m.starts_with("cannot listen on [::1]:8080 (BROKER_LISTEN)"),
+            "{m}"
+        );
+        assert!(
+            m.contains("BROKER_LISTEN=[::1]:8081 sts-broker demo"),
+            "{m}"
+        );
+        assert!(m.contains("BROKER_LISTEN=[::1]:0 for any free port"), "{m}");
+        assert!(message("127.0.0.1:65535").contains("BROKER_LISTEN=127.0.0.1:8081"));
+    }
+
+    #[test]
+    fn a_wildcard_bind_is_printed_as_loopback() {
+        for (listen, url) in [
+            ("0.0.0.0:8080", "http://127.0.0.1:8080"),
+            ("[::]:8080", "http://[::1]:8080"),
+            ("10.1.2.3:8080", "http://10.1.2.3:8080"),
+        ] {
+            let text = banner(listen.parse().unwrap(), "http://sts", "http://oss/b");
+            assert!(text.contains(&format!("broker:        {url}\n")), "{text}");
+            assert!(text.contains(&format!("{url}/demo\n")), "{text}");
+            assert!(!text.contains("http://0.0.0.0") && !text.contains("http://[::]"));
+            assert_eq!(
+                text.contains(&format!("listening on:  {listen}")),
+                listen != "10.1.2.3:8080",
+                "{text}"
+            );
+        }
+    }
 }

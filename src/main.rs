@@ -97,13 +97,20 @@ fn parse(args: &[&str]) -> Result<Command, UsageError> {
     match args {
         [] => Ok(Command::Serve),
         ["-h" | "--help" | "help"] => Ok(Command::Help(USAGE)),
-        ["help", command] => usage_of(command)
-            .map(Command::Help)
-            .ok_or_else(|| UsageError {
-                message: format!("sts-broker help: unknown command `{command}`"),
-                usage: USAGE,
-            }),
+        ["-h" | "--help" | "help", command] if is_help(command) => Ok(Command::Help(USAGE)),
+        ["-h" | "--help" | "help", command] => {
+            usage_of(command)
+                .map(Command::Help)
+                .ok_or_else(|| UsageError {
+                    message: format!("sts-broker help: unknown command `{command}`"),
+                    usage: USAGE,
+                })
+        }
         ["-V" | "--version"] => Ok(Command::Version),
+        [first @ ("-h" | "--help" | "help" | "-V" | "--version"), .., extra] => Err(UsageError {
+            message: format!("sts-broker {first}: unknown argument `{extra}`"),
+            usage: USAGE,
+        }),
         [command, rest @ ..] if usage_of(command).is_some() => {
             let usage = usage_of(command).expect("checked");
             if rest.iter().any(|a| is_help(a)) {
@@ -392,6 +399,8 @@ mod tests {
             ("demo --help", DEMO_USAGE),
             ("demo -h", DEMO_USAGE),
             ("help demo", DEMO_USAGE),
+            ("--help cors", CORS_USAGE),
+            ("help --help", USAGE),
             ("healthcheck --help", HEALTHCHECK_USAGE),
             ("healthcheck --ready --help", HEALTHCHECK_USAGE),
             ("cors --help", CORS_USAGE),
@@ -421,6 +430,8 @@ mod tests {
             ("serve", "`serve`"),
             ("--bogus", "`--bogus`"),
             ("help nothing", "`nothing`"),
+            ("--version now", "`now`"),
+            ("--help demo extra", "`extra`"),
         ] {
             let e = parsed(line).expect_err(line);
             assert!(e.message.contains(named), "{line}: {}", e.message);
