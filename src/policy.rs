@@ -198,7 +198,12 @@ pub fn role_session_name(caller: &str) -> String {
             }
         })
         .collect();
-    if cleaned == caller && (2..=MAX).contains(&cleaned.len()) && !looks_hashed(&cleaned) {
+    // `sts-broker-forms…` names the shared form credentials: a caller never gets it as is.
+    if cleaned == caller
+        && (2..=MAX).contains(&cleaned.len())
+        && !looks_hashed(&cleaned)
+        && !cleaned.starts_with(RESERVED_SESSION_PREFIX)
+    {
         return cleaned;
     }
     let digest = Sha256::digest(caller.as_bytes());
@@ -206,6 +211,9 @@ pub fn role_session_name(caller: &str) -> String {
     let head: String = cleaned.chars().take(MAX - 1 - suffix.len()).collect();
     format!("{head}-{suffix}")
 }
+
+/// The session names of shared form credentials start with this; no caller's does.
+pub const RESERVED_SESSION_PREFIX: &str = "sts-broker-forms";
 
 /// Hex digits of the id's SHA-256 in a hashed session name: 16, i.e. 64 bits.
 pub const SESSION_HASH_HEX: usize = 16;
@@ -226,6 +234,15 @@ fn looks_hashed(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_caller_gets_the_shared_form_session_name() {
+        for id in ["sts-broker-forms", "sts-broker-forms-avatar"] {
+            let name = role_session_name(id);
+            assert_ne!(name, id);
+            assert!(name.len() <= 32 && name.contains('-'), "{name}");
+        }
+    }
 
     fn bucket() -> BucketName {
         BucketName::parse("examplebucket").unwrap()

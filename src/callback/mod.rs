@@ -140,8 +140,10 @@ pub enum Refusal {
     OutsideDir,
     #[error("the object does not exist")]
     NoObject,
-    #[error("the object's size or ETag differs from the body's")]
+    #[error("the object's size, ETag or content type differs from the body's")]
     ObjectMismatch,
+    #[error("this object's callback was already forwarded")]
+    Replayed,
     #[error("the object could not be checked (HeadObject failed)")]
     HeadFailed,
 }
@@ -182,6 +184,7 @@ impl OssKeys {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(1500))
                 .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("a plain HTTP client builds"),
         }
@@ -197,9 +200,22 @@ impl OssKeys {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or(Refusal::KeyUrl)?;
-        if !KEY_URL_PREFIXES.iter().any(|p| url.starts_with(p)) || url.contains("..") {
+        let Some(path) = KEY_URL_PREFIXES.iter().find_map(|p| url.strip_prefix(p)) else {
+            return Err(Refusal::KeyUrl);
+        };
+        // One plain `.pem` file name: no query, fragment, further path or tricks, so a caller
+        // cannot fill the cache with variants of one URL.
+        if !(path.ends_with(".pem")
+            && path.len() <= 64
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && !path.contains(".."))
+        {
             return Err(Refusal::KeyUrl);
         }
+        // Always over HTTPS, whatever scheme the header named.
+        let url = format!("https://gosspublic.alicdn.com/{path}");
         if let Some(key) = self.fetched.lock().expect("keys lock").get(&url) {
             return Ok(key.clone());
         }
@@ -210,6 +226,9 @@ impl OssKeys {
             .await
             .map_err(|_| Refusal::KeyFetch)?;
         if !response.status().is_success() {
+            return Err(Refusal::KeyFetch);
+        }
+        if response.content_length().is_some_and(|n| n > 4096) {
             return Err(Refusal::KeyFetch);
         }
         let text = response.text().await.map_err(|_| Refusal::KeyFetch)?;
@@ -282,6 +301,9 @@ pub struct Callbacks {
     pub config: CallbackConfig,
     keys: OssKeys,
     http: reqwest::Client,
+    /// Objects whose callback was forwarded lately (bucket, key, ETag): OSS sends each callback
+    /// once, so a second delivery is a replay and is refused.
+    forwarded: moka::sync::Cache<(String, String, String), ()>,
 }
 
 impl Callbacks {
@@ -290,8 +312,14 @@ impl Callbacks {
             keys: OssKeys::new(config.pinned_key.clone()),
             http: reqwest::Client::builder()
                 .no_proxy()
+                // A redirect would repeat the forward as a GET without its body.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("a plain HTTP client builds"),
+            forwarded: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(2 * 3600))
+                .build(),
             config,
         }
     }
@@ -340,11 +368,25 @@ impl Callbacks {
         identity: &crate::sts::types::AccessKey,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<(), Refusal> {
+        let rest = body.object.strip_prefix(body.dir.as_str()).unwrap_or("");
         if body.bucket != target.bucket
-            || !body.object.starts_with(&body.dir)
             || body.dir.is_empty()
+            || !body.object.starts_with(&body.dir)
+            || rest.is_empty()
+            || rest
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == "..")
+            || rest.chars().any(|c| c == '\\' || c.is_control())
         {
             return Err(Refusal::OutsideDir);
+        }
+        let seen = (
+            body.bucket.clone(),
+            body.object.clone(),
+            body.etag.trim_matches('"').to_ascii_uppercase(),
+        );
+        if self.forwarded.contains_key(&seen) {
+            return Err(Refusal::Replayed);
         }
         let client = crate::oss::client::OssClient::new(
             target.oss_endpoint,
@@ -354,9 +396,12 @@ impl Callbacks {
         )
         .map_err(|_| Refusal::HeadFailed)?;
         match client.head_object(identity, &body.object).await {
-            Ok(Some((size, etag)))
-                if size == body.size && etag.eq_ignore_ascii_case(body.etag.trim_matches('"')) =>
+            Ok(Some((size, etag, content_type)))
+                if size == body.size
+                    && etag.eq_ignore_ascii_case(body.etag.trim_matches('"'))
+                    && content_type.eq_ignore_ascii_case(&body.mime_type) =>
             {
+                self.forwarded.insert(seen, ());
                 Ok(())
             }
             Ok(Some(_)) => Err(Refusal::ObjectMismatch),

@@ -258,13 +258,24 @@ fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<P
             duration_seconds: duration,
             refresh_ahead_seconds: windows.0,
             min_ttl_seconds: windows.1,
-            forms_session_name: format!("{}-{name}", crate::issuer::SHARED_FORMS_SESSION_NAME),
+            forms_session_name: forms_session_name(name),
             ..d.issuer.clone()
         },
         upload,
         post,
         callback,
     })
+}
+
+/// `sts-broker-forms-<name>`, within the 32 characters the broker keeps session names to (a
+/// longer one ends in a hash of the whole, protocol.md §1.2).
+fn forms_session_name(profile: &str) -> String {
+    let name = format!("{}-{profile}", crate::issuer::SHARED_FORMS_SESSION_NAME);
+    if name.len() <= 32 {
+        return name;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes());
+    format!("sts-broker-forms-{}", hex::encode(&digest[..7]))
 }
 
 /// Two profiles on one bucket whose upload roots are prefixes of one another could let a caller

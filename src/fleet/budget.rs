@@ -34,12 +34,13 @@ local function check(key, rate, burst)
   local new_tat = tat + interval
   return new_tat, now - (new_tat - interval * burst)
 end
-local all_tat, all_room = check(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[1]))
+-- A burst of one second's budget, but never less than one call.
+local all_tat, all_room = check(KEYS[1], tonumber(ARGV[1]), math.max(tonumber(ARGV[1]), 1))
 if all_room < 0 then return 0 end
 local first_tat = nil
 if ARGV[3] == 'first' then
   local room
-  first_tat, room = check(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[2]))
+  first_tat, room = check(KEYS[2], tonumber(ARGV[2]), math.max(tonumber(ARGV[2]), 1))
   if room < 0 then return 0 end
 end
 redis.call('SET', KEYS[1], tostring(all_tat), 'PX', math.ceil((all_tat - now) * 1000) + 1)

@@ -190,6 +190,15 @@ impl Fleet {
         if !self.health.usable() {
             return Err(FleetError::Backoff);
         }
+        self.run_always(op).await
+    }
+
+    /// As [`Fleet::run`], but tried even during backoff: releasing a lock must not wait for the
+    /// backoff to pass, or the other replicas would wait for the lock to expire.
+    async fn run_always<T, F>(&self, op: F) -> Result<T, FleetError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let result = match tokio::time::timeout(self.config.timeout, op).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(FleetError::Redis(e)),

@@ -212,7 +212,7 @@ impl Fleet {
         );
         let mut conn = self.conn();
         let _ = self
-            .run(script.key(lock).arg(token).invoke_async::<i64>(&mut conn))
+            .run_always(script.key(lock).arg(token).invoke_async::<i64>(&mut conn))
             .await;
     }
 }

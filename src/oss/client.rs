@@ -153,13 +153,13 @@ impl OssClient {
             .map(|_| ())
     }
 
-    /// `HeadObject`: the object's size and ETag (quotes removed), or `None` when it does not
-    /// exist.
+    /// `HeadObject`: the object's size, ETag (quotes removed) and content type, or `None` when
+    /// it does not exist. Answered within 2 s or not at all.
     pub async fn head_object(
         &self,
         key: &AccessKey,
         object: &str,
-    ) -> Result<Option<(u64, String)>, OssError> {
+    ) -> Result<Option<(u64, String, String)>, OssError> {
         let signed = header_signer::sign(
             "HEAD",
             Some(&self.bucket),
@@ -177,7 +177,7 @@ impl OssClient {
             self.bucket_url,
             crate::encoding::percent_encode_path(object)
         );
-        let mut request = self.http.head(&url);
+        let mut request = self.http.head(&url).timeout(Duration::from_secs(2));
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -200,7 +200,8 @@ impl OssClient {
                 let etag = header("etag")
                     .map(|e| e.trim_matches('"').to_owned())
                     .ok_or_else(|| OssError::Malformed("HeadObject without ETag".into()))?;
-                Ok(Some((size, etag)))
+                let content_type = header("content-type").unwrap_or_default();
+                Ok(Some((size, etag, content_type)))
             }
             404 => Ok(None),
             _ => Err(OssError::Rejected {

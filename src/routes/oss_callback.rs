@@ -21,6 +21,24 @@ pub async fn oss_callback(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // The whole callback, every check and the forward, inside OSS's 5 s; past the deadline
+    // nothing is forwarded.
+    match tokio::time::timeout(DEADLINE, handle(&state, &req, &body)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            audit("forward-failed", Some("the callback took too long"), None);
+            Err(ApiError::CallbackFailed(
+                crate::callback::ForwardFailure::Timeout,
+            ))
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let Some(callbacks) = &state.callbacks else {
         return Err(ApiError::NotFound);
@@ -33,7 +51,7 @@ pub async fn oss_callback(
             path_and_query,
             header("authorization"),
             header("x-oss-pub-key-url"),
-            &body,
+            body,
             now,
         )
         .await;

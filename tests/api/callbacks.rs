@@ -452,3 +452,45 @@ async fn end_to_end_an_app_that_is_down_gives_the_uploader_203_and_the_object_is
         "the object is stored anyway"
     );
 }
+
+#[tokio::test]
+async fn a_replayed_callback_a_wrong_type_or_a_dotted_key_is_refused() {
+    let (url, log) = start_app(AppMode::Json).await;
+    let app = TestApp::builder()
+        .with_oss()
+        .vars(callback_profile(&url))
+        .spawn()
+        .await;
+    let key = "cb/alice/photo.png";
+    let (template, etag) = upload(&app, "alice", key, b"pngbytes").await;
+    let genuine = fill(&template, key, 8, &etag);
+    // The stored object is image/png: a body claiming another type is not it.
+    let other_type = genuine.replace("\"image/png\"", "\"text/html\"");
+    expect_error(
+        deliver(&app, &other_type, &oss_key(), OFFICIAL_KEY_URL).await,
+        403,
+        "callback-refused",
+    )
+    .await;
+    let dotted = fill(&template, "cb/alice/../bob/photo.png", 8, &etag);
+    expect_error(
+        deliver(&app, &dotted, &oss_key(), OFFICIAL_KEY_URL).await,
+        403,
+        "callback-refused",
+    )
+    .await;
+    // OSS sends each callback once: the same one again is a replay.
+    assert_eq!(
+        deliver(&app, &genuine, &oss_key(), OFFICIAL_KEY_URL)
+            .await
+            .status(),
+        200
+    );
+    expect_error(
+        deliver(&app, &genuine, &oss_key(), OFFICIAL_KEY_URL).await,
+        403,
+        "callback-refused",
+    )
+    .await;
+    assert_eq!(log.0.lock().unwrap().len(), 1, "forwarded once");
+}
