@@ -40,10 +40,24 @@ pub struct AppState {
     pub readiness: Readiness,
 }
 
-/// `?profile=` on the credential endpoints.
-#[derive(Debug, serde::Deserialize)]
+/// `?profile=` on the credential endpoints, read from the raw query string (other parameters
+/// are ignored; `profile` given twice is as unknown as a name nobody configured).
+#[derive(Debug)]
 pub struct ProfileQuery {
     pub profile: Option<String>,
+}
+
+impl ProfileQuery {
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut names = form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "profile")
+            .map(|(_, v)| v.into_owned());
+        let profile = names.next();
+        if names.next().is_some() {
+            return Err(ApiError::UnknownProfile);
+        }
+        Ok(Self { profile })
+    }
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 //! credential, so the client only posts it. Thin: the policy and signature come from
 //! `crate::oss::post_object`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::Serialize;
 
@@ -49,10 +49,10 @@ struct PostParamsResponse<'a> {
 
 pub async fn get_post_object_params(
     state: web::Data<AppState>,
-    query: web::Query<ProfileQuery>,
+    req: HttpRequest,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.profile(&query)?;
+    let profile = state.profile(&ProfileQuery::parse(req.query_string())?)?;
     let settings = &profile.settings;
     let issued = profile
         .issuer

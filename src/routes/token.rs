@@ -1,6 +1,6 @@
 //! `GET /getToken`: temporary credentials scoped to the caller's upload directory.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -64,10 +64,10 @@ pub fn refresh_after(
 
 pub async fn get_token(
     state: web::Data<AppState>,
-    query: web::Query<ProfileQuery>,
+    req: HttpRequest,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.profile(&query)?;
+    let profile = state.profile(&ProfileQuery::parse(req.query_string())?)?;
     // An STS credential cannot carry a callback (nor enforce sizes and types).
     if profile.settings.callback.is_some() {
         return Err(ApiError::ServerSigningOnly);
