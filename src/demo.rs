@@ -21,6 +21,17 @@ pub fn demo_settings(
     config: &StsEmulatorConfig,
     listen: SocketAddr,
 ) -> Result<Settings, crate::config::ConfigError> {
+    demo_settings_with(emulator, config, listen, &[])
+}
+
+/// As [`demo_settings`], with `extra` variables on top (the OSS emulator's host, the callback
+/// profile).
+pub fn demo_settings_with(
+    emulator: &StsEmulator,
+    config: &StsEmulatorConfig,
+    listen: SocketAddr,
+    extra: &[(String, String)],
+) -> Result<Settings, crate::config::ConfigError> {
     let (key_id, key_secret) = config
         .access_keys
         .first()
@@ -51,8 +62,45 @@ pub fn demo_settings(
             .ok()
             .map(|value| ((*name).to_owned(), value))
     }))
+    .chain(extra.iter().cloned())
     .collect();
     Settings::from_map(&vars)
+}
+
+/// The variables of the demo's callback profile `with-callback`: a profiles file, the broker's
+/// own `/ossCallback`, a fresh secret and the OSS emulator's callback key pinned (files in a
+/// new temporary directory).
+fn callback_profile(
+    oss: &OssEmulator,
+    address: SocketAddr,
+) -> std::io::Result<Vec<(String, String)>> {
+    let dir = std::env::temp_dir().join(format!("sts-broker-demo-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let base = broker_url(address);
+    let profiles = dir.join("profiles.toml");
+    std::fs::write(
+        &profiles,
+        format!(
+            "[profiles.with-callback]\nprefix = \"callbacks/${{sub}}/\"\n\n[profiles.with-callback.callback]\nforward_url = \"{base}/demo/uploaded\"\n"
+        ),
+    )?;
+    let key = dir.join("oss-callback-key.pem");
+    std::fs::write(&key, oss.callback_public_key_pem())?;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    Ok([
+        ("BROKER_UPLOAD_HOST", oss.bucket_url()),
+        ("BROKER_PROFILES_FILE", profiles.display().to_string()),
+        ("BROKER_CALLBACK_URL", format!("{base}/ossCallback")),
+        ("BROKER_CALLBACK_SECRET", secret),
+        ("BROKER_CALLBACK_PUBLIC_KEY_FILE", key.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect())
 }
 
 /// The bucket CORS rule that lets the demo page (served by the broker at `address`) post forms
@@ -152,7 +200,6 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     let config = StsEmulatorConfig::demo();
     let emulator_listener = TcpListener::bind(("127.0.0.1", 0))?;
     let emulator = StsEmulator::start_on(config.clone(), emulator_listener).await?;
-    let mut settings = demo_settings(&emulator, &config, listen).map_err(std::io::Error::other)?;
     let oss = OssEmulator::start_on(
         OssEmulatorConfig {
             bucket: DEMO_BUCKET.to_owned(),
@@ -163,10 +210,13 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
         TcpListener::bind(("127.0.0.1", 0))?,
     )
     .await?;
-    // Path-style on loopback: forms are posted to the emulated bucket.
-    settings.upload.host = oss.bucket_url();
-    settings.post.oss_endpoint = oss.bucket_url();
     let address = broker_listener.local_addr()?;
+    // Path-style on loopback: forms are posted to the emulated bucket. A second profile has an
+    // upload callback: OSS (the emulator) calls the broker back, which forwards to the demo's
+    // own app at /demo/uploaded.
+    let extra = callback_profile(&oss, address)?;
+    let settings =
+        demo_settings_with(&emulator, &config, listen, &extra).map_err(std::io::Error::other)?;
     // The demo page is served by the broker and posts to the emulated bucket on another port.
     oss.set_cors_rules(Some(vec![demo_page_cors_rule(address)]));
     let app = Application::build_with_routes(

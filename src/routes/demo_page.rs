@@ -58,6 +58,7 @@ pub const FAVICON: &[u8] = include_bytes!("../../clients/js/demo/favicon.ico");
 
 /// Adds the page's routes; `Application::build_with_routes` calls it in demo mode only.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/demo/uploaded", web::post().to(received));
     cfg.route(
         "/favicon.ico",
         web::get().to(|| async {
@@ -90,4 +91,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .finish()
         }),
     );
+}
+
+/// The demo's own app: the profile `with-callback` forwards verified callbacks here. It checks
+/// the broker's signature as an app must (docs/callbacks.md), prints the upload, and answers
+/// the JSON OSS hands to the uploader.
+async fn received(
+    state: web::Data<crate::state::AppState>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (Some(config), Some(timestamp), Some(given)) = (
+        state.settings.callback.as_ref(),
+        header("x-broker-timestamp").and_then(|t| t.parse::<i64>().ok()),
+        header("x-broker-signature"),
+    ) else {
+        return HttpResponse::Forbidden().finish();
+    };
+    let expected = crate::callback::forward_signature(&config.secret, timestamp, &body);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_bytes(),
+        given.as_bytes(),
+    )) {
+        return HttpResponse::Forbidden().finish();
+    }
+    let upload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let text = |k: &str| upload[k].as_str().unwrap_or("?").to_owned();
+    println!(
+        "callback: {} ({} bytes, {}) uploaded by {} with profile {}",
+        text("key"),
+        upload["size"],
+        text("mime_type"),
+        text("caller"),
+        text("profile")
+    );
+    HttpResponse::Ok().json(serde_json::json!({
+        "received": true,
+        "key": upload["key"],
+        "caller": upload["caller"],
+        "size": upload["size"],
+    }))
 }

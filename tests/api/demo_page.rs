@@ -257,3 +257,47 @@ async fn the_printed_form_command_posts_a_server_signed_form() {
         "hello from the sts-broker demo\n"
     );
 }
+
+/// The demo's second profile has an upload callback: the emulated OSS calls the demo's broker
+/// back, the broker checks it and asks the demo's own app, and the uploader gets that answer.
+#[tokio::test]
+async fn the_demo_shows_a_callback_arriving() {
+    let demo = start_demo();
+    let form: serde_json::Map<String, serde_json::Value> = demo
+        .process
+        .post_object_params()
+        .query(&[("profile", "with-callback")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(form["profile"], "with-callback");
+    assert!(form.contains_key("callback"));
+    let key = format!("{}hello.txt", form["dir"].as_str().unwrap());
+    let mut multipart = reqwest::multipart::Form::new();
+    for (name, value) in &form {
+        if !matches!(name.as_str(), "host" | "dir" | "expire" | "profile") {
+            multipart = multipart.text(name.clone(), value.as_str().unwrap().to_owned());
+        }
+    }
+    multipart = multipart.text("key", key.clone()).part(
+        "file",
+        reqwest::multipart::Part::bytes(b"hi".to_vec())
+            .file_name("hello.txt")
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let answer = reqwest::Client::new()
+        .post(form["host"].as_str().unwrap())
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let json: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"received": true, "key": key, "caller": "anonymous", "size": 2})
+    );
+    assert!(demo.bucket.starts_with("http://127.0.0.1:"));
+}

@@ -120,8 +120,10 @@ form.addEventListener('submit', async (event) => {
   result.textContent = `Uploading ${file.name} (${mode})…`;
   const requests = [];
   try {
-    const { key, status, location } = await uploadWithFetch({
-      brokerUrl: window.location.origin, file, mode, fetch: recordingFetch(requests),
+    // `callback`: a server-signed form of the profile with an upload callback.
+    const { key, status, location, callback } = await uploadWithFetch({
+      brokerUrl: window.location.origin, file, fetch: recordingFetch(requests),
+      ...(mode === 'callback' ? { mode: 'server', profile: 'with-callback' } : { mode }),
     });
     const link = document.createElement('a');
     link.href = location;
@@ -136,6 +138,7 @@ form.addEventListener('submit', async (event) => {
       ['Size', `${file.size} bytes`, 'size'],
       ['Bucket', BUCKET, 'bucket'],
       ['Read it back', link],
+      ...(callback === undefined ? [] : [['Callback', `OSS called the broker, which checked it and asked the demo's app; the app answered ${JSON.stringify(callback)}`, 'callback']]),
     ]);
   } catch (e) {
     const rows = [
