@@ -156,30 +156,7 @@ impl ApiError {
                 codes::METHOD_NOT_ALLOWED,
                 "This endpoint only answers POST.",
             ),
-            Self::Load(e) => match &**e {
-                LoadError::Identity(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    codes::UPSTREAM_UNAVAILABLE,
-                    "The broker's own credentials are unavailable; try again later.",
-                ),
-                LoadError::Sts(e) if e.retryable() => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    codes::UPSTREAM_UNAVAILABLE,
-                    "STS is unavailable or throttling; try again later.",
-                ),
-                // A credential that arrives already expiring is, to the caller, an STS answer
-                // the broker could not use; the log names the clock.
-                LoadError::Sts(StsError::Malformed { .. }) | LoadError::ClockSkew { .. } => (
-                    StatusCode::BAD_GATEWAY,
-                    codes::UPSTREAM_MALFORMED,
-                    "STS sent an answer the broker could not read.",
-                ),
-                LoadError::Sts(_) => (
-                    StatusCode::BAD_GATEWAY,
-                    codes::UPSTREAM_REJECTED,
-                    "STS refused the broker's request.",
-                ),
-            },
+            Self::Load(e) => load_parts(e),
             // One message for every reason: a caller learns nothing about why.
             Self::Denied(AccessDenied::Unauthenticated(_)) => (
                 StatusCode::UNAUTHORIZED,
@@ -289,5 +266,33 @@ impl ResponseError for ApiError {
             upstream_code,
             upstream_request_id,
         })
+    }
+}
+
+/// Status, code and message of a failed credential load.
+fn load_parts(e: &LoadError) -> (StatusCode, &'static str, &'static str) {
+    match e {
+        LoadError::Identity(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            "The broker's own credentials are unavailable; try again later.",
+        ),
+        LoadError::Sts(e) if e.retryable() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            "STS is unavailable or throttling; try again later.",
+        ),
+        // A credential that arrives already expiring is, to the caller, an STS answer
+        // the broker could not use; the log names the clock.
+        LoadError::Sts(StsError::Malformed { .. }) | LoadError::ClockSkew { .. } => (
+            StatusCode::BAD_GATEWAY,
+            codes::UPSTREAM_MALFORMED,
+            "STS sent an answer the broker could not read.",
+        ),
+        LoadError::Sts(_) => (
+            StatusCode::BAD_GATEWAY,
+            codes::UPSTREAM_REJECTED,
+            "STS refused the broker's request.",
+        ),
     }
 }

@@ -127,90 +127,17 @@ fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<P
     let prefix = UploadPrefix::parse(&spec.prefix)
         .map_err(|e| problem(r, ".prefix", e))
         .ok();
-    let bucket = match &spec.bucket {
-        Some(raw) => BucketName::parse(raw)
-            .map_err(|e| problem(r, ".bucket", e))
-            .ok(),
-        None => Some(d.upload.bucket.clone()),
-    };
-    let region = match &spec.region {
-        Some(raw) if is_region_id(raw) => Some(raw.clone()),
-        Some(_) => {
-            problem(
-                r,
-                ".region",
-                "must be a region id such as cn-hangzhou".into(),
-            );
-            None
-        }
-        None => Some(d.upload.region.clone()),
-    };
-    let role_arn = match &spec.role_arn {
-        Some(raw) => RoleArn::parse(raw)
-            .map_err(|e| problem(r, ".role_arn", e))
-            .ok(),
-        None => Some(d.issuer.role_arn.clone()),
-    };
-    let explicit_host = match &spec.upload_host {
-        Some(raw) => web_url(raw, true)
-            .map(|u| Some(u.as_str().trim_end_matches('/').to_owned()))
-            .map_err(|e| problem(r, ".upload_host", e))
-            .ok(),
-        None => Some(None),
-    };
-    let duration = spec
-        .duration_seconds
-        .unwrap_or(d.lifetimes.duration_seconds);
-    if !(900..=43_200).contains(&duration) {
-        problem(
-            r,
-            ".duration_seconds",
-            "must be a whole number from 900 to 43200".into(),
-        );
-    }
-    let windows = match spec.duration_seconds {
-        None => Some((
-            d.lifetimes.refresh_ahead_seconds,
-            d.lifetimes.min_ttl_seconds,
-        )),
-        Some(_) => profile_windows(duration, d.lifetimes.explicit_windows)
-            .map_err(|e| problem(r, ".duration_seconds", e))
-            .ok(),
-    };
-    let max_upload_bytes = spec.max_upload_bytes.unwrap_or(d.post.max_upload_bytes);
-    if !(1..=5 * 1024 * 1024 * 1024).contains(&max_upload_bytes) {
-        problem(
-            r,
-            ".max_upload_bytes",
-            "must be from 1 to 5368709120 (5 GiB)".into(),
-        );
-    }
-    let types = match &spec.content_types {
-        Some(list) => content_types(&list.join(","))
-            .map_err(|e| problem(r, ".content_types", e))
-            .ok(),
-        None => Some(d.post.allowed_content_types.clone()),
-    };
-    let ttl = spec
-        .post_policy_ttl_seconds
-        .unwrap_or(d.post.policy_ttl.as_secs());
-    if !(10..=86_400).contains(&ttl) {
-        problem(
-            r,
-            ".post_policy_ttl_seconds",
-            "must be from 10 to 86400".into(),
-        );
-    }
-    let callback = match &spec.callback {
-        Some(c) => web_url(&c.forward_url, true)
-            .map(|forward_url| Some(CallbackSettings { forward_url }))
-            .map_err(|e| problem(r, ".callback.forward_url", e))
-            .ok(),
-        None => Some(None),
-    };
-    let (prefix, bucket, region, role_arn, explicit_host) =
-        (prefix?, bucket?, region?, role_arn?, explicit_host?);
-    let (windows, types, callback) = (windows?, types?, callback?);
+    let overrides = overrides(r, name, &spec, d);
+    let limits = limits(r, name, &spec, d);
+    let (prefix, (bucket, region, role_arn, explicit_host)) = (prefix?, overrides?);
+    let Limits {
+        duration,
+        windows,
+        max_upload_bytes,
+        types,
+        ttl,
+        callback,
+    } = limits?;
     let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
     if let Err(e) = upload_session_policy(&bucket, &prefix.render(&longest)) {
         problem(
@@ -276,6 +203,121 @@ fn forms_session_name(profile: &str) -> String {
     }
     let digest = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes());
     format!("sts-broker-forms-{}", hex::encode(&digest[..7]))
+}
+
+/// The bucket, region, role and upload host a profile may set for itself.
+type Overrides = (BucketName, String, RoleArn, Option<String>);
+
+fn overrides(r: &mut Reader<'_>, name: &str, spec: &Spec, d: &Defaults<'_>) -> Option<Overrides> {
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| {
+        r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
+    };
+    let bucket = match &spec.bucket {
+        Some(raw) => BucketName::parse(raw)
+            .map_err(|e| problem(r, ".bucket", e))
+            .ok(),
+        None => Some(d.upload.bucket.clone()),
+    };
+    let region = match &spec.region {
+        Some(raw) if is_region_id(raw) => Some(raw.clone()),
+        Some(_) => {
+            problem(
+                r,
+                ".region",
+                "must be a region id such as cn-hangzhou".into(),
+            );
+            None
+        }
+        None => Some(d.upload.region.clone()),
+    };
+    let role_arn = match &spec.role_arn {
+        Some(raw) => RoleArn::parse(raw)
+            .map_err(|e| problem(r, ".role_arn", e))
+            .ok(),
+        None => Some(d.issuer.role_arn.clone()),
+    };
+    let explicit_host = match &spec.upload_host {
+        Some(raw) => web_url(raw, true)
+            .map(|u| Some(u.as_str().trim_end_matches('/').to_owned()))
+            .map_err(|e| problem(r, ".upload_host", e))
+            .ok(),
+        None => Some(None),
+    };
+    Some((bucket?, region?, role_arn?, explicit_host?))
+}
+
+/// A profile's limits and lifetimes, each defaulting to the environment's.
+struct Limits {
+    duration: u32,
+    windows: (u32, u32),
+    max_upload_bytes: u64,
+    types: Vec<String>,
+    ttl: u64,
+    callback: Option<CallbackSettings>,
+}
+
+fn limits(r: &mut Reader<'_>, name: &str, spec: &Spec, d: &Defaults<'_>) -> Option<Limits> {
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| {
+        r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
+    };
+    let duration = spec
+        .duration_seconds
+        .unwrap_or(d.lifetimes.duration_seconds);
+    if !(900..=43_200).contains(&duration) {
+        problem(
+            r,
+            ".duration_seconds",
+            "must be a whole number from 900 to 43200".into(),
+        );
+    }
+    let windows = match spec.duration_seconds {
+        None => Some((
+            d.lifetimes.refresh_ahead_seconds,
+            d.lifetimes.min_ttl_seconds,
+        )),
+        Some(_) => profile_windows(duration, d.lifetimes.explicit_windows)
+            .map_err(|e| problem(r, ".duration_seconds", e))
+            .ok(),
+    };
+    let max_upload_bytes = spec.max_upload_bytes.unwrap_or(d.post.max_upload_bytes);
+    if !(1..=5 * 1024 * 1024 * 1024).contains(&max_upload_bytes) {
+        problem(
+            r,
+            ".max_upload_bytes",
+            "must be from 1 to 5368709120 (5 GiB)".into(),
+        );
+    }
+    let types = match &spec.content_types {
+        Some(list) => content_types(&list.join(","))
+            .map_err(|e| problem(r, ".content_types", e))
+            .ok(),
+        None => Some(d.post.allowed_content_types.clone()),
+    };
+    let ttl = spec
+        .post_policy_ttl_seconds
+        .unwrap_or(d.post.policy_ttl.as_secs());
+    if !(10..=86_400).contains(&ttl) {
+        problem(
+            r,
+            ".post_policy_ttl_seconds",
+            "must be from 10 to 86400".into(),
+        );
+    }
+    let callback = match &spec.callback {
+        Some(c) => web_url(&c.forward_url, true)
+            .map(|forward_url| Some(CallbackSettings { forward_url }))
+            .map_err(|e| problem(r, ".callback.forward_url", e))
+            .ok(),
+        None => Some(None),
+    };
+    Some(Limits {
+        duration,
+        windows: windows?,
+        max_upload_bytes,
+        types: types?,
+        ttl,
+        callback: callback?,
+    })
 }
 
 /// Two profiles on one bucket whose upload roots are prefixes of one another could let a caller

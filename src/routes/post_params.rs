@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::callback;
 use crate::error::ApiError;
 use crate::oss::post_object::{self, PostRequest, SignatureFields};
-use crate::state::{AppState, ProfileQuery};
+use crate::state::{AppState, ProfileQuery, ProfileState};
 
 /// The response body; field names are the contract (the form fields are posted as they are).
 #[derive(Serialize)]
@@ -47,6 +47,55 @@ struct PostParamsResponse<'a> {
     profile: &'a str,
 }
 
+impl<'a> PostParamsResponse<'a> {
+    /// The signature fields of `signature`'s version.
+    fn with_signature(mut self, signature: &'a SignatureFields) -> Self {
+        match signature {
+            SignatureFields::V1 {
+                access_key_id,
+                signature,
+            } => {
+                self.oss_access_key_id = Some(access_key_id);
+                self.signature = Some(signature);
+            }
+            SignatureFields::V4 {
+                credential,
+                date,
+                signature,
+            } => {
+                self.signature_version = Some(crate::oss::post_signer::V4_ALGORITHM);
+                self.credential = Some(credential);
+                self.date = Some(date);
+                self.v4_signature = Some(signature);
+            }
+        }
+        self
+    }
+}
+
+/// For a profile with a callback, the form's `callback` field: OSS will call back with a body
+/// that carries the broker's grant, valid until `expires` (an hour past the policy: an upload
+/// may start at the last moment and take a while).
+fn callback_field(
+    state: &AppState,
+    profile: &ProfileState,
+    caller: &Caller,
+    dir: &str,
+    expires: i64,
+) -> Result<Option<String>, ApiError> {
+    match (&profile.settings.callback, &state.settings.callback) {
+        (Some(_), Some(config)) => {
+            callback::form_field(config, caller.id.as_str(), &profile.name, dir, expires)
+                .map(Some)
+                .ok_or_else(|| ApiError::Internal("the callback field exceeds OSS's 5 KB".into()))
+        }
+        (Some(_), None) => Err(ApiError::Internal(
+            "a callback profile without BROKER_CALLBACK_URL".into(),
+        )),
+        (None, _) => Ok(None),
+    }
+}
+
 pub async fn get_post_object_params(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -63,27 +112,8 @@ pub async fn get_post_object_params(
     let ttl = Duration::from_std(post.policy_ttl)
         .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
     let now = state.clock.now();
-    // A profile with a callback: OSS will call back with a body that carries the broker's
-    // grant, valid an hour past the policy (an upload may start at the last moment and take
-    // a while).
-    let callback = match (&settings.callback, &state.settings.callback) {
-        (Some(_), Some(config)) => Some(
-            callback::form_field(
-                config,
-                caller.id.as_str(),
-                &profile.name,
-                &issued.dir,
-                (now + ttl).timestamp() + 3600,
-            )
-            .ok_or_else(|| ApiError::Internal("the callback field exceeds OSS's 5 KB".into()))?,
-        ),
-        (Some(_), None) => {
-            return Err(ApiError::Internal(
-                "a callback profile without BROKER_CALLBACK_URL".into(),
-            ))
-        }
-        (None, _) => None,
-    };
+    let expires = (now + ttl).timestamp() + 3600;
+    let callback = callback_field(&state, profile, &caller, &issued.dir, expires)?;
     let form = post_object::build(
         &PostRequest {
             bucket: settings.upload.bucket.as_str(),
@@ -110,7 +140,7 @@ pub async fn get_post_object_params(
         signature_version = ?post.signature,
         "post form signed"
     );
-    let mut body = PostParamsResponse {
+    let body = PostParamsResponse {
         host: &settings.upload.host,
         dir: &issued.dir,
         expire: form.expire.timestamp(),
@@ -126,26 +156,8 @@ pub async fn get_post_object_params(
         content_disposition: form.content_disposition,
         callback: callback.as_deref(),
         profile: &profile.name,
-    };
-    match &form.signature {
-        SignatureFields::V1 {
-            access_key_id,
-            signature,
-        } => {
-            body.oss_access_key_id = Some(access_key_id);
-            body.signature = Some(signature);
-        }
-        SignatureFields::V4 {
-            credential,
-            date,
-            signature,
-        } => {
-            body.signature_version = Some(crate::oss::post_signer::V4_ALGORITHM);
-            body.credential = Some(credential);
-            body.date = Some(date);
-            body.v4_signature = Some(signature);
-        }
     }
+    .with_signature(&form.signature);
     let mut response = HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(body);

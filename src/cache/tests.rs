@@ -1,0 +1,288 @@
+//! The cache's rules, one test each: single flight, refresh ahead, floors, backoff,
+//! remembered refusals, size, and admission.
+
+use super::*;
+use crate::clock::ManualClock;
+use std::sync::atomic::AtomicUsize;
+
+#[derive(Debug)]
+struct Value {
+    expires: DateTime<Utc>,
+    serial: usize,
+}
+
+impl Expiring for Value {
+    fn expiration(&self) -> DateTime<Utc> {
+        self.expires
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Failure(bool);
+
+impl Retryable for Failure {
+    fn retryable(&self) -> bool {
+        self.0
+    }
+}
+
+/// What the fake loader does next.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Succeed,
+    FailRetryable,
+    FailPermanent,
+}
+
+struct Harness {
+    cache: CredentialCache<String, Value, Failure>,
+    clock: ManualClock,
+    calls: Arc<AtomicUsize>,
+    mode: Arc<Mutex<Mode>>,
+}
+
+const LIFETIME: i64 = 3600;
+
+fn harness(load_delay: Duration) -> Harness {
+    let clock = ManualClock::new(Utc::now());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mode = Arc::new(Mutex::new(Mode::Succeed));
+    let loader: Loader<String, Value, Failure> = {
+        let (clock, calls, mode) = (clock.clone(), calls.clone(), mode.clone());
+        Arc::new(move |_key: String, _context: LoadContext| {
+            let (clock, calls, mode) = (clock.clone(), calls.clone(), mode.clone());
+            Box::pin(async move {
+                let serial = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(load_delay).await;
+                match *mode.lock().unwrap() {
+                    Mode::Succeed => Ok(Value {
+                        expires: clock.now() + chrono::Duration::seconds(LIFETIME),
+                        serial,
+                    }),
+                    Mode::FailRetryable => Err(Failure(true)),
+                    Mode::FailPermanent => Err(Failure(false)),
+                }
+            })
+        })
+    };
+    let policy = CachePolicy {
+        refresh_ahead: chrono::Duration::seconds(900),
+        min_ttl: chrono::Duration::seconds(300),
+        negative_ttl: Duration::from_secs(5),
+        refresh_jitter: Duration::from_secs(2),
+        backoff_base: Duration::from_secs(1),
+        backoff_cap: Duration::from_secs(60),
+        max_entries: 100,
+        idle_ttl: Duration::from_secs(3600),
+    };
+    Harness {
+        cache: CredentialCache::new(policy, Arc::new(clock.clone()), loader),
+        clock,
+        calls,
+        mode,
+    }
+}
+
+impl Harness {
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn age(&self, seconds: i64) {
+        self.clock.advance(chrono::Duration::seconds(seconds));
+    }
+    async fn get(&self) -> Result<(Arc<Value>, Outcome), Arc<Failure>> {
+        self.cache.get(&"k".to_owned()).await
+    }
+}
+
+/// Lets spawned refresh tasks run to completion on the paused clock.
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequential_hits_share_one_load() {
+    let h = harness(Duration::ZERO);
+    for _ in 0..1000 {
+        h.get().await.unwrap();
+    }
+    assert_eq!(h.calls(), 1);
+    assert_eq!(h.cache.stats().misses.load(Ordering::Relaxed), 1);
+    assert_eq!(h.cache.stats().hits.load(Ordering::Relaxed), 999);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_cold_misses_share_one_load() {
+    let h = Arc::new(harness(Duration::from_millis(50)));
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.get().await.map(|(v, _)| v.serial) })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), 1);
+    }
+    assert_eq!(h.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_waiters_share_a_failure() {
+    let h = Arc::new(harness(Duration::from_millis(50)));
+    h.set(Mode::FailRetryable);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move { h.get().await.is_err() })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap());
+    }
+    assert_eq!(h.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn refresh_ahead_answers_at_once_and_refreshes_once_in_the_background() {
+    let h = harness(Duration::from_millis(100));
+    h.get().await.unwrap();
+    h.age(LIFETIME - 800); // 800 s left: inside the 900 s window, above the 300 s floor
+    for _ in 0..50 {
+        let (value, outcome) = h.get().await.unwrap();
+        assert_eq!(value.serial, 1, "answered from the cache at once");
+        assert_eq!(outcome, Outcome::HitRefreshing);
+    }
+    settle().await;
+    assert_eq!(h.calls(), 2, "exactly one background refresh");
+    let (value, outcome) = h.get().await.unwrap();
+    assert_eq!((value.serial, outcome), (2, Outcome::Hit));
+}
+
+#[tokio::test(start_paused = true)]
+async fn below_the_floor_requests_wait_for_a_fresh_credential() {
+    let h = harness(Duration::ZERO);
+    h.get().await.unwrap();
+    h.age(LIFETIME - 200); // under the 300 s floor
+    let (value, outcome) = h.get().await.unwrap();
+    assert_eq!((value.serial, outcome), (2, Outcome::Miss));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_refresh_keeps_serving_last_good_and_backs_off() {
+    let h = harness(Duration::ZERO);
+    h.get().await.unwrap();
+    h.age(LIFETIME - 800);
+    h.set(Mode::FailRetryable);
+    h.get().await.unwrap();
+    settle().await;
+    assert_eq!(h.calls(), 2);
+    // Right after the failure the backoff holds further refreshes back...
+    for _ in 0..100 {
+        let (value, _) = h.get().await.unwrap();
+        assert_eq!(value.serial, 1, "last good credential still served");
+    }
+    settle().await;
+    assert!(h.calls() <= 3, "no tight refresh loop: {}", h.calls());
+    // ...and once STS is back a later request refreshes it.
+    h.set(Mode::Succeed);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    h.get().await.unwrap();
+    settle().await;
+    let (value, _) = h.get().await.unwrap();
+    assert!(value.serial > 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_failure_is_remembered_for_a_few_seconds() {
+    let h = harness(Duration::ZERO);
+    h.set(Mode::FailPermanent);
+    for _ in 0..20 {
+        assert!(h.get().await.is_err());
+    }
+    assert_eq!(h.calls(), 1, "not retried in a tight loop");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    h.set(Mode::Succeed);
+    assert!(h.get().await.is_ok());
+    assert_eq!(h.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_cold_failures_are_not_remembered() {
+    let h = harness(Duration::ZERO);
+    h.set(Mode::FailRetryable);
+    assert!(h.get().await.is_err());
+    h.set(Mode::Succeed);
+    assert!(h.get().await.is_ok());
+    assert_eq!(h.calls(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn size_is_bounded() {
+    let h = harness(Duration::ZERO);
+    for i in 0..500 {
+        h.cache.get(&format!("caller-{i}")).await.unwrap();
+    }
+    assert!(h.cache.entry_count() <= 100, "{}", h.cache.entry_count());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_first_loads_take_no_slot_and_evict_nothing() {
+    let h = harness(Duration::ZERO);
+    for i in 0..20 {
+        let key = format!("established-{i}");
+        h.cache.get(&key).await.unwrap();
+        h.cache.get(&key).await.unwrap();
+    }
+    h.set(Mode::FailRetryable);
+    for i in 0..1000 {
+        assert!(h.cache.get(&format!("failing-{i}")).await.is_err());
+    }
+    assert_eq!(h.cache.entry_count(), 20, "failures hold no slot");
+    assert!(!h.cache.knows(&"failing-3".to_owned()));
+    let before = h.calls();
+    for i in 0..20 {
+        let (_, outcome) = h.cache.get(&format!("established-{i}")).await.unwrap();
+        assert_eq!(outcome, Outcome::Hit);
+    }
+    assert_eq!(h.calls(), before, "no established key was reloaded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn reused_keys_survive_a_flood_of_one_shot_keys_three_times_the_size() {
+    let h = harness(Duration::ZERO);
+    let mut serials = Vec::new();
+    for i in 0..20 {
+        let key = format!("established-{i}");
+        h.cache.get(&key).await.unwrap();
+        serials.push(h.cache.get(&key).await.unwrap().0.serial);
+    }
+    for i in 0..300 {
+        h.cache.get(&format!("one-shot-{i}")).await.unwrap();
+    }
+    assert!(h.cache.entry_count() <= 100, "{}", h.cache.entry_count());
+    for (i, serial) in serials.iter().enumerate() {
+        let (value, outcome) = h.cache.get(&format!("established-{i}")).await.unwrap();
+        assert_eq!(
+            (value.serial, outcome),
+            (*serial, Outcome::Hit),
+            "established-{i}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_load_in_flight_is_known_but_holds_no_slot() {
+    let h = Arc::new(harness(Duration::from_secs(1)));
+    let loading = {
+        let h = h.clone();
+        tokio::spawn(async move { h.cache.get(&"slow".to_owned()).await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(h.cache.knows(&"slow".to_owned()));
+    assert_eq!(h.cache.entry_count(), 0);
+    loading.await.unwrap().unwrap();
+    assert_eq!(h.cache.entry_count(), 1);
+}
