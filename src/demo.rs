@@ -15,18 +15,9 @@ pub const DEMO_BUCKET: &str = "demo-bucket";
 pub const DEMO_REGION: &str = "cn-hangzhou";
 pub const DEMO_ROLE: &str = "demo-uploader";
 
-/// The settings `demo` runs the broker with, pointed at an emulator.
+/// The settings `demo` runs the broker with, pointed at an emulator, with `extra` variables on
+/// top (the OSS emulator's host, the callback profile).
 pub fn demo_settings(
-    emulator: &StsEmulator,
-    config: &StsEmulatorConfig,
-    listen: SocketAddr,
-) -> Result<Settings, crate::config::ConfigError> {
-    demo_settings_with(emulator, config, listen, &[])
-}
-
-/// As [`demo_settings`], with `extra` variables on top (the OSS emulator's host, the callback
-/// profile).
-pub fn demo_settings_with(
     emulator: &StsEmulator,
     config: &StsEmulatorConfig,
     listen: SocketAddr,
@@ -216,7 +207,7 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     // own app at /demo/uploaded.
     let extra = callback_profile(&oss, address)?;
     let settings =
-        demo_settings_with(&emulator, &config, listen, &extra).map_err(std::io::Error::other)?;
+        demo_settings(&emulator, &config, listen, &extra).map_err(std::io::Error::other)?;
     // The demo page is served by the broker and posts to the emulated bucket on another port.
     oss.set_cors_rules(Some(vec![demo_page_cors_rule(address)]));
     let app = Application::build_with_routes(

@@ -20,6 +20,27 @@ pub fn percent_encode_path(input: &str) -> String {
     encode(input, true)
 }
 
+/// Decodes `%XY` escapes (any case); everything else, a malformed `%` included, stays as it
+/// is. `+` is not a space here: this is for paths, not form bodies.
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
 fn encode(input: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(input.len() * 3);
     for &byte in input.as_bytes() {

@@ -151,11 +151,8 @@ impl Application {
 /// Everything the handlers share: the STS client (observed by metrics and readiness), the
 /// started identity, the issuer and the access layer.
 fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState> {
-    let names = settings
-        .all_profiles()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let all_profiles = settings.all_profiles();
+    let names = all_profiles.iter().map(|p| p.name.clone()).collect();
     let metrics = Arc::new(Metrics::with_profiles(names));
     let health = Arc::new(StsHealth::default());
     let fleet = match &settings.fleet {
@@ -191,8 +188,7 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
     // One issuer per profile; they share the STS client, the identity, the fleet and the
     // first-time-caller limits.
     let newcomers = Arc::new(Admission::new(settings.issuer.new_callers));
-    let profiles = settings
-        .all_profiles()
+    let profiles = all_profiles
         .into_iter()
         .enumerate()
         .map(|(index, profile)| ProfileState {

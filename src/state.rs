@@ -66,9 +66,10 @@ impl AppState {
         &self.profiles[0]
     }
 
-    /// The profile a request names (`default` when it names none); an unknown or empty name
-    /// is `400 unknown-profile`.
-    pub fn profile(&self, query: &ProfileQuery) -> Result<&ProfileState, ApiError> {
+    /// The profile a request's query string names (`default` when it names none); an
+    /// unknown, empty or repeated name is `400 unknown-profile`.
+    pub fn profile(&self, query_string: &str) -> Result<&ProfileState, ApiError> {
+        let query = ProfileQuery::parse(query_string)?;
         match query.profile.as_deref() {
             None => Ok(self.default_profile()),
             Some(name) => self

@@ -13,7 +13,7 @@ pub fn string_to_verify(path_and_query: &str, body: &[u8]) -> Vec<u8> {
         Some(at) => path_and_query.split_at(at),
         None => (path_and_query, ""),
     };
-    let decoded = percent_decode(path);
+    let decoded = crate::encoding::percent_decode(path);
     // An empty query (a bare `?`) adds nothing.
     let query = if query == "?" { "" } else { query };
     let mut out = Vec::with_capacity(decoded.len() + query.len() + 1 + body.len());
@@ -21,25 +21,6 @@ pub fn string_to_verify(path_and_query: &str, body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(query.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(body);
-    out
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
     out
 }
 

@@ -106,6 +106,11 @@ pub(crate) fn read(
     (r.problems.len() == before).then_some(profiles)
 }
 
+/// Records a problem of profile `name` as `profiles.<name><key>: <reason>`.
+fn problem(r: &mut Reader<'_>, name: &str, key: &str, reason: String) {
+    r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
+}
+
 fn is_profile_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
@@ -116,9 +121,7 @@ fn is_profile_name(name: &str) -> bool {
 /// One profile; its problems are recorded as `profiles.<name>.<key>: …`.
 fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<ProfileSettings> {
     let before = r.problems.len();
-    let problem = |r: &mut Reader<'_>, key: &str, reason: String| {
-        r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
-    };
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| problem(r, name, key, reason);
     if !is_profile_name(name) || name == DEFAULT_PROFILE {
         problem(r, "", format!(
             "a profile name is 1-32 of a-z, 0-9 and `-`, and `{DEFAULT_PROFILE}` is the environment's"
@@ -209,9 +212,7 @@ fn forms_session_name(profile: &str) -> String {
 type Overrides = (BucketName, String, RoleArn, Option<String>);
 
 fn overrides(r: &mut Reader<'_>, name: &str, spec: &Spec, d: &Defaults<'_>) -> Option<Overrides> {
-    let problem = |r: &mut Reader<'_>, key: &str, reason: String| {
-        r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
-    };
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| problem(r, name, key, reason);
     let bucket = match &spec.bucket {
         Some(raw) => BucketName::parse(raw)
             .map_err(|e| problem(r, ".bucket", e))
@@ -257,9 +258,7 @@ struct Limits {
 }
 
 fn limits(r: &mut Reader<'_>, name: &str, spec: &Spec, d: &Defaults<'_>) -> Option<Limits> {
-    let problem = |r: &mut Reader<'_>, key: &str, reason: String| {
-        r.problem(VAR, format!("profiles.{name}{key}: {reason}"));
-    };
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| problem(r, name, key, reason);
     let duration = spec
         .duration_seconds
         .unwrap_or(d.lifetimes.duration_seconds);

@@ -80,7 +80,7 @@ pub(crate) struct Lifetimes {
     pub refresh_jitter: Duration,
     /// `BROKER_REFRESH_AHEAD_SECONDS` and `BROKER_MIN_TTL_SECONDS` as set (not derived from the
     /// duration), for profiles with a duration of their own.
-    pub explicit_windows: (Option<u32>, Option<u32>),
+    pub explicit_windows: Windows,
 }
 
 pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
@@ -92,12 +92,7 @@ pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
     let duration = r
         .integer("BROKER_DURATION_SECONDS", 3600, 900, 43_200)
         .map(|v| v as u32);
-    let (window, floor) = refresh_windows(r, duration);
-    let explicit = |name| r.get(name).and_then(|raw: String| raw.parse::<u32>().ok());
-    let explicit_windows = (
-        explicit("BROKER_REFRESH_AHEAD_SECONDS"),
-        explicit("BROKER_MIN_TTL_SECONDS"),
-    );
+    let (window, floor, explicit_windows) = refresh_windows(r, duration);
     let cache_max_entries = r.integer("BROKER_CACHE_MAX_ENTRIES", 10_000, 1, 10_000_000);
     let jitter = r.integer("BROKER_REFRESH_JITTER_MS", 5000, 0, 60_000);
     Some(Lifetimes {
@@ -111,24 +106,32 @@ pub(crate) fn read_lifetimes(r: &mut Reader<'_>) -> Option<Lifetimes> {
     })
 }
 
+/// `BROKER_REFRESH_AHEAD_SECONDS` and `BROKER_MIN_TTL_SECONDS`, each when set.
+pub(crate) type Windows = (Option<u32>, Option<u32>);
+
 /// The refresh window and the handout floor. Unset, both scale with the credential lifetime
 /// (a quarter and a twelfth: 900 s and 300 s for 3600 s, 225 s and 75 s for 900 s), so short
 /// credentials are not refreshed on every request. Set, they are honoured as given when
 /// `floor <= window < duration`.
-fn refresh_windows(r: &mut Reader<'_>, duration: Option<u32>) -> (Option<u32>, Option<u32>) {
+fn refresh_windows(
+    r: &mut Reader<'_>,
+    duration: Option<u32>,
+) -> (Option<u32>, Option<u32>, Windows) {
     let window = r.parsed("BROKER_REFRESH_AHEAD_SECONDS", None, |raw| {
         super::reader::integer_in(raw, 1, 43_199).map(|v| v as u32)
     });
     let floor = r.parsed("BROKER_MIN_TTL_SECONDS", None, |raw| {
         super::reader::integer_in(raw, 0, 43_199).map(|v| v as u32)
     });
+    // As set (not derived), for profiles with a duration of their own.
+    let explicit = (window, floor);
     let Some(duration) = duration else {
-        return (None, None);
+        return (None, None, explicit);
     };
     let window_set = r.is_set("BROKER_REFRESH_AHEAD_SECONDS");
     let floor_set = r.is_set("BROKER_MIN_TTL_SECONDS");
     if (window_set && window.is_none()) || (floor_set && floor.is_none()) {
-        return (None, None); // already reported
+        return (None, None, explicit); // already reported
     }
     let window = window.unwrap_or(duration / 4);
     let floor = floor.unwrap_or(duration / 12);
@@ -158,18 +161,15 @@ fn refresh_windows(r: &mut Reader<'_>, duration: Option<u32>) -> (Option<u32>, O
         ok = false;
     }
     if ok {
-        (Some(window), Some(floor))
+        (Some(window), Some(floor), explicit)
     } else {
-        (None, None)
+        (None, None, explicit)
     }
 }
 
 /// The refresh window and floor of a profile with its own `duration`: the environment's when
 /// set, otherwise scaled as for the environment's own duration.
-pub(crate) fn profile_windows(
-    duration: u32,
-    explicit: (Option<u32>, Option<u32>),
-) -> Result<(u32, u32), String> {
+pub(crate) fn profile_windows(duration: u32, explicit: Windows) -> Result<(u32, u32), String> {
     let window = explicit.0.unwrap_or(duration / 4);
     let floor = explicit.1.unwrap_or(duration / 12);
     if window >= duration {

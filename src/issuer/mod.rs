@@ -301,10 +301,6 @@ impl Issuer {
         &self.sts
     }
 
-    pub fn config(&self) -> &IssuerConfig {
-        &self.config
-    }
-
     /// The fleet, in fleet mode.
     pub fn fleet(&self) -> Option<&Arc<Fleet>> {
         self.fleet.as_ref()

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::callback;
 use crate::error::ApiError;
 use crate::oss::post_object::{self, PostRequest, SignatureFields};
-use crate::state::{AppState, ProfileQuery, ProfileState};
+use crate::state::{AppState, ProfileState};
 
 /// The response body; field names are the contract (the form fields are posted as they are).
 #[derive(Serialize)]
@@ -101,7 +101,7 @@ pub async fn get_post_object_params(
     req: HttpRequest,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.profile(&ProfileQuery::parse(req.query_string())?)?;
+    let profile = state.profile(req.query_string())?;
     let settings = &profile.settings;
     let issued = profile
         .issuer

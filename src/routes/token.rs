@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::audit::AuditRecord;
 use crate::error::ApiError;
 use crate::issuer::Grant;
-use crate::state::{AppState, ProfileQuery, ProfileState};
+use crate::state::{AppState, ProfileState};
 use crate::sts::types::format_timestamp;
 
 /// The parts of the body that are the same for every request served from one grant; field
@@ -67,7 +67,7 @@ pub async fn get_token(
     req: HttpRequest,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.profile(&ProfileQuery::parse(req.query_string())?)?;
+    let profile = state.profile(req.query_string())?;
     // An STS credential cannot carry a callback (nor enforce sizes and types).
     if profile.settings.callback.is_some() {
         return Err(ApiError::ServerSigningOnly);

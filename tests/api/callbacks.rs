@@ -14,7 +14,7 @@ use rsa::{Pkcs1v15Sign, RsaPrivateKey};
 use serde_json::{Map, Value};
 
 use crate::harness::{expect_error, TestApp, Vars};
-use crate::post_object::{fields, post};
+use crate::post_object::{fields, post, Answer};
 use crate::profiles::profiles_file;
 
 const SECRET: &str = "callback-secret-for-tests-only-0123456789";
@@ -122,10 +122,14 @@ async fn cb_form(app: &TestApp, caller: &str) -> Map<String, Value> {
 
 /// Uploads `body` as `caller` under `key` with a broker-signed callback form; returns the
 /// callback body template the form carries and the stored object's ETag.
-async fn upload(app: &TestApp, caller: &str, key: &str, body: &[u8]) -> (String, String) {
+/// Posts `body` as `caller` under `key` with a broker-signed form of the callback profile.
+async fn post_as(
+    app: &TestApp,
+    caller: &str,
+    key: &str,
+    body: &[u8],
+) -> (Map<String, Value>, Answer) {
     let form = cb_form(app, caller).await;
-    let callback: Value =
-        serde_json::from_slice(&B64.decode(form["callback"].as_str().unwrap()).unwrap()).unwrap();
     let answer = post(
         form["host"].as_str().unwrap(),
         &fields(&form, key, &[]),
@@ -133,6 +137,13 @@ async fn upload(app: &TestApp, caller: &str, key: &str, body: &[u8]) -> (String,
         "image/png",
     )
     .await;
+    (form, answer)
+}
+
+async fn upload(app: &TestApp, caller: &str, key: &str, body: &[u8]) -> (String, String) {
+    let (form, answer) = post_as(app, caller, key, body).await;
+    let callback: Value =
+        serde_json::from_slice(&B64.decode(form["callback"].as_str().unwrap()).unwrap()).unwrap();
     assert!([200, 203, 204].contains(&answer.status), "stored");
     let got = reqwest::get(format!("{}/{key}", app.oss().bucket_url()))
         .await
@@ -408,15 +419,8 @@ async fn broker_the_emulator_calls_back(app_url: &str) -> TestApp {
 async fn end_to_end_the_uploader_gets_the_apps_answer_through_oss() {
     let (url, log) = start_app(AppMode::Json).await;
     let app = broker_the_emulator_calls_back(&url).await;
-    let form = cb_form(&app, "alice").await;
     let key = "cb/alice/e2e.png";
-    let answer = post(
-        form["host"].as_str().unwrap(),
-        &fields(&form, key, &[]),
-        b"e2e".to_vec(),
-        "image/png",
-    )
-    .await;
+    let (_, answer) = post_as(&app, "alice", key, b"e2e").await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let relayed: Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(relayed, serde_json::json!({"ok": true, "seen": key}));
@@ -432,15 +436,8 @@ async fn end_to_end_the_uploader_gets_the_apps_answer_through_oss() {
 async fn end_to_end_an_app_that_is_down_gives_the_uploader_203_and_the_object_is_stored() {
     let (url, _) = start_app(AppMode::Down).await;
     let app = broker_the_emulator_calls_back(&url).await;
-    let form = cb_form(&app, "alice").await;
     let key = "cb/alice/kept.png";
-    let answer = post(
-        form["host"].as_str().unwrap(),
-        &fields(&form, key, &[]),
-        b"kept".to_vec(),
-        "image/png",
-    )
-    .await;
+    let (_, answer) = post_as(&app, "alice", key, b"kept").await;
     assert_eq!(answer.status, 203, "{}", answer.body);
     assert!(
         answer.body.contains("<Code>CallbackFailed</Code>"),
