@@ -183,6 +183,27 @@ impl StsEmulator {
         self.minter().mint_for_role(role, duration_seconds)
     }
 
+    /// As [`Self::mint_for_role`], with an inline session policy (as `AssumeRole` with
+    /// `Policy` would give), so a test can hold a scoped credential without an STS call.
+    pub fn mint_with_policy(
+        &self,
+        role: &str,
+        duration_seconds: u32,
+        policy: serde_json::Value,
+    ) -> Option<IssuedCredential> {
+        let index = self.inner.roles.iter().position(|(r, _)| r.name == role)?;
+        let now = self.inner.clock.now();
+        mint::issue(
+            &self.inner,
+            index,
+            "test",
+            Some(policy),
+            duration_seconds,
+            now,
+        )
+        .ok()
+    }
+
     /// A handle that mints credentials for other emulators (the metadata service).
     pub fn minter(&self) -> CredentialMinter {
         CredentialMinter {
