@@ -15,6 +15,7 @@ pub mod config;
 pub mod cors;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod download;
 pub mod encoding;
 pub mod error;
 pub mod fleet;
