@@ -59,7 +59,7 @@ pub struct StsHealth {
 
 impl StsHealth {
     fn note(&self, state: StsState, code: Option<String>) {
-        *self.last.lock().expect("health lock") = Some(Observation {
+        *crate::sync::lock(&self.last) = Some(Observation {
             at: Instant::now(),
             state,
             code,
@@ -67,7 +67,7 @@ impl StsHealth {
     }
 
     fn last(&self) -> Option<Observation> {
-        self.last.lock().expect("health lock").clone()
+        crate::sync::lock(&self.last).clone()
     }
 }
 

@@ -212,11 +212,14 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
     let access =
         crate::auth::Access::new(&settings.access, settings.server.listen, deps.clock.clone())
             .map_err(std::io::Error::other)?;
+    let callbacks = match settings.callback.clone() {
+        Some(config) => {
+            Some(crate::callback::Callbacks::new(config).map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
     Ok(AppState {
-        callbacks: settings
-            .callback
-            .clone()
-            .map(crate::callback::Callbacks::new),
+        callbacks,
         settings: Arc::new(settings),
         profiles,
         clock: deps.clock,

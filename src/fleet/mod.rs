@@ -88,7 +88,7 @@ pub struct FleetHealth {
 impl FleetHealth {
     /// `false` while a recent failure says to work alone.
     fn usable(&self) -> bool {
-        match *self.retry_at.lock().expect("health lock") {
+        match *crate::sync::lock(&self.retry_at) {
             Some(at) => Instant::now() >= at,
             None => true,
         }
@@ -96,12 +96,12 @@ impl FleetHealth {
 
     fn failed(&self) {
         self.up.store(false, Ordering::Relaxed);
-        *self.retry_at.lock().expect("health lock") = Some(Instant::now() + BACKOFF);
+        *crate::sync::lock(&self.retry_at) = Some(Instant::now() + BACKOFF);
     }
 
     fn answered(&self) {
         self.up.store(true, Ordering::Relaxed);
-        *self.retry_at.lock().expect("health lock") = None;
+        *crate::sync::lock(&self.retry_at) = None;
     }
 
     /// Whether the last operation succeeded.
