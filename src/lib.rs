@@ -5,6 +5,7 @@
 /// The injectable clock and nonce source (its own crate, shared with the emulators).
 pub use broker_clock as clock;
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod backoff;
@@ -30,6 +31,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod request_id;
 pub mod routes;
+pub mod services;
 pub mod shutdown;
 pub mod startup;
 pub mod state;

@@ -7,7 +7,10 @@
 //! `BROKER_CALLBACK_SECRET`. Nothing here knows HTTP requests of the broker's own API.
 
 pub mod grant;
+mod handle;
 pub mod signature;
+
+pub use handle::{CallbackAudit, CallbackError, CallbackRequest, DEADLINE};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

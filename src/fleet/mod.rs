@@ -14,6 +14,7 @@
 mod budget;
 mod seal;
 mod share;
+mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 pub use budget::FleetBudget;
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
+pub use store::CredentialStore;
 
 /// The fleet section of the configuration.
 #[derive(Clone)]
