@@ -1,10 +1,11 @@
-//! The audit line: one log line (target `audit`) per credential handed out, on both endpoints.
-//! Handlers attach an [`AuditRecord`] to their response; the request middleware writes it as
-//! the request's line.
+//! The audit line: one log line (target `audit`) per credential handed out (`/getToken`,
+//! `/getPostObjectParams`) and per upload callback (`/ossCallback`). Handlers attach an
+//! [`AuditEntry`] to their response; the request middleware writes it as the request's line.
 
 use std::sync::Arc;
 
 use crate::cache::Outcome;
+use crate::callback::CallbackAudit;
 use crate::issuer::Grant;
 use crate::policy::CallerId;
 use crate::request_id::RequestIds;
@@ -26,11 +27,67 @@ pub struct AuditRecord {
     pub outcome: Outcome,
 }
 
-impl AuditRecord {
-    /// Logs the record with the request's own fields, target `audit`: `request_id` is the
+/// What a response asks the request logger to write as its audit line.
+pub enum AuditEntry {
+    /// A credential or a signed form handed out.
+    Handout(AuditRecord),
+    /// One upload callback, verified or refused.
+    Callback(CallbackAudit),
+}
+
+/// The request's own fields of an audit line.
+pub struct RequestFacts<'a> {
+    pub ids: &'a RequestIds,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub status: u16,
+    pub latency_ms: f64,
+}
+
+impl AuditEntry {
+    /// Logs the entry with the request's own fields, target `audit`: `request_id` is the
     /// broker's own id (unique per request), `client_request_id` the caller's sane
     /// `X-Request-Id`, absent when it sent none.
-    pub fn log(
+    pub fn log(&self, request: &RequestFacts<'_>) {
+        match self {
+            Self::Handout(record) => record.log(
+                &record.role_arn,
+                request.ids,
+                request.method,
+                request.route,
+                request.status,
+                request.latency_ms,
+            ),
+            Self::Callback(callback) => log_callback(callback, request),
+        }
+    }
+}
+
+/// Never the body, a header or a secret: the outcome, why, and whose upload it was once the
+/// body is trusted.
+fn log_callback(audit: &CallbackAudit, request: &RequestFacts<'_>) {
+    let (caller, profile, key) = audit.upload.as_ref().map_or(("-", "-", "-"), |(c, p, k)| {
+        (c.as_str(), p.as_str(), k.as_str())
+    });
+    tracing::info!(
+        target: "audit",
+        request_id = request.ids.own.as_str(),
+        client_request_id = request.ids.client.as_deref(),
+        method = request.method,
+        route = request.route,
+        status = request.status,
+        latency_ms = request.latency_ms,
+        outcome = audit.outcome,
+        reason = audit.reason.as_deref().unwrap_or("-"),
+        caller,
+        profile,
+        key,
+        "OSS upload callback"
+    );
+}
+
+impl AuditRecord {
+    fn log(
         &self,
         role_arn: &str,
         ids: &RequestIds,

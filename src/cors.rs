@@ -41,7 +41,7 @@ pub async fn cors(
     let allowed_origin = {
         let origins = req
             .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.access.cors_origins.as_slice())
+            .map(|s| s.cors_origins.as_slice())
             .unwrap_or_default();
         req.headers()
             .get(ORIGIN)

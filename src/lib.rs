@@ -5,6 +5,7 @@
 /// The injectable clock and nonce source (its own crate, shared with the emulators).
 pub use broker_clock as clock;
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod encoding;
 pub mod error;
 pub mod fleet;
 pub mod healthcheck;
+pub mod http_client;
 pub mod identity;
 pub mod issuer;
 pub mod metrics;
@@ -32,8 +34,10 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod request_id;
 pub mod routes;
+pub mod services;
 pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod sts;
+pub mod sync;
 pub mod telemetry;

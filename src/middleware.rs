@@ -12,7 +12,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditEntry, RequestFacts};
 use crate::auth::AccessDenied;
 use crate::config::host_of_header;
 use crate::error::ApiError;
@@ -72,7 +72,7 @@ pub async fn allowed_host(
 /// that does, and an allowed authority in the request target when it carries one. The reason
 /// names the host only as `host_name` normalises it (no port, a bounded character set).
 fn host_refusal(req: &ServiceRequest, state: &AppState) -> Option<String> {
-    let allowed = &state.settings.server.allowed_hosts;
+    let allowed = &state.allowed_hosts;
     if allowed.is_any() {
         return None;
     }
@@ -138,18 +138,17 @@ pub async fn request_context(
     }
     {
         let extensions = res.response().extensions();
-        let audit = extensions.get::<AuditRecord>();
+        let audit = extensions.get::<AuditEntry>();
         let state = res.request().app_data::<web::Data<AppState>>();
         if let (Some(audit), Some(_)) = (audit, state) {
-            // A credential handed out: the audit line is this request's line.
-            audit.log(
-                &audit.role_arn,
-                &ids,
-                method.as_str(),
-                &route,
+            // A credential handed out or a callback: the audit line is this request's line.
+            audit.log(&RequestFacts {
+                ids: &ids,
+                method: method.as_str(),
+                route: &route,
                 status,
                 latency_ms,
-            );
+            });
         } else {
             log_request(&res, &ids, &method, &route, status, latency_ms);
         }

@@ -8,11 +8,12 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::{Access, Caller};
 use crate::clock::Clock;
-use crate::config::{ProfileSettings, Settings};
+use crate::config::{AllowedHosts, ProfileSettings};
 use crate::error::ApiError;
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use crate::services::Services;
 
 /// One upload profile: its settings and its own issuer (scopes, cache, policies).
 #[derive(Debug)]
@@ -28,12 +29,15 @@ pub struct ProfileState {
 /// State shared by all handlers.
 #[derive(Debug)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// What every profile shares (STS, identity, credential store, callbacks, clock).
+    pub services: Arc<Services>,
     /// Every profile, `default` first.
     pub profiles: Vec<ProfileState>,
-    /// Upload callbacks, when a profile has one.
-    pub callbacks: Option<crate::callback::Callbacks>,
     pub clock: Arc<dyn Clock>,
+    /// `BROKER_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `BROKER_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
     /// Who the caller is and whether it may ask now.
     pub access: Access,
     pub metrics: Arc<Metrics>,
@@ -83,6 +87,13 @@ impl AppState {
     /// Every profile's issuer (readiness looks at all their caches).
     pub fn issuers(&self) -> Vec<&Issuer> {
         self.profiles.iter().map(|p| &p.issuer).collect()
+    }
+
+    /// The profile called `name` that has a callback (the profile a callback body names).
+    pub fn callback_profile(&self, name: &str) -> Option<&ProfileState> {
+        self.profiles
+            .iter()
+            .find(|p| &*p.name == name && p.settings.callback.is_some())
     }
 }
 

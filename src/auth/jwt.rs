@@ -393,15 +393,9 @@ impl JwksCache {
         min_refetch: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(JWKS_TIMEOUT)
-            .connect_timeout(JWKS_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            // Like the STS client: the identity provider is reached directly. A proxy from
-            // the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) would see and could change
-            // the keys every token is verified with.
-            .no_proxy()
-            .build()
+        // The identity provider is reached directly: a proxy from the environment would see
+        // and could change the keys every token is verified with.
+        let http = crate::http_client::client(JWKS_TIMEOUT, JWKS_TIMEOUT)
             .map_err(|e| format!("JWKS HTTP client: {e}"))?;
         let to_chrono =
             |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
@@ -417,7 +411,7 @@ impl JwksCache {
     }
 
     fn keys(&self) -> Arc<KeySet> {
-        self.0.keys.read().expect("JWKS key lock").clone()
+        crate::sync::read(&self.0.keys).clone()
     }
 
     async fn key_for(
@@ -456,7 +450,7 @@ impl JwksCache {
     /// `None` when neither. A new fetch runs in its own task, so it finishes even when the
     /// request that started it goes away.
     fn start_fetch(&self) -> Option<tokio::sync::watch::Receiver<()>> {
-        let mut refetch = self.0.refetch.lock().expect("JWKS refetch lock");
+        let mut refetch = crate::sync::lock(&self.0.refetch);
         if let Some(done) = &refetch.in_flight {
             return Some(done.clone());
         }
@@ -489,7 +483,7 @@ impl JwksCache {
                         anonymous,
                         fetched_at: Some(now),
                     });
-                    *jwks.keys.write().expect("JWKS key lock") = set;
+                    *crate::sync::write(&jwks.keys) = set;
                 }
                 Err(reason) => tracing::warn!(
                     url = %jwks.url,

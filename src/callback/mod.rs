@@ -7,7 +7,10 @@
 //! `BROKER_CALLBACK_SECRET`. Nothing here knows HTTP requests of the broker's own API.
 
 pub mod grant;
+mod handle;
 pub mod signature;
+
+pub use handle::{CallbackAudit, CallbackError, CallbackRequest, DEADLINE};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -177,17 +180,14 @@ impl std::fmt::Debug for OssKeys {
 }
 
 impl OssKeys {
-    pub fn new(pinned: Option<RsaPublicKey>) -> Self {
-        Self {
+    pub fn new(pinned: Option<RsaPublicKey>) -> Result<Self, reqwest::Error> {
+        let http =
+            crate::http_client::client(Duration::from_millis(1500), Duration::from_millis(1500))?;
+        Ok(Self {
             pinned: pinned.map(Arc::new),
             fetched: Mutex::new(HashMap::new()),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_millis(1500))
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a plain HTTP client builds"),
-        }
+            http,
+        })
     }
 
     /// The key for `key_url_header` (Base64 of the key's URL, as OSS sends it).
@@ -216,7 +216,7 @@ impl OssKeys {
         }
         // Always over HTTPS, whatever scheme the header named.
         let url = format!("https://gosspublic.alicdn.com/{path}");
-        if let Some(key) = self.fetched.lock().expect("keys lock").get(&url) {
+        if let Some(key) = crate::sync::lock(&self.fetched).get(&url) {
             return Ok(key.clone());
         }
         let response = self
@@ -236,7 +236,7 @@ impl OssKeys {
             return Err(Refusal::KeyFetch);
         }
         let key = Arc::new(signature::parse_public_key(&text).map_err(|_| Refusal::KeyFetch)?);
-        let mut fetched = self.fetched.lock().expect("keys lock");
+        let mut fetched = crate::sync::lock(&self.fetched);
         if fetched.len() < MAX_KEYS {
             fetched.insert(url, key.clone());
         }
@@ -301,27 +301,27 @@ pub struct Callbacks {
     pub config: CallbackConfig,
     keys: OssKeys,
     http: reqwest::Client,
+    /// HeadObject's client, built once (not per callback).
+    oss_http: reqwest::Client,
     /// Objects whose callback was forwarded lately (bucket, key, ETag): OSS sends each callback
     /// once, so a second delivery is a replay and is refused.
     forwarded: moka::sync::Cache<(String, String, String), ()>,
 }
 
 impl Callbacks {
-    pub fn new(config: CallbackConfig) -> Self {
-        Self {
-            keys: OssKeys::new(config.pinned_key.clone()),
-            http: reqwest::Client::builder()
-                .no_proxy()
-                // A redirect would repeat the forward as a GET without its body.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a plain HTTP client builds"),
+    pub fn new(config: CallbackConfig) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            keys: OssKeys::new(config.pinned_key.clone())?,
+            // No redirects: one would repeat the forward as a GET without its body. Each
+            // forward sets its own timeout (what is left of OSS's 5 s).
+            http: crate::http_client::client(Duration::from_secs(2), Duration::from_secs(5))?,
+            oss_http: crate::oss::client::OssClient::http()?,
             forwarded: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(2 * 3600))
                 .build(),
             config,
-        }
+        })
     }
 
     /// OSS's signature over the request, then the body's shape, then the grant (for `now`).
@@ -388,13 +388,13 @@ impl Callbacks {
         if self.forwarded.contains_key(&seen) {
             return Err(Refusal::Replayed);
         }
-        let client = crate::oss::client::OssClient::new(
+        let client = crate::oss::client::OssClient::with_http(
+            self.oss_http.clone(),
             target.oss_endpoint,
             target.bucket,
             target.region,
             clock,
-        )
-        .map_err(|_| Refusal::HeadFailed)?;
+        );
         match client.head_object(identity, &body.object).await {
             Ok(Some((size, etag, content_type)))
                 if size == body.size

@@ -103,7 +103,7 @@ async fn received(
 ) -> HttpResponse {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let (Some(config), Some(timestamp), Some(given)) = (
-        state.settings.callback.as_ref(),
+        state.services.callbacks.as_ref().map(|c| &c.config),
         header("x-broker-timestamp").and_then(|t| t.parse::<i64>().ok()),
         header("x-broker-signature"),
     ) else {

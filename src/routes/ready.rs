@@ -7,7 +7,10 @@ use actix_web::{web, HttpResponse};
 use crate::state::AppState;
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let report = state.readiness.evaluate(&state.issuers()).await;
+    let report = state
+        .readiness
+        .evaluate(&state.services, &state.issuers())
+        .await;
     let mut response = if report.ready {
         HttpResponse::Ok()
     } else {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::error::ApiError;
 use crate::issuer::Grant;
 use crate::state::{AppState, ProfileState};
@@ -98,15 +98,17 @@ pub async fn get_token(
         .content_type("application/json")
         .body(body);
     // The request logger writes it as the audit line, joined with the request line.
-    response.extensions_mut().insert(AuditRecord {
-        caller: caller.id.clone(),
-        auth_mode: caller.mode.as_str(),
-        profile: profile.name.clone(),
-        role_arn: profile.role_arn.clone(),
-        dir: grant.dir.clone(),
-        grant: issued.grant.clone(),
-        outcome: issued.outcome,
-    });
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir: grant.dir.clone(),
+            grant: issued.grant.clone(),
+            outcome: issued.outcome,
+        }));
     Ok(response)
 }
 

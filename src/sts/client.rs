@@ -212,13 +212,8 @@ impl StsClient {
         budget: Arc<dyn CallGate>,
     ) -> Result<Self, reqwest::Error> {
         assert!(!endpoints.is_empty(), "at least one STS endpoint");
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.total)
-            .user_agent(concat!("sts-broker/", env!("CARGO_PKG_VERSION")))
-            // STS is called directly; a proxy from the environment would see every request.
-            .no_proxy()
-            .build()?;
+        // STS is called directly; a proxy from the environment would see every request.
+        let http = crate::http_client::client(timeouts.connect, timeouts.total)?;
         Ok(Self {
             http,
             endpoints,
