@@ -6,7 +6,6 @@
 pub use broker_clock as clock;
 
 pub mod admission;
-pub mod audit;
 pub mod auth;
 pub mod backoff;
 pub mod bucket_cors;
@@ -14,19 +13,17 @@ pub mod cache;
 pub mod callback;
 pub mod cli;
 pub mod config;
-pub mod cors;
+pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod download;
 pub mod encoding;
-pub mod error;
 pub mod fleet;
 pub mod healthcheck;
 pub mod http_client;
 pub mod identity;
 pub mod issuer;
 pub mod metrics;
-pub mod middleware;
 pub mod object_key;
 pub mod oss;
 pub mod policy;
@@ -37,7 +34,8 @@ pub mod routes;
 pub mod services;
 pub mod shutdown;
 pub mod startup;
-pub mod state;
 pub mod sts;
 pub mod sync;
 pub mod telemetry;
+pub mod timefmt;
+pub mod web;

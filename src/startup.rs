@@ -10,14 +10,14 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
-use crate::error::ApiError;
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
-use crate::middleware::request_context;
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
 use crate::services::{ServiceSettings, Services};
-use crate::state::{AppState, ProfileState};
+use crate::web::error::ApiError;
+use crate::web::middleware::request_context;
+use crate::web::state::{AppState, ProfileState};
 
 /// Time and randomness the application uses; tests replace them.
 #[derive(Debug, Clone)]
@@ -134,8 +134,8 @@ impl Application {
         let server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(crate::cors::cors))
-                .wrap(from_fn(crate::middleware::allowed_host))
+                .wrap(from_fn(crate::web::cors::cors))
+                .wrap(from_fn(crate::web::hosts::allowed_host))
                 .wrap(from_fn(request_context))
                 .service(get_only("/getToken", routes::token::get_token))
                 .service(get_only(

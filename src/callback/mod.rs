@@ -365,7 +365,7 @@ impl Callbacks {
         &self,
         body: &CallbackBody,
         target: Target<'_>,
-        identity: &crate::sts::types::AccessKey,
+        identity: &crate::credentials::AccessKey,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<(), Refusal> {
         let rest = body.object.strip_prefix(body.dir.as_str()).unwrap_or("");

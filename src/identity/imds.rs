@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{is_role_name, Fetch, Fetched, IdentityError, IdentityErrorKind};
-use crate::sts::types::AccessKey;
+use crate::credentials::AccessKey;
 
 /// The documented metadata address, plain http (protocol.md §4.4).
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://100.100.100.200";

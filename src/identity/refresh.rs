@@ -12,7 +12,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::{IdentityError, IdentityErrorKind};
 use crate::clock::{Clock, NonceSource};
-use crate::sts::types::{format_timestamp, AccessKey, TemporaryCredentials};
+use crate::credentials::{AccessKey, TemporaryCredentials};
+use crate::timefmt::format_timestamp;
 
 /// Refresh when this little validity is left, at the least: credentials-go refreshes at
 /// ≤ 180 s (protocol.md §6).

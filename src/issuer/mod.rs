@@ -19,13 +19,13 @@ pub use crate::admission::{Admission, NewCallerLimits, NewCallersLimited};
 
 use crate::backoff::Retryable;
 use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Outcome};
+use crate::credentials::{RoleArn, TemporaryCredentials};
 use crate::identity::IdentityError;
 use crate::policy::{
     role_session_name, upload_session_policy, BucketName, CallerId, PolicyTooLarge, UploadPrefix,
 };
 use crate::services::Services;
 use crate::sts::client::StsError;
-use crate::sts::types::{RoleArn, TemporaryCredentials};
 
 /// What the issuer needs to know: whose role, which bucket and prefix, how long credentials
 /// live and how the cache treats them.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use secrecy::ExposeSecret as _;
 
 use crate::clock::Clock;
-use crate::oss::cors::{from_xml, to_xml, CorsRule};
+use crate::credentials::AccessKey;
+use crate::oss::cors_rules::{from_xml, to_xml, CorsRule};
 use crate::oss::header_signer;
-use crate::sts::types::AccessKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OssError {

@@ -97,7 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// the broker's signature as an app must (docs/callbacks.md), prints the upload, and answers
 /// the JSON OSS hands to the uploader.
 async fn received(
-    state: web::Data<crate::state::AppState>,
+    state: web::Data<crate::web::state::AppState>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cache::CacheStats;
 use crate::metrics::FleetValues;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// The Prometheus text format, version 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -6,10 +6,10 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::audit::AuditEntry;
 use crate::callback::{CallbackRequest, Target};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::web::audit::AuditEntry;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
 
 /// Bodies are the broker's own small JSON.
 pub const MAX_BODY: usize = 16 * 1024;

@@ -5,12 +5,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-use crate::audit::{AuditEntry, AuditRecord};
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::issuer::FormProfile;
 use crate::oss::post_object::SignatureFields;
-use crate::state::AppState;
+use crate::web::audit::{AuditEntry, AuditRecord};
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
 
 /// The response body; field names are the contract (the form fields are posted as they are).
 #[derive(Serialize)]

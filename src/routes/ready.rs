@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let report = state

@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 
-use crate::audit::{AuditEntry, AuditRecord};
-use crate::error::ApiError;
 use crate::issuer::Grant;
-use crate::state::{AppState, ProfileState};
-use crate::sts::types::format_timestamp;
+use crate::timefmt::format_timestamp;
+use crate::web::audit::{AuditEntry, AuditRecord};
+use crate::web::error::ApiError;
+use crate::web::state::{AppState, ProfileState};
 
 /// The parts of the body that are the same for every request served from one grant; field
 /// names are the contract (clients and Alibaba's credentials-URI providers read them).

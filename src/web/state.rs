@@ -1,19 +1,17 @@
-//! The web layer's shared state, and the `Caller` extractor that asks the access layer who is
-//! calling. Domain modules never see this type.
+//! The web layer's shared state: the services, every profile with its issuer, the access
+//! layer, metrics and readiness, and the profile a request names. Domain modules never see
+//! this type.
 
 use std::sync::Arc;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
-
-use crate::auth::{Access, Caller};
+use crate::auth::Access;
 use crate::clock::Clock;
 use crate::config::{AllowedHosts, ProfileSettings};
-use crate::error::ApiError;
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::services::Services;
+use crate::web::error::ApiError;
 
 /// One upload profile: its settings and its own issuer (scopes, cache, policies).
 #[derive(Debug)]
@@ -94,21 +92,5 @@ impl AppState {
         self.profiles
             .iter()
             .find(|p| &*p.name == name && p.settings.callback.is_some())
-    }
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
-                .clone();
-            Ok(state.access.caller(req.headers(), req.peer_addr()).await?)
-        })
     }
 }
