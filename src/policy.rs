@@ -134,6 +134,11 @@ impl UploadPrefix {
         &self.before
     }
 
+    /// The template as configured, `${sub}` included.
+    pub fn template(&self) -> String {
+        format!("{}{SUB_PLACEHOLDER}{}", self.before, self.after)
+    }
+
     /// The directory (object key prefix) `caller` may write.
     pub fn render(&self, caller: &CallerId) -> String {
         format!("{}{}{}", self.before, caller.as_str(), self.after)
@@ -152,7 +157,7 @@ struct PolicyDocument<'a> {
 struct Statement<'a> {
     effect: &'static str,
     action: &'a [&'static str],
-    resource: [String; 1],
+    resource: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -161,15 +166,60 @@ pub struct PolicyTooLarge {
     pub len: usize,
 }
 
+/// [`UPLOAD_ACTIONS`] and `oss:GetObject`: a caller's credential when its profile's downloads
+/// are on, so SDKs can sign URLs for what it uploaded.
+pub const UPLOAD_AND_READ_ACTIONS: [&str; 7] = [
+    "oss:PutObject",
+    "oss:InitiateMultipartUpload",
+    "oss:UploadPart",
+    "oss:CompleteMultipartUpload",
+    "oss:AbortMultipartUpload",
+    "oss:ListParts",
+    "oss:GetObject",
+];
+
+/// The read credential of signed download URLs may do this and nothing else.
+pub const READ_ACTIONS: [&str; 1] = ["oss:GetObject"];
+
 /// The minified inline session policy allowing only object writes under `dir` of `bucket`.
 /// `dir` comes from [`UploadPrefix::render`] and therefore holds no wildcard.
 pub fn upload_session_policy(bucket: &BucketName, dir: &str) -> Result<String, PolicyTooLarge> {
+    object_policy(bucket, &UPLOAD_ACTIONS, &[format!("{dir}*")])
+}
+
+/// As [`upload_session_policy`], plus `oss:GetObject` on the same `dir`.
+pub fn upload_and_read_session_policy(
+    bucket: &BucketName,
+    dir: &str,
+) -> Result<String, PolicyTooLarge> {
+    object_policy(bucket, &UPLOAD_AND_READ_ACTIONS, &[format!("{dir}*")])
+}
+
+/// The session policy of the one credential that signs a profile's download URLs: only
+/// `oss:GetObject`, on each of `patterns` (object-key patterns such as `uploads/*`, from the
+/// configuration's validated prefixes).
+pub fn read_session_policy(
+    bucket: &BucketName,
+    patterns: &[String],
+) -> Result<String, PolicyTooLarge> {
+    object_policy(bucket, &READ_ACTIONS, patterns)
+}
+
+/// One Allow statement of `actions` on `patterns` of `bucket`, minified and size-checked.
+fn object_policy(
+    bucket: &BucketName,
+    actions: &[&'static str],
+    patterns: &[String],
+) -> Result<String, PolicyTooLarge> {
     let doc = PolicyDocument {
         version: "1",
         statement: [Statement {
             effect: "Allow",
-            action: &UPLOAD_ACTIONS,
-            resource: [format!("acs:oss:*:*:{}/{}*", bucket.as_str(), dir)],
+            action: actions,
+            resource: patterns
+                .iter()
+                .map(|p| format!("acs:oss:*:*:{}/{p}", bucket.as_str()))
+                .collect(),
         }],
     };
     let json = serde_json::to_string(&doc).expect("a policy of plain strings always serialises");

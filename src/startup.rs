@@ -142,6 +142,16 @@ impl Application {
                     "/getPostObjectParams",
                     routes::post_params::get_post_object_params,
                 ))
+                .service(get_only(
+                    "/getObjectUrl",
+                    routes::object_urls::get_object_url,
+                ))
+                .service(
+                    web::resource("/getObjectUrls")
+                        .app_data(web::PayloadConfig::new(routes::object_urls::MAX_BODY))
+                        .route(web::post().to(routes::object_urls::get_object_urls))
+                        .default_service(web::to(post_only)),
+                )
                 .service(get_only("/healthz", routes::health::healthz))
                 .service(get_only("/readyz", routes::ready::readyz))
                 .service(

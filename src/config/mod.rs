@@ -7,6 +7,7 @@
 
 mod access;
 mod callback;
+mod download;
 mod fleet;
 mod identity;
 mod profiles;
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 
 use crate::auth::settings::AccessSettings;
 use crate::callback::CallbackConfig;
+use crate::download::DownloadSettings;
 use crate::fleet::FleetConfig;
 use crate::identity::Identity;
 use crate::issuer::IssuerConfig;
@@ -57,6 +59,8 @@ pub struct Settings {
     pub profiles: Vec<ProfileSettings>,
     /// Upload callbacks, when a profile has one.
     pub callback: Option<CallbackConfig>,
+    /// The default profile's signed download URLs.
+    pub download: DownloadSettings,
 }
 
 impl Settings {
@@ -68,6 +72,7 @@ impl Settings {
             upload: self.upload.clone(),
             post: self.post.clone(),
             callback: None,
+            download: self.download.clone(),
         }];
         all.extend(self.profiles.iter().cloned());
         all
@@ -150,29 +155,45 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
     let post_credentials = upload::read_post_credentials(r, upload.as_ref());
     let new_callers = sts::read_new_callers(r, sts.as_ref());
     let fleet = fleet::read(r);
-    let issuer = match (&lifetimes, &upload, post_credentials, new_callers) {
-        (Some(l), Some(u), Some(post_credentials), Some(new_callers)) => Some(IssuerConfig {
-            role_arn: l.role_arn.clone(),
-            bucket: u.bucket.clone(),
-            upload_prefix: u.prefix.clone(),
-            duration_seconds: l.duration_seconds,
-            refresh_ahead_seconds: l.refresh_ahead_seconds,
-            min_ttl_seconds: l.min_ttl_seconds,
-            cache_max_entries: l.cache_max_entries,
-            refresh_jitter: l.refresh_jitter,
-            post_credentials,
-            new_callers,
-            forms_session_name: crate::issuer::SHARED_FORMS_SESSION_NAME.to_owned(),
-        }),
+    let download = download::read(r);
+    let reads = match (&upload, &download) {
+        (Some(u), Some(d)) => {
+            let name = download::reads_session_name(None);
+            download::read_access(&u.bucket, &u.prefix, d, name)
+                .map_err(|e| r.problem("BROKER_DOWNLOAD_PREFIXES", e))
+                .ok()
+        }
         _ => None,
     };
-    let defaults = match (&lifetimes, &upload, &post, &issuer) {
-        (Some(lifetimes), Some(upload), Some(post), Some(issuer)) => Some(profiles::Defaults {
-            lifetimes,
-            upload,
-            post,
-            issuer,
-        }),
+    let issuer = match (&lifetimes, &upload, post_credentials, new_callers, reads) {
+        (Some(l), Some(u), Some(post_credentials), Some(new_callers), Some(reads)) => {
+            Some(IssuerConfig {
+                role_arn: l.role_arn.clone(),
+                bucket: u.bucket.clone(),
+                upload_prefix: u.prefix.clone(),
+                duration_seconds: l.duration_seconds,
+                refresh_ahead_seconds: l.refresh_ahead_seconds,
+                min_ttl_seconds: l.min_ttl_seconds,
+                cache_max_entries: l.cache_max_entries,
+                refresh_jitter: l.refresh_jitter,
+                post_credentials,
+                new_callers,
+                forms_session_name: crate::issuer::SHARED_FORMS_SESSION_NAME.to_owned(),
+                reads,
+            })
+        }
+        _ => None,
+    };
+    let defaults = match (&lifetimes, &upload, &post, &issuer, &download) {
+        (Some(lifetimes), Some(upload), Some(post), Some(issuer), Some(download)) => {
+            Some(profiles::Defaults {
+                lifetimes,
+                upload,
+                post,
+                issuer,
+                download,
+            })
+        }
         _ => None,
     };
     let profiles = profiles::read(r, defaults.as_ref()).or_else(|| {
@@ -191,6 +212,7 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
         post: post?,
         fleet: fleet?,
         profiles: profiles?,
+        download: download?,
     })
 }
 

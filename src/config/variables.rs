@@ -12,6 +12,7 @@ pub enum Section {
     Credentials,
     Upload,
     PostSigning,
+    Downloads,
     Fleet,
     Access,
 }
@@ -132,6 +133,15 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_MAX_UPLOAD_BYTES", Some("10485760"), PostSigning),
     var("BROKER_ALLOWED_CONTENT_TYPES", None, PostSigning),
     var("BROKER_OSS_ENDPOINT", None, PostSigning),
+    var("BROKER_DOWNLOADS", Some("own"), Downloads),
+    var("BROKER_DOWNLOAD_PREFIXES", None, Downloads),
+    var(
+        "BROKER_DOWNLOAD_MAX_EXPIRES_SECONDS",
+        Some("3600"),
+        Downloads,
+    ),
+    var("BROKER_DOWNLOAD_PROCESSES", None, Downloads),
+    var("BROKER_DOWNLOAD_HOST", Some("the upload host"), Downloads),
     secret("BROKER_REDIS_URL", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY_PREVIOUS", Fleet),

@@ -26,17 +26,21 @@ pub enum Route {
     Readyz,
     Metrics,
     OssCallback,
+    GetObjectUrl,
+    GetObjectUrls,
     Unmatched,
 }
 
 impl Route {
-    const ALL: [Route; 7] = [
+    const ALL: [Route; 9] = [
         Route::GetToken,
         Route::GetPostObjectParams,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
         Route::OssCallback,
+        Route::GetObjectUrl,
+        Route::GetObjectUrls,
         Route::Unmatched,
     ];
 
@@ -49,6 +53,8 @@ impl Route {
             Some("/readyz") => Self::Readyz,
             Some("/metrics") => Self::Metrics,
             Some("/ossCallback") => Self::OssCallback,
+            Some("/getObjectUrl") => Self::GetObjectUrl,
+            Some("/getObjectUrls") => Self::GetObjectUrls,
             _ => Self::Unmatched,
         }
     }
@@ -61,6 +67,8 @@ impl Route {
             Self::Readyz => "/readyz",
             Self::Metrics => "/metrics",
             Self::OssCallback => "/ossCallback",
+            Self::GetObjectUrl => "/getObjectUrl",
+            Self::GetObjectUrls => "/getObjectUrls",
             Self::Unmatched => "unmatched",
         }
     }
@@ -146,6 +154,8 @@ pub struct Metrics {
     /// `[endpoint][cache outcome]`.
     /// `[profile][endpoint][cache outcome]`.
     handed_out: Vec<[[AtomicU64; 3]; 2]>,
+    /// `[profile]`: signed download URLs handed out.
+    urls_signed: Vec<AtomicU64>,
     /// The configured profile names (the only values of the `profile` label).
     profiles: Vec<String>,
     /// `[caller, address, other]`.
@@ -181,6 +191,7 @@ impl Metrics {
                 .map(|_| AtomicHistogram::new(&REQUEST_BUCKETS))
                 .collect(),
             handed_out: profiles.iter().map(|_| Default::default()).collect(),
+            urls_signed: profiles.iter().map(|_| AtomicU64::new(0)).collect(),
             profiles,
             rate_limited: Default::default(),
             sts_calls: Mutex::new(HashMap::new()),
@@ -213,6 +224,13 @@ impl Metrics {
         };
         if let Some(counters) = self.handed_out.get(profile) {
             counters[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `count` signed download URLs handed out for `profile`.
+    pub fn urls_signed(&self, profile: usize, count: usize) {
+        if let Some(counter) = self.urls_signed.get(profile) {
+            counter.fetch_add(count as u64, Ordering::Relaxed);
         }
     }
 
@@ -301,6 +319,12 @@ impl Metrics {
                         std::array::from_fn(|e| std::array::from_fn(|o| load(&counters[e][o])));
                     (name.clone(), values)
                 })
+                .collect(),
+            urls_signed: self
+                .profiles
+                .iter()
+                .zip(&self.urls_signed)
+                .map(|(name, counter)| (name.clone(), load(counter)))
                 .collect(),
             rate_limited: std::array::from_fn(|i| load(&self.rate_limited[i])),
             sts_calls,

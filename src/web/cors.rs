@@ -21,9 +21,12 @@ pub const ALLOWED_REQUEST_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x
 const ALLOW_HEADERS_VALUE: &str = "Authorization, X-Api-Key, X-Request-Id";
 const EXPOSE_HEADERS_VALUE: &str = "X-Request-Id, Retry-After";
 const MAX_AGE_SECONDS: &str = "600";
+/// Paths a page may also POST a JSON body to (`Content-Type: application/json`).
+const JSON_POST_PATHS: [&str; 1] = ["/getObjectUrls"];
 
-/// Whether every header named in `Access-Control-Request-Headers` is one we accept.
-fn requested_headers_ok(value: Option<&HeaderValue>) -> bool {
+/// Whether every header named in `Access-Control-Request-Headers` is one we accept
+/// (`content-type` too on a JSON POST path).
+fn requested_headers_ok(value: Option<&HeaderValue>, json_post: bool) -> bool {
     let Some(value) = value else { return true };
     let Ok(list) = value.to_str() else {
         return false;
@@ -31,7 +34,9 @@ fn requested_headers_ok(value: Option<&HeaderValue>) -> bool {
     list.split(',')
         .map(|h| h.trim().to_ascii_lowercase())
         .filter(|h| !h.is_empty())
-        .all(|h| ALLOWED_REQUEST_HEADERS.contains(&h.as_str()))
+        .all(|h| {
+            ALLOWED_REQUEST_HEADERS.contains(&h.as_str()) || (json_post && h == "content-type")
+        })
 }
 
 pub async fn cors(
@@ -53,24 +58,33 @@ pub async fn cors(
         && req.headers().contains_key(ORIGIN)
         && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     if is_preflight {
+        let json_post = JSON_POST_PATHS.contains(&req.path());
         let method_ok = req
             .headers()
             .get(ACCESS_CONTROL_REQUEST_METHOD)
-            .is_some_and(|m| m.as_bytes() == b"GET");
+            .is_some_and(|m| m.as_bytes() == b"GET" || (json_post && m.as_bytes() == b"POST"));
+        let headers_ok =
+            requested_headers_ok(req.headers().get(ACCESS_CONTROL_REQUEST_HEADERS), json_post);
         let refusal = match &allowed_origin {
             None => Some("origin not in BROKER_CORS_ORIGINS"),
             Some(_) if !method_ok => Some("method other than GET requested"),
-            Some(_) if !requested_headers_ok(req.headers().get(ACCESS_CONTROL_REQUEST_HEADERS)) => {
-                Some("request header not allowed")
-            }
+            Some(_) if !headers_ok => Some("request header not allowed"),
             Some(_) => None,
+        };
+        let (methods, allow_headers) = if json_post {
+            (
+                "GET, POST",
+                "Authorization, X-Api-Key, X-Request-Id, Content-Type",
+            )
+        } else {
+            ("GET", ALLOW_HEADERS_VALUE)
         };
         let mut res = match (refusal, &allowed_origin) {
             (None, Some(origin)) => req.into_response(
                 HttpResponse::NoContent()
                     .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str()))
-                    .insert_header((ACCESS_CONTROL_ALLOW_METHODS, "GET"))
-                    .insert_header((ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS_VALUE))
+                    .insert_header((ACCESS_CONTROL_ALLOW_METHODS, methods))
+                    .insert_header((ACCESS_CONTROL_ALLOW_HEADERS, allow_headers))
                     .insert_header((ACCESS_CONTROL_MAX_AGE, MAX_AGE_SECONDS))
                     .finish(),
             ),
@@ -104,12 +118,17 @@ mod tests {
 
     #[test]
     fn requested_headers() {
-        assert!(requested_headers_ok(None));
-        assert!(requested_headers_ok(Some(&HeaderValue::from_static(
-            "authorization, X-Request-Id"
-        ))));
-        assert!(!requested_headers_ok(Some(&HeaderValue::from_static(
-            "authorization, x-evil"
-        ))));
+        assert!(requested_headers_ok(None, false));
+        assert!(requested_headers_ok(
+            Some(&HeaderValue::from_static("authorization, X-Request-Id")),
+            false
+        ));
+        assert!(!requested_headers_ok(
+            Some(&HeaderValue::from_static("authorization, x-evil")),
+            false
+        ));
+        let json = HeaderValue::from_static("authorization, content-type");
+        assert!(!requested_headers_ok(Some(&json), false));
+        assert!(requested_headers_ok(Some(&json), true));
     }
 }
