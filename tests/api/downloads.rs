@@ -436,3 +436,94 @@ async fn urls_are_counted_per_profile_and_audited_by_key_without_the_url() {
     );
     app.assert_no_secrets_leaked(&[]);
 }
+
+#[tokio::test]
+async fn a_profile_has_its_own_download_table_and_read_credential() {
+    let file = crate::profiles::profiles_file(
+        r#"
+[profiles.avatar]
+prefix = "avatars/${sub}/"
+
+[profiles.avatar.download]
+prefixes = ["public/"]
+max_expires_seconds = 120
+processes = ["style/thumb"]
+host = "https://img.example.com"
+
+[profiles.quiet]
+prefix = "quiet/${sub}/"
+
+[profiles.quiet.download]
+enabled = false
+"#,
+    );
+    let app = app(|vars| {
+        vars.insert("BROKER_PROFILES_FILE".into(), file);
+    })
+    .await;
+    let query = [
+        ("key", "avatars/alice/me.png"),
+        ("profile", "avatar"),
+        ("process", "style/thumb"),
+        ("expires", "999"),
+    ];
+    let body = signed_url(&app, "alice", &query).await;
+    assert_eq!(body["profile"], "avatar");
+    let url = body["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://img.example.com/avatars/alice/me.png?"),
+        "{url}"
+    );
+    assert!(url.contains("x-oss-expires=120&"), "{url}");
+    assert_eq!(
+        app.sts.last_issued().unwrap().role_session_name,
+        "sts-broker-reads-avatar"
+    );
+    // The default profile's upload directory is not the avatar profile's.
+    let response = url_call(&app, "alice", &[("key", ALICE_KEY), ("profile", "avatar")]).await;
+    expect_error(response, 403, "key-outside-prefix").await;
+    let response = url_call(
+        &app,
+        "alice",
+        &[("key", "quiet/alice/a"), ("profile", "quiet")],
+    )
+    .await;
+    expect_error(response, 403, "downloads-disabled").await;
+    let response = url_call(&app, "alice", &[("key", ALICE_KEY), ("profile", "nope")]).await;
+    expect_error(response, 400, "unknown-profile").await;
+}
+
+#[tokio::test]
+async fn bad_download_settings_are_named() {
+    let sts = crate::harness::Sts::demo().await;
+    let refused = |extra: &[(&str, &str)]| {
+        let mut vars = sts.broker_vars();
+        for (k, v) in extra {
+            vars.insert((*k).into(), (*v).into());
+        }
+        sts_broker::config::Settings::from_map(&vars)
+            .expect_err("refused")
+            .to_string()
+    };
+    for (name, value) in [
+        ("BROKER_DOWNLOADS", "on"),
+        ("BROKER_DOWNLOAD_MAX_EXPIRES_SECONDS", "604801"),
+        ("BROKER_DOWNLOAD_MAX_EXPIRES_SECONDS", "0"),
+        ("BROKER_DOWNLOAD_PREFIXES", "public"),
+        ("BROKER_DOWNLOAD_PREFIXES", "../x/"),
+        ("BROKER_DOWNLOAD_PROCESSES", "image/a&b"),
+        ("BROKER_DOWNLOAD_HOST", "http://cdn.example.com"),
+    ] {
+        let shown = refused(&[(name, value)]);
+        assert!(shown.contains(name), "{name}={value}: {shown}");
+    }
+    let file = crate::profiles::profiles_file(
+        "[profiles.a]\nprefix = \"a/${sub}/\"\n[profiles.a.download]\nmax_expires_seconds = 0\nprefixes = [\"x\"]\n",
+    );
+    let shown = refused(&[("BROKER_PROFILES_FILE", file.as_str())]);
+    assert!(
+        shown.contains("profiles.a.download.max_expires_seconds")
+            && shown.contains("profiles.a.download.prefixes"),
+        "{shown}"
+    );
+}
