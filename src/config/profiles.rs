@@ -12,7 +12,7 @@ use super::sts::{profile_windows, Lifetimes};
 use super::upload::{content_types, oss_endpoint_for, UploadSettings};
 use crate::credentials::RoleArn;
 use crate::download::{parse_max_expires, parse_processes, DownloadSettings, ReadPrefix};
-use crate::issuer::{IssuerConfig, PostCredentials};
+use crate::issuer::{IssuerConfig, PostCredentials, ReadAccess};
 use crate::oss::post_object::PostSettings;
 use crate::policy::{upload_and_read_session_policy, BucketName, CallerId, UploadPrefix};
 
@@ -173,15 +173,8 @@ fn read_profile(
     if d.issuer.post_credentials == PostCredentials::Shared && prefix.root().is_empty() {
         problem(r, ".prefix", "has no fixed part before `${sub}`, which shared form credentials (BROKER_POST_CREDENTIALS=shared) need".into());
     }
-    let same_bucket = spec.bucket.is_none() && spec.region.is_none();
-    let downloads =
-        downloads(r, name, &spec, d, same_bucket && explicit_host.is_none()).and_then(|settings| {
-            let session_name = super::download::reads_session_name(Some(name));
-            super::download::read_access(&bucket, &prefix, &settings, session_name)
-                .map_err(|e| problem(r, ".download.prefixes", e))
-                .ok()
-                .map(|reads| (settings, reads))
-        });
+    let inherit_host = spec.bucket.is_none() && spec.region.is_none() && explicit_host.is_none();
+    let downloads = downloads_and_reads(r, name, &spec, d, inherit_host, (&bucket, &prefix));
     if r.problems.len() != before {
         return None;
     }
@@ -230,6 +223,26 @@ fn read_profile(
     })
 }
 
+/// [`downloads`] and the read scope they need (the bucket and upload prefix given).
+fn downloads_and_reads(
+    r: &mut Reader<'_>,
+    name: &str,
+    spec: &Spec,
+    d: &Defaults<'_>,
+    inherit_host: bool,
+    (bucket, prefix): (&BucketName, &UploadPrefix),
+) -> Option<(DownloadSettings, Option<ReadAccess>)> {
+    let settings = downloads(r, name, spec, d, inherit_host)?;
+    let session_name = super::download::reads_session_name(Some(name));
+    match super::download::read_access(bucket, prefix, &settings, session_name) {
+        Ok(reads) => Some((settings, reads)),
+        Err(e) => {
+            problem(r, name, ".download.prefixes", e);
+            None
+        }
+    }
+}
+
 /// A profile's `[download]` table over the environment's defaults: `enabled`,
 /// `max_expires_seconds` and `processes` default to the environment's; `prefixes` to none;
 /// `host` to the environment's download host when the profile serves the default profile's
@@ -263,7 +276,14 @@ fn downloads(
         None => Some(env.max_expires_seconds),
     };
     let processes = match &table.processes {
-        Some(list) => parse_processes(&list.join(" "))
+        // Each entry one value: a space inside an entry must not split it in two.
+        Some(list) => list
+            .iter()
+            .map(|value| match parse_processes(value)?.as_slice() {
+                [one] if one == value => Ok(one.clone()),
+                _ => Err(format!("`{value}` is not one x-oss-process value")),
+            })
+            .collect::<Result<Vec<_>, String>>()
             .map_err(|e| problem(r, ".download.processes", e))
             .ok(),
         None => Some(env.processes.clone()),
