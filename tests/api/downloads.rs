@@ -527,3 +527,44 @@ async fn bad_download_settings_are_named() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_fleet_signs_with_one_read_credential() {
+    let redis = crate::harness::RedisServer::start();
+    let sts = crate::harness::Sts::demo().await;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let url = redis.url();
+        let app = TestApp::builder()
+            .sts(&sts)
+            .vars(move |vars| {
+                vars.insert("BROKER_REDIS_URL".into(), url);
+                vars.insert(
+                    "BROKER_CACHE_ENCRYPTION_KEY".into(),
+                    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+                );
+                vars.insert("BROKER_AUTH".into(), "header".into());
+                generous_limits(vars);
+            })
+            .spawn()
+            .await;
+        replicas.push(app);
+    }
+    let mut credentials = std::collections::HashSet::new();
+    for (i, replica) in replicas.iter().enumerate() {
+        for n in 0..5 {
+            let user = format!("user{i}-{n}");
+            let key = format!("uploads/{user}/a.jpg");
+            let body = signed_url(replica, &user, &[("key", key.as_str())]).await;
+            let url = body["url"].as_str().unwrap();
+            let credential = url.split("x-oss-credential=").nth(1).unwrap();
+            credentials.insert(credential.split("%2F").next().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        sts.issued_count(),
+        1,
+        "one read credential for the whole fleet"
+    );
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+}
