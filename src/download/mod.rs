@@ -147,14 +147,12 @@ pub fn expires_seconds(
 ) -> Result<u32, DownloadError> {
     let wanted = match requested {
         None => DEFAULT_EXPIRES_SECONDS,
-        Some(raw)
-            if !raw.is_empty() && raw.len() <= 12 && raw.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            let n: u64 = raw.parse().map_err(|_| DownloadError::InvalidExpires)?;
-            if n == 0 {
+        // Any run of digits: a number too large for u32 is simply more than the cap.
+        Some(raw) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            if raw.bytes().all(|b| b == b'0') {
                 return Err(DownloadError::InvalidExpires);
             }
-            u32::try_from(n).unwrap_or(u32::MAX)
+            raw.parse::<u32>().unwrap_or(u32::MAX)
         }
         Some(_) => return Err(DownloadError::InvalidExpires),
     };
