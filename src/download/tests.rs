@@ -126,7 +126,10 @@ fn expiry_defaults_caps_and_refusals() {
     assert_eq!(expires_seconds(&s, Some("60")), Ok(60));
     assert_eq!(expires_seconds(&s, Some("999999")), Ok(3600));
     assert_eq!(expires_seconds(&s, Some("99999999999")), Ok(3600));
-    assert_eq!(expires_seconds(&s, Some("6511486794693000000000")), Ok(3600));
+    assert_eq!(
+        expires_seconds(&s, Some("6511486794693000000000")),
+        Ok(3600)
+    );
     assert_eq!(expires_seconds(&s, Some("0060")), Ok(60));
     let week = DownloadSettings {
         max_expires_seconds: 604_800,

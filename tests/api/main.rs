@@ -11,6 +11,7 @@ mod callbacks;
 mod capacity;
 mod demo_page;
 mod downloads;
+mod downloads_config;
 mod emulator_strictness;
 mod fleet;
 mod harness;
