@@ -202,7 +202,6 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
     Ok(AppState {
         services,
         profiles,
-        clock: deps.clock,
         allowed_hosts: settings.server.allowed_hosts.clone(),
         cors_origins: settings.access.cors_origins.clone(),
         access,
