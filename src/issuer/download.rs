@@ -66,7 +66,7 @@ impl Issuer {
             return Err(DownloadError::Disabled.into());
         }
         let expires = expires_seconds(settings, expires)?;
-        let dir = self.config.upload_prefix.render(caller);
+        let dir = self.area.prefix.render(caller);
         let readable = readable_prefixes(settings, &dir, caller.as_str());
         let allowed = asks
             .iter()
