@@ -214,3 +214,18 @@ fn the_url_points_at_the_host_and_signs_the_extras() {
         "{url}"
     );
 }
+
+#[test]
+fn many_urls_sign_as_one_url_each() {
+    let allowed: Vec<Allowed> = ["uploads/alice/1", "uploads/alice/2", "public/3"]
+        .iter()
+        .map(|key| allow(&settings(), &readable(), &ask(key)).unwrap())
+        .collect();
+    let signing = signing(1_700_000_000, 1_700_003_600);
+    let one_by_one: Vec<String> = allowed
+        .iter()
+        .map(|a| signing.url(a, 300).unwrap())
+        .collect();
+    assert_eq!(signing.urls(&allowed, 300).unwrap(), one_by_one);
+    assert_ne!(one_by_one[0], one_by_one[1]);
+}
