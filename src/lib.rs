@@ -23,6 +23,7 @@ pub mod identity;
 pub mod issuer;
 pub mod metrics;
 pub mod middleware;
+pub mod object_key;
 pub mod oss;
 pub mod policy;
 pub mod ratelimit;

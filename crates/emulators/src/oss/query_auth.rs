@@ -1,4 +1,4 @@
-//! OSS signature V4 in the query string, presigned URLs (protocol.md §17.4):
+//! OSS signature V4 in the query string, presigned URLs (protocol.md §16.1, §17.4):
 //! the `x-oss-*` parameters' presence and shape, a credential scope for this region, the validity
 //! window (`x-oss-date` at most 15 minutes ahead of the emulator's clock, `x-oss-expires` seconds
 //! of 1 to 604800 after it), the key and its STS token from `x-oss-security-token`
@@ -19,7 +19,7 @@ use super::header_auth::{canonical_headers, canonical_query};
 use super::v4::{parse_scope, parse_v4_datetime, v4_sign, ALGORITHM, MAX_SKEW_SECONDS};
 use super::Inner;
 
-/// protocol.md §17.4: a presigned URL lives at most 7 days.
+/// protocol.md §16.1: a presigned URL lives at most 7 days.
 const MAX_EXPIRES_SECONDS: i64 = 604_800;
 
 /// Whether the request carries a query-string signature (and so no header signature is read).
@@ -140,7 +140,7 @@ mod tests {
     use actix_web::test::TestRequest;
 
     // Published vector TestV4AuthQueryToken of aliyun/alibabacloud-oss-go-sdk-v2
-    // oss/signer/signer_test.go (protocol.md §17.4): ak "ak", sk "sk", PUT to bucket "bucket",
+    // oss/signer/signer_test.go (protocol.md §16.1): ak "ak", sk "sk", PUT to bucket "bucket",
     // key "1234+-/123/1.txt", signed at 20231217T035628Z for 599 s with token "token".
     const VECTOR_QUERY: &str = "param1=value1&%2Bparam1=value3&%7Cparam1=value4&%2Bparam2&%7Cparam2&param2&x-oss-credential=ak%2F20231217%2Fcn-hangzhou%2Foss%2Faliyun_v4_request&x-oss-date=20231217T035628Z&x-oss-expires=599&x-oss-security-token=token&x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-signature=3817ac9d206cd6dfc90f1c09c00be45005602e55898f26f5ddb06d7892e1f8b5";
 
