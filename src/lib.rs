@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod healthcheck;
 pub mod identity;
 pub mod issuer;
+pub mod key_template;
 pub mod metrics;
 pub mod middleware;
 pub mod object_key;
