@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod bucket_cors;
 pub mod cache;
 pub mod callback;
+pub mod cli;
 pub mod config;
 pub mod cors;
 #[cfg(feature = "demo")]

@@ -1,7 +1,7 @@
 //! Wiring: shared state, routes, middleware and the bound server. `Application::build` binds
 //! (port 0 works) and reports the port; nothing here makes decisions about credentials.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use actix_web::dev::Server;
@@ -36,6 +36,52 @@ impl Default for Dependencies {
     }
 }
 
+/// Why the broker could not start; the listener errors name their variable and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The main listener (`BROKER_LISTEN`) could not be bound.
+    #[error("{}", listen_failure("BROKER_LISTEN", *.addr, .source))]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The metrics listener (`BROKER_METRICS_LISTEN`) could not be bound.
+    #[error("{}", listen_failure("BROKER_METRICS_LISTEN", *.addr, .source))]
+    MetricsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The shared state could not be built: a configuration the clients refuse, the broker's
+    /// identity failing to start, or the fleet's Redis settings.
+    #[error("{0}")]
+    State(std::io::Error),
+    /// The HTTP server refused a bound listener.
+    #[error("{0}")]
+    Server(std::io::Error),
+}
+
+impl From<StartupError> for std::io::Error {
+    fn from(e: StartupError) -> Self {
+        match e {
+            StartupError::Listen { ref source, .. }
+            | StartupError::MetricsListen { ref source, .. } => {
+                std::io::Error::new(source.kind(), e.to_string())
+            }
+            StartupError::State(e) | StartupError::Server(e) => e,
+        }
+    }
+}
+
+/// Why `addr` (the value of `variable`) cannot be listened on, saying what to do about it.
+fn listen_failure(variable: &str, addr: SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr} ({variable}): the address is already in use, perhaps by another sts-broker; stop that one, or set {variable} to a free address (port 0 picks one)"
+        ),
+        _ => format!("cannot listen on {addr} ({variable}): {e}"),
+    }
+}
+
 /// A bound, not yet running broker.
 pub struct Application {
     port: u16,
@@ -45,8 +91,10 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(settings: Settings, deps: Dependencies) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(settings.server.listen)?;
+    pub fn build(settings: Settings, deps: Dependencies) -> Result<Self, StartupError> {
+        let addr = settings.server.listen;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| StartupError::Listen { addr, source })?;
         Self::build_on(settings, deps, listener)
     }
 
@@ -54,7 +102,7 @@ impl Application {
         settings: Settings,
         deps: Dependencies,
         listener: TcpListener,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, StartupError> {
         Self::build_with_routes(settings, deps, listener, |_| {})
     }
 
@@ -64,19 +112,23 @@ impl Application {
         deps: Dependencies,
         listener: TcpListener,
         extra_routes: fn(&mut web::ServiceConfig),
-    ) -> std::io::Result<Self> {
-        let port = listener.local_addr()?.port();
+    ) -> Result<Self, StartupError> {
+        let port = listener.local_addr().map_err(StartupError::Server)?.port();
         let metrics_listener = match settings.server.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr)?),
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .map_err(|source| StartupError::MetricsListen { addr, source })?,
+            ),
             None => None,
         };
         let shutdown_timeout = settings.server.shutdown_timeout.as_secs();
-        let state = web::Data::new(app_state(settings, deps)?);
+        let state = web::Data::new(app_state(settings, deps).map_err(StartupError::State)?);
         let metrics_here = metrics_listener.is_none();
         let metrics_server = match metrics_listener {
             Some(listener) => Some((
-                listener.local_addr()?.port(),
-                metrics_server(state.clone(), listener, shutdown_timeout)?,
+                listener.local_addr().map_err(StartupError::Server)?.port(),
+                metrics_server(state.clone(), listener, shutdown_timeout)
+                    .map_err(StartupError::Server)?,
             )),
             None => None,
         };
@@ -110,7 +162,8 @@ impl Application {
         // Signals are handled by `crate::shutdown` (actix would treat SIGINT as a forced stop).
         .disable_signals()
         .shutdown_timeout(shutdown_timeout)
-        .listen(listener)?
+        .listen(listener)
+        .map_err(StartupError::Server)?
         .run();
         Ok(Self {
             port,

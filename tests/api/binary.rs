@@ -381,3 +381,42 @@ fn the_test_script_builds_once_and_hands_this_binary_to_the_kit() {
         "cargo test built the binary elsewhere"
     );
 }
+
+#[tokio::test]
+async fn serve_by_name_is_the_bare_command() {
+    // `sts-broker serve` starts the broker as `sts-broker` does: here it reaches the listener
+    // (an address in use, exit 1) instead of refusing the command line (exit 2).
+    let sts = Sts::demo().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = BrokerCommand::new()
+        .arg("serve")
+        .envs(&sts.broker_vars())
+        .env("BROKER_LISTEN", address.clone())
+        .output()
+        .await;
+    let (_, stderr) = printed(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("BROKER_LISTEN"), "{stderr}");
+    assert!(stderr.contains("already in use"), "{stderr}");
+    assert!(!stderr.contains("usage:"), "{stderr}");
+}
+
+#[tokio::test]
+async fn cors_without_origins_is_a_configuration_error() {
+    let sts = Sts::demo().await;
+    for mode in ["--check", "--apply"] {
+        let output = BrokerCommand::new()
+            .envs(&sts.broker_vars())
+            .arg("cors")
+            .arg(mode)
+            .output()
+            .await;
+        let (_, stderr) = printed(&output);
+        assert_eq!(output.status.code(), Some(2), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("BROKER_CORS_ORIGINS is not set"),
+            "{stderr}"
+        );
+    }
+}

@@ -24,6 +24,7 @@ mod oidc;
 mod policy;
 mod render;
 mod request;
+mod shared;
 mod signature;
 #[cfg(test)]
 mod tests;

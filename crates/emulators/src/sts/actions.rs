@@ -16,7 +16,7 @@ use super::errors::{fail, missing, StsError};
 use super::mint::issue;
 use super::policy::policy_param;
 use super::render::assumed_role_body;
-use super::request::Caller;
+use super::shared::Caller;
 use super::{EmulatedRole, Inner, IssuedCredential, State};
 
 /// protocol.md §1.2 for every parameter rule, §1.5 for the answer.

@@ -16,7 +16,7 @@ use super::errors::{fail, fail_with, missing, StsError};
 use super::mint::issue;
 use super::policy::policy_param;
 use super::render::{add_oidc_token_info, assumed_role_body};
-use super::request::{check_timestamp, API_VERSION};
+use super::shared::{check_timestamp, API_VERSION};
 use super::Inner;
 
 /// protocol.md §4.5: `OIDCToken` is 4-20,000 characters.

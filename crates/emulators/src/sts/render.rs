@@ -6,7 +6,7 @@
 use chrono::DateTime;
 use serde_json::{json, Value};
 
-use super::request::Caller;
+use super::shared::Caller;
 use super::{Inner, IssuedCredential};
 
 const WIRE_TIME: &str = "%Y-%m-%dT%H:%M:%SZ";

@@ -11,24 +11,16 @@ use actix_web::HttpRequest;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::common::{ct_eq, parse_utc_timestamp};
+use crate::common::ct_eq;
 
 use super::errors::{fail, fail_with, missing, StsError};
-use super::{actions, oidc, render, signature, Inner, Issued};
+use super::shared::{check_timestamp, Caller, API_VERSION};
+use super::{actions, oidc, render, signature, Inner};
 
-pub(super) const API_VERSION: &str = "2015-04-01";
-/// protocol.md §2.2: sources disagree (31 vs 15 min); we enforce the stricter 15 minutes.
-const MAX_SKEW_SECONDS: i64 = 15 * 60;
 /// protocol.md §2.2: nonces must be unique across 31 minutes.
 const NONCE_WINDOW_SECONDS: i64 = 31 * 60;
 /// protocol.md §1.3: every RPC call carries these; checked in this order.
 const COMMON_PARAMS: &str = "Action Version AccessKeyId SignatureMethod SignatureVersion SignatureNonce Timestamp Signature Format";
-
-/// Who signed the request.
-pub(super) enum Caller {
-    User(usize),
-    Role(Box<Issued>),
-}
 
 pub(super) fn process(
     req: &HttpRequest,
@@ -137,17 +129,6 @@ fn check_common_params(params: &BTreeMap<String, String>) -> Result<&str, StsErr
         return Err(fail("InvalidAction.NotFound"));
     }
     Ok(action)
-}
-
-/// protocol.md §1.3, §2.2: a well-formed `Timestamp` within the allowed skew of the emulator's clock;
-/// returns the emulator's "now".
-pub(super) fn check_timestamp(inner: &Inner, timestamp: &str) -> Result<DateTime<Utc>, StsError> {
-    let now = inner.clock.now();
-    let ts = parse_utc_timestamp(timestamp).ok_or_else(|| fail("IllegalTimestamp"))?;
-    if (now - ts).abs() > Duration::seconds(MAX_SKEW_SECONDS) {
-        return Err(fail("InvalidTimeStamp.Expired"));
-    }
-    Ok(now)
 }
 
 fn resolve_caller(

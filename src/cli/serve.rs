@@ -1,0 +1,40 @@
+//! `sts-broker [serve]`: the broker, configured from the environment (and `.env`).
+
+use std::process::ExitCode;
+
+use crate::cli::env::{load_settings, warn_unknown_in_log};
+use crate::startup::{Application, Dependencies};
+use crate::telemetry;
+
+/// Serves until SIGTERM or SIGINT: 2 for bad configuration, 1 when the broker cannot start or
+/// fails, 0 after a graceful stop.
+pub async fn run() -> ExitCode {
+    let (settings, unknown) = match load_settings() {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let _log_guard = telemetry::init(settings.server.log_format, "info");
+    warn_unknown_in_log(&unknown);
+    tracing::info!(
+        listen = %settings.server.listen,
+        sts_endpoints = ?settings.sts.endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        role_arn = %settings.issuer.role_arn,
+        bucket = settings.upload.bucket.as_str(),
+        identity = %settings.identity.describe(),
+        "starting sts-broker"
+    );
+    let app = match Application::build(settings, Dependencies::default()) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_signalled().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
