@@ -25,6 +25,7 @@ pub mod issuer;
 pub mod key_template;
 pub mod metrics;
 pub mod middleware;
+pub mod multipart;
 pub mod object_key;
 pub mod oss;
 pub mod policy;

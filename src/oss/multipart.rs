@@ -2,14 +2,12 @@
 //! type, `x-oss-forbid-overwrite`), ListParts (following the part-number marker to the end),
 //! CompleteMultipartUpload (a parts list, or `x-oss-complete-all: yes`; `x-oss-callback` for a
 //! profile with a callback) and AbortMultipartUpload, each signed with OSS V4 headers by the key
-//! it is given. Requests are built by pure functions (tested without a network); OSS's refusals
+//! it is given (a borrowed [`PresignKey`], the same the part URLs are signed with). Requests are built by pure functions (tested without a network); OSS's refusals
 //! come back as [`OssRefusal`] with OSS's code, so the web layer can tell a client's fault
 //! (`EntityTooSmall`, `InvalidPart`) from the broker's. It decides nothing about who may upload
 //! what, and never logs or returns a secret.
 
 use std::sync::Arc;
-
-use secrecy::ExposeSecret as _;
 
 use crate::clock::Clock;
 use crate::encoding::{percent_encode, percent_encode_path};
@@ -18,7 +16,7 @@ use crate::oss::multipart_xml::{
     complete_body, parse_completed, parse_error, parse_initiated, parse_parts_page, Completed,
     Initiated, ListedPart,
 };
-use crate::sts::types::AccessKey;
+use crate::oss::presign::PresignKey;
 
 /// OSS answers at most this many parts per ListParts page (protocol.md §17.2).
 const PAGE_SIZE: u32 = 1000;
@@ -135,7 +133,7 @@ impl MultipartTarget {
     /// Signs `req`: the URL and every header to send.
     fn prepare(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         now: chrono::DateTime<chrono::Utc>,
         req: Unsigned<'_>,
     ) -> Prepared {
@@ -152,9 +150,9 @@ impl MultipartTarget {
             Some(object),
             &query,
             &headers,
-            &key.id,
-            key.secret.expose_secret(),
-            key.security_token.as_ref().map(|t| t.expose_secret()),
+            key.access_key_id,
+            key.secret,
+            key.security_token,
             &self.region,
             now,
         );
@@ -181,7 +179,7 @@ impl MultipartTarget {
     /// `POST /<object>?uploads` with the object's content type.
     pub fn initiate(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         now: chrono::DateTime<chrono::Utc>,
         object: &str,
         content_type: &str,
@@ -208,7 +206,7 @@ impl MultipartTarget {
     /// `GET /<object>?uploadId=&max-parts=1000&part-number-marker=` (one page).
     pub fn list_parts(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         now: chrono::DateTime<chrono::Utc>,
         object: &str,
         upload_id: &str,
@@ -237,7 +235,7 @@ impl MultipartTarget {
     /// `POST /<object>?uploadId=` with the parts list, or empty with `x-oss-complete-all`.
     pub fn complete(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         now: chrono::DateTime<chrono::Utc>,
         object: &str,
         upload_id: &str,
@@ -280,7 +278,7 @@ impl MultipartTarget {
     /// `DELETE /<object>?uploadId=`.
     pub fn abort(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         now: chrono::DateTime<chrono::Utc>,
         object: &str,
         upload_id: &str,
@@ -381,7 +379,7 @@ impl MultipartClient {
     /// InitiateMultipartUpload; the answer must name the key asked for.
     pub async fn initiate(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         object: &str,
         content_type: &str,
         forbid_overwrite: bool,
@@ -406,7 +404,7 @@ impl MultipartClient {
     /// Every uploaded part, ascending, following `NextPartNumberMarker` page by page.
     pub async fn list_parts(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         object: &str,
         upload_id: &str,
     ) -> Result<Vec<ListedPart>, MultipartError> {
@@ -444,7 +442,7 @@ impl MultipartClient {
     /// CompleteMultipartUpload; see [`Completion`] for the callback outcomes.
     pub async fn complete(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         object: &str,
         upload_id: &str,
         request: &CompleteRequest,
@@ -475,7 +473,7 @@ impl MultipartClient {
     /// AbortMultipartUpload.
     pub async fn abort(
         &self,
-        key: &AccessKey,
+        key: &PresignKey<'_>,
         object: &str,
         upload_id: &str,
     ) -> Result<(), MultipartError> {

@@ -8,17 +8,16 @@ use std::sync::Arc;
 use broker_emulators::oss::{OssEmulator, OssEmulatorConfig};
 use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
 
 use super::*;
 use crate::clock::SystemClock;
-use crate::oss::presign::{presign, PresignKey, PresignRequest, Validity};
+use crate::oss::presign::{presign, PresignRequest, Validity};
 
-fn key(token: Option<&str>) -> AccessKey {
-    AccessKey {
-        id: "ak".into(),
-        secret: SecretString::from("sk"),
-        security_token: token.map(SecretString::from),
+fn key(token: Option<&str>) -> PresignKey<'_> {
+    PresignKey {
+        access_key_id: "ak",
+        secret: "sk",
+        security_token: token,
     }
 }
 
@@ -155,10 +154,10 @@ fn refusals_say_whose_fault_they_are() {
 }
 
 /// The demo account's long-term key, as the emulators know it.
-fn demo_key() -> AccessKey {
-    AccessKey {
-        id: "LTAI5tDemoBrokerKey00001".into(),
-        secret: SecretString::from("EmuDemoSecretDoNotUseInProd001"),
+fn demo_key() -> PresignKey<'static> {
+    PresignKey {
+        access_key_id: "LTAI5tDemoBrokerKey00001",
+        secret: "EmuDemoSecretDoNotUseInProd001",
         security_token: None,
     }
 }
@@ -212,11 +211,7 @@ async fn put_part(s: &Setup, object: &str, upload_id: &str, number: u32, body: V
             headers: &[],
             additional_headers: &[],
         },
-        &PresignKey {
-            access_key_id: &k.id,
-            secret: k.secret.expose_secret(),
-            security_token: None,
-        },
+        &k,
         "cn-hangzhou",
         Validity {
             signed_at: Utc::now(),
