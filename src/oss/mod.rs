@@ -3,7 +3,7 @@
 //! set-up. Pure stages live apart from the one HTTP client.
 
 pub mod client;
-pub mod cors;
+pub mod cors_rules;
 pub mod disposition;
 pub mod header_signer;
 pub mod multipart;
