@@ -30,6 +30,12 @@ pub struct PostSettings {
     /// The bucket's own URL for OSS API calls (`PutBucketCors`), without a trailing `/`:
     /// `https://<bucket>.oss-<region>.aliyuncs.com`, or path-style `http://127.0.0.1:<port>/<bucket>`.
     pub oss_endpoint: String,
+    /// `BROKER_OBJECT_KEY` / `object_key`: who names keys (forms and multipart uploads).
+    pub object_key: crate::key_template::ObjectKeyRule,
+    /// `BROKER_OVERWRITE` / `overwrite`: `false` pins `x-oss-forbid-overwrite: true`.
+    pub overwrite: bool,
+    /// `BROKER_PART_URL_TTL_SECONDS`: how long a multipart part URL works.
+    pub part_url_ttl_seconds: u32,
 }
 use crate::credentials::TemporaryCredentials;
 use crate::oss::post_policy::{Condition, Field, PostPolicy};
