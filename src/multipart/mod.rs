@@ -18,7 +18,34 @@ use crate::oss::multipart::{
     CompleteRequest, Completion, MultipartClient, MultipartError, OssRefusal, PartsToJoin,
 };
 use crate::oss::presign::{presign, PresignKey, PresignRequest, Validity};
+use crate::policy::{object_session_policy, BucketName, PolicyTooLarge};
 use wire::{check_part_number, Completed, Created, PartsError, SignedPart, UploadedPart};
+
+/// The name of a profile's shared multipart credential among its issuer's shared scopes.
+pub const SCOPE: &str = "multipart";
+/// protocol.md §17.1: what the shared multipart credential may do, on the upload root.
+pub const ACTIONS: [&str; 3] = ["oss:PutObject", "oss:AbortMultipartUpload", "oss:ListParts"];
+/// The session name of the default profile's shared multipart credential; another profile's is
+/// this, `-` and its name (a hash when that is over STS's 32 characters, protocol.md §1.2).
+pub const SESSION_NAME: &str = "sts-broker-multipart";
+
+/// The session name of profile `profile`'s shared multipart credential.
+pub fn session_name(profile: &str) -> String {
+    if profile == "default" {
+        return SESSION_NAME.to_owned();
+    }
+    let name = format!("{SESSION_NAME}-{profile}");
+    if name.len() <= 32 {
+        return name;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(name.as_bytes());
+    format!("{SESSION_NAME}-{}", hex::encode(&digest[..5]))
+}
+
+/// The session policy of the shared multipart credential over the upload `root`.
+pub fn session_policy(bucket: &BucketName, root: &str) -> Result<String, PolicyTooLarge> {
+    object_session_policy(bucket, root, &ACTIONS)
+}
 
 /// A profile's multipart rules.
 #[derive(Debug, Clone)]
@@ -35,6 +62,13 @@ pub struct MultipartSettings {
     pub allowed_content_types: Vec<String>,
     /// Where clients PUT parts and find objects: the upload host, without a trailing `/`.
     pub upload_host: String,
+}
+
+/// A profile's multipart set-up: its rules and the client of its bucket.
+#[derive(Debug, Clone)]
+pub struct ProfileMultipart {
+    pub settings: MultipartSettings,
+    pub client: MultipartClient,
 }
 
 /// Why the broker will not do what the caller asked; each is the caller's to fix.

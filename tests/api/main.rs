@@ -18,6 +18,7 @@ mod identity;
 mod jwks;
 mod jwt_support;
 mod leaks;
+mod multipart;
 mod ops;
 mod post_object;
 mod profiles;
