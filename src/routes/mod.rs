@@ -8,4 +8,5 @@ pub mod multipart;
 pub mod oss_callback;
 pub mod post_params;
 pub mod ready;
+pub mod s3_params;
 pub mod token;

@@ -215,7 +215,7 @@ fn callback_header(
         .ok_or_else(|| ApiError::Internal("the callback field exceeds OSS's 5 KB".into()))
 }
 
-/// The multipart routes, for `web::scope("/s3")` and `web::scope("/profiles/{profile}/s3")`.
+/// The Companion routes (`/params` and the multipart ones), for `web::scope("/s3")` and `web::scope("/profiles/{profile}/s3")`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use crate::web::error::ApiError as E;
     async fn wrong_method() -> Result<HttpResponse, ApiError> {
@@ -225,6 +225,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Err(E::PostOnly)
     }
     cfg.service(
+        web::resource("/params")
+            .route(web::get().to(super::s3_params::params))
+            .default_service(web::to(wrong_method)),
+    )
+    .service(
         web::resource("/multipart")
             .route(web::post().to(create))
             .default_service(web::to(post_only)),

@@ -19,6 +19,7 @@ mod jwks;
 mod jwt_support;
 mod leaks;
 mod multipart;
+mod object_keys;
 mod ops;
 mod post_object;
 mod profiles;
