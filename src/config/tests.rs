@@ -40,13 +40,19 @@ fn defaults() {
     assert_eq!(s.sts.endpoints[0].as_str(), "https://sts.aliyuncs.com/");
     assert_eq!(s.sts.endpoints.len(), 1);
     assert_eq!(
-        (s.issuer.refresh_ahead_seconds, s.issuer.min_ttl_seconds),
+        (
+            s.default_profile().issuer.refresh_ahead_seconds,
+            s.default_profile().issuer.min_ttl_seconds
+        ),
         (900, 300)
     );
-    assert_eq!((s.sts.max_qps, s.issuer.cache_max_entries), (50, 10_000));
-    assert_eq!(s.issuer.duration_seconds, 3600);
     assert_eq!(
-        s.upload.host,
+        (s.sts.max_qps, s.default_profile().issuer.cache_max_entries),
+        (50, 10_000)
+    );
+    assert_eq!(s.default_profile().issuer.duration_seconds, 3600);
+    assert_eq!(
+        s.default_profile().upload.host,
         "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
     );
     assert_eq!(s.access.mode, AuthMode::None);
@@ -132,9 +138,12 @@ fn table_of_invalid_values() {
 #[test]
 fn keys_overwrite_and_part_urls_are_read() {
     let plain = with(&[]).unwrap();
-    assert_eq!(plain.post.object_key, ObjectKeyRule::Client);
-    assert!(plain.post.overwrite);
-    assert_eq!(plain.post.part_url_ttl_seconds, 900);
+    assert_eq!(
+        plain.default_profile().post.object_key,
+        ObjectKeyRule::Client
+    );
+    assert!(plain.default_profile().post.overwrite);
+    assert_eq!(plain.default_profile().post.part_url_ttl_seconds, 900);
     let set = with(&[
         ("BROKER_OBJECT_KEY", "${date}/${uuid}${ext}"),
         ("BROKER_OVERWRITE", "false"),
@@ -142,10 +151,10 @@ fn keys_overwrite_and_part_urls_are_read() {
     ])
     .unwrap();
     assert!(
-        matches!(&set.post.object_key, ObjectKeyRule::Template(t) if t.as_str() == "${date}/${uuid}${ext}")
+        matches!(&set.default_profile().post.object_key, ObjectKeyRule::Template(t) if t.as_str() == "${date}/${uuid}${ext}")
     );
-    assert!(!set.post.overwrite);
-    assert_eq!(set.post.part_url_ttl_seconds, 120);
+    assert!(!set.default_profile().post.overwrite);
+    assert_eq!(set.default_profile().post.part_url_ttl_seconds, 120);
     let err = with(&[("BROKER_OBJECT_KEY", "${name}")]).unwrap_err();
     assert!(err.to_string().contains("${filename}"), "{err}");
 }
@@ -155,16 +164,16 @@ fn refresh_windows_scale_or_are_honoured() {
     let short = with(&[("BROKER_DURATION_SECONDS", "900")]).unwrap();
     assert_eq!(
         (
-            short.issuer.refresh_ahead_seconds,
-            short.issuer.min_ttl_seconds
+            short.default_profile().issuer.refresh_ahead_seconds,
+            short.default_profile().issuer.min_ttl_seconds
         ),
         (225, 75)
     );
     let long = with(&[("BROKER_DURATION_SECONDS", "43200")]).unwrap();
     assert_eq!(
         (
-            long.issuer.refresh_ahead_seconds,
-            long.issuer.min_ttl_seconds
+            long.default_profile().issuer.refresh_ahead_seconds,
+            long.default_profile().issuer.min_ttl_seconds
         ),
         (10800, 3600)
     );
@@ -174,7 +183,10 @@ fn refresh_windows_scale_or_are_honoured() {
     ])
     .unwrap();
     assert_eq!(
-        (set.issuer.refresh_ahead_seconds, set.issuer.min_ttl_seconds),
+        (
+            set.default_profile().issuer.refresh_ahead_seconds,
+            set.default_profile().issuer.min_ttl_seconds
+        ),
         (1200, 600)
     );
     let err = with(&[
@@ -204,12 +216,18 @@ fn several_sts_endpoints_in_order() {
 #[test]
 fn post_settings_defaults_and_values() {
     let s = with(&[]).unwrap();
-    assert_eq!(s.post.signature, PostSignature::V4);
-    assert_eq!(s.post.policy_ttl, Duration::from_secs(600));
-    assert_eq!(s.post.max_upload_bytes, 10_485_760);
-    assert!(s.post.allowed_content_types.is_empty() && s.access.cors_origins.is_empty());
+    assert_eq!(s.default_profile().post.signature, PostSignature::V4);
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.policy_ttl,
+        Duration::from_secs(600)
+    );
+    assert_eq!(s.default_profile().post.max_upload_bytes, 10_485_760);
+    assert!(
+        s.default_profile().post.allowed_content_types.is_empty()
+            && s.access.cors_origins.is_empty()
+    );
+    assert_eq!(
+        s.default_profile().post.oss_endpoint,
         "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
     );
     let s = with(&[
@@ -222,17 +240,23 @@ fn post_settings_defaults_and_values() {
         ("BROKER_UPLOAD_HOST", "http://127.0.0.1:9000/examplebucket"),
     ])
     .unwrap();
-    assert_eq!(s.post.signature, PostSignature::V1);
-    assert_eq!(s.post.allowed_content_types, ["image/jpeg", "image/png"]);
+    assert_eq!(s.default_profile().post.signature, PostSignature::V1);
+    assert_eq!(
+        s.default_profile().post.allowed_content_types,
+        ["image/jpeg", "image/png"]
+    );
     assert_eq!(
         s.access.cors_origins,
         ["https://app.example.com", "http://localhost:5173"]
     );
-    assert_eq!(s.post.oss_endpoint, "http://127.0.0.1:9000/examplebucket");
+    assert_eq!(
+        s.default_profile().post.oss_endpoint,
+        "http://127.0.0.1:9000/examplebucket"
+    );
     // A custom domain cannot take API calls: the bucket's own host is used instead.
     let s = with(&[("BROKER_UPLOAD_HOST", "https://cdn.example.com")]).unwrap();
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.oss_endpoint,
         "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
     );
     let s = with(&[
@@ -244,7 +268,7 @@ fn post_settings_defaults_and_values() {
     ])
     .unwrap();
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.oss_endpoint,
         "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com"
     );
 }

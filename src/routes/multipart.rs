@@ -105,7 +105,7 @@ pub async fn create(
     let dir = profile.settings.upload.prefix.render(&caller.id);
     let uploads = uploads(profile, &issued, &dir)?;
     let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let created = uploads
         .create(&body.filename, &body.content_type, &uuid, now)
         .await?;
@@ -125,7 +125,7 @@ pub async fn sign(
     let (profile, issued) = credential(&state, &req).await?;
     let dir = profile.settings.upload.prefix.render(&caller.id);
     let uploads = uploads(profile, &issued, &dir)?;
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     if part == "batch" {
         let numbers = wire::parse_part_numbers(&required_param(&req, "partNumbers")?)
             .map_err(|e| ApiError::Multipart(crate::multipart::Refusal::Parts(e)))?;
@@ -209,7 +209,7 @@ fn callback_header(
         .ok_or_else(|| ApiError::Internal("a callback profile without callbacks".into()))?
         .config;
     // The grant outlives the completion by an hour, as a form's does.
-    let expires = state.clock.now().timestamp() + 3600;
+    let expires = state.services.clock.now().timestamp() + 3600;
     crate::callback::form_field(config, caller.id.as_str(), &profile.name, dir, expires)
         .map(Some)
         .ok_or_else(|| ApiError::Internal("the callback field exceeds OSS's 5 KB".into()))

@@ -114,7 +114,9 @@ pub async fn params(
         put("x-oss-forbid-overwrite", "true");
     }
     put("content-type", &content_type);
-    let expires = (form.expire - state.clock.now()).num_seconds().max(0);
+    let expires = (form.expire - state.services.clock.now())
+        .num_seconds()
+        .max(0);
     let body = serde_json::json!({
         "method": "POST",
         "url": settings.upload.host,
