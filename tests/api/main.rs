@@ -20,6 +20,7 @@ mod jwks;
 mod jwt_support;
 mod leaks;
 mod multipart;
+mod multipart_callbacks;
 mod object_keys;
 mod ops;
 mod post_object;
