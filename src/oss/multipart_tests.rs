@@ -243,6 +243,31 @@ fn plain(parts: PartsToJoin) -> CompleteRequest {
     }
 }
 
+/// Listed out of order: OSS's own refusal, typed, and the upload stays.
+async fn out_of_order_is_refused(s: &Setup, object: &str, upload_id: &str, parts: &[ListedPart]) {
+    let mut wrong: Vec<(u32, String)> = parts
+        .iter()
+        .map(|p| (p.part_number, p.etag.clone()))
+        .collect();
+    wrong.swap(0, 1);
+    let e = s
+        .client
+        .complete(
+            &demo_key(),
+            object,
+            upload_id,
+            &plain(PartsToJoin::Listed(wrong)),
+        )
+        .await
+        .unwrap_err();
+    let refusal = e.refusal().expect("OSS refused");
+    assert_eq!(
+        (refusal.status, refusal.code.as_str()),
+        (400, "InvalidPartOrder")
+    );
+    assert!(refusal.is_uploaders_fault() && !refusal.request_id.is_empty());
+}
+
 #[tokio::test]
 async fn three_parts_against_the_emulator() {
     let s = setup().await;
@@ -274,29 +299,7 @@ async fn three_parts_against_the_emulator() {
         vec![102_400, 102_400, 17]
     );
 
-    // Listed out of order: OSS's own refusal, typed, and the upload stays.
-    let mut wrong: Vec<(u32, String)> = parts
-        .iter()
-        .map(|p| (p.part_number, p.etag.clone()))
-        .collect();
-    wrong.swap(0, 1);
-    let e = s
-        .client
-        .complete(
-            &demo_key(),
-            object,
-            &up.upload_id,
-            &plain(PartsToJoin::Listed(wrong)),
-        )
-        .await
-        .unwrap_err();
-    let refusal = e.refusal().expect("OSS refused");
-    assert_eq!(
-        (refusal.status, refusal.code.as_str()),
-        (400, "InvalidPartOrder")
-    );
-    assert!(refusal.is_uploaders_fault() && !refusal.request_id.is_empty());
-
+    out_of_order_is_refused(&s, object, &up.upload_id, &parts).await;
     let done = s
         .client
         .complete(&demo_key(), object, &up.upload_id, &plain(listed(&parts)))

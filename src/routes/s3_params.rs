@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use crate::issuer::FormProfile;
+use crate::issuer::{FormProfile, SignedForm};
 use crate::multipart::Refusal;
 use crate::oss::post_object::SignatureFields;
 use crate::web::error::ApiError;
@@ -41,40 +41,8 @@ fn check_type(content_type: &str, allowed: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn params(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
-    let profile = state.profile_of(req.match_info().get("profile"), req.query_string())?;
-    let settings = &profile.settings;
-    let query = req.query_string();
-    let filename = param(query, "filename")?.unwrap_or_default();
-    // Uppy 6 sends `file.type || 'application/octet-stream'`.
-    let content_type =
-        param(query, "type")?.unwrap_or_else(|| "application/octet-stream".to_owned());
-    check_type(&content_type, &settings.post.allowed_content_types)?;
-    let signed = profile
-        .issuer
-        .sign_form(
-            &caller.id,
-            caller.address,
-            FormProfile {
-                name: &profile.name,
-                bucket: settings.upload.bucket.as_str(),
-                region: &settings.upload.region,
-                post: &settings.post,
-                callback: settings.callback.is_some(),
-                filename: Some(&filename),
-                broker_key: true,
-            },
-        )
-        .await?;
-    state.metrics.credential_handed_out(
-        crate::metrics::Handout::PostForm,
-        profile.index,
-        signed.outcome,
-    );
+/// The form's fields (OSS reads them in any order; the client posts the file last).
+fn form_fields(signed: &SignedForm, content_type: &str) -> Map<String, Value> {
     let form = &signed.form;
     let mut fields = Map::new();
     let mut put = |name: &str, value: &str| {
@@ -113,7 +81,46 @@ pub async fn params(
     if signed.forbid_overwrite {
         put("x-oss-forbid-overwrite", "true");
     }
-    put("content-type", &content_type);
+    put("content-type", content_type);
+    fields
+}
+
+pub async fn params(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let profile = state.profile_of(req.match_info().get("profile"), req.query_string())?;
+    let settings = &profile.settings;
+    let query = req.query_string();
+    let filename = param(query, "filename")?.unwrap_or_default();
+    // Uppy 6 sends `file.type || 'application/octet-stream'`.
+    let content_type =
+        param(query, "type")?.unwrap_or_else(|| "application/octet-stream".to_owned());
+    check_type(&content_type, &settings.post.allowed_content_types)?;
+    let signed = profile
+        .issuer
+        .sign_form(
+            &caller.id,
+            caller.address,
+            FormProfile {
+                name: &profile.name,
+                bucket: settings.upload.bucket.as_str(),
+                region: &settings.upload.region,
+                post: &settings.post,
+                callback: settings.callback.is_some(),
+                filename: Some(&filename),
+                broker_key: true,
+            },
+        )
+        .await?;
+    state.metrics.credential_handed_out(
+        crate::metrics::Handout::PostForm,
+        profile.index,
+        signed.outcome,
+    );
+    let form = &signed.form;
+    let fields = form_fields(&signed, &content_type);
     let expires = (form.expire - state.services.clock.now())
         .num_seconds()
         .max(0);

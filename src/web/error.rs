@@ -284,17 +284,27 @@ impl ApiError {
                 codes::MISDIRECTED_REQUEST,
                 "This broker does not answer for that host name.",
             ),
-            Self::InvalidRequest(_) => (
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_REQUEST,
-                "The request's parameters or body cannot be read.",
-            ),
+            Self::InvalidRequest(_)
+            | Self::Multipart(_)
+            | Self::Oss(_)
+            | Self::MultipartUnavailable => self.upload_parts(),
+        }
+    }
+
+    /// Status, code and message of the `/s3/…` routes' own errors.
+    fn upload_parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
             Self::Multipart(r) => multipart_parts(r),
             Self::Oss(e) => oss_parts(e),
             Self::MultipartUnavailable => (
                 StatusCode::FORBIDDEN,
                 codes::MULTIPART_UNAVAILABLE,
                 "This upload profile has no multipart uploads.",
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_REQUEST,
+                "The request's parameters or body cannot be read.",
             ),
         }
     }

@@ -156,3 +156,28 @@ async fn without_a_template_forms_stay_as_they_were() {
     let response = get(&app, "/getPostObjectParams?filename=a&filename=b", "alice").await;
     expect_error(response, 400, "invalid-request").await;
 }
+
+#[tokio::test]
+async fn a_profile_sets_its_own_keys_and_overwrite() {
+    let file = crate::profiles::profiles_file(
+        "[profiles.avatar]\nprefix = \"avatars/${sub}/\"\nobject_key = \"me${ext}\"\noverwrite = false\n",
+    );
+    let app = app(move |vars| {
+        vars.insert("BROKER_PROFILES_FILE".into(), file);
+    })
+    .await;
+    let form = ok_json(
+        get(
+            &app,
+            "/getPostObjectParams?profile=avatar&filename=x.JPG",
+            "alice",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(form["key"], "avatars/alice/me.jpg");
+    assert_eq!(form["x-oss-forbid-overwrite"], "true");
+    // The default profile keeps the environment's: the client names keys, overwriting allowed.
+    let plain = ok_json(get(&app, "/getPostObjectParams?filename=x.JPG", "alice").await).await;
+    assert!(plain.get("key").is_none() && plain.get("x-oss-forbid-overwrite").is_none());
+}
