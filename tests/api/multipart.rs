@@ -423,3 +423,58 @@ async fn browsers_may_preflight_the_companion_routes() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn no_credential_secret_reaches_the_log_or_a_body() {
+    let app = app(|_| {}).await;
+    let (key, id) = create(&app, "/s3", "alice", "a.bin", "application/octet-stream").await;
+    let e1 = put_part(&app, "alice", &key, &id, 1, b"small".to_vec()).await;
+    let e2 = put_part(&app, "alice", &key, &id, 2, b"last".to_vec()).await;
+    let mut bodies = Vec::new();
+    let parts = json!([{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]);
+    bodies.push(
+        complete(&app, "alice", &key, &id, parts)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    let q = enc(&key);
+    for (method, path) in [
+        (Method::GET, format!("/s3/multipart/{id}?key={q}")),
+        (
+            Method::GET,
+            format!("/s3/multipart/{id}/batch?key={q}&partNumbers=1,2"),
+        ),
+        (Method::DELETE, format!("/s3/multipart/{id}?key={q}")),
+        (Method::GET, format!("/s3/multipart/{id}?key={q}")),
+    ] {
+        bodies.push(
+            call(&app, method, &path, "alice", None)
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    let issued = app.sts.all_issued();
+    assert!(!issued.is_empty());
+    let log = crate::harness::captured_log();
+    for credential in issued {
+        let secret = credential.access_key_secret;
+        assert!(
+            !log.contains(&secret),
+            "a credential secret reached the log"
+        );
+        assert!(
+            !log.contains(&credential.security_token),
+            "a token reached the log"
+        );
+        for body in &bodies {
+            assert!(
+                !body.contains(&secret),
+                "a credential secret reached a body"
+            );
+        }
+    }
+}
