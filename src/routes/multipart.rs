@@ -12,6 +12,7 @@ use crate::issuer::Issued;
 use crate::multipart::wire::{self, CompleteBody, CreateBody, SignedBatch};
 use crate::multipart::{CallerUploads, SCOPE};
 use crate::oss::presign::PresignKey;
+use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::{AppState, ProfileState};
 
@@ -44,10 +45,30 @@ fn upload_id(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(id)
 }
 
-fn json<T: Serialize>(body: &T) -> HttpResponse {
-    HttpResponse::Ok()
+/// The answer, with the audit line the request logger writes: who used the profile's shared
+/// multipart credential, for which directory.
+fn json<T: Serialize>(
+    body: &T,
+    caller: &Caller,
+    profile: &ProfileState,
+    dir: &str,
+    issued: &Issued,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(body)
+        .json(body);
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir: dir.to_owned(),
+            grant: issued.grant.clone(),
+            outcome: issued.outcome,
+        }));
+    response
 }
 
 /// The profile's shared multipart credential, and the profile.
@@ -109,7 +130,7 @@ pub async fn create(
     let created = uploads
         .create(&body.filename, &body.content_type, &uuid, now)
         .await?;
-    Ok(json(&created))
+    Ok(json(&created, &caller, profile, &dir, &issued))
 }
 
 /// `GET /s3/multipart/{uploadId}/{partNumber}?key=` → `{"url", "expires"}`, and
@@ -134,11 +155,13 @@ pub async fn sign(
             let signed = uploads.sign_part(&key, &id, n, now)?;
             presigned_urls.insert(n.to_string(), signed.url);
         }
-        return Ok(json(&SignedBatch { presigned_urls }));
+        let batch = SignedBatch { presigned_urls };
+        return Ok(json(&batch, &caller, profile, &dir, &issued));
     }
     let number = wire::parse_part_number(&part)
         .map_err(|e| ApiError::Multipart(crate::multipart::Refusal::Parts(e)))?;
-    Ok(json(&uploads.sign_part(&key, &id, number, now)?))
+    let signed = uploads.sign_part(&key, &id, number, now)?;
+    Ok(json(&signed, &caller, profile, &dir, &issued))
 }
 
 /// `GET /s3/multipart/{uploadId}?key=` → `[{"PartNumber", "Size", "ETag"}, …]`.
@@ -152,7 +175,8 @@ pub async fn list(
     let (profile, issued) = credential(&state, &req).await?;
     let dir = profile.settings.upload.prefix.render(&caller.id);
     let uploads = uploads(profile, &issued, &dir)?;
-    Ok(json(&uploads.list(&key, &id).await?))
+    let parts = uploads.list(&key, &id).await?;
+    Ok(json(&parts, &caller, profile, &dir, &issued))
 }
 
 /// `DELETE /s3/multipart/{uploadId}?key=` → `{}`.
@@ -167,7 +191,13 @@ pub async fn abort(
     let dir = profile.settings.upload.prefix.render(&caller.id);
     let uploads = uploads(profile, &issued, &dir)?;
     uploads.abort(&key, &id).await?;
-    Ok(json(&serde_json::json!({})))
+    Ok(json(
+        &serde_json::json!({}),
+        &caller,
+        profile,
+        &dir,
+        &issued,
+    ))
 }
 
 /// `POST /s3/multipart/{uploadId}/complete?key=` `{"parts": […]}` → `{"location", "key",
@@ -188,7 +218,8 @@ pub async fn complete(
     let dir = profile.settings.upload.prefix.render(&caller.id);
     let uploads = uploads(profile, &issued, &dir)?;
     let callback = callback_header(&state, profile, &caller, &dir)?;
-    Ok(json(&uploads.complete(&key, &id, parts, callback).await?))
+    let done = uploads.complete(&key, &id, parts, callback).await?;
+    Ok(json(&done, &caller, profile, &dir, &issued))
 }
 
 /// The `x-oss-callback` value for a profile with a callback: the same JSON body, with the

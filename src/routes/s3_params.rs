@@ -10,6 +10,7 @@ use crate::auth::Caller;
 use crate::issuer::{FormProfile, SignedForm};
 use crate::multipart::Refusal;
 use crate::oss::post_object::SignatureFields;
+use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
@@ -131,7 +132,19 @@ pub async fn params(
         "headers": {},
         "expires": expires,
     });
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(body))
+        .json(body);
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir: signed.dir.clone(),
+            grant: signed.grant.clone(),
+            outcome: signed.outcome,
+        }));
+    Ok(response)
 }

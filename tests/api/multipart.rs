@@ -460,6 +460,15 @@ async fn no_credential_secret_reaches_the_log_or_a_body() {
     let issued = app.sts.all_issued();
     assert!(!issued.is_empty());
     let log = crate::harness::captured_log();
+    // Each answer is audited: the caller, the profile and the directory, never a secret.
+    let audited = log
+        .lines()
+        .filter(|l| l.contains("\"target\":\"audit\"") && l.contains("/s3/multipart"))
+        .count();
+    assert!(
+        audited >= 4,
+        "audit lines of the multipart routes: {audited}"
+    );
     for credential in issued {
         let secret = credential.access_key_secret;
         assert!(
