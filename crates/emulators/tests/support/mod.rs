@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-pub mod multipart;
+pub(crate) mod multipart;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -8,15 +8,15 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Emulators, BUCKET, REGION};
 
-pub const PART: usize = 100 * 1024;
+pub(crate) const PART: usize = 100 * 1024;
 
-pub struct Cred {
-    pub ak: String,
-    pub secret: String,
-    pub token: Option<String>,
+pub(crate) struct Cred {
+    pub(crate) ak: String,
+    pub(crate) secret: String,
+    pub(crate) token: Option<String>,
 }
 
-pub fn long_term() -> Cred {
+pub(crate) fn long_term() -> Cred {
     Cred {
         ak: super::AK.into(),
         secret: super::SECRET.into(),
@@ -25,7 +25,7 @@ pub fn long_term() -> Cred {
 }
 
 /// RFC 3986 unreserved bytes kept, everything else `%XX` (OSS V4 `UriEncode`).
-pub fn enc(s: &str, keep_slash: bool) -> String {
+pub(crate) fn enc(s: &str, keep_slash: bool) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -37,14 +37,14 @@ pub fn enc(s: &str, keep_slash: bool) -> String {
         .collect()
 }
 
-pub fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
     mac.update(data.as_bytes());
     mac.finalize().into_bytes().to_vec()
 }
 
 /// The encoded query, sorted, and the canonical one (bare names for empty values).
-pub fn query_text(query: &[(String, String)]) -> String {
+pub(crate) fn query_text(query: &[(String, String)]) -> String {
     let mut pairs: Vec<(String, String)> = query
         .iter()
         .map(|(k, v)| (enc(k, false), enc(v, false)))
@@ -63,7 +63,7 @@ pub fn query_text(query: &[(String, String)]) -> String {
         .join("&")
 }
 
-pub fn signature(secret: &str, at: DateTime<Utc>, canonical: &str) -> String {
+pub(crate) fn signature(secret: &str, at: DateTime<Utc>, canonical: &str) -> String {
     let (datetime, date) = (
         at.format("%Y%m%dT%H%M%SZ").to_string(),
         at.format("%Y%m%d").to_string(),
@@ -79,7 +79,7 @@ pub fn signature(secret: &str, at: DateTime<Utc>, canonical: &str) -> String {
     hex::encode(hmac(&key, &string_to_sign))
 }
 
-pub fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -87,7 +87,7 @@ pub fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// A request signed in the `Authorization` header; `headers` are signed when OSS signs them by
 /// default (`x-oss-*`, `content-type`).
-pub fn signed(
+pub(crate) fn signed(
     em: &Emulators,
     method: Method,
     key: &str,
@@ -143,7 +143,7 @@ pub fn signed(
 }
 
 /// A V4 presigned URL signed at `at` for `expires` seconds.
-pub fn presigned(
+pub(crate) fn presigned(
     em: &Emulators,
     method: &str,
     key: &str,
@@ -176,12 +176,12 @@ pub fn presigned(
     )
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// The text of the first `<tag>` of an answer.
-pub fn tag(xml: &str, name: &str) -> String {
+pub(crate) fn tag(xml: &str, name: &str) -> String {
     let open = format!("<{name}>");
     let start = xml.find(&open).map(|i| i + open.len()).expect(name);
     xml[start..]
@@ -191,13 +191,18 @@ pub fn tag(xml: &str, name: &str) -> String {
         .to_owned()
 }
 
-pub async fn code_of(response: Response) -> (u16, String) {
+pub(crate) async fn code_of(response: Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
     (status, tag(&body, "Code"))
 }
 
-pub async fn initiate(em: &Emulators, key: &str, headers: &[(&str, &str)], cred: &Cred) -> String {
+pub(crate) async fn initiate(
+    em: &Emulators,
+    key: &str,
+    headers: &[(&str, &str)],
+    cred: &Cred,
+) -> String {
     let response = signed(em, Method::POST, key, &[("uploads", "")], headers, cred)
         .send()
         .await
@@ -209,7 +214,7 @@ pub async fn initiate(em: &Emulators, key: &str, headers: &[(&str, &str)], cred:
     tag(&body, "UploadId")
 }
 
-pub async fn put_part(em: &Emulators, key: &str, id: &str, n: u32, bytes: &[u8]) -> String {
+pub(crate) async fn put_part(em: &Emulators, key: &str, id: &str, n: u32, bytes: &[u8]) -> String {
     let number = n.to_string();
     let query = [("partNumber", number.as_str()), ("uploadId", id)];
     let response = signed(em, Method::PUT, key, &query, &[], &long_term())
@@ -221,7 +226,7 @@ pub async fn put_part(em: &Emulators, key: &str, id: &str, n: u32, bytes: &[u8])
     response.headers()["etag"].to_str().unwrap().to_owned()
 }
 
-pub fn parts_xml(parts: &[(u32, &str)]) -> String {
+pub(crate) fn parts_xml(parts: &[(u32, &str)]) -> String {
     let inner: String = parts
         .iter()
         .map(|(n, e)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"))
@@ -229,7 +234,7 @@ pub fn parts_xml(parts: &[(u32, &str)]) -> String {
     format!("<CompleteMultipartUpload>{inner}</CompleteMultipartUpload>")
 }
 
-pub async fn complete(
+pub(crate) async fn complete(
     em: &Emulators,
     key: &str,
     id: &str,
@@ -250,7 +255,7 @@ pub async fn complete(
     .unwrap()
 }
 
-pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect()
