@@ -133,6 +133,9 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_MAX_UPLOAD_BYTES", Some("10485760"), PostSigning),
     var("BROKER_ALLOWED_CONTENT_TYPES", None, PostSigning),
     var("BROKER_OSS_ENDPOINT", None, PostSigning),
+    var("BROKER_OBJECT_KEY", Some("client"), PostSigning),
+    var("BROKER_OVERWRITE", Some("true"), PostSigning),
+    var("BROKER_PART_URL_TTL_SECONDS", Some("900"), PostSigning),
     var("BROKER_DOWNLOADS", Some("own"), Downloads),
     var("BROKER_DOWNLOAD_PREFIXES", None, Downloads),
     var(

@@ -28,11 +28,15 @@ pub enum Route {
     OssCallback,
     GetObjectUrl,
     GetObjectUrls,
+    /// `/s3/params` and `/profiles/{profile}/s3/params`.
+    S3Params,
+    /// Every `/s3/multipart…` route, with or without `/profiles/{profile}`.
+    S3Multipart,
     Unmatched,
 }
 
 impl Route {
-    const ALL: [Route; 9] = [
+    const ALL: [Route; 11] = [
         Route::GetToken,
         Route::GetPostObjectParams,
         Route::Healthz,
@@ -41,6 +45,8 @@ impl Route {
         Route::OssCallback,
         Route::GetObjectUrl,
         Route::GetObjectUrls,
+        Route::S3Params,
+        Route::S3Multipart,
         Route::Unmatched,
     ];
 
@@ -55,6 +61,8 @@ impl Route {
             Some("/ossCallback") => Self::OssCallback,
             Some("/getObjectUrl") => Self::GetObjectUrl,
             Some("/getObjectUrls") => Self::GetObjectUrls,
+            Some(p) if p.ends_with("/s3/params") => Self::S3Params,
+            Some(p) if p.contains("/s3/multipart") => Self::S3Multipart,
             _ => Self::Unmatched,
         }
     }
@@ -69,6 +77,8 @@ impl Route {
             Self::OssCallback => "/ossCallback",
             Self::GetObjectUrl => "/getObjectUrl",
             Self::GetObjectUrls => "/getObjectUrls",
+            Self::S3Params => "/s3/params",
+            Self::S3Multipart => "/s3/multipart",
             Self::Unmatched => "unmatched",
         }
     }
@@ -395,6 +405,26 @@ mod tests {
 
     fn render(m: &Metrics) -> String {
         m.render(&CacheStats::default(), 0, Utc::now())
+    }
+
+    #[test]
+    fn companion_routes_have_two_labels() {
+        for pattern in [
+            "/s3/multipart",
+            "/s3/multipart/{uploadId}/{partNumber}",
+            "/profiles/{profile}/s3/multipart/{uploadId}/complete",
+        ] {
+            assert_eq!(
+                Route::from_pattern(Some(pattern)),
+                Route::S3Multipart,
+                "{pattern}"
+            );
+        }
+        assert_eq!(
+            Route::from_pattern(Some("/profiles/{profile}/s3/params")),
+            Route::S3Params
+        );
+        assert_eq!(Route::from_pattern(Some("/other")), Route::Unmatched);
     }
 
     #[test]

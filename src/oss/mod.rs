@@ -6,6 +6,8 @@ pub mod client;
 pub mod cors_rules;
 pub mod disposition;
 pub mod header_signer;
+pub mod multipart;
+pub mod multipart_xml;
 pub mod post_object;
 pub mod post_policy;
 pub mod post_signer;

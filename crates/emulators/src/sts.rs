@@ -184,20 +184,20 @@ impl StsEmulator {
         self.minter().mint_for_role(role, duration_seconds)
     }
 
-    /// As [`Self::mint_for_role`], with an inline session policy (as `AssumeRole` with
-    /// `Policy` would give), so a test can hold a scoped credential without an STS call.
+    /// Like [`Self::mint_for_role`], with an inline session policy narrowing the credential, as
+    /// `AssumeRole` with `Policy` would issue it (the policy is taken as given).
     pub fn mint_with_policy(
         &self,
         role: &str,
-        duration_seconds: u32,
         policy: serde_json::Value,
+        duration_seconds: u32,
     ) -> Option<IssuedCredential> {
         let index = self.inner.roles.iter().position(|(r, _)| r.name == role)?;
         let now = self.inner.clock.now();
         mint::issue(
             &self.inner,
             index,
-            "test",
+            "test-session",
             Some(policy),
             duration_seconds,
             now,

@@ -251,7 +251,7 @@ async fn a_temporary_credential_reads_what_its_policy_allows_with_its_token() {
     let allowed = read_policy(&["acs:oss:*:*:examplebucket/uploads/alice/*"]);
     let cred = em
         .sts
-        .mint_with_policy("demo-uploader", 3600, allowed)
+        .mint_with_policy("demo-uploader", allowed, 3600)
         .expect("a role");
     let with_token = Key {
         id: &cred.access_key_id,
@@ -313,7 +313,7 @@ async fn a_policy_without_get_object_reads_nothing() {
     });
     let cred = em
         .sts
-        .mint_with_policy("demo-uploader", 3600, write_only)
+        .mint_with_policy("demo-uploader", write_only, 3600)
         .unwrap();
     let key = Key {
         id: &cred.access_key_id,
