@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, NonceSource, UuidNonces};
 use crate::config::Settings;
+use crate::credentials::AccessKey;
 use crate::identity::{IdentityError, IdentityErrorKind};
 use crate::oss::client::{OssClient, OssError};
-use crate::oss::cors::{missing, to_xml, upload_rule, MAX_RULES};
+use crate::oss::cors_rules::{missing, to_xml, upload_rule, MAX_RULES};
 use crate::sts::client::StsClient;
-use crate::sts::types::AccessKey;
 
 /// `sts-broker cors` modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use super::reader::{is_region_id, web_url, Reader};
 use super::sts::{profile_windows, Lifetimes};
 use super::upload::{content_types, oss_endpoint_for, UploadSettings};
+use crate::credentials::RoleArn;
 use crate::issuer::{IssuerConfig, PostCredentials};
 use crate::oss::post_object::PostSettings;
 use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
-use crate::sts::types::RoleArn;
 
 /// The name of the profile the environment forms.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -98,7 +98,7 @@ pub(crate) fn read(
     let before = r.problems.len();
     let mut profiles = Vec::new();
     for (name, spec) in file.profiles {
-        if let Some(profile) = one(r, &name, spec, defaults) {
+        if let Some(profile) = read_profile(r, &name, spec, defaults) {
             profiles.push(profile);
         }
     }
@@ -119,7 +119,12 @@ fn is_profile_name(name: &str) -> bool {
 }
 
 /// One profile; its problems are recorded as `profiles.<name>.<key>: …`.
-fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<ProfileSettings> {
+fn read_profile(
+    r: &mut Reader<'_>,
+    name: &str,
+    spec: Spec,
+    d: &Defaults<'_>,
+) -> Option<ProfileSettings> {
     let before = r.problems.len();
     let problem = |r: &mut Reader<'_>, key: &str, reason: String| problem(r, name, key, reason);
     if !is_profile_name(name) || name == DEFAULT_PROFILE {
