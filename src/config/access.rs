@@ -101,6 +101,7 @@ fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessS
     let burst = r.parsed("BROKER_RATE_LIMIT_BURST", Some(10), |raw| {
         integer_in(raw, 1, 100_000_000).map(|v| v as u32)
     });
+    let forwarding = super::forwarding::read(r);
     let auth_failures = r.parsed("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE", Some(10), |raw| {
         integer_in(raw, 0, 100_000).map(|v| v as u32)
     });
@@ -115,6 +116,7 @@ fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessS
         header,
         allow_anonymous,
         cors_origins,
+        forwarding: forwarding?,
         rate_limit: RateLimitSettings {
             per_minute: per_minute?,
             burst: burst?,
@@ -267,7 +269,7 @@ fn read_header(r: &mut Reader<'_>) -> Option<HeaderSettings> {
 }
 
 /// `10.0.0.0/8, 192.168.1.7, ::1/128`: CIDRs or single addresses.
-fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {
+pub(crate) fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {
     let mut nets = Vec::new();
     for (i, item) in raw.split(',').map(str::trim).enumerate() {
         if item.is_empty() {

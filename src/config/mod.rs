@@ -8,6 +8,7 @@
 mod access;
 mod callback;
 mod fleet;
+mod forwarding;
 mod identity;
 mod profiles;
 mod reader;

@@ -160,6 +160,8 @@ pub const VARIABLES: &[Variable] = &[
         Some("127.0.0.0/8,::1/128"),
         Access,
     ),
+    var("BROKER_FORWARDED_HEADER", Some("none"), Access),
+    var("BROKER_FORWARDING_PROXIES", None, Access),
     var("BROKER_CORS_ORIGINS", None, Access),
     var("BROKER_RATE_LIMIT_PER_MINUTE", Some("60"), Access),
     var("BROKER_RATE_LIMIT_BURST", Some("10"), Access),

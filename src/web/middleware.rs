@@ -4,13 +4,14 @@
 //! log lines deeper down, counts the request in the metrics, and writes one log line per
 //! request (the audit line when a credential was handed out). Never logs headers or bodies.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpMessage, HttpRequest};
 
 use crate::auth::AccessDenied;
 use crate::metrics::Route;
@@ -56,6 +57,7 @@ pub async fn request_context(
             .into(),
         known => known.as_str().into(),
     };
+    let client_ip = ClientAddress::attach(&req);
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(ids.clone(), async move { next.call(req).await })
@@ -90,9 +92,18 @@ pub async fn request_context(
                 route: &route,
                 status,
                 latency_ms,
+                client_ip,
             });
         } else {
-            log_request(&res, &ids, &method, &route, status, latency_ms);
+            let facts = RequestFacts {
+                ids: &ids,
+                method: method.as_str(),
+                route: &route,
+                status,
+                latency_ms,
+                client_ip,
+            };
+            log_request(&res, &facts);
         }
     }
     res.headers_mut().insert(
@@ -102,25 +113,45 @@ pub async fn request_context(
     Ok(res)
 }
 
-fn log_request<B>(
-    res: &ServiceResponse<B>,
-    ids: &RequestIds,
-    method: &actix_web::http::Method,
-    route: &str,
-    status: u16,
-    latency_ms: f64,
-) {
+fn log_request<B>(res: &ServiceResponse<B>, f: &RequestFacts<'_>) {
+    let (ids, method, route, status, latency_ms) =
+        (f.ids, f.method, f.route, f.status, f.latency_ms);
+    let client_ip = f.client_ip.map(tracing::field::display);
     match res.response().error() {
         Some(error) if status >= 500 => tracing::error!(
-            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
-            error = ?error, "request failed"
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), method, route, status, latency_ms,
+            client_ip, error = ?error, "request failed"
         ),
         Some(error) => tracing::warn!(
-            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
-            error = %error, "request refused"
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), method, route, status, latency_ms,
+            client_ip, error = %error, "request refused"
         ),
         None => {
-            tracing::info!(request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms, "request")
+            tracing::info!(request_id = %ids.own, client_request_id = ids.client.as_deref(), method, route, status, latency_ms, client_ip, "request")
+        }
+    }
+}
+
+/// The request's client address (`Access::client_address`), worked out once by the
+/// middleware and kept in the request's extensions for the `Caller` extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    fn attach(req: &ServiceRequest) -> Option<IpAddr> {
+        let ip = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|state| state.access.client_address(req.headers(), req.peer_addr()));
+        req.extensions_mut().insert(Self(ip));
+        ip
+    }
+
+    /// The address the middleware attached, or worked out now (a request that did not pass
+    /// through it).
+    pub fn of(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+        match req.extensions().get::<Self>() {
+            Some(Self(ip)) => *ip,
+            None => state.access.client_address(req.headers(), req.peer_addr()),
         }
     }
 }
