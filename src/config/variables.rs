@@ -135,6 +135,8 @@ pub const VARIABLES: &[Variable] = &[
     secret("BROKER_REDIS_URL", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY_PREVIOUS", Fleet),
+    var("BROKER_REDIS_MODE", Some("standalone"), Fleet),
+    var("BROKER_REDIS_CA_FILE", None, Fleet),
     var("BROKER_REDIS_KEY_PREFIX", Some("sts-broker:"), Fleet),
     var("BROKER_REDIS_TIMEOUT_MS", Some("250"), Fleet),
     var("BROKER_AUTH", None, Access),

@@ -13,6 +13,7 @@ mod dashboards;
 mod demo_page;
 mod emulator_strictness;
 mod fleet;
+mod fleet_cluster;
 mod forwarding;
 mod harness;
 mod hosts;

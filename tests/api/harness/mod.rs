@@ -6,10 +6,12 @@
 //!   (configuration errors, `serve`, `demo`, `healthcheck`, `cors`).
 //! - [`BrokerClient`]: one method per endpoint, shared by both; each returns a [`Call`] that
 //!   takes headers, a bearer token, a query or another method and is sent by `.await`.
-//! - [`RedisServer`]: a real `redis-server` on a free port, for the fleet tests.
+//! - [`RedisServer`]: a real `redis-server` on a free port, for the fleet tests, and
+//!   [`RedisCluster`]: three of them as a Redis Cluster.
 //! - The captured log every test checks for leaked secrets, and the contract's error shape.
 
 mod app;
+mod cluster;
 mod process;
 mod redis;
 
@@ -20,6 +22,7 @@ use serde_json::Value;
 
 pub use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
 pub use process::{free_port, BrokerCommand, BrokerProcess};
+pub use cluster::RedisCluster;
 pub use redis::RedisServer;
 
 /// Every log line any test's broker wrote, at trace level for the broker and debug for the
