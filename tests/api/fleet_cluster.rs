@@ -1,13 +1,14 @@
 //! Fleet mode on a real three-master Redis Cluster (`BROKER_REDIS_MODE=cluster`): replicas
 //! share credentials and one STS budget, redirections are followed from a single seed node, and
-//! a killed node is survived like a Redis outage.
+//! a killed node is survived like a Redis outage. And `rediss://` with a private CA
+//! (`BROKER_REDIS_CA_FILE`).
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::fleet::{fleet_vars, key_id};
-use crate::harness::{RedisCluster, Sts, TestApp, Vars};
+use crate::harness::{RedisCluster, Sts, TestApp, TlsRedis, Vars};
 
 /// Two replicas on one STS emulator: the first knows every seed node, the second only one.
 async fn replicas(cluster: &RedisCluster, extra: impl Fn(&mut Vars) + Clone + 'static) -> [TestApp; 2] {
@@ -124,4 +125,43 @@ async fn a_killed_cluster_node_is_survived_like_a_redis_outage() {
     let after = key_id(&apps[0], "after-outage").await;
     assert_eq!(key_id(&apps[1], "after-outage").await, after);
     assert_eq!(sts.issued_count(), before + 1, "sharing resumed");
+}
+
+/// A private CA: with `BROKER_REDIS_CA_FILE` the broker trusts the server's certificate and
+/// shares through it; without, the public roots refuse it and the replica works alone.
+#[tokio::test]
+async fn rediss_with_a_private_ca() {
+    let redis = TlsRedis::start();
+    let sts = Sts::demo().await;
+    let (url, ca) = (redis.url(), redis.ca_file());
+    let trusting = TestApp::builder()
+        .sts(&sts)
+        .vars(move |vars| {
+            fleet_vars(vars, &url);
+            vars.insert("BROKER_REDIS_CA_FILE".into(), ca);
+            vars.insert("BROKER_REDIS_TIMEOUT_MS".into(), "1000".into());
+        })
+        .spawn()
+        .await;
+    let url = redis.url();
+    let public_roots = TestApp::builder()
+        .sts(&sts)
+        .vars(move |vars| {
+            fleet_vars(vars, &url);
+            vars.insert("BROKER_REDIS_TIMEOUT_MS".into(), "1000".into());
+        })
+        .spawn()
+        .await;
+    key_id(&trusting, "tls").await;
+    key_id(&public_roots, "tls").await;
+    let trusted: Value = trusting.readyz().await.json().await.unwrap();
+    assert_eq!(trusted["fleet_cache"], "ok", "{trusted}");
+    let refused: Value = public_roots.readyz().await.json().await.unwrap();
+    assert_eq!(refused["fleet_cache"], "degraded", "{refused}");
+    // The CA is for TLS servers only.
+    let mut vars = sts.broker_vars();
+    fleet_vars(&mut vars, "redis://127.0.0.1:6379");
+    vars.insert("BROKER_REDIS_CA_FILE".into(), redis.ca_file());
+    let error = sts_broker::config::Settings::from_map(&vars).unwrap_err();
+    assert!(error.mentions("BROKER_REDIS_CA_FILE"), "{error}");
 }

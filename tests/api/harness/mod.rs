@@ -14,6 +14,7 @@ mod app;
 mod cluster;
 mod process;
 mod redis;
+mod tls_redis;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -24,6 +25,7 @@ pub use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
 pub use process::{free_port, BrokerCommand, BrokerProcess};
 pub use cluster::RedisCluster;
 pub use redis::RedisServer;
+pub use tls_redis::TlsRedis;
 
 /// Every log line any test's broker wrote, at trace level for the broker and debug for the
 /// libraries it uses.
