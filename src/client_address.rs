@@ -235,7 +235,10 @@ mod tests {
     fn headers(name: &'static str, values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for v in values {
-            map.append(HeaderName::from_static(name), HeaderValue::from_str(v).unwrap());
+            map.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         map
     }
@@ -283,7 +286,10 @@ mod tests {
                 None
             ]
         );
-        assert_eq!(x_forwarded_for_hops("::ffff:192.0.2.1"), vec![Some(ip("192.0.2.1"))]);
+        assert_eq!(
+            x_forwarded_for_hops("::ffff:192.0.2.1"),
+            vec![Some(ip("192.0.2.1"))]
+        );
         assert_eq!(x_forwarded_for_hops("192.0.2.1:99999x"), vec![None]);
         assert!(x_forwarded_for_hops(" , ").is_empty());
     }
@@ -291,12 +297,21 @@ mod tests {
     #[test]
     fn right_most_untrusted_from_a_trusted_peer() {
         let f = forwarding(ForwardedHeader::XForwardedFor, &["10.0.0.0/8"]);
-        let h = headers("x-forwarded-for", &["198.51.100.1, 203.0.113.7", "10.0.0.3"]);
+        let h = headers(
+            "x-forwarded-for",
+            &["198.51.100.1, 203.0.113.7", "10.0.0.3"],
+        );
         // 10.0.0.3 is a trusted proxy; 203.0.113.7 is the client; 198.51.100.1 was written
         // by the client and is not believed.
-        assert_eq!(f.client_address(Some(ip("10.0.0.2")), &h), Some(ip("203.0.113.7")));
+        assert_eq!(
+            f.client_address(Some(ip("10.0.0.2")), &h),
+            Some(ip("203.0.113.7"))
+        );
         // From an untrusted peer the header is ignored.
-        assert_eq!(f.client_address(Some(ip("192.0.2.50")), &h), Some(ip("192.0.2.50")));
+        assert_eq!(
+            f.client_address(Some(ip("192.0.2.50")), &h),
+            Some(ip("192.0.2.50"))
+        );
         // No header from a trusted peer: the peer.
         assert_eq!(
             f.client_address(Some(ip("10.0.0.2")), &HeaderMap::new()),
@@ -304,10 +319,16 @@ mod tests {
         );
         // All trusted: the left-most.
         let all = headers("x-forwarded-for", &["10.1.1.1, 10.2.2.2"]);
-        assert_eq!(f.client_address(Some(ip("10.0.0.2")), &all), Some(ip("10.1.1.1")));
+        assert_eq!(
+            f.client_address(Some(ip("10.0.0.2")), &all),
+            Some(ip("10.1.1.1"))
+        );
         // Garbage right of the client ends the walk at the last trusted address.
         let bad = headers("x-forwarded-for", &["203.0.113.7, unknown, 10.2.2.2"]);
-        assert_eq!(f.client_address(Some(ip("10.0.0.2")), &bad), Some(ip("10.2.2.2")));
+        assert_eq!(
+            f.client_address(Some(ip("10.0.0.2")), &bad),
+            Some(ip("10.2.2.2"))
+        );
         // No peer: nothing to go by.
         assert_eq!(f.client_address(None, &h), None);
     }
@@ -315,8 +336,14 @@ mod tests {
     #[test]
     fn forwarded_header_and_none() {
         let f = forwarding(ForwardedHeader::Forwarded, &["::1/128", "127.0.0.0/8"]);
-        let h = headers("forwarded", &[r#"for="[2001:db8:cafe::17]:4711";proto=https"#]);
-        assert_eq!(f.client_address(Some(ip("::1")), &h), Some(ip("2001:db8:cafe::17")));
+        let h = headers(
+            "forwarded",
+            &[r#"for="[2001:db8:cafe::17]:4711";proto=https"#],
+        );
+        assert_eq!(
+            f.client_address(Some(ip("::1")), &h),
+            Some(ip("2001:db8:cafe::17"))
+        );
         // An IPv4-mapped peer is its IPv4 address.
         assert_eq!(
             f.client_address(Some(ip("::ffff:127.0.0.1")), &h),
@@ -332,7 +359,10 @@ mod tests {
     #[test]
     fn ipv6_limited_per_64() {
         assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
-        assert_eq!(limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            ip("2001:db8:1:2::")
+        );
         assert_ne!(limit_key(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
         assert_eq!(limit_key(ip("192.0.2.7")), ip("192.0.2.7"));
         assert_eq!(limit_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
@@ -340,8 +370,14 @@ mod tests {
 
     #[test]
     fn header_names() {
-        assert_eq!(ForwardedHeader::parse("X-Forwarded-For"), Ok(ForwardedHeader::XForwardedFor));
-        assert_eq!(ForwardedHeader::parse("forwarded"), Ok(ForwardedHeader::Forwarded));
+        assert_eq!(
+            ForwardedHeader::parse("X-Forwarded-For"),
+            Ok(ForwardedHeader::XForwardedFor)
+        );
+        assert_eq!(
+            ForwardedHeader::parse("forwarded"),
+            Ok(ForwardedHeader::Forwarded)
+        );
         assert_eq!(ForwardedHeader::parse("none"), Ok(ForwardedHeader::None));
         assert!(ForwardedHeader::parse("x-real-ip").is_err());
     }

@@ -37,4 +37,5 @@ pub mod sts;
 pub mod sync;
 pub mod telemetry;
 pub mod timefmt;
+pub mod trace;
 pub mod web;

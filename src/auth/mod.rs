@@ -165,7 +165,8 @@ impl Access {
     /// The client's address of a request from `peer` with `headers`: the peer itself, or
     /// behind trusted proxies what `BROKER_FORWARDED_HEADER` says (`client_address`).
     pub fn client_address(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-        self.forwarding.client_address(peer.map(|a| a.ip()), headers)
+        self.forwarding
+            .client_address(peer.map(|a| a.ip()), headers)
     }
 
     /// Authenticates a request from `peer` (the TCP peer) with `headers` and counts it against

@@ -14,6 +14,7 @@ mod profiles;
 mod reader;
 mod server;
 mod sts;
+mod tracing;
 mod upload;
 pub mod variables;
 

@@ -58,6 +58,12 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_LOG_FORMAT", Some("json"), Server),
     var("BROKER_SHUTDOWN_TIMEOUT_SECONDS", Some("30"), Server),
     var("BROKER_METRICS_LISTEN", None, Server),
+    var("OTEL_EXPORTER_OTLP_ENDPOINT", None, Server),
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None, Server),
+    var("OTEL_SERVICE_NAME", Some("sts-broker"), Server),
+    var("OTEL_RESOURCE_ATTRIBUTES", None, Server),
+    var("OTEL_TRACES_SAMPLER", Some("parentbased_always_on"), Server),
+    var("OTEL_TRACES_SAMPLER_ARG", None, Server),
     var("ALIBABA_CLOUD_ACCESS_KEY_ID", None, Identity),
     secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Identity),
     secret("ALIBABA_CLOUD_SECURITY_TOKEN", Identity),
@@ -284,7 +290,7 @@ mod tests {
     /// Every `BROKER_*` / `ALIBABA_CLOUD_*` name in `text`.
     fn names_in(text: &str) -> BTreeSet<String> {
         let mut found = BTreeSet::new();
-        for prefix in ["BROKER_", "ALIBABA_CLOUD_"] {
+        for prefix in ["BROKER_", "ALIBABA_CLOUD_", "OTEL_"] {
             let mut rest = text;
             while let Some(at) = rest.find(prefix) {
                 let before = rest[..at].chars().next_back();

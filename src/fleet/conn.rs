@@ -64,8 +64,9 @@ impl RedisConn {
         match settings.mode {
             RedisMode::Standalone => {
                 let client = match certs {
-                    Some(certs) => redis::Client::build_with_tls(settings.urls, certs)
-                        .map_err(bad_ca)?,
+                    Some(certs) => {
+                        redis::Client::build_with_tls(settings.urls, certs).map_err(bad_ca)?
+                    }
                     None => redis::Client::open(settings.urls).map_err(|_| NOT_A_URL.to_owned())?,
                 };
                 let config = redis::aio::ConnectionManagerConfig::new()

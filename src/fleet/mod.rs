@@ -24,8 +24,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use budget::FleetBudget;
-use conn::{ConnSettings, RedisConn};
 pub use conn::RedisMode;
+use conn::{ConnSettings, RedisConn};
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
 pub use store::CredentialStore;
@@ -211,7 +211,17 @@ impl Fleet {
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let result = match tokio::time::timeout(self.config.timeout, op).await {
+        let span = crate::trace::span(|| {
+            tracing::info_span!(
+                "redis",
+                otel.name = "Redis",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                db.system.name = "redis",
+            )
+        });
+        let timed = tokio::time::timeout(self.config.timeout, op);
+        let result = match tracing::Instrument::instrument(timed, span.clone()).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(FleetError::Redis(e)),
             Err(_) => Err(FleetError::Timeout(self.config.timeout)),
@@ -219,6 +229,7 @@ impl Fleet {
         match &result {
             Ok(_) => self.health.answered(),
             Err(e) => {
+                span.record("otel.status_code", "ERROR");
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 // At most one line per backoff period: further calls are skipped meanwhile.
                 tracing::warn!(error = %e, "Redis unavailable; this replica works alone for now");

@@ -7,6 +7,8 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+use tracing::{Instrument as _, Span};
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -58,11 +60,19 @@ pub async fn request_context(
         known => known.as_str().into(),
     };
     let client_ip = ClientAddress::attach(&req);
+    let span = server_span(&req, &method, &route);
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(ids.clone(), async move { next.call(req).await })
+        .instrument(span.clone())
         .await?;
     let status = res.status().as_u16();
+    if !span.is_none() {
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     let elapsed = started.elapsed();
     // Whole microseconds in milliseconds: `0.071`, never `0.07097500000000001`.
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
@@ -111,6 +121,25 @@ pub async fn request_context(
         HeaderValue::from_str(ids.answered()).expect("request ids are plain ASCII"),
     );
     Ok(res)
+}
+
+/// The request's server span when tracing is on (continuing the caller's `traceparent`): the
+/// method, route and, once known, status and profile; never a header value or the query.
+fn server_span(req: &ServiceRequest, method: &actix_web::http::Method, route: &str) -> Span {
+    crate::trace::span(|| {
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format_args!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            profile = tracing::field::Empty,
+        );
+        crate::trace::continue_caller(&span, req.headers());
+        span
+    })
 }
 
 fn log_request<B>(res: &ServiceResponse<B>, f: &RequestFacts<'_>) {

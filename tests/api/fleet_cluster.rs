@@ -11,7 +11,10 @@ use crate::fleet::{fleet_vars, key_id};
 use crate::harness::{RedisCluster, Sts, TestApp, TlsRedis, Vars};
 
 /// Two replicas on one STS emulator: the first knows every seed node, the second only one.
-async fn replicas(cluster: &RedisCluster, extra: impl Fn(&mut Vars) + Clone + 'static) -> [TestApp; 2] {
+async fn replicas(
+    cluster: &RedisCluster,
+    extra: impl Fn(&mut Vars) + Clone + 'static,
+) -> [TestApp; 2] {
     let sts = Sts::demo().await;
     let all = cluster.urls();
     let one = all.split(',').next().unwrap().to_owned();
@@ -44,12 +47,22 @@ async fn two_replicas_share_credentials_on_a_three_master_cluster() {
         let first = key_id(&apps[n % 2], &caller).await;
         assert_eq!(key_id(&apps[(n + 1) % 2], &caller).await, first, "{caller}");
     }
-    assert_eq!(sts.issued_count(), 12, "one STS call per caller for the fleet");
+    assert_eq!(
+        sts.issued_count(),
+        12,
+        "one STS call per caller for the fleet"
+    );
     // The credentials spread over the masters: the replica that knows one seed node followed
     // the cluster's redirections to the others.
     assert!(cluster.nodes_with_keys() >= 2, "keys on one node only");
     let keys = cluster.keys();
-    assert_eq!(keys.iter().filter(|k| k.starts_with("sts-broker:cred:")).count(), 12, "{keys:?}");
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("sts-broker:cred:"))
+            .count(),
+        12,
+        "{keys:?}"
+    );
     for app in &apps {
         let body: Value = app.readyz().await.json().await.unwrap();
         assert_eq!(body["fleet_cache"], "ok", "{body}");
@@ -63,7 +76,10 @@ async fn two_replicas_keep_one_sts_budget_on_a_cluster() {
         vars.insert("BROKER_STS_MAX_QPS".into(), "5".into());
         vars.insert("BROKER_STS_REFRESH_RESERVE_PERCENT".into(), "0".into());
         vars.insert("BROKER_NEW_CALLERS_PER_SECOND".into(), "0".into());
-        vars.insert("BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE".into(), "0".into());
+        vars.insert(
+            "BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE".into(),
+            "0".into(),
+        );
     })
     .await;
     let started = Instant::now();
@@ -71,7 +87,10 @@ async fn two_replicas_keep_one_sts_budget_on_a_cluster() {
     for i in 0..30 {
         let client = (*apps[i % 2]).clone();
         tasks.push(tokio::spawn(async move {
-            let response = client.get_token().header("X-User", format!("new-{i}")).await;
+            let response = client
+                .get_token()
+                .header("X-User", format!("new-{i}"))
+                .await;
             response.status().as_u16()
         }));
     }
@@ -83,12 +102,21 @@ async fn two_replicas_keep_one_sts_budget_on_a_cluster() {
     let elapsed = started.elapsed().as_secs_f64();
     let sent = apps[0].sts.request_count() as f64;
     let allowed = 5.0 + 5.0 * elapsed + 1.0;
-    assert!(sent <= allowed, "{sent} STS requests in {elapsed:.2} s (allowed {allowed:.1})");
-    assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{statuses:?}");
+    assert!(
+        sent <= allowed,
+        "{sent} STS requests in {elapsed:.2} s (allowed {allowed:.1})"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 503].contains(s)),
+        "{statuses:?}"
+    );
     assert!(statuses.contains(&503), "the budget was spent");
     // The budget's two keys live in one slot (one hash tag), as a script on a cluster needs.
     let keys = cluster.keys();
-    assert!(keys.iter().any(|k| k == "sts-broker:{sts-budget}:all"), "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k == "sts-broker:{sts-budget}:all"),
+        "{keys:?}"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +146,10 @@ async fn a_killed_cluster_node_is_survived_like_a_redis_outage() {
         if up {
             break;
         }
-        assert!(Instant::now() < deadline, "the replicas did not rejoin the cluster");
+        assert!(
+            Instant::now() < deadline,
+            "the replicas did not rejoin the cluster"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let before = sts.issued_count();

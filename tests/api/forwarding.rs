@@ -18,7 +18,10 @@ async fn broker(header: &str, proxies: &str) -> TestApp {
     TestApp::builder()
         .vars(move |vars: &mut Vars| {
             jwt_vars(vars, None);
-            vars.insert("BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE".into(), "10".into());
+            vars.insert(
+                "BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE".into(),
+                "10".into(),
+            );
             vars.insert("BROKER_NEW_CALLERS_PER_SECOND".into(), "0".into());
             vars.insert("BROKER_STS_MAX_QPS".into(), "10000".into());
             vars.insert("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE".into(), "10".into());
@@ -58,7 +61,10 @@ async fn new_callers_behind_one_proxy_are_limited_per_client_address() {
     let other = new_caller(&app, "another", "x-forwarded-for", "203.0.113.200").await;
     assert_eq!(other.status(), 200);
     let log = captured_log();
-    assert!(log.contains(r#""client_ip":"198.51.100.9""#), "client_ip logged");
+    assert!(
+        log.contains(r#""client_ip":"198.51.100.9""#),
+        "client_ip logged"
+    );
 }
 
 #[tokio::test]
@@ -75,7 +81,12 @@ async fn ipv6_clients_are_limited_per_64_through_rfc7239_forwarded() {
     expect_error(refused, 429, "rate-limited").await;
     // The next /64 is another client.
     let next_64 = r#"for="[2001:db8:aa:2::1]""#;
-    assert_eq!(new_caller(&app, "v6-next", "forwarded", next_64).await.status(), 200);
+    assert_eq!(
+        new_caller(&app, "v6-next", "forwarded", next_64)
+            .await
+            .status(),
+        200
+    );
     // X-Forwarded-For is not what this broker reads: the peer's own address counts.
     for n in 0..10 {
         let xff = format!("203.0.113.{n}");

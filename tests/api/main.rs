@@ -26,3 +26,4 @@ mod post_object;
 mod profiles;
 mod scoping;
 mod token;
+mod traces;

@@ -130,7 +130,13 @@ impl RedisCluster {
     /// One command on node `i` through `redis-cli`, raw output.
     pub fn command(&self, i: usize, args: &[&str]) -> Result<String, String> {
         let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.nodes[i].port.to_string(), "--raw"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.nodes[i].port.to_string(),
+                "--raw",
+            ])
             .args(args)
             .output()
             .map_err(|e| format!("redis-cli: {e}"))?;

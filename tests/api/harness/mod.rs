@@ -12,6 +12,7 @@
 
 mod app;
 mod cluster;
+mod otlp;
 mod process;
 mod redis;
 mod tls_redis;
@@ -22,8 +23,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 
 pub use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
-pub use process::{free_port, BrokerCommand, BrokerProcess};
 pub use cluster::RedisCluster;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
+pub use process::{free_port, BrokerCommand, BrokerProcess};
 pub use redis::RedisServer;
 pub use tls_redis::TlsRedis;
 

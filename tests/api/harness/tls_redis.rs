@@ -27,30 +27,72 @@ fn openssl(dir: &PathBuf, args: &[&str]) {
 impl TlsRedis {
     pub fn start() -> Self {
         let port = super::free_port();
-        let dir = std::env::temp_dir().join(format!("sts-broker-tls-redis-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "sts-broker-tls-redis-{}-{port}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=sts-broker test CA"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec![
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sts-broker test CA",
+        ];
         ca.extend(ec);
         ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
         ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
         ca.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
         openssl(&dir, &ca);
-        let mut csr = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"];
+        let mut csr = vec![
+            "req",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ];
         csr.extend(ec);
         openssl(&dir, &csr);
         std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
         openssl(
             &dir,
             &[
-                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "server.pem",
             ],
         );
         let child = Command::new("redis-server")
             .args(["--port", "0", "--tls-port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key"])
+            .args([
+                "--tls-cert-file",
+                "server.pem",
+                "--tls-key-file",
+                "server.key",
+            ])
             .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
             .current_dir(&dir)
             .stdout(Stdio::null())
@@ -61,7 +103,16 @@ impl TlsRedis {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let out = Command::new("redis-cli")
-                .args(["--tls", "--cacert", "ca.pem", "-h", "127.0.0.1", "-p", &port.to_string(), "PING"])
+                .args([
+                    "--tls",
+                    "--cacert",
+                    "ca.pem",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "PING",
+                ])
                 .current_dir(&server.dir)
                 .output()
                 .expect("redis-cli");
