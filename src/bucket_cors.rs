@@ -62,15 +62,17 @@ pub async fn run(
         });
     }
     let key = own_key(settings, clock.clone()).await?;
+    // The command works on the default profile's bucket.
+    let profile = settings.default_profile();
     let client = OssClient::new(
-        &settings.post.oss_endpoint,
-        settings.upload.bucket.as_str(),
-        &settings.upload.region,
+        &profile.post.oss_endpoint,
+        profile.upload.bucket.as_str(),
+        &profile.upload.region,
         clock,
     )?;
     let existing = client.get_bucket_cors(&key).await?.unwrap_or_default();
     let findings = missing(&existing, origins);
-    let bucket = settings.upload.bucket.as_str();
+    let bucket = profile.upload.bucket.as_str();
     if command == CorsCommand::Check {
         return Ok(check_report(bucket, origins, &findings));
     }

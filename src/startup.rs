@@ -10,7 +10,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
-use crate::issuer::Issuer;
+use crate::issuer::{Issuer, UploadArea};
 use crate::metrics::Metrics;
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
@@ -203,7 +203,7 @@ impl Application {
 /// Everything the handlers share: the services built once (observed by metrics and
 /// readiness), one issuer per profile on them, and the access layer.
 fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState> {
-    let all_profiles = settings.all_profiles();
+    let all_profiles = settings.profiles.clone();
     let names = all_profiles.iter().map(|p| p.name.clone()).collect();
     let metrics = Arc::new(Metrics::with_profiles(names));
     let health = Arc::new(StsHealth::default());
@@ -212,7 +212,7 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
             sts: &settings.sts,
             identity: &settings.identity,
             fleet: settings.fleet.as_ref(),
-            new_callers: settings.issuer.new_callers,
+            new_callers: settings.default_profile().issuer.new_callers,
             callback: settings.callback.as_ref(),
         },
         deps.clock.clone(),
@@ -235,7 +235,14 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
             index,
             name: profile.name.as_str().into(),
             role_arn: profile.issuer.role_arn.as_str().into(),
-            issuer: Issuer::new(services.clone(), profile.issuer.clone()),
+            issuer: Issuer::new(
+                services.clone(),
+                profile.issuer.clone(),
+                UploadArea {
+                    bucket: profile.upload.bucket.clone(),
+                    prefix: profile.upload.prefix.clone(),
+                },
+            ),
             settings: profile,
         })
         .collect();
@@ -248,7 +255,6 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
     Ok(AppState {
         services,
         profiles,
-        clock: deps.clock,
         allowed_hosts: settings.server.allowed_hosts.clone(),
         cors_origins: settings.access.cors_origins.clone(),
         access,

@@ -73,11 +73,30 @@ pub(crate) struct Defaults<'a> {
     pub issuer: &'a IssuerConfig,
 }
 
-/// The profiles of `BROKER_PROFILES_FILE` (none when unset).
-pub(crate) fn read(
+/// Every profile: `default`, built from the environment's sections, then those of
+/// `BROKER_PROFILES_FILE`. `None` when a section or the file failed (the problems are recorded).
+pub(crate) fn read_all(
     r: &mut Reader<'_>,
     defaults: Option<&Defaults<'_>>,
 ) -> Option<Vec<ProfileSettings>> {
+    let others = read(r, defaults).or_else(|| {
+        // Unset is no profiles; a file that did not read is a problem already recorded.
+        (!r.is_set(VAR)).then(Vec::new)
+    });
+    let d = defaults?;
+    let mut all = vec![ProfileSettings {
+        name: DEFAULT_PROFILE.to_owned(),
+        issuer: d.issuer.clone(),
+        upload: d.upload.clone(),
+        post: d.post.clone(),
+        callback: None,
+    }];
+    all.extend(others?);
+    Some(all)
+}
+
+/// The profiles of `BROKER_PROFILES_FILE` (none when unset).
+fn read(r: &mut Reader<'_>, defaults: Option<&Defaults<'_>>) -> Option<Vec<ProfileSettings>> {
     let path = r.get(VAR)?;
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -168,10 +187,10 @@ fn read_profile(
         }
     });
     let upload = UploadSettings {
-        bucket: bucket.clone(),
+        bucket,
         region: region.clone(),
         host,
-        prefix: prefix.clone(),
+        prefix,
     };
     let post = PostSettings {
         signature: d.post.signature,
@@ -188,8 +207,6 @@ fn read_profile(
         name: name.to_owned(),
         issuer: IssuerConfig {
             role_arn,
-            bucket,
-            upload_prefix: prefix,
             duration_seconds: duration,
             refresh_ahead_seconds: windows.0,
             min_ttl_seconds: windows.1,

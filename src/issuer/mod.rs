@@ -27,13 +27,19 @@ use crate::policy::{
 use crate::services::Services;
 use crate::sts::client::StsError;
 
-/// What the issuer needs to know: whose role, which bucket and prefix, how long credentials
+/// Where a profile's callers upload: the bucket and the directory template (the profile's
+/// upload settings hold them; the issuer is given them at start-up).
+#[derive(Debug, Clone)]
+pub struct UploadArea {
+    pub bucket: BucketName,
+    pub prefix: UploadPrefix,
+}
+
+/// What the issuer needs to know besides the upload area: whose role, how long credentials
 /// live and how the cache treats them.
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub role_arn: RoleArn,
-    pub bucket: BucketName,
-    pub upload_prefix: UploadPrefix,
     pub duration_seconds: u32,
     /// A cached credential with less validity left is refreshed in the background.
     pub refresh_ahead_seconds: u32,
@@ -175,6 +181,7 @@ pub struct Issued {
 pub struct Issuer {
     services: Arc<Services>,
     config: Arc<IssuerConfig>,
+    area: UploadArea,
     scopes: moka::sync::Cache<CallerId, Arc<Scope>>,
     /// Credentials shared by every caller of the profile, each under its own name and session
     /// policy (e.g. [`FORMS`]: the one credential signing server-side forms).
@@ -229,12 +236,12 @@ impl Scope {
 /// The scope of the one credential that signs every caller's form: the upload root (the
 /// prefix template before `${sub}`). `None` when the root is empty (the whole bucket), which
 /// the configuration refuses.
-fn shared_form_scope(config: &IssuerConfig) -> Option<Scope> {
-    let root = config.upload_prefix.root();
+fn shared_form_scope(config: &IssuerConfig, area: &UploadArea) -> Option<Scope> {
+    let root = area.prefix.root();
     if root.is_empty() {
         return None;
     }
-    let policy = upload_session_policy(&config.bucket, root).ok()?;
+    let policy = upload_session_policy(&area.bucket, root).ok()?;
     Some(Scope::new(
         config,
         config.forms_session_name.clone(),
@@ -259,8 +266,8 @@ impl std::hash::Hash for Scope {
 }
 
 impl Issuer {
-    /// The issuer of one profile (`config`) on the shared `services`.
-    pub fn new(services: Arc<Services>, config: IssuerConfig) -> Self {
+    /// The issuer of one profile (`config`, uploads to `area`) on the shared `services`.
+    pub fn new(services: Arc<Services>, config: IssuerConfig, area: UploadArea) -> Self {
         let settings = Arc::new(config);
         let loader = Arc::new(load::ScopeLoader {
             services: services.clone(),
@@ -289,11 +296,12 @@ impl Issuer {
             cache: CredentialCache::new(policy, services.clock.clone(), loader),
             services,
             config: settings.clone(),
+            area,
             scopes,
             shared: Vec::new(),
         };
         if settings.post_credentials == PostCredentials::Shared {
-            if let Some(forms) = shared_form_scope(&settings) {
+            if let Some(forms) = shared_form_scope(&settings, &issuer.area) {
                 issuer.shared.push((FORMS, Arc::new(forms)));
             }
         }
@@ -329,6 +337,11 @@ impl Issuer {
         &self.config
     }
 
+    /// The bucket and directory template of the profile's uploads.
+    pub fn area(&self) -> &UploadArea {
+        &self.area
+    }
+
     pub fn cache(&self) -> &CredentialCache<Arc<Scope>, Grant, LoadError> {
         &self.cache
     }
@@ -338,11 +351,10 @@ impl Issuer {
         if let Some(scope) = self.scopes.get(caller) {
             return Ok(scope);
         }
-        let settings = &self.config;
-        let dir = settings.upload_prefix.render(caller);
-        let policy = upload_session_policy(&settings.bucket, &dir)?;
+        let dir = self.area.prefix.render(caller);
+        let policy = upload_session_policy(&self.area.bucket, &dir)?;
         let scope = Arc::new(Scope::new(
-            settings,
+            &self.config,
             role_session_name(caller.as_str()),
             dir,
             policy,
@@ -397,7 +409,7 @@ impl Issuer {
         let issued = shared?;
         Ok(IssuedForm {
             grant: issued.grant,
-            dir: self.config.upload_prefix.render(caller),
+            dir: self.area.prefix.render(caller),
             outcome: issued.outcome,
         })
     }

@@ -49,7 +49,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     });
     let body = state
         .metrics
-        .render_with_fleet(&stats, entries, fleet, state.clock.now());
+        .render_with_fleet(&stats, entries, fleet, state.services.clock.now());
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .content_type(CONTENT_TYPE)

@@ -80,7 +80,7 @@ pub async fn get_token(
         profile.index,
         issued.outcome,
     );
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let prefix = grant.rendered.get_or_init(|| render_prefix(grant, profile));
     let mut body = String::with_capacity(prefix.len() + 64);
     body.push_str(prefix);

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use crate::auth::Access;
-use crate::clock::Clock;
 use crate::config::{AllowedHosts, ProfileSettings};
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
@@ -31,7 +30,6 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// Every profile, `default` first.
     pub profiles: Vec<ProfileState>,
-    pub clock: Arc<dyn Clock>,
     /// `BROKER_ALLOWED_HOSTS`.
     pub allowed_hosts: AllowedHosts,
     /// `BROKER_CORS_ORIGINS`.
