@@ -1,8 +1,7 @@
 //! `BROKER_FORWARDED_HEADER` and `BROKER_FORWARDING_PROXIES`: where the client's address comes
 //! from behind a load balancer (`client_address::Forwarding`).
 
-use super::access::parse_cidrs;
-use super::reader::Reader;
+use super::reader::{parse_cidrs, Reader};
 use crate::client_address::{ForwardedHeader, Forwarding};
 
 /// `None` when either variable is invalid, or a header is named without proxies.
