@@ -141,9 +141,7 @@ pub fn forwarded_hops(value: &str) -> Vec<Option<IpAddr>> {
         .map(|element| {
             let mut node = None;
             for pair in split_unquoted(element, ';') {
-                let Some((name, raw)) = pair.split_once('=') else {
-                    return None;
-                };
+                let (name, raw) = pair.split_once('=')?;
                 if name.trim().eq_ignore_ascii_case("for") {
                     if node.is_some() {
                         // `for` twice in one element: ambiguous.

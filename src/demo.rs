@@ -301,8 +301,14 @@ mod tests {
                 role_arn: "acs:ram::1:role/demo-uploader",
             };
             let text = banner(listen.parse().unwrap(), &emulators);
-            assert!(text.contains("AccessKey:     LTAIdemo / demo-secret"), "{text}");
-            assert!(text.contains("role:          acs:ram::1:role/demo-uploader\n"), "{text}");
+            assert!(
+                text.contains("AccessKey:     LTAIdemo / demo-secret"),
+                "{text}"
+            );
+            assert!(
+                text.contains("role:          acs:ram::1:role/demo-uploader\n"),
+                "{text}"
+            );
             assert!(text.contains("BROKER_STS_ENDPOINT=http://sts "), "{text}");
             assert!(text.contains(&format!("broker:        {url}\n")), "{text}");
             assert!(text.contains(&format!("{url}/demo\n")), "{text}");
