@@ -13,7 +13,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpRequest};
+use actix_web::{web, HttpRequest};
 
 use crate::auth::AccessDenied;
 use crate::metrics::Route;
@@ -59,7 +59,7 @@ pub async fn request_context(
             .into(),
         known => known.as_str().into(),
     };
-    let client_ip = ClientAddress::attach(&req);
+    let client_ip = ClientAddress::of_service(&req);
     let span = server_span(&req, &method, &route);
     let started = Instant::now();
     let mut res = REQUEST_ID
@@ -161,26 +161,19 @@ fn log_request<B>(res: &ServiceResponse<B>, f: &RequestFacts<'_>) {
     }
 }
 
-/// The request's client address (`Access::client_address`), worked out once by the
-/// middleware and kept in the request's extensions for the `Caller` extractor.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub Option<IpAddr>);
+/// The request's client address (`Access::client_address`): the peer, or behind trusted
+/// proxies what their forwarded header says. Worked out where it is needed (the log line here,
+/// the `Caller` extractor) rather than stored per request: it is a few comparisons.
+pub struct ClientAddress;
 
 impl ClientAddress {
-    fn attach(req: &ServiceRequest) -> Option<IpAddr> {
-        let ip = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|state| state.access.client_address(req.headers(), req.peer_addr()));
-        req.extensions_mut().insert(Self(ip));
-        ip
+    fn of_service(req: &ServiceRequest) -> Option<IpAddr> {
+        req.app_data::<web::Data<AppState>>()
+            .and_then(|state| state.access.client_address(req.headers(), req.peer_addr()))
     }
 
-    /// The address the middleware attached, or worked out now (a request that did not pass
-    /// through it).
+    /// The client address of a request the extractor sees.
     pub fn of(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
-        match req.extensions().get::<Self>() {
-            Some(Self(ip)) => *ip,
-            None => state.access.client_address(req.headers(), req.peer_addr()),
-        }
+        state.access.client_address(req.headers(), req.peer_addr())
     }
 }
