@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct RedisCluster {
+pub(crate) struct RedisCluster {
     nodes: Vec<Node>,
     dir: PathBuf,
 }
@@ -19,7 +19,7 @@ struct Node {
 }
 
 impl RedisCluster {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = std::env::temp_dir().join(format!(
             "sts-broker-cluster-{}-{}",
             std::process::id(),
@@ -63,7 +63,7 @@ impl RedisCluster {
     }
 
     /// Starts node `i` (again, after [`RedisCluster::kill`]: same ports, same node id).
-    pub fn start_node(&mut self, i: usize) {
+    pub(crate) fn start_node(&mut self, i: usize) {
         let node_dir = self.dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&node_dir).unwrap();
         let node = &mut self.nodes[i];
@@ -93,7 +93,7 @@ impl RedisCluster {
     }
 
     /// Kills node `i` (a master with a third of the slots).
-    pub fn kill(&mut self, i: usize) {
+    pub(crate) fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -101,7 +101,7 @@ impl RedisCluster {
     }
 
     /// Waits until every running node reports `cluster_state:ok`.
-    pub fn wait_until_ok(&self) {
+    pub(crate) fn wait_until_ok(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ok = (0..self.nodes.len())
@@ -119,7 +119,7 @@ impl RedisCluster {
     }
 
     /// The seed nodes as `BROKER_REDIS_URL` lists them (all three, comma-separated).
-    pub fn urls(&self) -> String {
+    pub(crate) fn urls(&self) -> String {
         self.nodes
             .iter()
             .map(|n| format!("redis://127.0.0.1:{}", n.port))
@@ -128,7 +128,7 @@ impl RedisCluster {
     }
 
     /// One command on node `i` through `redis-cli`, raw output.
-    pub fn command(&self, i: usize, args: &[&str]) -> Result<String, String> {
+    pub(crate) fn command(&self, i: usize, args: &[&str]) -> Result<String, String> {
         let out = Command::new("redis-cli")
             .args([
                 "-h",
@@ -148,7 +148,7 @@ impl RedisCluster {
     }
 
     /// Every key on every running node.
-    pub fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         (0..self.nodes.len())
             .filter(|&i| self.nodes[i].child.is_some())
             .flat_map(|i| {
@@ -163,7 +163,7 @@ impl RedisCluster {
     }
 
     /// How many nodes hold at least one key.
-    pub fn nodes_with_keys(&self) -> usize {
+    pub(crate) fn nodes_with_keys(&self) -> usize {
         (0..self.nodes.len())
             .filter(|&i| {
                 self.command(i, &["DBSIZE"])

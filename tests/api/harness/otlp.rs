@@ -15,18 +15,18 @@ use prost::Message as _;
 
 /// One received span, flattened for assertions.
 #[derive(Debug, Clone)]
-pub struct ReceivedSpan {
-    pub name: String,
-    pub trace_id: String,
-    pub span_id: String,
-    pub parent_span_id: String,
-    pub kind: i32,
-    pub attributes: Vec<(String, String)>,
-    pub service_name: String,
+pub(crate) struct ReceivedSpan {
+    pub(crate) name: String,
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) parent_span_id: String,
+    pub(crate) kind: i32,
+    pub(crate) attributes: Vec<(String, String)>,
+    pub(crate) service_name: String,
 }
 
 impl ReceivedSpan {
-    pub fn attribute(&self, key: &str) -> Option<&str> {
+    pub(crate) fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes
             .iter()
             .find(|(k, _)| k == key)
@@ -41,8 +41,8 @@ struct Shared {
     failing: AtomicBool,
 }
 
-pub struct OtlpReceiver {
-    pub endpoint: String,
+pub(crate) struct OtlpReceiver {
+    pub(crate) endpoint: String,
     shared: Arc<Shared>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -104,7 +104,7 @@ async fn export(body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpRespons
 }
 
 impl OtlpReceiver {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let shared = Arc::new(Shared::default());
         let data = web::Data::new(shared.clone());
         let server = HttpServer::new(move || {
@@ -128,15 +128,15 @@ impl OtlpReceiver {
     }
 
     /// Every export is answered `503` (a collector that is down) while `on`.
-    pub fn fail(&self, on: bool) {
+    pub(crate) fn fail(&self, on: bool) {
         self.shared.failing.store(on, Ordering::Relaxed);
     }
 
-    pub fn spans(&self) -> Vec<ReceivedSpan> {
+    pub(crate) fn spans(&self) -> Vec<ReceivedSpan> {
         self.shared.spans.lock().unwrap().clone()
     }
 
-    pub fn exports(&self) -> usize {
+    pub(crate) fn exports(&self) -> usize {
         *self.shared.exports.lock().unwrap()
     }
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct TlsRedis {
+pub(crate) struct TlsRedis {
     child: Child,
-    pub port: u16,
+    pub(crate) port: u16,
     dir: PathBuf,
 }
 
@@ -25,7 +25,7 @@ fn openssl(dir: &PathBuf, args: &[&str]) {
 }
 
 impl TlsRedis {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = super::free_port();
         let dir = std::env::temp_dir().join(format!(
             "sts-broker-tls-redis-{}-{port}",
@@ -128,12 +128,12 @@ impl TlsRedis {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("rediss://127.0.0.1:{}/0", self.port)
     }
 
     /// The test CA's certificate, for `BROKER_REDIS_CA_FILE`.
-    pub fn ca_file(&self) -> String {
+    pub(crate) fn ca_file(&self) -> String {
         self.dir.join("ca.pem").display().to_string()
     }
 }
