@@ -65,7 +65,9 @@ impl<E: SpanExporter> SpanExporter for Warning<E> {
 }
 
 /// The provider and a tracer for the `tracing` layer; must run inside the tokio runtime.
-pub(crate) fn provider(settings: &TracingSettings) -> Result<(SdkTracerProvider, SdkTracer), String> {
+pub(crate) fn provider(
+    settings: &TracingSettings,
+) -> Result<(SdkTracerProvider, SdkTracer), String> {
     let http = crate::http_client::client(Duration::from_secs(5), Duration::from_secs(10))
         .map_err(|e| format!("trace exporter: {e}"))?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()

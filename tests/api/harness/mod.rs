@@ -23,10 +23,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 
 pub(crate) use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
-pub(crate) use process::{free_port, BrokerCommand, BrokerProcess};
-pub(crate) use redis::RedisServer;
 pub(crate) use cluster::RedisCluster;
 pub(crate) use otlp::{OtlpReceiver, ReceivedSpan};
+pub(crate) use process::{free_port, BrokerCommand, BrokerProcess};
+pub(crate) use redis::RedisServer;
 pub(crate) use tls_redis::TlsRedis;
 
 /// Every log line any test's broker wrote, at trace level for the broker and debug for the
