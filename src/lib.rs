@@ -30,6 +30,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod request_id;
 pub mod routes;
+pub mod secret_strength;
 pub mod shutdown;
 pub mod startup;
 pub mod state;

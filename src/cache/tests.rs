@@ -260,7 +260,14 @@ async fn established(h: &Harness) -> Vec<usize> {
     h.age(PROMOTE_AFTER);
     let mut serials = Vec::new();
     for i in 0..20 {
-        serials.push(h.cache.get(&format!("established-{i}")).await.unwrap().0.serial);
+        serials.push(
+            h.cache
+                .get(&format!("established-{i}"))
+                .await
+                .unwrap()
+                .0
+                .serial,
+        );
     }
     serials
 }

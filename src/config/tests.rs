@@ -268,3 +268,29 @@ fn settings_debug_redacts_the_secret() {
     let shown = format!("{s:?}");
     assert!(!shown.contains("do-not-print-this-secret") && !shown.contains("CAIS-broker-token"));
 }
+
+#[test]
+fn weak_callback_secrets_and_seal_keys_are_refused_without_quoting_them() {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let table = [
+        ("BROKER_CALLBACK_SECRET", "a".repeat(32)),
+        ("BROKER_CALLBACK_SECRET", "changeme".repeat(4)),
+        ("BROKER_CALLBACK_SECRET", "short-callback-secret".to_owned()),
+        ("BROKER_CACHE_ENCRYPTION_KEY", b64(&b"ab".repeat(16))),
+        ("BROKER_CACHE_ENCRYPTION_KEY", b64(&[0xab; 32])),
+    ];
+    let good_key = b64(&(0..32).collect::<Vec<u8>>());
+    for (var, value) in &table {
+        let err = with(&[
+            ("BROKER_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("BROKER_CACHE_ENCRYPTION_KEY", &good_key),
+            (var, value),
+        ])
+        .expect_err(&format!("{var} accepted"));
+        assert!(err.mentions(var), "{var}: {err}");
+        assert!(!err.to_string().contains(value.as_str()), "{err}");
+    }
+    let fine = "callback-secret-for-tests-only-0123456789";
+    assert!(with(&[("BROKER_CALLBACK_SECRET", fine)]).is_ok());
+}

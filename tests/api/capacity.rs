@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use jsonwebtoken::Algorithm;
-use sts_broker::clock::ManualClock;
 use serde_json::{Map, Value};
+use sts_broker::clock::ManualClock;
 
 use crate::harness::{expect_error, Sts, TestApp, Vars};
 use crate::jwt_support::{claims, hs256, jwt_vars, mint, HS256_SECRET};
