@@ -260,13 +260,18 @@ impl Access {
     }
 }
 
-/// IPv6 clients usually own a whole /64; count them as one address.
-fn address_key(ip: IpAddr) -> IpAddr {
+/// The address a per-address limit counts: IPv6 clients usually own a whole /64, so a /64
+/// counts as one address; an IPv4 client seen on a dual-stack listener (`::ffff:a.b.c.d`)
+/// counts as its IPv4 address.
+pub fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-            u128::from(v6) & !u128::from(u64::MAX),
-        )),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !u128::from(u64::MAX),
+            )),
+        },
     }
 }
 
@@ -349,6 +354,10 @@ mod tests {
         );
         assert_eq!(
             address_key("10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            address_key("::ffff:10.1.2.3".parse().unwrap()),
             "10.1.2.3".parse::<IpAddr>().unwrap()
         );
     }

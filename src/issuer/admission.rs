@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::IssueError;
+use crate::auth::address_key;
 use crate::ratelimit::{retry_after_seconds, KeyedLimiter, RateLimitKind, DEFAULT_MAX_KEYS};
 
 /// `BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE` and `BROKER_NEW_CALLERS_PER_SECOND`; 0 turns a
@@ -47,7 +48,7 @@ impl Admission {
     }
 
     /// Counts one first-time caller from `address` (`None`: not known, e.g. behind a trusted
-    /// proxy, so only the overall limit applies).
+    /// proxy, so only the overall limit applies). An IPv6 /64 counts as one address.
     pub(super) fn admit(
         &self,
         address: Option<IpAddr>,
@@ -59,7 +60,7 @@ impl Admission {
         };
         if let (Some(limiter), Some(address)) = (&self.per_address, address) {
             limiter
-                .check(&address, now)
+                .check(&address_key(address), now)
                 .map_err(|wait| refuse(RateLimitKind::NewCallersFromAddress, wait))?;
         }
         if let Some(limiter) = &self.overall {
@@ -107,6 +108,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_address() {
+        let admission = Admission::new(NewCallerLimits {
+            per_address_per_minute: 60,
+            per_second: 0,
+        });
+        let now = Utc::now();
+        // Ten fresh addresses of one /64 use up its burst; the eleventh is refused.
+        for i in 1..=10 {
+            let ip: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            admission.admit(Some(ip), now).unwrap();
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert!(admission.admit(Some(same_64), now).is_err());
+        // The next /64 is another address.
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        admission.admit(Some(next_64), now).unwrap();
+        // IPv4 clients on a dual-stack listener still count one by one.
+        for i in 1..=20 {
+            let mapped: IpAddr = format!("::ffff:198.51.100.{i}").parse().unwrap();
+            admission.admit(Some(mapped), now).unwrap();
+        }
     }
 
     #[test]
