@@ -9,15 +9,12 @@ use actix_web::http::header::HeaderName;
 use ipnet::IpNet;
 use secrecy::SecretString;
 
-use super::reader::{integer_in, web_url, Reader};
+use super::reader::{integer_in, web_url, Reader, EXAMPLE_VALUE, PLACEHOLDER};
 use super::variables::VARIABLES;
 use crate::auth::api_key::ApiKeys;
 use crate::auth::settings::{
     weak_hs256_secret, AccessSettings, AuthMode, HeaderSettings, JwtSettings, RateLimitSettings,
 };
-
-/// What every placeholder in `.env.example` (and in the deployment examples) contains.
-pub(crate) const PLACEHOLDER: &str = "REPLACE_WITH_";
 
 /// Refuses every variable of the table whose value still contains [`PLACEHOLDER`], whatever
 /// section reads it and whether or not the configured mode uses it: a placeholder means the
@@ -30,12 +27,7 @@ fn refuse_placeholders(r: &mut Reader<'_>) {
             .is_some_and(|v| v.contains(PLACEHOLDER));
         let named = r.problems.iter().any(|p| p.variable == variable.name);
         if placeholder && !named {
-            r.problem(
-                variable.name,
-                format!(
-                    "is still a {PLACEHOLDER}… placeholder (as in .env.example); set the real value"
-                ),
-            );
+            r.problem(variable.name, EXAMPLE_VALUE);
         }
     }
 }

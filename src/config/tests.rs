@@ -294,3 +294,20 @@ fn weak_callback_secrets_and_seal_keys_are_refused_without_quoting_them() {
     let fine = "callback-secret-for-tests-only-0123456789";
     assert!(with(&[("BROKER_CALLBACK_SECRET", fine)]).is_ok());
 }
+
+#[test]
+fn a_host_name_in_a_listen_address_is_refused_as_such() {
+    for (var, value, port) in [
+        ("BROKER_LISTEN", "localhost:8080", "8080"),
+        ("BROKER_METRICS_LISTEN", "metrics.internal:9090", "9090"),
+    ] {
+        let err = with(&[(var, value)]).unwrap_err();
+        let reason = &err.problems[0].reason;
+        assert!(reason.contains("host names are not accepted"), "{reason}");
+        assert!(reason.contains(&format!("127.0.0.1:{port}")), "{reason}");
+    }
+    let err = with(&[("BROKER_LISTEN", "8080")]).unwrap_err();
+    assert!(err.problems[0]
+        .reason
+        .contains("must be an IP address with a port"));
+}

@@ -41,7 +41,7 @@ impl SealKey {
     /// little variety to be random (`secret_strength`). The message never quotes the value.
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.contains("REPLACE_WITH") {
-            return Err("is still the placeholder from .env.example; generate a key with `openssl rand -base64 32`".into());
+            return Err("is still the example value from .env.example; generate a key with `openssl rand -base64 32`".into());
         }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw.trim())
@@ -135,7 +135,7 @@ mod tests {
         for (raw, expect) in [
             (
                 "REPLACE_WITH_32_RANDOM_BYTES_BASE64".to_owned(),
-                "placeholder",
+                "still the example value",
             ),
             ("not base64!".to_owned(), "Base64"),
             (b64(&[7; 16]), "exactly 32 bytes, not 16"),

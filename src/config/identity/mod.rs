@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use super::access::PLACEHOLDER;
 use super::reader::Reader;
+use super::reader::{EXAMPLE_VALUE, PLACEHOLDER};
 use crate::identity::file::{self, Profile};
 use crate::identity::{
     is_role_name, is_session_name, EcsSource, Identity, OidcSource, RamRoleArnSource, Source,
@@ -109,10 +109,7 @@ fn static_keys(c: &mut C<'_, '_>) -> Option<Identity> {
             .map(|(name, _)| name)
             .collect::<Vec<_>>();
             for name in &placeholders {
-                c.problem(
-                    name,
-                    format!("is still a {PLACEHOLDER}… placeholder (as in .env.example); set the real value"),
-                );
+                c.problem(name, EXAMPLE_VALUE);
             }
             if !placeholders.is_empty() {
                 return None;
@@ -359,7 +356,9 @@ fn from_profile(
     for key in &placeholders {
         c.problem(
             CREDENTIALS_FILE,
-            format!("{origin}: `{key}` is still a {PLACEHOLDER}… placeholder; set the real value"),
+            format!(
+                "{origin}: `{key}` is still an example value ({PLACEHOLDER}…); set the real value"
+            ),
         );
     }
     if !placeholders.is_empty() {
