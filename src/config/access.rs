@@ -139,7 +139,7 @@ fn read_jwt(r: &mut Reader<'_>) -> Option<JwtSettings> {
     let audiences = r
         .required(
             "BROKER_JWT_AUDIENCE",
-            "the `aud` accepted tokens must carry (comma-separated for several)",
+            "the `aud` accepted tokens must carry; comma-separated for several",
         )
         .map(|raw| {
             raw.split(',')

@@ -311,3 +311,44 @@ fn a_host_name_in_a_listen_address_is_refused_as_such() {
         .reason
         .contains("must be an IP address with a port"));
 }
+
+/// The deepest nesting of parentheses in `text`.
+fn paren_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in text.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[test]
+fn problem_messages_never_nest_parentheses() {
+    let cases: &[&[(&str, &str)]] = &[
+        &[("BROKER_AUTH", "jwt")],
+        &[("BROKER_AUTH", "api-key")],
+        &[
+            ("BROKER_AUTH", ""),
+            ("BROKER_BUCKET", ""),
+            ("BROKER_REGION", ""),
+        ],
+        &[("BROKER_ROLE_ARN", ""), ("ALIBABA_CLOUD_ACCESS_KEY_ID", "")],
+        &[("BROKER_REDIS_URL", "redis://127.0.0.1:6379")],
+        &[
+            ("BROKER_LISTEN", "localhost:8080"),
+            ("BROKER_METRICS_LISTEN", "x"),
+        ],
+    ];
+    for changes in cases {
+        let err = with(changes).unwrap_err();
+        for p in &err.problems {
+            assert!(paren_depth(&p.reason) <= 1, "{}: {}", p.variable, p.reason);
+        }
+    }
+}

@@ -10,6 +10,7 @@ mod cache;
 mod callbacks;
 mod capacity;
 mod demo_page;
+mod docs;
 mod emulator_strictness;
 mod fleet;
 mod harness;
