@@ -82,6 +82,9 @@ fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessS
     let header = (auth == Some(AuthMode::Header))
         .then(|| read_header(r))
         .flatten();
+    if let (Some(header), Some(listen)) = (&header, listen) {
+        refuse_rebinding_exposure(r, header, listen);
+    }
 
     let cors_origins = r
         .parsed("BROKER_CORS_ORIGINS", Some(Vec::new()), parse_origins)
@@ -225,6 +228,32 @@ fn read_api_keys(r: &mut Reader<'_>) -> Option<ApiKeys> {
             r.problem("BROKER_API_KEYS", reason);
             None
         }
+    }
+}
+
+/// Header mode trusts whatever a trusted proxy's address sends. With only loopback proxies
+/// trusted, a listener on a non-loopback address and any `Host` accepted, a page in a browser
+/// on the same machine could reach the broker under a rebound DNS name and name any caller: the
+/// Host allow-list is the defence, so it must be set there.
+fn refuse_rebinding_exposure(r: &mut Reader<'_>, header: &HeaderSettings, listen: SocketAddr) {
+    let loopback_only = header
+        .trusted_proxies
+        .iter()
+        .all(|net| net.network().is_loopback() && net.broadcast().is_loopback());
+    // Unset means `*` on a non-loopback listener (`AllowedHosts::default_for`).
+    let any_host = r
+        .get("BROKER_ALLOWED_HOSTS")
+        .is_none_or(|hosts| hosts == "*");
+    if loopback_only && any_host && !listen.ip().is_loopback() {
+        r.problem(
+            "BROKER_ALLOWED_HOSTS",
+            format!(
+                "must list the Host names clients use when BROKER_AUTH=header listens on the \
+                 non-loopback BROKER_LISTEN {listen} and trusts only loopback proxies: with any \
+                 Host accepted, a web page on this machine could reach the broker under its own \
+                 DNS name (DNS rebinding) and name any caller"
+            ),
+        );
     }
 }
 

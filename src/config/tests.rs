@@ -352,3 +352,26 @@ fn problem_messages_never_nest_parentheses() {
         }
     }
 }
+
+#[test]
+fn header_mode_on_a_public_address_with_loopback_proxies_needs_a_host_allow_list() {
+    let public = [("BROKER_AUTH", "header"), ("BROKER_LISTEN", "0.0.0.0:8080")];
+    for hosts in ["", "*"] {
+        let mut changes = public.to_vec();
+        changes.push(("BROKER_ALLOWED_HOSTS", hosts));
+        let err = with(&changes).expect_err(hosts);
+        assert!(err.mentions("BROKER_ALLOWED_HOSTS"), "{err}");
+        assert!(err.to_string().contains("DNS rebinding"), "{err}");
+    }
+    let allowed = [
+        ("BROKER_ALLOWED_HOSTS", "broker.internal"),
+        // A proxy on another machine: requests do not come from loopback peers only.
+        ("BROKER_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ("BROKER_LISTEN", "127.0.0.1:8080"),
+    ];
+    for extra in allowed {
+        let mut changes = public.to_vec();
+        changes.push(extra);
+        assert!(with(&changes).is_ok(), "{extra:?}");
+    }
+}

@@ -550,8 +550,13 @@ async fn auth_none_is_refused_on_a_public_address_unless_allowed_and_warns() {
     ])
     .is_ok());
     assert!(settings_with(&[("BROKER_LISTEN", "[::1]:8080")]).is_ok());
-    // Other modes are fine anywhere.
-    assert!(settings_with(&[("BROKER_LISTEN", "0.0.0.0:8080"), ("BROKER_AUTH", "header")]).is_ok());
+    // Other modes are fine anywhere (header mode there with a Host allow-list).
+    assert!(settings_with(&[
+        ("BROKER_LISTEN", "0.0.0.0:8080"),
+        ("BROKER_AUTH", "header"),
+        ("BROKER_ALLOWED_HOSTS", "broker.internal")
+    ])
+    .is_ok());
 
     let _app: TestApp = TestApp::builder().spawn().await;
     assert!(captured_log().contains("BROKER_AUTH=none: every caller is `anonymous`"));
