@@ -9,6 +9,7 @@ mod bucket_cors;
 mod cache;
 mod callbacks;
 mod capacity;
+mod dashboards;
 mod demo_page;
 mod docs;
 mod emulator_strictness;
