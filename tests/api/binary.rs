@@ -104,6 +104,23 @@ async fn a_malformed_env_file_is_reported_without_its_values() {
 }
 
 #[tokio::test]
+async fn the_demo_warns_about_a_malformed_env_and_variables_it_does_not_read() {
+    let demo = BrokerCommand::new()
+        .env("BROKER_REDIS_URL", "redis://127.0.0.1:6379")
+        .file(
+            ".env",
+            "BROKER_AUTH=none\nBROKER_BUCKET=\"unclosed-never-printed\n",
+        )
+        .demo();
+    let lines = wait_for_stderr(&demo, "ignores").join("\n");
+    assert!(lines.contains("could not parse .env"), "{lines}");
+    assert!(lines.contains("BROKER_REDIS_URL"), "{lines}");
+    assert!(!lines.contains("unclosed-never-printed"), "{lines}");
+    let body: serde_json::Value = demo.get_token().await.json().await.unwrap();
+    assert_eq!(body["Code"], "Success");
+}
+
+#[tokio::test]
 async fn demo_may_listen_on_all_interfaces_as_in_a_container() {
     let demo = BrokerCommand::new()
         .env("BROKER_LISTEN", "0.0.0.0:0")
