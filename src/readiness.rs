@@ -128,6 +128,11 @@ pub struct ReadyReport {
     /// works alone and stays ready).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet_cache: Option<&'static str>,
+    /// Fleet mode only: `shared` while STS calls take from the fleet's budget, `local-share`
+    /// when one lately took from this replica's share (Redis down, or its budget state not
+    /// one a replica writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_budget: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -193,6 +198,7 @@ impl Readiness {
             fleet_cache: issuer
                 .fleet()
                 .map(|f| if f.health().is_up() { "ok" } else { "degraded" }),
+            fleet_budget: issuer.fleet().map(|f| f.health().budget()),
         }
     }
 

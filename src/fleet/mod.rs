@@ -73,16 +73,25 @@ pub struct FleetStats {
     pub unreadable: AtomicU64,
     /// Redis operations that failed or timed out.
     pub errors: AtomicU64,
+    /// Budget state (not a number, too far ahead) or load locks (no expiry, or one longer than
+    /// a load may take) in Redis that no replica writes: each deleted, and the budget taken
+    /// from the local share or the lock not waited on.
+    pub invalid_state: AtomicU64,
 }
 
 /// How long a failed operation keeps this replica from trying Redis again.
 const BACKOFF: Duration = Duration::from_secs(2);
 
-/// Whether Redis is answering.
+/// How long after a call took from the local share `/readyz` still says so.
+const BUDGET_REPORT_WINDOW: Duration = Duration::from_secs(10);
+
+/// Whether Redis is answering, and whether the budget is the fleet's.
 #[derive(Debug, Default)]
 pub struct FleetHealth {
     up: AtomicBool,
     retry_at: Mutex<Option<Instant>>,
+    /// When a call last took from the local share instead of the fleet's budget.
+    local_budget_at: Mutex<Option<Instant>>,
 }
 
 impl FleetHealth {
@@ -108,6 +117,19 @@ impl FleetHealth {
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
+
+    fn budget_local(&self) {
+        *self.local_budget_at.lock().expect("health lock") = Some(Instant::now());
+    }
+
+    /// `shared` while STS calls take from the fleet's budget, `local-share` when one took from
+    /// this replica's share in the last few seconds (Redis down, or its budget state invalid).
+    pub fn budget(&self) -> &'static str {
+        match *self.local_budget_at.lock().expect("health lock") {
+            Some(at) if at.elapsed() < BUDGET_REPORT_WINDOW => "local-share",
+            _ => "shared",
+        }
+    }
 }
 
 /// A replica's handle on the fleet.
@@ -120,6 +142,8 @@ pub struct Fleet {
     replicas: AtomicU32,
     /// This replica's id in the `replicas` set (random, not secret).
     replica_id: String,
+    /// When invalid budget state was last warned about.
+    invalid_warned_at: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -162,6 +186,7 @@ impl Fleet {
             stats: FleetStats::default(),
             replicas: AtomicU32::new(1),
             replica_id: uuid::Uuid::new_v4().simple().to_string(),
+            invalid_warned_at: Mutex::new(None),
         }))
     }
 
@@ -214,6 +239,20 @@ impl Fleet {
             }
         }
         result
+    }
+
+    /// State no replica would write was found (and deleted): counted, and warned about at
+    /// most once per back-off period. `what` names it.
+    fn invalid_state(&self, what: &'static str) {
+        let seen = self.stats.invalid_state.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.invalid_warned_at.lock().expect("warn lock");
+        if last.is_none_or(|at| at.elapsed() >= BACKOFF) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                seen = seen + 1,
+                "{what} in Redis is not one a replica writes; deleted. Something other than the broker writes under BROKER_REDIS_KEY_PREFIX: see docs/operations.md on a Redis ACL"
+            );
+        }
     }
 
     fn conn(&self) -> ConnectionManager {

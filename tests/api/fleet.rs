@@ -7,9 +7,9 @@ use serde_json::Value;
 use crate::harness::{RedisServer, Sts, TestApp, Vars};
 
 /// Base64 of 32 fixed, varied bytes: the fleet's sealing key in these tests.
-const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-fn fleet_vars(vars: &mut Vars, redis_url: &str) {
+pub(crate) fn fleet_vars(vars: &mut Vars, redis_url: &str) {
     vars.insert("BROKER_REDIS_URL".into(), redis_url.into());
     vars.insert("BROKER_CACHE_ENCRYPTION_KEY".into(), SEAL_KEY.into());
     // Callers named by a trusted header, so each request can be a different caller.
@@ -21,7 +21,10 @@ fn fleet_vars(vars: &mut Vars, redis_url: &str) {
 }
 
 /// Three replicas on one STS emulator and one Redis.
-async fn fleet(redis: &RedisServer, extra: impl Fn(&mut Vars) + Clone + 'static) -> Vec<TestApp> {
+pub(crate) async fn fleet(
+    redis: &RedisServer,
+    extra: impl Fn(&mut Vars) + Clone + 'static,
+) -> Vec<TestApp> {
     let sts = Sts::demo().await;
     let mut replicas = Vec::new();
     for _ in 0..3 {
@@ -39,7 +42,7 @@ async fn fleet(redis: &RedisServer, extra: impl Fn(&mut Vars) + Clone + 'static)
     replicas
 }
 
-async fn key_id(app: &TestApp, caller: &str) -> String {
+pub(crate) async fn key_id(app: &TestApp, caller: &str) -> String {
     let response = app.get_token().header("X-User", caller).await;
     assert_eq!(response.status(), 200, "{caller}");
     let body: Value = response.json().await.unwrap();
@@ -240,7 +243,7 @@ async fn a_tampered_value_is_refused_and_replaced_and_nothing_in_redis_is_readab
     fresh.assert_no_secrets_leaked(&[]);
 }
 
-fn sample(text: &str, name: &str) -> f64 {
+pub(crate) fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())

@@ -14,6 +14,7 @@ mod demo_page;
 mod docs;
 mod emulator_strictness;
 mod fleet;
+mod fleet_hostile;
 mod harness;
 mod hosts;
 mod identity;
