@@ -133,11 +133,13 @@ impl FleetBudget {
         let first_rate = (f64::from(self.max_qps) * f64::from(100 - self.reserve_percent.min(100))
             / 100.0)
             .max(0.001);
+        // One hash tag for both keys (one cluster slot), named after the deployment.
+        let tag = format!("{{{}}}:", self.fleet.deployment_key("sts-budget"));
         let mut conn = self.fleet.conn();
         let mut invocation = self.script.prepare_invoke();
         invocation
-            .key(self.fleet.key("{sts-budget}:", "all"))
-            .key(self.fleet.key("{sts-budget}:", "first"))
+            .key(self.fleet.key(&tag, "all"))
+            .key(self.fleet.key(&tag, "first"))
             .arg(self.max_qps)
             .arg(first_rate.to_string())
             .arg(match priority {
@@ -194,7 +196,7 @@ impl Fleet {
     }
 
     async fn heartbeat(&self) {
-        let key = self.key("", "replicas");
+        let key = self.key("", &self.deployment_key("replicas"));
         let now = chrono::Utc::now().timestamp_millis();
         let oldest = now - REPLICA_WINDOW.as_millis() as i64;
         let mut conn = self.conn();

@@ -7,8 +7,10 @@
 //!
 //! What Redis holds (all under `BROKER_REDIS_KEY_PREFIX`): `cred:<digest>` sealed credentials
 //! (AES-256-GCM, the key name as associated data), `lock:<digest>` a load lock with a random
-//! token, `{sts-budget}:all` / `{sts-budget}:first` the budget's GCRA state, and `replicas`,
-//! the replicas seen lately. Digests are SHA-256 of the scope key: never a caller id, a key id
+//! token, `{sts-budget:<deployment>}:all` / `…:first` the budget's GCRA state, and
+//! `replicas:<deployment>`, the replicas seen lately. `<deployment>` is derived from the role
+//! ARN, so two deployments on one Redis and one prefix (staging and production, say) never
+//! share a budget by accident. Digests are SHA-256 of the scope key: never a caller id, a key id
 //! or a secret.
 
 mod budget;
@@ -35,6 +37,9 @@ pub struct FleetConfig {
     pub prefix: String,
     /// Every Redis operation gives up after this long.
     pub timeout: Duration,
+    /// What the budget and replica keys are named after: the first hex digits of the SHA-256
+    /// of `BROKER_ROLE_ARN` (the deployment's own role, not secret).
+    pub deployment: String,
 }
 
 impl std::fmt::Debug for FleetConfig {
@@ -44,6 +49,7 @@ impl std::fmt::Debug for FleetConfig {
             .field("keys", &self.keys)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("deployment", &self.deployment)
             .finish()
     }
 }
@@ -205,6 +211,11 @@ impl Fleet {
 
     fn key(&self, kind: &str, name: &str) -> String {
         format!("{}{kind}{name}", self.config.prefix)
+    }
+
+    /// The deployment's own key for `kind` (`replicas`, the budget's hash tag).
+    fn deployment_key(&self, kind: &str) -> String {
+        format!("{}:{}", kind, self.config.deployment)
     }
 
     /// Runs one Redis operation with the timeout, recording health; skipped during backoff.

@@ -7,20 +7,31 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::fleet::{fleet, key_id, sample};
-use crate::harness::RedisServer;
+use crate::harness::{RedisServer, Vars};
 
-const ALL: &str = "sts-broker:{sts-budget}:all";
-const FIRST: &str = "sts-broker:{sts-budget}:first";
+/// The budget's two keys (`all`, `first`), once a first load has written them.
+fn budget_keys(redis: &RedisServer) -> (String, String) {
+    let keys: Vec<String> = redis.dump().into_iter().map(|(k, _)| k).collect();
+    let find = |end: &str| {
+        keys.iter()
+            .find(|k| k.starts_with("sts-broker:{sts-budget:") && k.ends_with(end))
+            .unwrap_or_else(|| panic!("no budget key *{end} in {keys:?}"))
+            .clone()
+    };
+    (find("}:all"), find("}:first"))
+}
 
 #[tokio::test]
 async fn budget_state_no_replica_writes_falls_back_to_the_local_share_and_says_so() {
     let redis = RedisServer::start();
     let replicas = fleet(&redis, |_| {}).await;
     let replica = &replicas[0];
+    key_id(replica, "first").await;
+    let (all, first) = budget_keys(&redis);
     for (n, value) in ["99999999999", "not-a-number"].into_iter().enumerate() {
         // Far ahead (every call refused for years) or unparsable, on both keys.
-        redis.command(&["SET", ALL, value]).unwrap();
-        redis.command(&["SET", FIRST, value]).unwrap();
+        redis.command(&["SET", &all, value]).unwrap();
+        redis.command(&["SET", &first, value]).unwrap();
         let response = replica
             .get_token()
             .header("X-User", format!("new-{n}"))
@@ -33,7 +44,7 @@ async fn budget_state_no_replica_writes_falls_back_to_the_local_share_and_says_s
     let metrics = replica.metrics().await.text().await.unwrap();
     assert!(sample(&metrics, "sts_broker_fleet_invalid_state_total") >= 2.0);
     // The state was deleted: the next call takes from the fleet's budget again.
-    let ttl = redis.command(&["PTTL", ALL]).unwrap();
+    let ttl = redis.command(&["PTTL", &all]).unwrap();
     let ttl: i64 = ttl.trim().trim_start_matches("(integer) ").parse().unwrap();
     assert!(ttl == -2 || (0..=1100).contains(&ttl), "{ttl}");
     let ready: Value = replicas[1].readyz().await.json().await.unwrap();
@@ -126,19 +137,22 @@ async fn a_replica_keeps_its_own_ceiling_when_the_budget_keys_vanish() {
         );
     })
     .await;
+    key_id(&replicas[0], "first").await;
+    let (all, first) = budget_keys(&redis);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let deleter = {
         let (stop, port) = (stop.clone(), redis.port);
         std::thread::spawn(move || {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let _ = std::process::Command::new("redis-cli")
-                    .args(["-p", &port.to_string(), "DEL", ALL, FIRST])
+                    .args(["-p", &port.to_string(), "DEL", &all, &first])
                     .output();
             }
         })
     };
     let started = Instant::now();
     let replica = &replicas[0];
+    let before = replica.sts.request_count() as f64;
     let mut statuses = Vec::new();
     for round in 0..4 {
         let calls = (0..10).map(|i| {
@@ -155,11 +169,42 @@ async fn a_replica_keeps_its_own_ceiling_when_the_budget_keys_vanish() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     deleter.join().unwrap();
     let elapsed = started.elapsed().as_secs_f64();
-    let sent = replica.sts.request_count() as f64;
+    let sent = replica.sts.request_count() as f64 - before;
     let allowed = 5.0 + 5.0 * elapsed + 1.0;
     assert!(
         sent <= allowed,
         "{sent} STS requests in {elapsed:.2} s (allowed {allowed:.1})"
     );
     assert!(statuses.contains(&503), "{statuses:?}");
+}
+
+/// Staging and production on one Redis with the default prefix: staging spending its whole
+/// budget leaves production's untouched.
+#[tokio::test]
+async fn deployments_with_different_roles_never_share_a_budget() {
+    let redis = RedisServer::start();
+    let tight = |vars: &mut Vars| {
+        vars.insert("BROKER_STS_MAX_QPS".into(), "1".into());
+        vars.insert("BROKER_STS_REFRESH_RESERVE_PERCENT".into(), "0".into());
+        vars.insert("BROKER_NEW_CALLERS_PER_SECOND".into(), "0".into());
+    };
+    let staging = fleet(&redis, move |vars| {
+        tight(vars);
+        let role = vars["BROKER_ROLE_ARN"].replace("demo-uploader", "short-role");
+        vars.insert("BROKER_ROLE_ARN".into(), role);
+    })
+    .await;
+    let production = fleet(&redis, tight).await;
+    // Staging spends its budget (a burst of one call) and then some.
+    let mut refused = false;
+    for i in 0..4 {
+        let response = staging[0]
+            .get_token()
+            .header("X-User", format!("s-{i}"))
+            .await;
+        refused |= response.status() == 503;
+    }
+    assert!(refused, "staging's budget was spent");
+    let response = production[0].get_token().header("X-User", "p-0").await;
+    assert_eq!(response.status(), 200, "production has its own budget");
 }
