@@ -13,10 +13,10 @@ use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use secrecy::SecretString;
 use sts_broker::clock::{SystemClock, UuidNonces};
 use sts_broker::config::Settings;
+use sts_broker::credentials::{AccessKey, RoleArn};
 use sts_broker::policy::{upload_session_policy, BucketName};
 use sts_broker::startup::{Application, Dependencies};
 use sts_broker::sts::client::{AssumeRoleRequest, Priority, StsClient, StsConfig};
-use sts_broker::sts::types::{AccessKey, RoleArn};
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, NonceSource, UuidNonces};
 use crate::config::Settings;
+use crate::credentials::AccessKey;
 use crate::identity::{IdentityError, IdentityErrorKind};
 use crate::oss::client::{OssClient, OssError};
-use crate::oss::cors::{missing, to_xml, upload_rule, MAX_RULES};
+use crate::oss::cors_rules::{missing, to_xml, upload_rule, MAX_RULES};
 use crate::sts::client::StsClient;
-use crate::sts::types::AccessKey;
 
 /// `sts-broker cors` modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,15 +62,17 @@ pub async fn run(
         });
     }
     let key = own_key(settings, clock.clone()).await?;
+    // The command works on the default profile's bucket.
+    let profile = settings.default_profile();
     let client = OssClient::new(
-        &settings.post.oss_endpoint,
-        settings.upload.bucket.as_str(),
-        &settings.upload.region,
+        &profile.post.oss_endpoint,
+        profile.upload.bucket.as_str(),
+        &profile.upload.region,
         clock,
     )?;
     let existing = client.get_bucket_cors(&key).await?.unwrap_or_default();
     let findings = missing(&existing, origins);
-    let bucket = settings.upload.bucket.as_str();
+    let bucket = profile.upload.bucket.as_str();
     if command == CorsCommand::Check {
         return Ok(check_report(bucket, origins, &findings));
     }

@@ -21,10 +21,7 @@ pub fn probe_address(listen: SocketAddr) -> SocketAddr {
 /// Probes `path` on the broker listening on `listen`; `Ok` only for a 200 answer.
 pub async fn run(listen: SocketAddr, path: &str) -> Result<(), String> {
     let url = format!("http://{}{path}", probe_address(listen));
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .no_proxy()
-        .build()
+    let client = crate::http_client::client(TIMEOUT, TIMEOUT)
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let response = client
         .get(&url)

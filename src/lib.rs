@@ -5,7 +5,7 @@
 /// The injectable clock and nonce source (its own crate, shared with the emulators).
 pub use broker_clock as clock;
 
-pub mod audit;
+pub mod admission;
 pub mod auth;
 pub mod backoff;
 pub mod bucket_cors;
@@ -13,17 +13,16 @@ pub mod cache;
 pub mod callback;
 pub mod cli;
 pub mod config;
-pub mod cors;
+pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod encoding;
-pub mod error;
 pub mod fleet;
 pub mod healthcheck;
+pub mod http_client;
 pub mod identity;
 pub mod issuer;
 pub mod metrics;
-pub mod middleware;
 pub mod oss;
 pub mod policy;
 pub mod ratelimit;
@@ -31,8 +30,11 @@ pub mod readiness;
 pub mod request_id;
 pub mod routes;
 pub mod secret_strength;
+pub mod services;
 pub mod shutdown;
 pub mod startup;
-pub mod state;
 pub mod sts;
+pub mod sync;
 pub mod telemetry;
+pub mod timefmt;
+pub mod web;

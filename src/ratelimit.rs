@@ -106,7 +106,7 @@ impl KeyedLimiter {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| shard.lock().expect("limiter lock").len())
+            .map(|shard| crate::sync::lock(shard).len())
             .sum()
     }
 
@@ -122,7 +122,7 @@ impl KeyedLimiter {
     ) -> Result<(), Duration> {
         let now = nanos(now);
         let key = self.hasher.hash_one(key);
-        let mut tats = self.shard(key).lock().expect("limiter lock");
+        let mut tats = crate::sync::lock(self.shard(key));
         let tat = tats.get(&key).copied().unwrap_or(now).max(now);
         let earliest = tat.saturating_sub(self.tolerance_ns);
         if earliest > now {

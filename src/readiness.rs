@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::issuer::Issuer;
+use crate::services::Services;
 use crate::sts::client::{AttemptOutcome, StsObserver};
 use crate::sts::error::is_throttling;
 
@@ -59,7 +60,7 @@ pub struct StsHealth {
 
 impl StsHealth {
     fn note(&self, state: StsState, code: Option<String>) {
-        *self.last.lock().expect("health lock") = Some(Observation {
+        *crate::sync::lock(&self.last) = Some(Observation {
             at: Instant::now(),
             state,
             code,
@@ -67,7 +68,7 @@ impl StsHealth {
     }
 
     fn last(&self) -> Option<Observation> {
-        self.last.lock().expect("health lock").clone()
+        crate::sync::lock(&self.last).clone()
     }
 }
 
@@ -171,17 +172,16 @@ impl Readiness {
 
     /// Answers a probe. Asks STS only when nothing fresh is known, and waits for that answer
     /// only when no cached credential could be served anyway.
-    /// `issuers` are every profile's, `default` first (its STS client and identity are the
-    /// ones every profile shares).
-    pub async fn evaluate(&self, issuers: &[&Issuer]) -> ReadyReport {
-        let issuer = issuers[0];
+    /// `issuers` are every profile's (any cached credential counts); STS is checked with the
+    /// shared `services`.
+    pub async fn evaluate(&self, services: &Services, issuers: &[&Issuer]) -> ReadyReport {
         let servable = issuers.iter().any(|i| i.cache().has_servable());
         let observation = match self.fresh() {
             Some(o) => Some(o),
             None => {
                 let mut done = self.checks_done.subscribe();
                 done.borrow_and_update();
-                self.start_check(issuer);
+                self.start_check(services);
                 if !servable {
                     let _ = tokio::time::timeout(self.policy.probe_wait, done.changed()).await;
                 }
@@ -195,15 +195,19 @@ impl Readiness {
             sts: state.as_str(),
             serving_from_cache: servable && !sts_ok,
             sts_code: code,
-            fleet_cache: issuer
-                .fleet()
-                .map(|f| if f.health().is_up() { "ok" } else { "degraded" }),
-            fleet_budget: issuer.fleet().map(|f| f.health().budget()),
+            fleet_cache: services.store.fleet().map(|f| {
+                if f.health().is_up() {
+                    "ok"
+                } else {
+                    "degraded"
+                }
+            }),
+            fleet_budget: services.store.fleet().map(|f| f.health().budget()),
         }
     }
 
     /// Starts one `GetCallerIdentity` check in the background unless one is running.
-    fn start_check(&self, issuer: &Issuer) {
+    fn start_check(&self, services: &Services) {
         if self
             .checking
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -211,8 +215,8 @@ impl Readiness {
         {
             return;
         }
-        let sts = issuer.sts().clone();
-        let identity = issuer.identity().clone();
+        let sts = services.sts.clone();
+        let identity = services.identity.clone();
         let health = self.health.clone();
         let checking = self.checking.clone();
         let done = self.checks_done.clone();

@@ -10,15 +10,14 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::Settings;
-use crate::error::ApiError;
-use crate::fleet::{Fleet, FleetBudget};
-use crate::issuer::{Admission, FleetLink, Issuer};
+use crate::issuer::{Issuer, UploadArea};
 use crate::metrics::Metrics;
-use crate::middleware::request_context;
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
-use crate::state::{AppState, ProfileState};
-use crate::sts::client::StsClient;
+use crate::services::{ServiceSettings, Services};
+use crate::web::error::ApiError;
+use crate::web::middleware::request_context;
+use crate::web::state::{AppState, ProfileState};
 
 /// Time and randomness the application uses; tests replace them.
 #[derive(Debug, Clone)]
@@ -135,8 +134,8 @@ impl Application {
         let server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(crate::cors::cors))
-                .wrap(from_fn(crate::middleware::allowed_host))
+                .wrap(from_fn(crate::web::cors::cors))
+                .wrap(from_fn(crate::web::hosts::allowed_host))
                 .wrap(from_fn(request_context))
                 .service(get_only("/getToken", routes::token::get_token))
                 .service(get_only(
@@ -201,46 +200,34 @@ impl Application {
     }
 }
 
-/// Everything the handlers share: the STS client (observed by metrics and readiness), the
-/// started identity, the issuer and the access layer.
+/// Everything the handlers share: the services built once (observed by metrics and
+/// readiness), one issuer per profile on them, and the access layer.
 fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState> {
-    let all_profiles = settings.all_profiles();
+    let all_profiles = settings.profiles.clone();
     let names = all_profiles.iter().map(|p| p.name.clone()).collect();
     let metrics = Arc::new(Metrics::with_profiles(names));
     let health = Arc::new(StsHealth::default());
-    let fleet = match &settings.fleet {
-        Some(config) => Some(Fleet::new(config.clone()).map_err(std::io::Error::other)?),
-        None => None,
-    };
-    let mut sts = StsClient::new(
-        settings.sts.clone(),
+    let services = Services::start(
+        ServiceSettings {
+            sts: &settings.sts,
+            identity: &settings.identity,
+            fleet: settings.fleet.as_ref(),
+            new_callers: settings.default_profile().issuer.new_callers,
+            callback: settings.callback.as_ref(),
+        },
         deps.clock.clone(),
         deps.nonces.clone(),
+        vec![metrics.clone(), health.clone()],
     )
-    .map_err(std::io::Error::other)?
-    .observed_by(metrics.clone())
-    .observed_by(health.clone());
-    if let Some(fleet) = &fleet {
-        // One budget for the whole fleet; each replica announces itself for its local share.
-        fleet.spawn_heartbeat();
-        sts = sts.with_gate(Arc::new(FleetBudget::new(
-            fleet.clone(),
-            settings.sts.max_qps,
-            settings.sts.refresh_reserve_percent,
-        )));
+    .map_err(std::io::Error::other)?;
+    if services.callbacks.is_none() {
+        if let Some(p) = all_profiles.iter().find(|p| p.callback.is_some()) {
+            return Err(std::io::Error::other(format!(
+                "profile {} has a callback but BROKER_CALLBACK_URL is not set",
+                p.name
+            )));
+        }
     }
-    let link = fleet.clone().map(|fleet| FleetLink {
-        fleet,
-        lock_for: settings.sts.retry_budget + std::time::Duration::from_secs(2),
-    });
-    // A temporary identity (RRSA, ECS role, role chaining) starts refreshing itself here.
-    let identity = settings
-        .identity
-        .start(&sts, deps.clock.clone(), deps.nonces)
-        .map_err(std::io::Error::other)?;
-    // One issuer per profile; they share the STS client, the identity, the fleet and the
-    // first-time-caller limits.
-    let newcomers = Arc::new(Admission::new(settings.issuer.new_callers));
     let profiles = all_profiles
         .into_iter()
         .enumerate()
@@ -249,12 +236,12 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
             name: profile.name.as_str().into(),
             role_arn: profile.issuer.role_arn.as_str().into(),
             issuer: Issuer::new(
-                sts.clone(),
-                identity.clone(),
+                services.clone(),
                 profile.issuer.clone(),
-                deps.clock.clone(),
-                link.clone(),
-                newcomers.clone(),
+                UploadArea {
+                    bucket: profile.upload.bucket.clone(),
+                    prefix: profile.upload.prefix.clone(),
+                },
             ),
             settings: profile,
         })
@@ -266,13 +253,10 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
         crate::auth::Access::new(&settings.access, settings.server.listen, deps.clock.clone())
             .map_err(std::io::Error::other)?;
     Ok(AppState {
-        callbacks: settings
-            .callback
-            .clone()
-            .map(crate::callback::Callbacks::new),
-        settings: Arc::new(settings),
+        services,
         profiles,
-        clock: deps.clock,
+        allowed_hosts: settings.server.allowed_hosts.clone(),
+        cors_origins: settings.access.cors_origins.clone(),
         access,
         metrics,
         readiness: Readiness::new(health, ReadinessPolicy::default()),

@@ -4,6 +4,7 @@
 //! the HTTP error type, and nothing logs or returns a presented credential.
 
 pub mod api_key;
+pub mod jwks;
 pub mod jwt;
 pub mod settings;
 

@@ -145,7 +145,7 @@ impl<V, E> Slot<V, E> {
 
     /// A remembered non-retryable error that is still in force.
     fn negative(&self) -> Option<Arc<E>> {
-        let guard = self.last_error.lock().expect("slot lock");
+        let guard = crate::sync::lock(&self.last_error);
         match &*guard {
             Some((error, Some(until))) if Instant::now() < *until => Some(error.clone()),
             _ => None,
@@ -154,9 +154,9 @@ impl<V, E> Slot<V, E> {
 
     fn store(&self, value: Arc<V>) {
         self.current.store(Some(value));
-        *self.last_error.lock().expect("slot lock") = None;
+        *crate::sync::lock(&self.last_error) = None;
         self.refresh_failures.store(0, Ordering::Relaxed);
-        *self.next_refresh_at.lock().expect("slot lock") = None;
+        *crate::sync::lock(&self.next_refresh_at) = None;
     }
 }
 
@@ -262,7 +262,7 @@ where
     pub fn knows(&self, key: &K) -> bool {
         self.protected.contains_key(key)
             || self.probation.contains_key(key)
-            || self.pending.lock().expect("pending lock").contains_key(key)
+            || crate::sync::lock(&self.pending).contains_key(key)
     }
 
     /// The value for `key`, by the rules in the module docs.
@@ -330,7 +330,7 @@ where
             current_expiration: None,
         };
         let result = self.load_shared(key, &slot, context).await;
-        let mut pending = self.pending.lock().expect("pending lock");
+        let mut pending = crate::sync::lock(&self.pending);
         if pending.get(key).is_some_and(|p| Arc::ptr_eq(p, &slot)) {
             match &result {
                 Ok(_) => {
@@ -362,7 +362,7 @@ where
         if slot.generation.load(Ordering::Acquire) != seen {
             // A load finished while this request queued and left nothing servable: share its
             // failure instead of starting another STS call for every waiter.
-            if let Some((error, _)) = &*slot.last_error.lock().expect("slot lock") {
+            if let Some((error, _)) = &*crate::sync::lock(&slot.last_error) {
                 return Err(error.clone());
             }
         }
@@ -396,7 +396,7 @@ where
                 let until = error
                     .remember()
                     .then(|| Instant::now() + self.policy.negative_ttl);
-                *slot.last_error.lock().expect("slot lock") = Some((error.clone(), until));
+                *crate::sync::lock(&slot.last_error) = Some((error.clone(), until));
                 Err(error)
             }
         };
@@ -406,7 +406,7 @@ where
 
     /// Starts one background refresh unless one runs or the backoff says not yet.
     fn maybe_refresh(&self, key: &K, slot: &Arc<Slot<V, E>>) {
-        if let Some(at) = *slot.next_refresh_at.lock().expect("slot lock") {
+        if let Some(at) = *crate::sync::lock(&slot.next_refresh_at) {
             if Instant::now() < at {
                 return;
             }
@@ -472,7 +472,7 @@ where
         self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
         let failures = slot.refresh_failures.fetch_add(1, Ordering::Relaxed);
         let wait = full_jitter(self.policy.backoff_base, self.policy.backoff_cap, failures);
-        *slot.next_refresh_at.lock().expect("slot lock") = Some(Instant::now() + wait);
+        *crate::sync::lock(&slot.next_refresh_at) = Some(Instant::now() + wait);
         let until = error
             .remember()
             .then(|| Instant::now() + self.policy.negative_ttl);
@@ -480,7 +480,7 @@ where
             retry_in_ms = wait.as_millis() as u64,
             "background credential refresh failed; serving the cached credential"
         );
-        *slot.last_error.lock().expect("slot lock") = Some((Arc::new(error), until));
+        *crate::sync::lock(&slot.last_error) = Some((Arc::new(error), until));
     }
 }
 

@@ -6,28 +6,24 @@
 //! must show the size and ETag the body states). Forwarding signs the app's copy with
 //! `BROKER_CALLBACK_SECRET`. Nothing here knows HTTP requests of the broker's own API.
 
+mod form;
 pub mod grant;
+mod handle;
+mod keys;
 pub mod signature;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+pub use form::{form_field, MAX_CALLBACK_FIELD};
+pub use handle::{CallbackAudit, CallbackError, CallbackRequest, DEADLINE};
+pub use keys::{OssKeys, KEY_URL_PREFIXES};
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use base64::{engine::general_purpose::STANDARD as B64, Engine as _};
 use rsa::RsaPublicKey;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::hmac_sha256;
-
-/// OSS delivers its callback key only under these prefixes (protocol.md §9.4).
-pub const KEY_URL_PREFIXES: [&str; 2] = [
-    "http://gosspublic.alicdn.com/",
-    "https://gosspublic.alicdn.com/",
-];
-
-/// OSS refuses a Base64 `callback` field over this (protocol.md §9.1).
-pub const MAX_CALLBACK_FIELD: usize = 5 * 1024;
 
 /// The callback section: where OSS reaches the broker, the forwarding secret, a pinned key.
 #[derive(Clone)]
@@ -64,55 +60,6 @@ pub struct CallbackBody {
     pub profile: String,
     pub dir: String,
     pub grant: String,
-}
-
-/// The `callback` form field (Base64 JSON) for one caller's form: OSS fills the system
-/// variables into a JSON body that also carries the caller, the profile, the directory and the
-/// broker's grant. `None` when it would exceed OSS's 5 KB.
-pub fn form_field(
-    config: &CallbackConfig,
-    caller: &str,
-    profile: &str,
-    dir: &str,
-    expires: i64,
-) -> Option<String> {
-    let grant = grant::sign(
-        &config.secret,
-        &grant::GrantFacts {
-            caller,
-            profile,
-            dir,
-            expires,
-        },
-    );
-    let quoted = |s: &str| serde_json::to_string(s).expect("strings serialise");
-    // protocol.md §9.2: in a JSON body the placeholders are written unquoted.
-    let body = format!(
-        "{{\"bucket\":${{bucket}},\"object\":${{object}},\"size\":${{size}},\"etag\":${{etag}},\"mimeType\":${{mimeType}},\"caller\":{},\"profile\":{},\"dir\":{},\"grant\":{}}}",
-        quoted(caller),
-        quoted(profile),
-        quoted(dir),
-        quoted(&grant)
-    );
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Param<'a> {
-        callback_url: &'a str,
-        callback_body: &'a str,
-        callback_body_type: &'static str,
-        #[serde(rename = "callbackSNI")]
-        callback_sni: bool,
-    }
-    let json = serde_json::to_vec(&Param {
-        callback_url: config.url.as_str(),
-        callback_body: &body,
-        callback_body_type: "application/json",
-        // protocol.md §9.1: without SNI an HTTPS callback can fail on the certificate.
-        callback_sni: config.url.scheme() == "https",
-    })
-    .expect("plain strings serialise");
-    let field = B64.encode(json);
-    (field.len() <= MAX_CALLBACK_FIELD).then_some(field)
 }
 
 /// Why a callback was refused or failed (for the audit line; callers only see `403`).
@@ -155,92 +102,6 @@ impl From<grant::GrantRefusal> for Refusal {
             grant::GrantRefusal::Forged => Self::GrantForged,
             grant::GrantRefusal::Expired => Self::GrantExpired,
         }
-    }
-}
-
-/// Keys fetched from OSS's key URLs, bounded.
-const MAX_KEYS: usize = 8;
-
-/// OSS's public keys: pinned, or fetched from an allowed URL once and kept.
-pub struct OssKeys {
-    pinned: Option<Arc<RsaPublicKey>>,
-    fetched: Mutex<HashMap<String, Arc<RsaPublicKey>>>,
-    http: reqwest::Client,
-}
-
-impl std::fmt::Debug for OssKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OssKeys")
-            .field("pinned", &self.pinned.is_some())
-            .finish()
-    }
-}
-
-impl OssKeys {
-    pub fn new(pinned: Option<RsaPublicKey>) -> Self {
-        Self {
-            pinned: pinned.map(Arc::new),
-            fetched: Mutex::new(HashMap::new()),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_millis(1500))
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a plain HTTP client builds"),
-        }
-    }
-
-    /// The key for `key_url_header` (Base64 of the key's URL, as OSS sends it).
-    pub async fn key(&self, key_url_header: &str) -> Result<Arc<RsaPublicKey>, Refusal> {
-        if let Some(key) = &self.pinned {
-            return Ok(key.clone());
-        }
-        let url = B64
-            .decode(key_url_header.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or(Refusal::KeyUrl)?;
-        let Some(path) = KEY_URL_PREFIXES.iter().find_map(|p| url.strip_prefix(p)) else {
-            return Err(Refusal::KeyUrl);
-        };
-        // One plain `.pem` file name: no query, fragment, further path or tricks, so a caller
-        // cannot fill the cache with variants of one URL.
-        if !(path.ends_with(".pem")
-            && path.len() <= 64
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-            && !path.contains(".."))
-        {
-            return Err(Refusal::KeyUrl);
-        }
-        // Always over HTTPS, whatever scheme the header named.
-        let url = format!("https://gosspublic.alicdn.com/{path}");
-        if let Some(key) = self.fetched.lock().expect("keys lock").get(&url) {
-            return Ok(key.clone());
-        }
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|_| Refusal::KeyFetch)?;
-        if !response.status().is_success() {
-            return Err(Refusal::KeyFetch);
-        }
-        if response.content_length().is_some_and(|n| n > 4096) {
-            return Err(Refusal::KeyFetch);
-        }
-        let text = response.text().await.map_err(|_| Refusal::KeyFetch)?;
-        if text.len() > 4096 {
-            return Err(Refusal::KeyFetch);
-        }
-        let key = Arc::new(signature::parse_public_key(&text).map_err(|_| Refusal::KeyFetch)?);
-        let mut fetched = self.fetched.lock().expect("keys lock");
-        if fetched.len() < MAX_KEYS {
-            fetched.insert(url, key.clone());
-        }
-        Ok(key)
     }
 }
 
@@ -301,27 +162,27 @@ pub struct Callbacks {
     pub config: CallbackConfig,
     keys: OssKeys,
     http: reqwest::Client,
+    /// HeadObject's client, built once (not per callback).
+    oss_http: reqwest::Client,
     /// Objects whose callback was forwarded lately (bucket, key, ETag): OSS sends each callback
     /// once, so a second delivery is a replay and is refused.
     forwarded: moka::sync::Cache<(String, String, String), ()>,
 }
 
 impl Callbacks {
-    pub fn new(config: CallbackConfig) -> Self {
-        Self {
-            keys: OssKeys::new(config.pinned_key.clone()),
-            http: reqwest::Client::builder()
-                .no_proxy()
-                // A redirect would repeat the forward as a GET without its body.
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("a plain HTTP client builds"),
+    pub fn new(config: CallbackConfig) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            keys: OssKeys::new(config.pinned_key.clone())?,
+            // No redirects: one would repeat the forward as a GET without its body. Each
+            // forward sets its own timeout (what is left of OSS's 5 s).
+            http: crate::http_client::client(Duration::from_secs(2), Duration::from_secs(5))?,
+            oss_http: crate::oss::client::OssClient::http()?,
             forwarded: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(2 * 3600))
                 .build(),
             config,
-        }
+        })
     }
 
     /// OSS's signature over the request, then the body's shape, then the grant (for `now`).
@@ -365,7 +226,7 @@ impl Callbacks {
         &self,
         body: &CallbackBody,
         target: Target<'_>,
-        identity: &crate::sts::types::AccessKey,
+        identity: &crate::credentials::AccessKey,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<(), Refusal> {
         let rest = body.object.strip_prefix(body.dir.as_str()).unwrap_or("");
@@ -388,13 +249,13 @@ impl Callbacks {
         if self.forwarded.contains_key(&seen) {
             return Err(Refusal::Replayed);
         }
-        let client = crate::oss::client::OssClient::new(
+        let client = crate::oss::client::OssClient::with_http(
+            self.oss_http.clone(),
             target.oss_endpoint,
             target.bucket,
             target.region,
             clock,
-        )
-        .map_err(|_| Refusal::HeadFailed)?;
+        );
         match client.head_object(identity, &body.object).await {
             Ok(Some((size, etag, content_type)))
                 if size == body.size
@@ -483,26 +344,6 @@ mod tests {
             secret: SecretString::from("0123456789abcdef0123456789abcdef".to_owned()),
             pinned_key: None,
         }
-    }
-
-    #[test]
-    fn the_form_field_is_oss_json_with_unquoted_placeholders() {
-        let field = form_field(&config(), "al\"ice", "avatar", "avatars/al\"ice/", 1000).unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&B64.decode(&field).unwrap()).unwrap();
-        assert_eq!(
-            json["callbackUrl"],
-            "https://upload.example.com/ossCallback"
-        );
-        assert_eq!(json["callbackBodyType"], "application/json");
-        assert_eq!(json["callbackSNI"], true);
-        let body = json["callbackBody"].as_str().unwrap();
-        assert!(body.starts_with(r#"{"bucket":${bucket},"object":${object},"size":${size},"etag":${etag},"mimeType":${mimeType},"caller":"al\"ice","profile":"avatar""#), "{body}");
-        assert!(body.contains(r#""grant":"v1.1000."#));
-        let long = "x".repeat(4000);
-        assert!(
-            form_field(&config(), &long, "p", &long, 1).is_none(),
-            "over OSS's 5 KB"
-        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub async fn run() -> ExitCode {
     tracing::info!(
         listen = %settings.server.listen,
         sts_endpoints = ?settings.sts.endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        role_arn = %settings.issuer.role_arn,
-        bucket = settings.upload.bucket.as_str(),
+        role_arn = %settings.default_profile().issuer.role_arn,
+        bucket = settings.default_profile().upload.bucket.as_str(),
         identity = %settings.identity.describe(),
         "starting sts-broker"
     );

@@ -25,7 +25,6 @@ use crate::callback::CallbackConfig;
 use crate::fleet::FleetConfig;
 use crate::identity::Identity;
 use crate::issuer::IssuerConfig;
-use crate::oss::post_object::PostSettings;
 use crate::sts::client::StsConfig;
 
 pub use profiles::{CallbackSettings, ProfileSettings, DEFAULT_PROFILE};
@@ -45,32 +44,22 @@ pub struct Settings {
     /// The broker's own key (or where to get it).
     pub identity: Identity,
     pub sts: StsConfig,
-    pub issuer: IssuerConfig,
-    pub upload: UploadSettings,
     /// Authentication, CORS and rate limits.
     pub access: AccessSettings,
-    /// Server-side POST signing (`/getPostObjectParams`, `sts-broker cors`).
-    pub post: PostSettings,
     /// Fleet mode on Redis; `None`: this replica works alone.
     pub fleet: Option<FleetConfig>,
-    /// The profiles of `BROKER_PROFILES_FILE`, besides `default` (the sections above).
+    /// Every profile, `default` (the environment's) first, then those of
+    /// `BROKER_PROFILES_FILE`; each profile's issuer, upload and signing settings live here
+    /// only.
     pub profiles: Vec<ProfileSettings>,
     /// Upload callbacks, when a profile has one.
     pub callback: Option<CallbackConfig>,
 }
 
 impl Settings {
-    /// Every profile, `default` (the environment's) first.
-    pub fn all_profiles(&self) -> Vec<ProfileSettings> {
-        let mut all = vec![ProfileSettings {
-            name: DEFAULT_PROFILE.to_owned(),
-            issuer: self.issuer.clone(),
-            upload: self.upload.clone(),
-            post: self.post.clone(),
-            callback: None,
-        }];
-        all.extend(self.profiles.iter().cloned());
-        all
+    /// The profile `default`, the environment's.
+    pub fn default_profile(&self) -> &ProfileSettings {
+        &self.profiles[0]
     }
 
     /// Start-up warnings: valid settings that are probably not what was meant.
@@ -150,11 +139,9 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
     let post_credentials = upload::read_post_credentials(r, upload.as_ref());
     let new_callers = sts::read_new_callers(r, sts.as_ref());
     let fleet = fleet::read(r);
-    let issuer = match (&lifetimes, &upload, post_credentials, new_callers) {
-        (Some(l), Some(u), Some(post_credentials), Some(new_callers)) => Some(IssuerConfig {
+    let issuer = match (&lifetimes, post_credentials, new_callers) {
+        (Some(l), Some(post_credentials), Some(new_callers)) => Some(IssuerConfig {
             role_arn: l.role_arn.clone(),
-            bucket: u.bucket.clone(),
-            upload_prefix: u.prefix.clone(),
             duration_seconds: l.duration_seconds,
             refresh_ahead_seconds: l.refresh_ahead_seconds,
             min_ttl_seconds: l.min_ttl_seconds,
@@ -175,20 +162,14 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
         }),
         _ => None,
     };
-    let profiles = profiles::read(r, defaults.as_ref()).or_else(|| {
-        // Unset is no profiles; a file that did not read is a problem already recorded.
-        (!r.is_set("BROKER_PROFILES_FILE")).then(Vec::new)
-    });
+    let profiles = profiles::read_all(r, defaults.as_ref());
     let callback = callback::read(r, profiles.as_deref());
     Some(Settings {
         callback: callback?,
-        issuer: issuer?,
         server: server?,
         identity: identity?,
         sts: sts?,
-        upload: upload?,
         access: access?,
-        post: post?,
         fleet: fleet?,
         profiles: profiles?,
     })

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use super::reader::{is_region_id, web_url, Reader};
 use super::sts::{profile_windows, Lifetimes};
 use super::upload::{content_types, oss_endpoint_for, UploadSettings};
+use crate::credentials::RoleArn;
 use crate::issuer::{IssuerConfig, PostCredentials};
 use crate::oss::post_object::PostSettings;
 use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
-use crate::sts::types::RoleArn;
 
 /// The name of the profile the environment forms.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -73,11 +73,30 @@ pub(crate) struct Defaults<'a> {
     pub issuer: &'a IssuerConfig,
 }
 
-/// The profiles of `BROKER_PROFILES_FILE` (none when unset).
-pub(crate) fn read(
+/// Every profile: `default`, built from the environment's sections, then those of
+/// `BROKER_PROFILES_FILE`. `None` when a section or the file failed (the problems are recorded).
+pub(crate) fn read_all(
     r: &mut Reader<'_>,
     defaults: Option<&Defaults<'_>>,
 ) -> Option<Vec<ProfileSettings>> {
+    let others = read(r, defaults).or_else(|| {
+        // Unset is no profiles; a file that did not read is a problem already recorded.
+        (!r.is_set(VAR)).then(Vec::new)
+    });
+    let d = defaults?;
+    let mut all = vec![ProfileSettings {
+        name: DEFAULT_PROFILE.to_owned(),
+        issuer: d.issuer.clone(),
+        upload: d.upload.clone(),
+        post: d.post.clone(),
+        callback: None,
+    }];
+    all.extend(others?);
+    Some(all)
+}
+
+/// The profiles of `BROKER_PROFILES_FILE` (none when unset).
+fn read(r: &mut Reader<'_>, defaults: Option<&Defaults<'_>>) -> Option<Vec<ProfileSettings>> {
     let path = r.get(VAR)?;
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
@@ -98,7 +117,7 @@ pub(crate) fn read(
     let before = r.problems.len();
     let mut profiles = Vec::new();
     for (name, spec) in file.profiles {
-        if let Some(profile) = one(r, &name, spec, defaults) {
+        if let Some(profile) = read_profile(r, &name, spec, defaults) {
             profiles.push(profile);
         }
     }
@@ -119,7 +138,12 @@ fn is_profile_name(name: &str) -> bool {
 }
 
 /// One profile; its problems are recorded as `profiles.<name>.<key>: …`.
-fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<ProfileSettings> {
+fn read_profile(
+    r: &mut Reader<'_>,
+    name: &str,
+    spec: Spec,
+    d: &Defaults<'_>,
+) -> Option<ProfileSettings> {
     let before = r.problems.len();
     let problem = |r: &mut Reader<'_>, key: &str, reason: String| problem(r, name, key, reason);
     if !is_profile_name(name) || name == DEFAULT_PROFILE {
@@ -163,10 +187,10 @@ fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<P
         }
     });
     let upload = UploadSettings {
-        bucket: bucket.clone(),
+        bucket,
         region: region.clone(),
         host,
-        prefix: prefix.clone(),
+        prefix,
     };
     let post = PostSettings {
         signature: d.post.signature,
@@ -183,8 +207,6 @@ fn one(r: &mut Reader<'_>, name: &str, spec: Spec, d: &Defaults<'_>) -> Option<P
         name: name.to_owned(),
         issuer: IssuerConfig {
             role_arn,
-            bucket,
-            upload_prefix: prefix,
             duration_seconds: duration,
             refresh_ahead_seconds: windows.0,
             min_ttl_seconds: windows.1,

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use super::reader::{is_region_id, web_url, Reader};
+use crate::credentials::RoleArn;
 use crate::issuer::NewCallerLimits;
 use crate::sts::client::StsConfig;
-use crate::sts::types::RoleArn;
 
 pub(crate) fn read_sts(r: &mut Reader<'_>) -> Option<StsConfig> {
     let region = r.parsed("BROKER_STS_REGION", None, |raw| {

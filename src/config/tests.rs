@@ -39,13 +39,19 @@ fn defaults() {
     assert_eq!(s.sts.endpoints[0].as_str(), "https://sts.aliyuncs.com/");
     assert_eq!(s.sts.endpoints.len(), 1);
     assert_eq!(
-        (s.issuer.refresh_ahead_seconds, s.issuer.min_ttl_seconds),
+        (
+            s.default_profile().issuer.refresh_ahead_seconds,
+            s.default_profile().issuer.min_ttl_seconds
+        ),
         (900, 300)
     );
-    assert_eq!((s.sts.max_qps, s.issuer.cache_max_entries), (50, 10_000));
-    assert_eq!(s.issuer.duration_seconds, 3600);
     assert_eq!(
-        s.upload.host,
+        (s.sts.max_qps, s.default_profile().issuer.cache_max_entries),
+        (50, 10_000)
+    );
+    assert_eq!(s.default_profile().issuer.duration_seconds, 3600);
+    assert_eq!(
+        s.default_profile().upload.host,
         "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
     );
     assert_eq!(s.access.mode, AuthMode::None);
@@ -127,16 +133,16 @@ fn refresh_windows_scale_or_are_honoured() {
     let short = with(&[("BROKER_DURATION_SECONDS", "900")]).unwrap();
     assert_eq!(
         (
-            short.issuer.refresh_ahead_seconds,
-            short.issuer.min_ttl_seconds
+            short.default_profile().issuer.refresh_ahead_seconds,
+            short.default_profile().issuer.min_ttl_seconds
         ),
         (225, 75)
     );
     let long = with(&[("BROKER_DURATION_SECONDS", "43200")]).unwrap();
     assert_eq!(
         (
-            long.issuer.refresh_ahead_seconds,
-            long.issuer.min_ttl_seconds
+            long.default_profile().issuer.refresh_ahead_seconds,
+            long.default_profile().issuer.min_ttl_seconds
         ),
         (10800, 3600)
     );
@@ -146,7 +152,10 @@ fn refresh_windows_scale_or_are_honoured() {
     ])
     .unwrap();
     assert_eq!(
-        (set.issuer.refresh_ahead_seconds, set.issuer.min_ttl_seconds),
+        (
+            set.default_profile().issuer.refresh_ahead_seconds,
+            set.default_profile().issuer.min_ttl_seconds
+        ),
         (1200, 600)
     );
     let err = with(&[
@@ -176,12 +185,18 @@ fn several_sts_endpoints_in_order() {
 #[test]
 fn post_settings_defaults_and_values() {
     let s = with(&[]).unwrap();
-    assert_eq!(s.post.signature, PostSignature::V4);
-    assert_eq!(s.post.policy_ttl, Duration::from_secs(600));
-    assert_eq!(s.post.max_upload_bytes, 10_485_760);
-    assert!(s.post.allowed_content_types.is_empty() && s.access.cors_origins.is_empty());
+    assert_eq!(s.default_profile().post.signature, PostSignature::V4);
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.policy_ttl,
+        Duration::from_secs(600)
+    );
+    assert_eq!(s.default_profile().post.max_upload_bytes, 10_485_760);
+    assert!(
+        s.default_profile().post.allowed_content_types.is_empty()
+            && s.access.cors_origins.is_empty()
+    );
+    assert_eq!(
+        s.default_profile().post.oss_endpoint,
         "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
     );
     let s = with(&[
@@ -194,17 +209,23 @@ fn post_settings_defaults_and_values() {
         ("BROKER_UPLOAD_HOST", "http://127.0.0.1:9000/examplebucket"),
     ])
     .unwrap();
-    assert_eq!(s.post.signature, PostSignature::V1);
-    assert_eq!(s.post.allowed_content_types, ["image/jpeg", "image/png"]);
+    assert_eq!(s.default_profile().post.signature, PostSignature::V1);
+    assert_eq!(
+        s.default_profile().post.allowed_content_types,
+        ["image/jpeg", "image/png"]
+    );
     assert_eq!(
         s.access.cors_origins,
         ["https://app.example.com", "http://localhost:5173"]
     );
-    assert_eq!(s.post.oss_endpoint, "http://127.0.0.1:9000/examplebucket");
+    assert_eq!(
+        s.default_profile().post.oss_endpoint,
+        "http://127.0.0.1:9000/examplebucket"
+    );
     // A custom domain cannot take API calls: the bucket's own host is used instead.
     let s = with(&[("BROKER_UPLOAD_HOST", "https://cdn.example.com")]).unwrap();
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.oss_endpoint,
         "https://examplebucket.oss-cn-hangzhou.aliyuncs.com"
     );
     let s = with(&[
@@ -216,7 +237,7 @@ fn post_settings_defaults_and_values() {
     ])
     .unwrap();
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.oss_endpoint,
         "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com"
     );
 }

@@ -114,7 +114,7 @@ impl FleetBudget {
 
     fn local(&self) -> Arc<CallBudget> {
         let replicas = self.fleet.replicas();
-        let mut local = self.local.lock().expect("budget lock");
+        let mut local = crate::sync::lock(&self.local);
         if local.0 != replicas {
             *local = (
                 replicas,

@@ -16,6 +16,7 @@
 mod budget;
 mod seal;
 mod share;
+mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 pub use budget::FleetBudget;
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
+pub use store::CredentialStore;
 
 /// The fleet section of the configuration.
 #[derive(Clone)]
@@ -103,7 +105,7 @@ pub struct FleetHealth {
 impl FleetHealth {
     /// `false` while a recent failure says to work alone.
     fn usable(&self) -> bool {
-        match *self.retry_at.lock().expect("health lock") {
+        match *crate::sync::lock(&self.retry_at) {
             Some(at) => Instant::now() >= at,
             None => true,
         }
@@ -111,12 +113,12 @@ impl FleetHealth {
 
     fn failed(&self) {
         self.up.store(false, Ordering::Relaxed);
-        *self.retry_at.lock().expect("health lock") = Some(Instant::now() + BACKOFF);
+        *crate::sync::lock(&self.retry_at) = Some(Instant::now() + BACKOFF);
     }
 
     fn answered(&self) {
         self.up.store(true, Ordering::Relaxed);
-        *self.retry_at.lock().expect("health lock") = None;
+        *crate::sync::lock(&self.retry_at) = None;
     }
 
     /// Whether the last operation succeeded.

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{Fleet, FleetError};
-use crate::sts::types::TemporaryCredentials;
+use crate::credentials::TemporaryCredentials;
 
 /// A credential as the fleet stores it, with the STS request that issued it.
 pub struct SharedCredential {

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use super::{is_role_name, Fetch, Fetched, IdentityError, IdentityErrorKind};
-use crate::sts::types::AccessKey;
+use crate::credentials::AccessKey;
 
 /// The documented metadata address, plain http (protocol.md §4.4).
 pub const DEFAULT_IMDS_ENDPOINT: &str = "http://100.100.100.200";
@@ -74,19 +74,13 @@ struct CredentialsBody {
 
 impl ImdsFetcher {
     pub(super) fn new(source: EcsSource) -> Result<Self, IdentityError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
-            // The metadata service answers only the instance itself: never via a proxy.
-            .no_proxy()
-            .user_agent(concat!("sts-broker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                IdentityError::new(
-                    IdentityErrorKind::Client,
-                    format!("cannot build the metadata client: {e}"),
-                )
-            })?;
+        // The metadata service answers only the instance itself: never via a proxy.
+        let http = crate::http_client::client(CONNECT_TIMEOUT, TOTAL_TIMEOUT).map_err(|e| {
+            IdentityError::new(
+                IdentityErrorKind::Client,
+                format!("cannot build the metadata client: {e}"),
+            )
+        })?;
         Ok(Self { source, http })
     }
 

@@ -11,8 +11,8 @@ mod refresh;
 use std::sync::Arc;
 
 use crate::clock::{Clock, NonceSource};
+use crate::credentials::AccessKey;
 use crate::sts::client::{StsClient, StsError};
-use crate::sts::types::AccessKey;
 
 pub use imds::{EcsSource, DEFAULT_IMDS_ENDPOINT};
 pub use oidc::OidcSource;
@@ -201,7 +201,7 @@ impl Identity {
     }
 }
 
-/// RAM role names: 1-64 letters, digits, `.` and `-` (the same rule as [`crate::sts::types::RoleArn`]).
+/// RAM role names: 1-64 letters, digits, `.` and `-` (the same rule as [`crate::credentials::RoleArn`]).
 pub(crate) fn is_role_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name

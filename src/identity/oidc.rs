@@ -12,8 +12,8 @@ use super::{
     default_session_name, Fetch, Fetched, IdentityError, IdentityErrorKind, OWN_SESSION_SECONDS,
 };
 use crate::clock::Clock;
+use crate::credentials::RoleArn;
 use crate::sts::client::{OidcRequest, StsClient};
-use crate::sts::types::RoleArn;
 
 /// protocol.md §4.5: `OIDCToken` is 4-20,000 characters.
 const MAX_TOKEN_CHARS: usize = 20_000;

@@ -7,8 +7,8 @@ use futures_util::future::BoxFuture;
 
 use super::{default_session_name, Fetch, Fetched, IdentityError, OWN_SESSION_SECONDS};
 use crate::clock::Clock;
+use crate::credentials::{AccessKey, RoleArn};
 use crate::sts::client::{AssumeRoleRequest, Priority, StsClient};
-use crate::sts::types::{AccessKey, RoleArn};
 
 /// A `ram_role_arn` profile as configured.
 #[derive(Debug, Clone)]

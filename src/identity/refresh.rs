@@ -12,7 +12,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::{IdentityError, IdentityErrorKind};
 use crate::clock::{Clock, NonceSource};
-use crate::sts::types::{format_timestamp, AccessKey, TemporaryCredentials};
+use crate::credentials::{AccessKey, TemporaryCredentials};
+use crate::timefmt::format_timestamp;
 
 /// Refresh when this little validity is left, at the least: credentials-go refreshes at
 /// ≤ 180 s (protocol.md §6).
@@ -184,16 +185,16 @@ impl Refresher {
                     "broker identity loaded"
                 );
                 let key = f.key.clone();
-                *self.cached.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Cached {
+                *crate::sync::write(&self.cached) = Some(Arc::new(Cached {
                     key: f.key,
                     expiration: f.expiration,
                     refresh_at,
                 }));
-                *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                *crate::sync::lock(&self.failure) = None;
                 Ok(key)
             }
             Err(error) => {
-                let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+                let mut failure = crate::sync::lock(&self.failure);
                 let consecutive = failure.as_ref().map_or(1, |f| f.consecutive + 1);
                 let backoff =
                     (FIRST_BACKOFF_SECONDS << (consecutive - 1).min(4)).min(MAX_BACKOFF_SECONDS);
@@ -217,7 +218,7 @@ impl Refresher {
 
     /// The last load error while its back-off lasts.
     fn backing_off(&self, now: DateTime<Utc>) -> Option<IdentityError> {
-        let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = crate::sync::lock(&self.failure);
         failure
             .as_ref()
             .filter(|f| now < f.retry_at)
@@ -270,7 +271,7 @@ impl Refresher {
         }
         let now = self.clock.now();
         let mut next = self.snapshot().map(|c| c.refresh_at);
-        let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let failure = crate::sync::lock(&self.failure);
         if let Some(f) = failure.as_ref() {
             next = Some(f.retry_at);
         }
@@ -302,10 +303,7 @@ impl Refresher {
     }
 
     fn snapshot(&self) -> Option<Arc<Cached>> {
-        self.cached
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        crate::sync::read(&self.cached).clone()
     }
 }
 

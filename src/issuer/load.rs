@@ -1,39 +1,26 @@
 //! Loading one scope's credential: the broker's own key, then `AssumeRole` with the scope's
 //! session policy, with one forced identity refresh on `InvalidSecurityToken.*`, and the
-//! clock-skew check of what STS returned. In fleet mode the load goes through the fleet: a
+//! clock-skew check of what STS returned, through the credential store: in fleet mode a
 //! credential another replica stored is adopted, and only one replica calls STS for a scope.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
 use super::{Grant, IssuerConfig, LoadError, Scope};
 use crate::cache::{LoadContext, LoadKind};
-use crate::clock::Clock;
-use crate::fleet::{Fleet, SharedCredential, Wanted};
-use crate::identity::Identity;
-use crate::sts::client::{AssumeRoleRequest, Priority, StsClient};
+use crate::fleet::{SharedCredential, Wanted};
+use crate::services::Services;
+use crate::sts::client::{AssumeRoleRequest, Priority};
 
-/// Fleet mode, as the issuer uses it.
-#[derive(Debug, Clone)]
-pub struct FleetLink {
-    pub fleet: Arc<Fleet>,
-    /// How long one load may hold a scope's fleet lock: the STS retry budget and a margin.
-    pub lock_for: Duration,
-}
-
-/// Everything a load needs, shared by the cache's loader.
+/// Loads one profile's scopes, for the cache: the shared services and the profile's settings.
 #[derive(Debug)]
-pub(super) struct Loading {
-    pub sts: StsClient,
-    pub identity: Identity,
+pub(super) struct ScopeLoader {
+    pub services: Arc<Services>,
     pub config: Arc<IssuerConfig>,
-    pub clock: Arc<dyn Clock>,
-    pub fleet: Option<FleetLink>,
 }
 
-impl Loading {
+impl ScopeLoader {
     pub(super) async fn load(
         &self,
         scope: &Scope,
@@ -45,10 +32,7 @@ impl Loading {
             LoadKind::First => Priority::First,
             LoadKind::Reload | LoadKind::Refresh => Priority::Refresh,
         };
-        let Some(link) = &self.fleet else {
-            return Ok(grant(scope, self.assume(scope, priority).await?));
-        };
-        let now = self.clock.now();
+        let now = self.services.clock.now();
         let min_ttl = chrono::Duration::seconds(self.config.min_ttl_seconds.into());
         let refresh_ahead = chrono::Duration::seconds(self.config.refresh_ahead_seconds.into());
         // A refresh adopts only a credential newer than ours and outside the refresh window
@@ -62,11 +46,10 @@ impl Loading {
             min_ttl,
             now,
         };
-        let shared = link
-            .fleet
-            .load_through(&digest(scope), wanted, link.lock_for, || {
-                self.assume(scope, priority)
-            })
+        let shared = self
+            .services
+            .store
+            .load_through(|| digest(scope), wanted, || self.assume(scope, priority))
             .await?;
         Ok(grant(scope, shared))
     }
@@ -77,7 +60,8 @@ impl Loading {
         scope: &Scope,
         priority: Priority,
     ) -> Result<SharedCredential, LoadError> {
-        let (sts, identity, settings) = (&self.sts, &self.identity, &self.config);
+        let (sts, identity) = (&self.services.sts, &self.services.identity);
+        let settings = &self.config;
         let signer = identity.current().await?;
         let request = AssumeRoleRequest {
             role_arn: &settings.role_arn,
@@ -109,7 +93,7 @@ impl Loading {
         // A brand-new credential already under the handout floor means the broker's clock is
         // far off STS's (STS accepts up to 15 minutes of skew): refuse it rather than hand it
         // out.
-        let left = (assumed.credentials.expiration - self.clock.now()).num_seconds();
+        let left = (assumed.credentials.expiration - self.services.clock.now()).num_seconds();
         if left <= i64::from(settings.min_ttl_seconds) {
             tracing::error!(
                 seconds_left = left,

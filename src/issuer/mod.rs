@@ -8,33 +8,38 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-mod admission;
+mod form;
 mod load;
+
+pub use form::{FormError, FormProfile, SignedForm};
 
 use std::net::IpAddr;
 
-pub use admission::{Admission, NewCallerLimits};
-pub use load::FleetLink;
+pub use crate::admission::{Admission, NewCallerLimits, NewCallersLimited};
 
 use crate::backoff::Retryable;
 use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Outcome};
-use crate::clock::Clock;
-use crate::fleet::Fleet;
-use crate::identity::{Identity, IdentityError};
+use crate::credentials::{RoleArn, TemporaryCredentials};
+use crate::identity::IdentityError;
 use crate::policy::{
     role_session_name, upload_session_policy, BucketName, CallerId, PolicyTooLarge, UploadPrefix,
 };
-use crate::ratelimit::RateLimitKind;
-use crate::sts::client::{StsClient, StsError};
-use crate::sts::types::{RoleArn, TemporaryCredentials};
+use crate::services::Services;
+use crate::sts::client::StsError;
 
-/// What the issuer needs to know: whose role, which bucket and prefix, how long credentials
+/// Where a profile's callers upload: the bucket and the directory template (the profile's
+/// upload settings hold them; the issuer is given them at start-up).
+#[derive(Debug, Clone)]
+pub struct UploadArea {
+    pub bucket: BucketName,
+    pub prefix: UploadPrefix,
+}
+
+/// What the issuer needs to know besides the upload area: whose role, how long credentials
 /// live and how the cache treats them.
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub role_arn: RoleArn,
-    pub bucket: BucketName,
-    pub upload_prefix: UploadPrefix,
     pub duration_seconds: u32,
     /// A cached credential with less validity left is refreshed in the background.
     pub refresh_ahead_seconds: u32,
@@ -104,11 +109,8 @@ pub enum IssueError {
     #[error("session policy too large")]
     PolicyTooLarge(#[from] PolicyTooLarge),
     /// A caller with no credential yet, over a first-time-caller limit: nothing was loaded.
-    #[error("{} over their limit; retry after {retry_after_seconds} s", kind.describe())]
-    NewCallersLimited {
-        kind: RateLimitKind,
-        retry_after_seconds: u32,
-    },
+    #[error(transparent)]
+    NewCallersLimited(#[from] NewCallersLimited),
 }
 
 /// Everything that makes two credentials interchangeable (the cache key).
@@ -174,27 +176,34 @@ pub struct Issued {
     pub outcome: Outcome,
 }
 
+/// One profile's issuer: its callers' scopes, its shared scopes and its credential cache, on
+/// the services every profile shares.
 pub struct Issuer {
-    sts: StsClient,
-    identity: Identity,
+    services: Arc<Services>,
     config: Arc<IssuerConfig>,
+    area: UploadArea,
     scopes: moka::sync::Cache<CallerId, Arc<Scope>>,
-    /// The one scope of shared server-signed forms (`PostCredentials::Shared`).
-    forms: Option<Arc<Scope>>,
+    /// Credentials shared by every caller of the profile, each under its own name and session
+    /// policy (e.g. [`FORMS`]: the one credential signing server-side forms).
+    shared: Vec<(&'static str, Arc<Scope>)>,
     cache: CredentialCache<Arc<Scope>, Grant, LoadError>,
-    newcomers: Arc<Admission>,
-    clock: Arc<dyn Clock>,
-    fleet: Option<Arc<Fleet>>,
 }
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Issuer")
-            .field("identity", &self.identity.describe())
+            .field("identity", &self.services.identity.describe())
+            .field(
+                "shared",
+                &self.shared.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("cache", &self.cache)
             .finish()
     }
 }
+
+/// The shared scope of server-signed forms (`PostCredentials::Shared`).
+pub const FORMS: &str = "forms";
 
 /// A grant for a server-signed form, and the caller's directory the form is confined to.
 #[derive(Debug, Clone)]
@@ -212,25 +221,37 @@ const PROMOTE_AFTER_SECONDS: i64 = 60;
 
 pub const SHARED_FORMS_SESSION_NAME: &str = "sts-broker-forms";
 
+impl Scope {
+    /// The scope of `policy` under the profile's role, for `dir`.
+    fn new(config: &IssuerConfig, role_session_name: String, dir: String, policy: String) -> Self {
+        Self {
+            key: ScopeKey {
+                role_arn: config.role_arn.clone(),
+                policy_sha256: Sha256::digest(policy.as_bytes()).into(),
+                role_session_name,
+                duration_seconds: config.duration_seconds,
+            },
+            dir,
+            policy,
+        }
+    }
+}
+
 /// The scope of the one credential that signs every caller's form: the upload root (the
 /// prefix template before `${sub}`). `None` when the root is empty (the whole bucket), which
 /// the configuration refuses.
-fn shared_form_scope(config: &IssuerConfig) -> Option<Arc<Scope>> {
-    let root = config.upload_prefix.root();
+fn shared_form_scope(config: &IssuerConfig, area: &UploadArea) -> Option<Scope> {
+    let root = area.prefix.root();
     if root.is_empty() {
         return None;
     }
-    let policy = upload_session_policy(&config.bucket, root).ok()?;
-    Some(Arc::new(Scope {
-        key: ScopeKey {
-            role_arn: config.role_arn.clone(),
-            policy_sha256: Sha256::digest(policy.as_bytes()).into(),
-            role_session_name: config.forms_session_name.clone(),
-            duration_seconds: config.duration_seconds,
-        },
-        dir: root.to_owned(),
+    let policy = upload_session_policy(&area.bucket, root).ok()?;
+    Some(Scope::new(
+        config,
+        config.forms_session_name.clone(),
+        root.to_owned(),
         policy,
-    }))
+    ))
 }
 
 /// Scopes are keyed by their `ScopeKey` only.
@@ -249,27 +270,17 @@ impl std::hash::Hash for Scope {
 }
 
 impl Issuer {
-    pub fn new(
-        sts: StsClient,
-        identity: Identity,
-        config: IssuerConfig,
-        clock: Arc<dyn Clock>,
-        fleet: Option<FleetLink>,
-        newcomers: Arc<Admission>,
-    ) -> Self {
+    /// The issuer of one profile (`config`, uploads to `area`) on the shared `services`.
+    pub fn new(services: Arc<Services>, config: IssuerConfig, area: UploadArea) -> Self {
         let settings = Arc::new(config);
-        let fleet_handle = fleet.as_ref().map(|link| link.fleet.clone());
-        let loading = Arc::new(load::Loading {
-            sts: sts.clone(),
-            identity: identity.clone(),
+        let loader = Arc::new(load::ScopeLoader {
+            services: services.clone(),
             config: settings.clone(),
-            clock: clock.clone(),
-            fleet,
         });
         let loader: Loader<Arc<Scope>, Grant, LoadError> =
             Arc::new(move |scope: Arc<Scope>, context: LoadContext| {
-                let loading = loading.clone();
-                Box::pin(async move { loading.load(&scope, context).await })
+                let loader = loader.clone();
+                Box::pin(async move { loader.load(&scope, context).await })
             });
         let policy = CachePolicy {
             refresh_ahead: chrono::Duration::seconds(settings.refresh_ahead_seconds.into()),
@@ -286,33 +297,54 @@ impl Issuer {
             .max_capacity(settings.cache_max_entries)
             .time_to_idle(Duration::from_secs(settings.duration_seconds.into()))
             .build();
-        let forms = (settings.post_credentials == PostCredentials::Shared)
-            .then(|| shared_form_scope(&settings))
-            .flatten();
-        Self {
-            cache: CredentialCache::new(policy, clock.clone(), loader),
-            newcomers,
-            sts,
-            identity,
-            config: settings,
+        let mut issuer = Self {
+            cache: CredentialCache::new(policy, services.clock.clone(), loader),
+            services,
+            config: settings.clone(),
+            area,
             scopes,
-            forms,
-            clock,
-            fleet: fleet_handle,
+            shared: Vec::new(),
+        };
+        if settings.post_credentials == PostCredentials::Shared {
+            if let Some(forms) = shared_form_scope(&settings, &issuer.area) {
+                issuer.shared.push((FORMS, Arc::new(forms)));
+            }
         }
+        issuer
     }
 
-    pub fn sts(&self) -> &StsClient {
-        &self.sts
+    /// Adds a credential shared by every caller of the profile under `name`: the profile's
+    /// role with `policy`, session name `role_session_name`, handed out for `dir`.
+    pub fn with_shared_scope(
+        mut self,
+        name: &'static str,
+        role_session_name: String,
+        dir: String,
+        policy: String,
+    ) -> Self {
+        let scope = Scope::new(&self.config, role_session_name, dir, policy);
+        self.shared.retain(|(n, _)| *n != name);
+        self.shared.push((name, Arc::new(scope)));
+        self
     }
 
-    /// The fleet, in fleet mode.
-    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
-        self.fleet.as_ref()
+    /// The shared scope called `name`, when the profile has one.
+    pub fn shared_scope(&self, name: &str) -> Option<&Arc<Scope>> {
+        self.shared.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
     }
 
-    pub fn identity(&self) -> &Identity {
-        &self.identity
+    /// The services this issuer uses (shared by every profile).
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    pub fn config(&self) -> &IssuerConfig {
+        &self.config
+    }
+
+    /// The bucket and directory template of the profile's uploads.
+    pub fn area(&self) -> &UploadArea {
+        &self.area
     }
 
     pub fn cache(&self) -> &CredentialCache<Arc<Scope>, Grant, LoadError> {
@@ -324,19 +356,14 @@ impl Issuer {
         if let Some(scope) = self.scopes.get(caller) {
             return Ok(scope);
         }
-        let settings = &self.config;
-        let dir = settings.upload_prefix.render(caller);
-        let policy = upload_session_policy(&settings.bucket, &dir)?;
-        let scope = Arc::new(Scope {
-            key: ScopeKey {
-                role_arn: settings.role_arn.clone(),
-                policy_sha256: Sha256::digest(policy.as_bytes()).into(),
-                role_session_name: role_session_name(caller.as_str()),
-                duration_seconds: settings.duration_seconds,
-            },
+        let dir = self.area.prefix.render(caller);
+        let policy = upload_session_policy(&self.area.bucket, &dir)?;
+        let scope = Arc::new(Scope::new(
+            &self.config,
+            role_session_name(caller.as_str()),
             dir,
             policy,
-        });
+        ));
         self.scopes.insert(caller.clone(), scope.clone());
         Ok(scope)
     }
@@ -351,21 +378,32 @@ impl Issuer {
     ) -> Result<Issued, IssueError> {
         let scope = self.scope_for(caller)?;
         if !self.cache.knows(&scope) {
-            self.newcomers.admit(address, self.clock.now())?;
+            let now = self.services.clock.now();
+            self.services.newcomers.admit(address, now)?;
         }
         let (grant, outcome) = self.cache.get(&scope).await.map_err(IssueError::Load)?;
         Ok(Issued { grant, outcome })
     }
 
+    /// The credential of the shared scope `name` (no first-time-caller limit applies: no
+    /// caller costs an STS call). `None` when the profile has no such scope.
+    pub async fn issue_shared(&self, name: &str) -> Option<Result<Issued, IssueError>> {
+        let scope = self.shared_scope(name)?;
+        Some(match self.cache.get(scope).await {
+            Ok((grant, outcome)) => Ok(Issued { grant, outcome }),
+            Err(e) => Err(IssueError::Load(e)),
+        })
+    }
+
     /// What signs `caller`'s server-side form: with shared form credentials the one
-    /// credential of the upload root (no first-time-caller limit applies: no caller costs an
-    /// STS call), otherwise the caller's own. `dir` is always the caller's directory.
-    pub async fn issue_form(
+    /// credential of the upload root, otherwise the caller's own. `dir` is always the
+    /// caller's directory.
+    pub async fn issue_form_credential(
         &self,
         caller: &CallerId,
         address: Option<IpAddr>,
     ) -> Result<IssuedForm, IssueError> {
-        let Some(forms) = &self.forms else {
+        let Some(shared) = self.issue_shared(FORMS).await else {
             let issued = self.issue(caller, address).await?;
             return Ok(IssuedForm {
                 dir: issued.grant.dir.clone(),
@@ -373,18 +411,12 @@ impl Issuer {
                 outcome: issued.outcome,
             });
         };
-        let dir = self.config.upload_prefix.render(caller);
-        let (grant, outcome) = self.cache.get(forms).await.map_err(IssueError::Load)?;
+        let issued = shared?;
         Ok(IssuedForm {
-            grant,
-            dir,
-            outcome,
+            grant: issued.grant,
+            dir: self.area.prefix.render(caller),
+            outcome: issued.outcome,
         })
-    }
-
-    /// Like [`Issuer::issue`], for callers that do not care how the grant was obtained.
-    pub async fn credentials_for(&self, caller: &CallerId) -> Result<Arc<Grant>, IssueError> {
-        Ok(self.issue(caller, None).await?.grant)
     }
 }
 

@@ -337,7 +337,7 @@ impl StsObserver for Metrics {
                 _ => {}
             }
         }
-        let mut calls = self.sts_calls.lock().expect("metrics lock");
+        let mut calls = crate::sync::lock(&self.sts_calls);
         let code = sts_code_label(code, &calls);
         *calls.entry((action, label, code)).or_insert(0) += 1;
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use secrecy::ExposeSecret as _;
 
 use crate::clock::Clock;
-use crate::oss::cors::{from_xml, to_xml, CorsRule};
+use crate::credentials::AccessKey;
+use crate::oss::cors_rules::{from_xml, to_xml, CorsRule};
 use crate::oss::header_signer;
-use crate::sts::types::AccessKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OssError {
@@ -54,18 +54,30 @@ impl OssClient {
         region: &str,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, OssError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|_| OssError::Endpoint(bucket_url.to_owned()))?;
-        Ok(Self {
+        let http = Self::http().map_err(|_| OssError::Endpoint(bucket_url.to_owned()))?;
+        Ok(Self::with_http(http, bucket_url, bucket, region, clock))
+    }
+
+    /// The HTTP client OSS clients share (built once; clones share its connections).
+    pub fn http() -> Result<reqwest::Client, reqwest::Error> {
+        crate::http_client::client(Duration::from_secs(5), Duration::from_secs(15))
+    }
+
+    /// A client for one bucket on an existing HTTP client ([`OssClient::http`]).
+    pub fn with_http(
+        http: reqwest::Client,
+        bucket_url: &str,
+        bucket: &str,
+        region: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
             http,
             bucket_url: bucket_url.trim_end_matches('/').to_owned(),
             bucket: bucket.to_owned(),
             region: region.to_owned(),
             clock,
-        })
+        }
     }
 
     /// Sends a signed bucket-level request with the sub-resource `?<sub>`.

@@ -2,7 +2,7 @@
 //! header signing, and the bucket CORS set-up. Pure stages live apart from the one HTTP client.
 
 pub mod client;
-pub mod cors;
+pub mod cors_rules;
 pub mod header_signer;
 pub mod post_object;
 pub mod post_policy;

@@ -31,11 +31,11 @@ pub struct PostSettings {
     /// `https://<bucket>.oss-<region>.aliyuncs.com`, or path-style `http://127.0.0.1:<port>/<bucket>`.
     pub oss_endpoint: String,
 }
+use crate::credentials::TemporaryCredentials;
 use crate::oss::post_policy::{Condition, Field, PostPolicy};
 use crate::oss::post_signer::{
     v1_signature, v4_credential, v4_date, v4_datetime, v4_signature, v4_signing_key, V4_ALGORITHM,
 };
-use crate::sts::types::TemporaryCredentials;
 
 /// The `success_action_status` the policy pins: `200` with an empty body, the status
 /// `wx.uploadFile` and Alibaba's browser demo expect (protocol.md §5.2; OSS's default is 204).

@@ -97,13 +97,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// the broker's signature as an app must (docs/callbacks.md), prints the upload, and answers
 /// the JSON OSS hands to the uploader.
 async fn received(
-    state: web::Data<crate::state::AppState>,
+    state: web::Data<crate::web::state::AppState>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let (Some(config), Some(timestamp), Some(given)) = (
-        state.settings.callback.as_ref(),
+        state.services.callbacks.as_ref().map(|c| &c.config),
         header("x-broker-timestamp").and_then(|t| t.parse::<i64>().ok()),
         header("x-broker-signature"),
     ) else {

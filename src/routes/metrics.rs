@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cache::CacheStats;
 use crate::metrics::FleetValues;
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 /// The Prometheus text format, version 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -29,12 +29,12 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         add(&stats.evictions, &s.evictions);
         entries += cache.entry_count();
     }
-    let issuer = &state.default_profile().issuer;
+    let services = &state.services;
     // Read at scrape time, so the gauge follows every refresh of the broker's own identity.
     state
         .metrics
-        .set_identity_expiration(issuer.identity().expiration());
-    let fleet = issuer.fleet().map(|f| {
+        .set_identity_expiration(services.identity.expiration());
+    let fleet = services.store.fleet().map(|f| {
         let s = f.stats();
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         FleetValues {
@@ -50,7 +50,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     });
     let body = state
         .metrics
-        .render_with_fleet(&stats, entries, fleet, state.clock.now());
+        .render_with_fleet(&stats, entries, fleet, state.services.clock.now());
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .content_type(CONTENT_TYPE)

@@ -1,17 +1,16 @@
 //! `GET /getPostObjectParams`: a PostObject form signed server-side with the caller's scoped STS
-//! credential, so the client only posts it. Thin: the policy and signature come from
-//! `crate::oss::post_object`.
+//! credential, so the client only posts it. Thin: the issuer makes and signs the form
+//! (`crate::issuer::form`); this route turns it into the contract's JSON.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Duration;
 use serde::Serialize;
 
-use crate::audit::AuditRecord;
 use crate::auth::Caller;
-use crate::callback;
-use crate::error::ApiError;
-use crate::oss::post_object::{self, PostRequest, SignatureFields};
-use crate::state::{AppState, ProfileState};
+use crate::issuer::FormProfile;
+use crate::oss::post_object::SignatureFields;
+use crate::web::audit::{AuditEntry, AuditRecord};
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
 
 /// The response body; field names are the contract (the form fields are posted as they are).
 #[derive(Serialize)]
@@ -73,29 +72,6 @@ impl<'a> PostParamsResponse<'a> {
     }
 }
 
-/// For a profile with a callback, the form's `callback` field: OSS will call back with a body
-/// that carries the broker's grant, valid until `expires` (an hour past the policy: an upload
-/// may start at the last moment and take a while).
-fn callback_field(
-    state: &AppState,
-    profile: &ProfileState,
-    caller: &Caller,
-    dir: &str,
-    expires: i64,
-) -> Result<Option<String>, ApiError> {
-    match (&profile.settings.callback, &state.settings.callback) {
-        (Some(_), Some(config)) => {
-            callback::form_field(config, caller.id.as_str(), &profile.name, dir, expires)
-                .map(Some)
-                .ok_or_else(|| ApiError::Internal("the callback field exceeds OSS's 5 KB".into()))
-        }
-        (Some(_), None) => Err(ApiError::Internal(
-            "a callback profile without BROKER_CALLBACK_URL".into(),
-        )),
-        (None, _) => Ok(None),
-    }
-}
-
 pub async fn get_post_object_params(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -103,46 +79,29 @@ pub async fn get_post_object_params(
 ) -> Result<HttpResponse, ApiError> {
     let profile = state.profile(req.query_string())?;
     let settings = &profile.settings;
-    let issued = profile
+    let signed = profile
         .issuer
-        .issue_form(&caller.id, caller.address)
+        .sign_form(
+            &caller.id,
+            caller.address,
+            FormProfile {
+                name: &profile.name,
+                bucket: settings.upload.bucket.as_str(),
+                region: &settings.upload.region,
+                post: &settings.post,
+                callback: settings.callback.is_some(),
+            },
+        )
         .await?;
-    let grant = issued.grant.clone();
-    let post = &settings.post;
-    let ttl = Duration::from_std(post.policy_ttl)
-        .map_err(|_| ApiError::Internal("policy TTL out of range".into()))?;
-    let now = state.clock.now();
-    let expires = (now + ttl).timestamp() + 3600;
-    let callback = callback_field(&state, profile, &caller, &issued.dir, expires)?;
-    let form = post_object::build(
-        &PostRequest {
-            bucket: settings.upload.bucket.as_str(),
-            region: &settings.upload.region,
-            dir: &issued.dir,
-            signature: post.signature,
-            ttl,
-            max_upload_bytes: post.max_upload_bytes,
-            allowed_content_types: &post.allowed_content_types,
-            callback: callback.as_deref(),
-        },
-        &grant.credentials,
-        now,
-    )
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
     state.metrics.credential_handed_out(
         crate::metrics::Handout::PostForm,
         profile.index,
-        issued.outcome,
+        signed.outcome,
     );
-    tracing::debug!(
-        dir = %issued.dir,
-        expire = form.expire.timestamp(),
-        signature_version = ?post.signature,
-        "post form signed"
-    );
+    let form = &signed.form;
     let body = PostParamsResponse {
         host: &settings.upload.host,
-        dir: &issued.dir,
+        dir: &signed.dir,
         expire: form.expire.timestamp(),
         policy: &form.policy,
         oss_access_key_id: None,
@@ -154,7 +113,7 @@ pub async fn get_post_object_params(
         security_token: &form.security_token,
         success_action_status: form.success_action_status,
         content_disposition: form.content_disposition,
-        callback: callback.as_deref(),
+        callback: signed.callback.as_deref(),
         profile: &profile.name,
     }
     .with_signature(&form.signature);
@@ -162,14 +121,16 @@ pub async fn get_post_object_params(
         .insert_header(("Cache-Control", "no-store"))
         .json(body);
     // The request logger writes the audit line (the route tells the two flows apart).
-    response.extensions_mut().insert(AuditRecord {
-        caller: caller.id.clone(),
-        auth_mode: caller.mode.as_str(),
-        profile: profile.name.clone(),
-        role_arn: profile.role_arn.clone(),
-        dir: issued.dir.clone(),
-        grant: issued.grant,
-        outcome: issued.outcome,
-    });
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir: signed.dir.clone(),
+            grant: signed.grant.clone(),
+            outcome: signed.outcome,
+        }));
     Ok(response)
 }

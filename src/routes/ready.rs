@@ -4,10 +4,13 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::state::AppState;
+use crate::web::state::AppState;
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let report = state.readiness.evaluate(&state.issuers()).await;
+    let report = state
+        .readiness
+        .evaluate(&state.services, &state.issuers())
+        .await;
     let mut response = if report.ready {
         HttpResponse::Ok()
     } else {

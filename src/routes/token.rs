@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 
-use crate::audit::AuditRecord;
-use crate::error::ApiError;
 use crate::issuer::Grant;
-use crate::state::{AppState, ProfileState};
-use crate::sts::types::format_timestamp;
+use crate::timefmt::format_timestamp;
+use crate::web::audit::{AuditEntry, AuditRecord};
+use crate::web::error::ApiError;
+use crate::web::state::{AppState, ProfileState};
 
 /// The parts of the body that are the same for every request served from one grant; field
 /// names are the contract (clients and Alibaba's credentials-URI providers read them).
@@ -80,7 +80,7 @@ pub async fn get_token(
         profile.index,
         issued.outcome,
     );
-    let now = state.clock.now();
+    let now = state.services.clock.now();
     let prefix = grant.rendered.get_or_init(|| render_prefix(grant, profile));
     let mut body = String::with_capacity(prefix.len() + 64);
     body.push_str(prefix);
@@ -98,15 +98,17 @@ pub async fn get_token(
         .content_type("application/json")
         .body(body);
     // The request logger writes it as the audit line, joined with the request line.
-    response.extensions_mut().insert(AuditRecord {
-        caller: caller.id.clone(),
-        auth_mode: caller.mode.as_str(),
-        profile: profile.name.clone(),
-        role_arn: profile.role_arn.clone(),
-        dir: grant.dir.clone(),
-        grant: issued.grant.clone(),
-        outcome: issued.outcome,
-    });
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir: grant.dir.clone(),
+            grant: issued.grant.clone(),
+            outcome: issued.outcome,
+        }));
     Ok(response)
 }
 

@@ -11,13 +11,14 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::clock::{Clock, NonceSource};
+use crate::credentials::{AccessKey, RoleArn, TemporaryCredentials};
 use crate::request_id::current_request_id;
 use crate::sts::error::{parse_error, transport};
 pub use crate::sts::error::{StsError, TransportKind};
 pub use crate::sts::retry::Priority;
 use crate::sts::retry::{with_retries, CallBudget, CallGate, RetryPolicy};
 use crate::sts::signer;
-use crate::sts::types::{format_timestamp, AccessKey, RoleArn, TemporaryCredentials};
+use crate::timefmt::format_timestamp;
 
 const API_VERSION: &str = "2015-04-01";
 /// An STS answer larger than this is not an STS answer.
@@ -212,13 +213,8 @@ impl StsClient {
         budget: Arc<dyn CallGate>,
     ) -> Result<Self, reqwest::Error> {
         assert!(!endpoints.is_empty(), "at least one STS endpoint");
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.total)
-            .user_agent(concat!("sts-broker/", env!("CARGO_PKG_VERSION")))
-            // STS is called directly; a proxy from the environment would see every request.
-            .no_proxy()
-            .build()?;
+        // STS is called directly; a proxy from the environment would see every request.
+        let http = crate::http_client::client(timeouts.connect, timeouts.total)?;
         Ok(Self {
             http,
             endpoints,

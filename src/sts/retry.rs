@@ -105,14 +105,14 @@ impl CallBudget {
     /// load one of the whole budget and one of the first-load share.
     pub fn try_acquire_as(&self, priority: Priority) -> bool {
         let now = Instant::now();
-        let mut all = self.all.state.lock().expect("budget lock");
+        let mut all = crate::sync::lock(&self.all.state);
         let all_tokens = self.all.refilled(&all, now);
         if priority == Priority::Refresh {
             let ok = all_tokens >= 1.0;
             *all = (all_tokens - if ok { 1.0 } else { 0.0 }, now);
             return ok;
         }
-        let mut first = self.first.state.lock().expect("budget lock");
+        let mut first = crate::sync::lock(&self.first.state);
         let first_tokens = self.first.refilled(&first, now);
         let ok = all_tokens >= 1.0 && first_tokens >= 1.0;
         let take = if ok { 1.0 } else { 0.0 };

@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::sts::types::{put_digits, write_date_time};
+use crate::timefmt::{put_digits, write_date_time};
 
 pub struct JsonLines;
 

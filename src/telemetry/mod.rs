@@ -31,7 +31,7 @@ pub struct BufferedStderr(Arc<Mutex<BufWriter<Stderr>>>);
 impl BufferedStderr {
     fn lock(&self) -> MutexGuard<'_, BufWriter<Stderr>> {
         // A panic while holding the lock leaves a usable buffer.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     pub fn flush(&self) {

@@ -42,7 +42,7 @@ async fn check_apply_check_against_the_emulator() {
     let app = TestApp::builder().with_oss().spawn().await;
     let s = settings(&app, &[]);
     assert_eq!(
-        s.post.oss_endpoint,
+        s.default_profile().post.oss_endpoint,
         app.oss().bucket_url(),
         "derived from BROKER_UPLOAD_HOST"
     );

@@ -7,9 +7,9 @@ use broker_emulators::sts::{StsEmulator, StsEmulatorConfig};
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use sts_broker::clock::{FixedNonce, ManualClock, SkewedClock, SystemClock, UuidNonces};
+use sts_broker::credentials::AccessKey;
 use sts_broker::sts::client::{StsClient, StsConfig, StsError};
 use sts_broker::sts::signer;
-use sts_broker::sts::types::AccessKey;
 
 use crate::harness::Sts;
 

@@ -9,16 +9,16 @@ use serde_json::Value;
 use crate::fleet::{fleet, key_id, sample};
 use crate::harness::{RedisServer, Vars};
 
-/// The budget's two keys (`all`, `first`), once a first load has written them.
+/// The budget's two keys (`all`, `first`), named after the deployment as the replica set is
+/// (the budget's own keys expire within a second, so they are not looked up).
 fn budget_keys(redis: &RedisServer) -> (String, String) {
     let keys: Vec<String> = redis.dump().into_iter().map(|(k, _)| k).collect();
-    let find = |end: &str| {
-        keys.iter()
-            .find(|k| k.starts_with("sts-broker:{sts-budget:") && k.ends_with(end))
-            .unwrap_or_else(|| panic!("no budget key *{end} in {keys:?}"))
-            .clone()
-    };
-    (find("}:all"), find("}:first"))
+    let deployment = keys
+        .iter()
+        .find_map(|k| k.strip_prefix("sts-broker:replicas:"))
+        .unwrap_or_else(|| panic!("no replica set in {keys:?}"));
+    let tag = format!("sts-broker:{{sts-budget:{deployment}}}");
+    (format!("{tag}:all"), format!("{tag}:first"))
 }
 
 #[tokio::test]

@@ -34,18 +34,18 @@ impl ManualClock {
     }
 
     pub fn set(&self, to: DateTime<Utc>) {
-        *self.now.lock().expect("clock lock") = to;
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = to;
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().expect("clock lock");
+        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
         *now += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().expect("clock lock")
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

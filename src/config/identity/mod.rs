@@ -9,12 +9,12 @@ use secrecy::SecretString;
 
 use super::reader::Reader;
 use super::reader::{EXAMPLE_VALUE, PLACEHOLDER};
+use crate::credentials::{AccessKey, RoleArn};
 use crate::identity::file::{self, Profile};
 use crate::identity::{
     is_role_name, is_session_name, EcsSource, Identity, OidcSource, RamRoleArnSource, Source,
     DEFAULT_IMDS_ENDPOINT,
 };
-use crate::sts::types::{AccessKey, RoleArn};
 use std::sync::Arc;
 
 const AK_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
@@ -37,8 +37,6 @@ struct Chain<'r, 'a> {
     before: usize,
     tried: Vec<String>,
 }
-
-type C<'r, 'a> = Chain<'r, 'a>;
 
 impl Chain<'_, '_> {
     fn get(&self, name: &str) -> Option<String> {
@@ -94,7 +92,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Identity> {
 }
 
 /// `None` also when the source is configured wrongly (a problem is recorded then).
-fn static_keys(c: &mut C<'_, '_>) -> Option<Identity> {
+fn static_keys(c: &mut Chain<'_, '_>) -> Option<Identity> {
     match (c.get(AK_ID), c.get(AK_SECRET)) {
         (Some(id), Some(secret)) => {
             // `.env.example` fills both with well-formed placeholders: STS would only refuse
@@ -134,7 +132,7 @@ fn static_keys(c: &mut C<'_, '_>) -> Option<Identity> {
 }
 
 fn access_key(
-    c: &mut C<'_, '_>,
+    c: &mut Chain<'_, '_>,
     variable: &'static str,
     id: String,
     secret: String,
@@ -156,7 +154,7 @@ fn access_key(
 
 /// RRSA is meant once the provider ARN or the token file is set; all three are needed then
 /// (protocol.md §4.1: the OIDC provider is enabled only if all three are set).
-fn rrsa(c: &mut C<'_, '_>) -> Option<Identity> {
+fn rrsa(c: &mut Chain<'_, '_>) -> Option<Identity> {
     let (role, provider, token_file) = (c.get(ROLE_ARN), c.get(PROVIDER_ARN), c.get(TOKEN_FILE));
     if provider.is_none() && token_file.is_none() {
         c.tried.push(match role {
@@ -193,7 +191,7 @@ fn rrsa(c: &mut C<'_, '_>) -> Option<Identity> {
 
 /// Validates an OIDC source; `vars` name what a problem is reported against.
 fn oidc_source(
-    c: &mut C<'_, '_>,
+    c: &mut Chain<'_, '_>,
     vars: [&'static str; 4],
     role: String,
     provider: String,
@@ -266,7 +264,7 @@ fn is_oidc_provider_arn(raw: &str) -> bool {
 /// protocol.md §4.2: `ALIBABA_CLOUD_CREDENTIALS_FILE` or `~/.alibabacloud/credentials`, section from
 /// `ALIBABA_CLOUD_PROFILE` (default `default`).
 fn credentials_file(
-    c: &mut C<'_, '_>,
+    c: &mut Chain<'_, '_>,
     ecs_disabled: bool,
     imdsv1_disabled: bool,
 ) -> Option<Identity> {
@@ -341,13 +339,13 @@ const PROFILE_KEYS: [&str; 7] = [
 
 /// protocol.md §4.2 profile types.
 fn from_profile(
-    c: &mut C<'_, '_>,
+    c: &mut Chain<'_, '_>,
     profile: &Profile,
     origin: String,
     ecs_disabled: bool,
     imdsv1_disabled: bool,
 ) -> Option<Identity> {
-    let need = |c: &mut C<'_, '_>, key: &str| need(c, profile, &origin, key);
+    let need = |c: &mut Chain<'_, '_>, key: &str| need(c, profile, &origin, key);
     let kind = need(c, "type")?;
     let placeholders = PROFILE_KEYS
         .iter()
@@ -400,8 +398,8 @@ fn from_profile(
 }
 
 /// A `ram_role_arn` profile: a long-term key that assumes a role (role chaining).
-fn ram_role_profile(c: &mut C<'_, '_>, profile: &Profile, origin: String) -> Option<Identity> {
-    let need = |c: &mut C<'_, '_>, key: &str| need(c, profile, &origin, key);
+fn ram_role_profile(c: &mut Chain<'_, '_>, profile: &Profile, origin: String) -> Option<Identity> {
+    let need = |c: &mut Chain<'_, '_>, key: &str| need(c, profile, &origin, key);
     let (id, secret, role) = (
         need(c, "access_key_id"),
         need(c, "access_key_secret"),
@@ -435,7 +433,7 @@ fn ram_role_profile(c: &mut C<'_, '_>, profile: &Profile, origin: String) -> Opt
 
 /// An `ecs_ram_role` profile: the instance role from the metadata service.
 fn ecs_profile(
-    c: &mut C<'_, '_>,
+    c: &mut Chain<'_, '_>,
     profile: &Profile,
     origin: String,
     ecs_disabled: bool,
@@ -466,7 +464,7 @@ fn ecs_profile(
 }
 
 /// The profile's value of `key`, or a problem saying this profile type requires it.
-fn need(c: &mut C<'_, '_>, profile: &Profile, origin: &str, key: &str) -> Option<String> {
+fn need(c: &mut Chain<'_, '_>, profile: &Profile, origin: &str, key: &str) -> Option<String> {
     let value = profile.get(key);
     if value.is_none() {
         c.problem(
@@ -479,7 +477,7 @@ fn need(c: &mut C<'_, '_>, profile: &Profile, origin: &str, key: &str) -> Option
 
 /// protocol.md §4.4: only when `ALIBABA_CLOUD_ECS_METADATA` names a role (or `auto`), so a machine off
 /// Alibaba Cloud never sends anything to the metadata address.
-fn ecs(c: &mut C<'_, '_>, disabled: bool, imdsv1_disabled: bool) -> Option<Identity> {
+fn ecs(c: &mut Chain<'_, '_>, disabled: bool, imdsv1_disabled: bool) -> Option<Identity> {
     let Some(role) = c.get(ECS_METADATA) else {
         c.tried.push(format!(
             "ECS instance role: {ECS_METADATA} is not set (never probed by default)"
@@ -513,7 +511,7 @@ fn ecs(c: &mut C<'_, '_>, disabled: bool, imdsv1_disabled: bool) -> Option<Ident
 }
 
 /// The metadata base URL: plain `http://` is what the service speaks (protocol.md §4.4).
-fn imds_endpoint(c: &mut C<'_, '_>) -> Option<reqwest::Url> {
+fn imds_endpoint(c: &mut Chain<'_, '_>) -> Option<reqwest::Url> {
     let raw = c
         .get(IMDS_ENDPOINT)
         .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned());

@@ -1,18 +1,16 @@
-//! The web layer's shared state, and the `Caller` extractor that asks the access layer who is
-//! calling. Domain modules never see this type.
+//! The web layer's shared state: the services, every profile with its issuer, the access
+//! layer, metrics and readiness, and the profile a request names. Domain modules never see
+//! this type.
 
 use std::sync::Arc;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
-
-use crate::auth::{Access, Caller};
-use crate::clock::Clock;
-use crate::config::{ProfileSettings, Settings};
-use crate::error::ApiError;
+use crate::auth::Access;
+use crate::config::{AllowedHosts, ProfileSettings};
 use crate::issuer::Issuer;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use crate::services::Services;
+use crate::web::error::ApiError;
 
 /// One upload profile: its settings and its own issuer (scopes, cache, policies).
 #[derive(Debug)]
@@ -28,12 +26,14 @@ pub struct ProfileState {
 /// State shared by all handlers.
 #[derive(Debug)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// What every profile shares (STS, identity, credential store, callbacks, clock).
+    pub services: Arc<Services>,
     /// Every profile, `default` first.
     pub profiles: Vec<ProfileState>,
-    /// Upload callbacks, when a profile has one.
-    pub callbacks: Option<crate::callback::Callbacks>,
-    pub clock: Arc<dyn Clock>,
+    /// `BROKER_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `BROKER_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
     /// Who the caller is and whether it may ask now.
     pub access: Access,
     pub metrics: Arc<Metrics>,
@@ -84,20 +84,11 @@ impl AppState {
     pub fn issuers(&self) -> Vec<&Issuer> {
         self.profiles.iter().map(|p| &p.issuer).collect()
     }
-}
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
-                .clone();
-            Ok(state.access.caller(req.headers(), req.peer_addr()).await?)
-        })
+    /// The profile called `name` that has a callback (the profile a callback body names).
+    pub fn callback_profile(&self, name: &str) -> Option<&ProfileState> {
+        self.profiles
+            .iter()
+            .find(|p| &*p.name == name && p.settings.callback.is_some())
     }
 }

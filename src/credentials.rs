@@ -1,5 +1,6 @@
-//! Typed STS values: the broker's own access key, the temporary credentials STS issues and the
-//! role ARN. Secrets live in `secrecy` types and every `Debug` here redacts them.
+//! Credential values every boundary shares: the broker's own access key, the temporary
+//! credentials STS issues (OSS signs with them, the fleet stores them, the routes hand them
+//! out) and the role ARN. Secrets live in `secrecy` types and every `Debug` here redacts them.
 
 use std::fmt;
 
@@ -40,7 +41,7 @@ pub struct TemporaryCredentials {
 impl TemporaryCredentials {
     /// `Expiration` as Alibaba writes it: second precision with a literal `Z`.
     pub fn expiration_string(&self) -> String {
-        format_timestamp(self.expiration)
+        crate::timefmt::format_timestamp(self.expiration)
     }
 
     pub fn secret(&self) -> &str {
@@ -60,34 +61,6 @@ impl fmt::Debug for TemporaryCredentials {
             .field("security_token", &"[redacted]")
             .field("expiration", &self.expiration)
             .finish()
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, the timestamp shape of STS (protocol.md §1.3, §1.5).
-pub fn format_timestamp(at: DateTime<Utc>) -> String {
-    let mut out = *b"0000-00-00T00:00:00Z";
-    write_date_time(&mut out, at);
-    String::from_utf8(out.to_vec()).expect("ASCII digits")
-}
-
-/// Writes `YYYY-MM-DDTHH:MM:SS` into the first 19 bytes of `out`, which must already hold the
-/// separators. Digit by digit: this runs several times per `/getToken` (and once per log line),
-/// and both chrono's `format` and `write!` cost more than the rest of the rendering.
-pub fn write_date_time(out: &mut [u8], at: DateTime<Utc>) {
-    use chrono::{Datelike as _, Timelike as _};
-    put_digits(&mut out[0..4], at.year().clamp(0, 9999) as u32);
-    put_digits(&mut out[5..7], at.month());
-    put_digits(&mut out[8..10], at.day());
-    put_digits(&mut out[11..13], at.hour());
-    put_digits(&mut out[14..16], at.minute());
-    put_digits(&mut out[17..19], at.second());
-}
-
-/// Fills `out` with the last `out.len()` decimal digits of `value`.
-pub fn put_digits(out: &mut [u8], mut value: u32) {
-    for digit in out.iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
     }
 }
 
@@ -157,18 +130,6 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} leaked in {printed}");
         }
         assert!(printed.contains("STS.id") && printed.contains("LTAIid"));
-    }
-
-    #[test]
-    fn timestamps_have_second_precision_and_a_literal_z() {
-        let at = DateTime::parse_from_rfc3339("2015-04-09T11:52:19.987Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(format_timestamp(at), "2015-04-09T11:52:19Z");
-        let early = DateTime::parse_from_rfc3339("0999-01-02T03:04:05Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(format_timestamp(early), "0999-01-02T03:04:05Z");
     }
 
     #[test]

@@ -13,8 +13,8 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::web::error::ApiError;
+use crate::web::state::AppState;
 
 /// Request headers a browser may send (lower case, as preflights list them).
 pub const ALLOWED_REQUEST_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-request-id"];
@@ -41,7 +41,7 @@ pub async fn cors(
     let allowed_origin = {
         let origins = req
             .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.access.cors_origins.as_slice())
+            .map(|s| s.cors_origins.as_slice())
             .unwrap_or_default();
         req.headers()
             .get(ORIGIN)

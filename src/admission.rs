@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::IssueError;
 use crate::auth::address_key;
 use crate::ratelimit::{retry_after_seconds, KeyedLimiter, RateLimitKind, DEFAULT_MAX_KEYS};
 
@@ -23,6 +22,14 @@ impl NewCallerLimits {
         per_address_per_minute: 0,
         per_second: 0,
     };
+}
+
+/// A first-time caller over a limit: nothing may be loaded for it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{} over their limit; retry after {retry_after_seconds} s", kind.describe())]
+pub struct NewCallersLimited {
+    pub kind: RateLimitKind,
+    pub retry_after_seconds: u32,
 }
 
 /// The first-time-caller limits, shared by every profile's issuer.
@@ -49,12 +56,12 @@ impl Admission {
 
     /// Counts one first-time caller from `address` (`None`: not known, e.g. behind a trusted
     /// proxy, so only the overall limit applies). An IPv6 /64 counts as one address.
-    pub(super) fn admit(
+    pub fn admit(
         &self,
         address: Option<IpAddr>,
         now: DateTime<Utc>,
-    ) -> Result<(), IssueError> {
-        let refuse = |kind, wait| IssueError::NewCallersLimited {
+    ) -> Result<(), NewCallersLimited> {
+        let refuse = |kind, wait| NewCallersLimited {
             kind,
             retry_after_seconds: retry_after_seconds(wait),
         };
@@ -91,7 +98,7 @@ mod tests {
         let refused = admission.admit(Some(a), now).unwrap_err();
         assert!(matches!(
             refused,
-            IssueError::NewCallersLimited {
+            NewCallersLimited {
                 kind: RateLimitKind::NewCallersFromAddress,
                 retry_after_seconds: 1..
             }
@@ -103,7 +110,7 @@ mod tests {
         }
         assert!(matches!(
             admission.admit(None, now),
-            Err(IssueError::NewCallersLimited {
+            Err(NewCallersLimited {
                 kind: RateLimitKind::NewCallers,
                 ..
             })

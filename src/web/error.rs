@@ -88,13 +88,31 @@ impl From<IssueError> for ApiError {
         match e {
             IssueError::Load(e) => Self::Load(e),
             IssueError::PolicyTooLarge(e) => Self::PolicyTooLarge(e),
-            IssueError::NewCallersLimited {
+            IssueError::NewCallersLimited(crate::admission::NewCallersLimited {
                 kind,
                 retry_after_seconds,
-            } => Self::Denied(AccessDenied::RateLimited {
+            }) => Self::Denied(AccessDenied::RateLimited {
                 kind,
                 retry_after_seconds,
             }),
+        }
+    }
+}
+
+impl From<crate::issuer::FormError> for ApiError {
+    fn from(e: crate::issuer::FormError) -> Self {
+        match e {
+            crate::issuer::FormError::Issue(e) => e.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::callback::CallbackError> for ApiError {
+    fn from(e: crate::callback::CallbackError) -> Self {
+        match e {
+            crate::callback::CallbackError::Refused(r) => Self::CallbackRefused(r),
+            crate::callback::CallbackError::Failed(f) => Self::CallbackFailed(f),
         }
     }
 }

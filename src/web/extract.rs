@@ -1,0 +1,25 @@
+//! The `Caller` extractor: asks the access layer who is calling (authentication, caller id,
+//! rate limits) before a credential route runs.
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::auth::Caller;
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
+                .clone();
+            Ok(state.access.caller(req.headers(), req.peer_addr()).await?)
+        })
+    }
+}
