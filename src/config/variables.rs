@@ -58,6 +58,8 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_LOG_FORMAT", Some("json"), Server),
     var("BROKER_SHUTDOWN_TIMEOUT_SECONDS", Some("30"), Server),
     var("BROKER_METRICS_LISTEN", None, Server),
+    var("BROKER_BODY_TIMEOUT_MS", Some("5000"), Server),
+    var("BROKER_MAX_CONNECTIONS", Some("900"), Server),
     var("ALIBABA_CLOUD_ACCESS_KEY_ID", None, Identity),
     secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Identity),
     secret("ALIBABA_CLOUD_SECURITY_TOKEN", Identity),

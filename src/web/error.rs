@@ -41,6 +41,14 @@ pub mod codes {
     pub const CALLBACK_FAILED: &str = "callback-failed";
     /// A `Host` that `BROKER_ALLOWED_HOSTS` does not name (421; DNS-rebinding defence).
     pub const MISDIRECTED_REQUEST: &str = "misdirected-request";
+    /// The body did not arrive within `BROKER_BODY_TIMEOUT_MS`.
+    pub const REQUEST_TIMEOUT: &str = "request-timeout";
+    /// The body is larger than the route reads.
+    pub const TOO_LARGE: &str = "too-large";
+    /// The body could not be read (cut off, or malformed chunking).
+    pub const MALFORMED_BODY: &str = "malformed-body";
+    /// Too many bodies are being read at once; try again in a second.
+    pub const BUSY: &str = "busy";
 }
 
 #[derive(thiserror::Error)]
@@ -81,6 +89,18 @@ pub enum ApiError {
     /// (the host name as compared, or what was wrong with the header) is for the log only.
     #[error("misdirected request: {0}")]
     Misdirected(String),
+    /// The body did not arrive within the body deadline.
+    #[error("request body too slow")]
+    BodyTimeout,
+    /// The body is over the route's limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The body could not be read.
+    #[error("request body unreadable")]
+    BodyUnreadable,
+    /// Too many bodies are being read at once.
+    #[error("too many request bodies being read")]
+    Busy,
 }
 
 impl From<IssueError> for ApiError {
@@ -231,7 +251,35 @@ impl ApiError {
                 codes::MISDIRECTED_REQUEST,
                 "This broker does not answer for that host name.",
             ),
+            Self::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                codes::REQUEST_TIMEOUT,
+                "The request body did not arrive in time.",
+            ),
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                "The request body is too large.",
+            ),
+            Self::BodyUnreadable => (
+                StatusCode::BAD_REQUEST,
+                codes::MALFORMED_BODY,
+                "The request body could not be read.",
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::BUSY,
+                "The broker is busy; try again in a second.",
+            ),
         }
+    }
+
+    /// Answers given without reading the whole request body.
+    fn body_left_unread(&self) -> bool {
+        matches!(
+            self,
+            Self::BodyTimeout | Self::BodyTooLarge | Self::BodyUnreadable | Self::Busy
+        )
     }
 
     /// Seconds a client should wait before retrying, for 503 and 429 answers.
@@ -242,6 +290,7 @@ impl ApiError {
                 ..
             }) => Some(*retry_after_seconds),
             Self::Load(e) if matches!(**e, LoadError::Identity(_)) => Some(5),
+            Self::Busy => Some(1),
             _ => match self.sts() {
                 Some(e) if e.is_throttling() => Some(2),
                 Some(StsError::CallBudgetSpent) => Some(1),
@@ -276,6 +325,10 @@ impl ResponseError for ApiError {
         }
         if matches!(self, Self::PostOnly) {
             response.insert_header((header::ALLOW, "POST"));
+        }
+        if self.body_left_unread() {
+            // The rest of the body is never read: the connection ends with this answer.
+            response.force_close();
         }
         response.json(ErrorBody {
             code,

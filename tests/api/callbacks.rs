@@ -92,7 +92,7 @@ fn signature(timestamp: &str, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn callback_profile(app_url: &str) -> impl FnOnce(&mut Vars) {
+pub(crate) fn callback_profile(app_url: &str) -> impl FnOnce(&mut Vars) {
     let path = profiles_file(&format!(
         "[profiles.cb]\nprefix = \"cb/${{sub}}/\"\n\n[profiles.cb.callback]\nforward_url = \"{app_url}\"\n"
     ));

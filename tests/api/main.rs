@@ -25,4 +25,5 @@ mod ops;
 mod post_object;
 mod profiles;
 mod scoping;
+mod slow_bodies;
 mod token;
