@@ -80,7 +80,11 @@ impl Services {
             .start(&sts, clock.clone(), nonces)
             .map_err(|e| fail(&e))?;
         let callbacks = match settings.callback {
-            Some(config) => Some(Callbacks::new(config.clone()).map_err(|e| fail(&e))?),
+            Some(config) => Some(
+                Callbacks::new(config.clone())
+                    .map_err(|e| fail(&e))?
+                    .with_fleet(store.fleet().cloned()),
+            ),
             None => None,
         };
         Ok(Arc::new(Self {

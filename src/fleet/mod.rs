@@ -14,6 +14,7 @@
 //! or a secret.
 
 mod budget;
+mod claims;
 mod seal;
 mod share;
 mod store;
