@@ -204,14 +204,13 @@ impl Callbacks {
         let (Some(authorization), Some(key_url)) = (authorization, key_url) else {
             return Err(Refusal::MissingHeaders);
         };
-        let key = self.keys.key(key_url).await?;
-        if !signature::verify(
-            &key,
-            authorization,
-            &signature::string_to_verify(path_and_query, body),
-        ) {
-            return Err(Refusal::Signature);
-        }
+        self.keys
+            .verify(
+                key_url,
+                authorization,
+                &signature::string_to_verify(path_and_query, body),
+            )
+            .await?;
         let parsed: CallbackBody = serde_json::from_slice(body).map_err(|_| Refusal::Body)?;
         grant::verify(
             &self.config.secret,
