@@ -121,7 +121,8 @@ impl Default for ReadinessPolicy {
 pub struct ReadyReport {
     pub ready: bool,
     pub sts: &'static str,
-    /// Ready only because a cached credential can still be handed out while STS is not `ok`.
+    /// Ready only because a cached credential can still be handed out while STS is known not
+    /// to be `ok` (not while nothing is known yet).
     pub serving_from_cache: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sts_code: Option<String>,
@@ -193,7 +194,10 @@ impl Readiness {
         ReadyReport {
             ready: servable || sts_ok,
             sts: state.as_str(),
-            serving_from_cache: servable && !sts_ok,
+            // Only a known STS failure makes cached credentials the reason to be ready: before
+            // the first answer (a replica that adopted its first credential from the fleet, say)
+            // nothing is known to be wrong.
+            serving_from_cache: servable && !sts_ok && state != StsState::Unknown,
             sts_code: code,
             fleet_cache: services.store.fleet().map(|f| {
                 if f.health().is_up() {

@@ -305,3 +305,16 @@ async fn eventually_new_key(app: &TestApp, old: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A replica whose first credential came from Redis has asked STS nothing yet: its first
+/// `/readyz` must not read as an STS outage.
+#[tokio::test]
+async fn a_replica_that_adopted_its_first_credential_does_not_report_an_outage() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis, |_| {}).await;
+    let key = key_id(&replicas[0], "alice").await;
+    assert_eq!(key_id(&replicas[1], "alice").await, key, "adopted");
+    let body: Value = replicas[1].readyz().await.json().await.unwrap();
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["serving_from_cache"], false, "{body}");
+}
