@@ -153,6 +153,8 @@ pub struct Fleet {
     replica_id: String,
     /// When invalid budget state was last warned about.
     invalid_warned_at: Mutex<Option<Instant>>,
+    /// When Redis's unavailability was last warned about.
+    unavailable_warned_at: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -167,12 +169,27 @@ impl std::fmt::Debug for Fleet {
 /// Why Redis could not be used for one operation (never shown to callers).
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
+    #[error("Redis refused the user or password")]
+    LoginRefused,
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
     #[error("Redis failed: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("Redis is skipped after a recent failure")]
     Backoff,
+}
+
+/// `WRONGPASS`, `NOAUTH` or an authentication failure: the credentials in the URL are wrong.
+fn is_login_error(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"))
+        || e.to_string().contains("WRONGPASS")
+}
+
+impl FleetError {
+    fn is_refused_login(&self) -> bool {
+        matches!(self, Self::LoginRefused)
+    }
 }
 
 impl Fleet {
@@ -196,6 +213,7 @@ impl Fleet {
             replicas: AtomicU32::new(1),
             replica_id: uuid::Uuid::new_v4().simple().to_string(),
             invalid_warned_at: Mutex::new(None),
+            unavailable_warned_at: Mutex::new(None),
         }))
     }
 
@@ -240,6 +258,7 @@ impl Fleet {
     {
         let result = match tokio::time::timeout(self.config.timeout, op).await {
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if is_login_error(&e) => Err(FleetError::LoginRefused),
             Ok(Err(e)) => Err(FleetError::Redis(e)),
             Err(_) => Err(FleetError::Timeout(self.config.timeout)),
         };
@@ -247,12 +266,28 @@ impl Fleet {
             Ok(_) => self.health.answered(),
             Err(e) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                // At most one line per backoff period: further calls are skipped meanwhile.
-                tracing::warn!(error = %e, "Redis unavailable; this replica works alone for now");
                 self.health.failed();
+                self.warn_unavailable(e);
             }
         }
         result
+    }
+
+    /// One line per back-off period, however many operations fail in it (several may be in
+    /// flight when Redis goes away). A refused password or user is said as such.
+    fn warn_unavailable(&self, error: &FleetError) {
+        let mut last = self.unavailable_warned_at.lock().expect("warn lock");
+        if last.is_some_and(|at| at.elapsed() < BACKOFF) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if error.is_refused_login() {
+            tracing::error!(
+                "Redis refused the user or password in BROKER_REDIS_URL; this replica works alone until it is fixed"
+            );
+        } else {
+            tracing::warn!(error = %error, "Redis unavailable; this replica works alone for now");
+        }
     }
 
     /// State no replica would write was found (and deleted): counted, and warned about at

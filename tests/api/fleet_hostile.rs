@@ -208,3 +208,44 @@ async fn deployments_with_different_roles_never_share_a_budget() {
     let response = production[0].get_token().header("X-User", "p-0").await;
     assert_eq!(response.status(), 200, "production has its own budget");
 }
+
+/// A wrong Redis password is logged as such (once per back-off, never the password), and the
+/// replica works alone meanwhile.
+#[tokio::test]
+async fn a_wrong_redis_password_is_named_as_such() {
+    let redis = RedisServer::start();
+    let answer = redis
+        .command(&[
+            "CONFIG",
+            "SET",
+            "requirepass",
+            "the-right-password-0123456789",
+        ])
+        .unwrap();
+    assert!(answer.contains("OK"), "{answer}");
+    let url = format!(
+        "redis://:a-wrong-password-9876543210@127.0.0.1:{}/0",
+        redis.port
+    );
+    let replicas = fleet(&redis, move |vars| {
+        vars.insert("BROKER_REDIS_URL".into(), url.clone());
+    })
+    .await;
+    for n in 0..3 {
+        let response = replicas[0]
+            .get_token()
+            .header("X-User", format!("u{n}"))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = crate::harness::captured_log();
+        if log.contains("Redis refused the user or password") {
+            assert!(!log.contains("a-wrong-password-9876543210"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no line naming the password");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
