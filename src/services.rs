@@ -60,7 +60,7 @@ impl Services {
         let store = match settings.fleet {
             None => CredentialStore::Local,
             Some(config) => {
-                let fleet = Fleet::new(config.clone()).map_err(|e| fail(&e))?;
+                let fleet = Fleet::new(config.clone(), clock.clone()).map_err(|e| fail(&e))?;
                 // One budget for the whole fleet; each replica announces itself for its share.
                 fleet.spawn_heartbeat();
                 sts = sts.with_gate(Arc::new(FleetBudget::new(

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use redis::AsyncCommands as _;
 
 use super::Fleet;
 use crate::sts::retry::{CallBudget, CallGate, Priority};
@@ -70,6 +69,23 @@ if first_tat then
 end
 return 1
 "#;
+
+/// Heartbeat on Redis's clock (`TIME`), so replicas with wrong clocks still count each
+/// other: adds this replica, drops those not seen within the window, answers the count and
+/// Redis's time in milliseconds.
+pub(super) const HEARTBEAT_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {redis.call('ZCARD', KEYS[1]), now}
+"#;
+
+/// A replica's clock this far off Redis's is warned about.
+const CLOCK_TOLERANCE: Duration = Duration::from_secs(2);
+/// How often a skewed clock is warned about again.
+const SKEW_WARNING_EVERY: Duration = Duration::from_secs(300);
 
 /// The fleet-wide [`CallGate`].
 pub struct FleetBudget {
@@ -197,21 +213,35 @@ impl Fleet {
 
     async fn heartbeat(&self) {
         let key = self.key("", &self.deployment_key("replicas"));
-        let now = chrono::Utc::now().timestamp_millis();
-        let oldest = now - REPLICA_WINDOW.as_millis() as i64;
         let mut conn = self.conn();
-        let counted = self
-            .run(async {
-                let _: () = conn.zadd(&key, &self.replica_id, now).await?;
-                let _: () = conn.zrembyscore(&key, "-inf", oldest).await?;
-                let _: () = conn
-                    .pexpire(&key, REPLICA_WINDOW.as_millis() as i64)
-                    .await?;
-                conn.zcard::<_, u32>(&key).await
-            })
-            .await;
-        if let Ok(n) = counted {
-            self.replicas.store(n.max(1), Ordering::Relaxed);
+        let mut invocation = self.heartbeat_script.prepare_invoke();
+        invocation
+            .key(&key)
+            .arg(&self.replica_id)
+            .arg(REPLICA_WINDOW.as_millis() as u64);
+        let answer: Result<(u32, i64), _> = self.run(invocation.invoke_async(&mut conn)).await;
+        if let Ok((replicas, redis_ms)) = answer {
+            self.replicas.store(replicas.max(1), Ordering::Relaxed);
+            self.check_clock(redis_ms);
         }
+    }
+
+    /// Warns (at most every few minutes) when this replica's clock is off Redis's: the
+    /// heartbeats are scored on Redis's clock, but the credentials' expiry checks, JWT times and
+    /// signatures use this one.
+    fn check_clock(&self, redis_ms: i64) {
+        let skew_ms = self.clock.now().timestamp_millis() - redis_ms;
+        if skew_ms.abs() <= CLOCK_TOLERANCE.as_millis() as i64 {
+            return;
+        }
+        let mut last = self.skew_warned_at.lock().expect("warn lock");
+        if last.is_some_and(|at| at.elapsed() < SKEW_WARNING_EVERY) {
+            return;
+        }
+        *last = Some(tokio::time::Instant::now());
+        tracing::warn!(
+            skew_ms,
+            "this replica's clock is off Redis's clock by more than 2 s; check its time synchronisation (NTP)"
+        );
     }
 }

@@ -155,6 +155,11 @@ pub struct Fleet {
     invalid_warned_at: Mutex<Option<Instant>>,
     /// When Redis's unavailability was last warned about.
     unavailable_warned_at: Mutex<Option<Instant>>,
+    /// This replica's clock, compared with Redis's at each heartbeat.
+    clock: Arc<dyn crate::clock::Clock>,
+    heartbeat_script: redis::Script,
+    /// When a skewed clock was last warned about.
+    skew_warned_at: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -195,7 +200,10 @@ impl FleetError {
 impl Fleet {
     /// Connects lazily: a replica starts even while Redis is down, and reconnects in the
     /// background.
-    pub fn new(config: FleetConfig) -> Result<Arc<Self>, String> {
+    pub fn new(
+        config: FleetConfig,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Result<Arc<Self>, String> {
         let client = redis::Client::open(config.url.as_str())
             .map_err(|_| "BROKER_REDIS_URL: is not a Redis URL the client accepts".to_owned())?;
         let manager_config = redis::aio::ConnectionManagerConfig::new()
@@ -214,6 +222,9 @@ impl Fleet {
             replica_id: uuid::Uuid::new_v4().simple().to_string(),
             invalid_warned_at: Mutex::new(None),
             unavailable_warned_at: Mutex::new(None),
+            clock,
+            heartbeat_script: redis::Script::new(budget::HEARTBEAT_SCRIPT),
+            skew_warned_at: Mutex::new(None),
         }))
     }
 

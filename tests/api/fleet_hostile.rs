@@ -147,6 +147,9 @@ async fn a_replica_keeps_its_own_ceiling_when_the_budget_keys_vanish() {
                 let _ = std::process::Command::new("redis-cli")
                     .args(["-p", &port.to_string(), "DEL", &all, &first])
                     .output();
+                // Often enough to reset the budget many times a second, without taking the
+                // machine's cores from the other tests.
+                std::thread::sleep(Duration::from_millis(20));
             }
         })
     };
@@ -248,4 +251,60 @@ async fn a_wrong_redis_password_is_named_as_such() {
         assert!(Instant::now() < deadline, "no line naming the password");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Heartbeats are scored on Redis's clock, and a replica whose clock is off says so.
+#[tokio::test]
+async fn a_replica_with_a_skewed_clock_is_counted_and_warns() {
+    let redis = RedisServer::start();
+    let sts = crate::harness::Sts::demo().await;
+    let url = redis.url();
+    let skewed = crate::harness::TestApp::builder()
+        .sts(&sts)
+        .clock(sts_broker::clock::SkewedClock {
+            offset: chrono::Duration::seconds(90),
+        })
+        .vars(move |vars| crate::fleet::fleet_vars(vars, &url))
+        .spawn()
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if crate::harness::captured_log().contains("this replica's clock is off Redis's clock") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no warning about the clock");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its heartbeat carries Redis's time, not its own.
+    let time = redis.command(&["TIME"]).unwrap();
+    let redis_s: i64 = time
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("1) ")
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    let key = redis
+        .dump()
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.starts_with("sts-broker:replicas:"))
+        .unwrap();
+    let scores = redis
+        .command(&["ZRANGE", &key, "0", "-1", "WITHSCORES"])
+        .unwrap();
+    let score_ms: i64 = scores
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("2) ")
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert!(
+        (score_ms / 1000 - redis_s).abs() <= 10,
+        "{scores} vs {time}"
+    );
+    drop(skewed);
 }
