@@ -17,14 +17,14 @@ const CLAIM: Duration = Duration::from_secs(10);
 const REMEMBER: Duration = Duration::from_secs(2 * 3600);
 
 #[derive(Debug)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     claimed: moka::sync::Cache<String, ()>,
     forwarded: moka::sync::Cache<String, ()>,
     fleet: Option<Arc<Fleet>>,
 }
 
 impl Ledger {
-    pub fn new(fleet: Option<Arc<Fleet>>) -> Self {
+    pub(crate) fn new(fleet: Option<Arc<Fleet>>) -> Self {
         Self {
             claimed: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -40,7 +40,7 @@ impl Ledger {
 
     /// Claims `upload` for this delivery; `false` when it was forwarded already or another
     /// delivery of it is under way.
-    pub async fn claim(&self, upload: &str) -> bool {
+    pub(crate) async fn claim(&self, upload: &str) -> bool {
         if let Some(fleet) = &self.fleet {
             if let Ok(claimed) = fleet.claim_callback(upload, CLAIM).await {
                 return claimed;
@@ -63,7 +63,7 @@ impl Ledger {
     }
 
     /// The app took `upload`'s callback: remembered, so a replay is refused.
-    pub async fn forwarded(&self, upload: &str) {
+    pub(crate) async fn forwarded(&self, upload: &str) {
         self.forwarded.insert(upload.to_owned(), ());
         self.claimed.invalidate(upload);
         if let Some(fleet) = &self.fleet {
@@ -72,7 +72,7 @@ impl Ledger {
     }
 
     /// Nothing was forwarded for `upload`: a later delivery may try again.
-    pub async fn release(&self, upload: &str) {
+    pub(crate) async fn release(&self, upload: &str) {
         self.claimed.invalidate(upload);
         if let Some(fleet) = &self.fleet {
             let _ = fleet.release_callback(upload).await;

@@ -19,7 +19,7 @@ duration_seconds = 1800
 "#;
 
 /// Writes `text` to a fresh file and returns its path.
-pub fn profiles_file(text: &str) -> String {
+pub(crate) fn profiles_file(text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("sts-broker-profiles-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("profiles.toml");
@@ -199,6 +199,10 @@ prefix = "mine/${sub}/"
 prefix = "ok/${sub}"
 duration_seconds = 100
 content_types = ["not a type"]
+
+[profiles.keys]
+prefix = "keys/${sub}/"
+object_key = "../${uuid}"
 "#,
     );
     for expected in [
@@ -207,6 +211,7 @@ content_types = ["not a type"]
         "profiles.ok.prefix: must end with `/`",
         "profiles.ok.duration_seconds",
         "profiles.ok.content_types",
+        "profiles.keys.object_key: must be `client` or a key template",
     ] {
         assert!(shown.contains(expected), "{expected} missing from {shown}");
     }
