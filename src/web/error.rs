@@ -300,6 +300,19 @@ impl ApiError {
                 codes::MISDIRECTED_REQUEST,
                 "This broker does not answer for that host name.",
             ),
+            Self::BodyTimeout | Self::BodyTooLarge | Self::Busy | Self::BodyUnreadable => {
+                self.body_parts()
+            }
+            Self::InvalidRequest(_)
+            | Self::Multipart(_)
+            | Self::Oss(_)
+            | Self::MultipartUnavailable => self.upload_parts(),
+        }
+    }
+
+    /// Status, code and message of the answers given while reading a request body.
+    fn body_parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
             Self::BodyTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 codes::REQUEST_TIMEOUT,
@@ -315,15 +328,11 @@ impl ApiError {
                 codes::BUSY,
                 "The broker is busy; try again in a second.",
             ),
-            Self::BodyUnreadable => (
+            _ => (
                 StatusCode::BAD_REQUEST,
                 codes::INVALID_REQUEST,
                 "The request body could not be read.",
             ),
-            Self::InvalidRequest(_)
-            | Self::Multipart(_)
-            | Self::Oss(_)
-            | Self::MultipartUnavailable => self.upload_parts(),
         }
     }
 
