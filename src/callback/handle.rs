@@ -118,10 +118,14 @@ impl Callbacks {
         ));
         let refused = CallbackError::Refused;
         let target = profile(&parsed.profile).ok_or(refused(Refusal::Profile))?;
-        let upload_id = parsed.request_id.as_str();
-        if upload_id.is_empty() {
-            return Err(refused(Refusal::Body));
-        }
+        // A form signed before the body carried `reqId` (during an upgrade): the object and
+        // its ETag stand in for the upload.
+        let upload_id = if parsed.request_id.is_empty() {
+            format!("{}/{}/{}", parsed.bucket, parsed.object, parsed.etag)
+        } else {
+            parsed.request_id.clone()
+        };
+        let upload_id = upload_id.as_str();
         if !self.ledger.claim(upload_id).await {
             return Err(refused(Refusal::Replayed));
         }

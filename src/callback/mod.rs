@@ -62,8 +62,8 @@ pub struct CallbackBody {
     pub dir: String,
     pub grant: String,
     /// OSS's id of the upload request (`${reqId}`): one per upload, so the key the replay
-    /// check records.
-    #[serde(rename = "reqId")]
+    /// check records. Empty in the callbacks of forms signed before it was added.
+    #[serde(rename = "reqId", default)]
     pub request_id: String,
 }
 
