@@ -118,6 +118,30 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_slash_64_counts_as_one_address() {
+        let admission = Admission::new(NewCallerLimits {
+            per_address_per_minute: 60,
+            per_second: 0,
+        });
+        let now = Utc::now();
+        // Ten fresh addresses of one /64 use up its burst; the eleventh is refused.
+        for i in 1..=10 {
+            let ip: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            admission.admit(Some(ip), now).unwrap();
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert!(admission.admit(Some(same_64), now).is_err());
+        // The next /64 is another address.
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        admission.admit(Some(next_64), now).unwrap();
+        // IPv4 clients on a dual-stack listener still count one by one.
+        for i in 1..=20 {
+            let mapped: IpAddr = format!("::ffff:198.51.100.{i}").parse().unwrap();
+            admission.admit(Some(mapped), now).unwrap();
+        }
+    }
+
+    #[test]
     fn zero_turns_a_limit_off() {
         let admission = Admission::new(NewCallerLimits::OFF);
         for _ in 0..10_000 {

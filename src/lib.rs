@@ -34,6 +34,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod request_id;
 pub mod routes;
+pub mod secret_strength;
 pub mod services;
 pub mod shutdown;
 pub mod startup;

@@ -121,7 +121,8 @@ impl Default for ReadinessPolicy {
 pub struct ReadyReport {
     pub ready: bool,
     pub sts: &'static str,
-    /// Ready only because a cached credential can still be handed out while STS is not `ok`.
+    /// Ready only because a cached credential can still be handed out while STS is known not
+    /// to be `ok` (not while nothing is known yet).
     pub serving_from_cache: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sts_code: Option<String>,
@@ -129,6 +130,11 @@ pub struct ReadyReport {
     /// works alone and stays ready).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet_cache: Option<&'static str>,
+    /// Fleet mode only: `shared` while STS calls take from the fleet's budget, `local-share`
+    /// when one lately took from this replica's share (Redis down, or its budget state not
+    /// one a replica writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_budget: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -188,7 +194,10 @@ impl Readiness {
         ReadyReport {
             ready: servable || sts_ok,
             sts: state.as_str(),
-            serving_from_cache: servable && !sts_ok,
+            // Only a known STS failure makes cached credentials the reason to be ready: before
+            // the first answer (a replica that adopted its first credential from the fleet, say)
+            // nothing is known to be wrong.
+            serving_from_cache: servable && !sts_ok && state != StsState::Unknown,
             sts_code: code,
             fleet_cache: services.store.fleet().map(|f| {
                 if f.health().is_up() {
@@ -197,6 +206,7 @@ impl Readiness {
                     "degraded"
                 }
             }),
+            fleet_budget: services.store.fleet().map(|f| f.health().budget()),
         }
     }
 

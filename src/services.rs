@@ -60,7 +60,7 @@ impl Services {
         let store = match settings.fleet {
             None => CredentialStore::Local,
             Some(config) => {
-                let fleet = Fleet::new(config.clone()).map_err(|e| fail(&e))?;
+                let fleet = Fleet::new(config.clone(), clock.clone()).map_err(|e| fail(&e))?;
                 // One budget for the whole fleet; each replica announces itself for its share.
                 fleet.spawn_heartbeat();
                 sts = sts.with_gate(Arc::new(FleetBudget::new(
@@ -80,7 +80,11 @@ impl Services {
             .start(&sts, clock.clone(), nonces)
             .map_err(|e| fail(&e))?;
         let callbacks = match settings.callback {
-            Some(config) => Some(Callbacks::new(config.clone()).map_err(|e| fail(&e))?),
+            Some(config) => Some(
+                Callbacks::new(config.clone())
+                    .map_err(|e| fail(&e))?
+                    .with_fleet(store.fleet().cloned()),
+            ),
             None => None,
         };
         Ok(Arc::new(Self {

@@ -8,6 +8,8 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
+use crate::web::body::BodyReader;
+
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
 use crate::config::{ProfileSettings, Settings};
 use crate::issuer::{Issuer, UploadArea};
@@ -123,6 +125,9 @@ impl Application {
             None => None,
         };
         let shutdown_timeout = settings.server.shutdown_timeout.as_secs();
+        // The connection ceiling is per worker in actix: split it.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_worker = settings.server.max_connections.div_ceil(workers).max(1);
         let state = web::Data::new(app_state(settings, deps).map_err(StartupError::State)?);
         let metrics_here = metrics_listener.is_none();
         let metrics_server = match metrics_listener {
@@ -162,7 +167,6 @@ impl Application {
                 .service(get_only("/readyz", routes::ready::readyz))
                 .service(
                     web::resource("/ossCallback")
-                        .app_data(web::PayloadConfig::new(routes::oss_callback::MAX_BODY))
                         .route(web::post().to(routes::oss_callback::oss_callback))
                         .default_service(web::to(post_only)),
                 );
@@ -176,6 +180,8 @@ impl Application {
         })
         // Signals are handled by `crate::shutdown` (actix would treat SIGINT as a forced stop).
         .disable_signals()
+        .workers(workers)
+        .max_connections(per_worker)
         .shutdown_timeout(shutdown_timeout)
         .listen(listener)
         .map_err(StartupError::Server)?
@@ -282,6 +288,11 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
         access,
         metrics,
         readiness: Readiness::new(health, ReadinessPolicy::default()),
+        // Bodies being read may hold at most a quarter of the connection ceiling.
+        bodies: BodyReader::new(
+            settings.server.body_timeout,
+            settings.server.max_connections / 4,
+        ),
     })
 }
 

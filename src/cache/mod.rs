@@ -13,9 +13,12 @@
 //!
 //! Admission: a key takes a cache slot only once it has a value. Loads in flight live in a
 //! separate map and remembered failures in a small cache of their own, so neither can evict a
-//! live credential. Values live in two segments: `probation` for keys asked for once and
-//! `protected` for keys asked for again; a flood of one-shot keys only churns `probation`, and
-//! credentials callers actually reuse stay. Keys nobody asked for within `idle_ttl` are
+//! live credential. Values live in two segments: `probation` for new keys and `protected` for
+//! keys that have shown they are in use. Asking again is not enough evidence (anyone can ask
+//! twice, or a hundred times, in one breath): a key moves to `protected` only when it is asked
+//! for again at least `promote_after` after its first load, by the cache's clock. Time cannot be
+//! minted, so a flood of fresh keys, however often each is asked for, only churns `probation`,
+//! and credentials callers actually reuse stay. Keys nobody asked for within `idle_ttl` are
 //! dropped, never refreshed.
 
 use std::collections::HashMap;
@@ -76,6 +79,9 @@ pub struct CachePolicy {
     /// Values held in all (a fifth of them, at least one, for keys asked for once).
     pub max_entries: u64,
     pub idle_ttl: Duration,
+    /// How long after its first load a key must be asked for again to count as in use (and
+    /// move to the protected segment).
+    pub promote_after: chrono::Duration,
 }
 
 /// How a value was obtained.
@@ -110,6 +116,8 @@ pub struct CacheStats {
 }
 
 struct Slot<V, E> {
+    /// When the key was first asked for, by the cache's clock.
+    first_seen: DateTime<Utc>,
     current: ArcSwapOption<V>,
     /// Serialises loads of this key: the single flight.
     load_lock: tokio::sync::Mutex<()>,
@@ -122,8 +130,9 @@ struct Slot<V, E> {
 }
 
 impl<V, E> Slot<V, E> {
-    fn new() -> Self {
+    fn new(first_seen: DateTime<Utc>) -> Self {
         Self {
+            first_seen,
             current: ArcSwapOption::empty(),
             load_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -262,8 +271,10 @@ where
             return self.serve(key, &slot).await;
         }
         if let Some(slot) = self.probation.get(key) {
-            // Asked for again: a credential in use. It moves to the protected segment.
-            if self.servable(&slot).is_some() {
+            // Asked for again long enough after its first load: a credential in use. It moves
+            // to the protected segment.
+            let aged = self.clock.now() - slot.first_seen >= self.policy.promote_after;
+            if aged && self.servable(&slot).is_some() {
                 self.protected.insert(key.clone(), slot.clone());
                 self.probation.invalidate(key);
             }
@@ -312,7 +323,7 @@ where
             .lock()
             .expect("pending lock")
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Slot::new()))
+            .or_insert_with(|| Arc::new(Slot::new(self.clock.now())))
             .clone();
         let context = LoadContext {
             kind: LoadKind::First,

@@ -42,6 +42,7 @@ struct Harness {
 }
 
 const LIFETIME: i64 = 3600;
+const PROMOTE_AFTER: i64 = 60;
 
 fn harness(load_delay: Duration) -> Harness {
     let clock = ManualClock::new(Utc::now());
@@ -74,6 +75,7 @@ fn harness(load_delay: Duration) -> Harness {
         backoff_cap: Duration::from_secs(60),
         max_entries: 100,
         idle_ttl: Duration::from_secs(3600),
+        promote_after: chrono::Duration::seconds(PROMOTE_AFTER),
     };
     Harness {
         cache: CredentialCache::new(policy, Arc::new(clock.clone()), loader),
@@ -250,18 +252,27 @@ async fn failed_first_loads_take_no_slot_and_evict_nothing() {
     assert_eq!(h.calls(), before, "no established key was reloaded");
 }
 
-#[tokio::test(start_paused = true)]
-async fn reused_keys_survive_a_flood_of_one_shot_keys_three_times_the_size() {
-    let h = harness(Duration::ZERO);
+/// Twenty callers asked for their credential, and again a minute later.
+async fn established(h: &Harness) -> Vec<usize> {
+    for i in 0..20 {
+        h.cache.get(&format!("established-{i}")).await.unwrap();
+    }
+    h.age(PROMOTE_AFTER);
     let mut serials = Vec::new();
     for i in 0..20 {
-        let key = format!("established-{i}");
-        h.cache.get(&key).await.unwrap();
-        serials.push(h.cache.get(&key).await.unwrap().0.serial);
+        serials.push(
+            h.cache
+                .get(&format!("established-{i}"))
+                .await
+                .unwrap()
+                .0
+                .serial,
+        );
     }
-    for i in 0..300 {
-        h.cache.get(&format!("one-shot-{i}")).await.unwrap();
-    }
+    serials
+}
+
+async fn assert_established_intact(h: &Harness, serials: &[usize]) {
     assert!(h.cache.entry_count() <= 100, "{}", h.cache.entry_count());
     for (i, serial) in serials.iter().enumerate() {
         let (value, outcome) = h.cache.get(&format!("established-{i}")).await.unwrap();
@@ -271,6 +282,47 @@ async fn reused_keys_survive_a_flood_of_one_shot_keys_three_times_the_size() {
             "established-{i}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reused_keys_survive_a_flood_of_one_shot_keys_three_times_the_size() {
+    let h = harness(Duration::ZERO);
+    let serials = established(&h).await;
+    for i in 0..300 {
+        h.cache.get(&format!("one-shot-{i}")).await.unwrap();
+    }
+    assert_established_intact(&h, &serials).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_fresh_keys_asking_twice_or_thrice_evicts_no_established_key() {
+    for asks in [2, 3, 10] {
+        let h = harness(Duration::ZERO);
+        let serials = established(&h).await;
+        for i in 0..300 {
+            let key = format!("fresh-{i}");
+            for _ in 0..asks {
+                h.cache.get(&key).await.unwrap();
+            }
+            // Seconds apart, but never a full minute after the first ask.
+            h.clock.advance(chrono::Duration::milliseconds(100));
+        }
+        assert_established_intact(&h, &serials).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_asked_for_again_only_within_the_minute_stays_on_probation() {
+    let h = harness(Duration::ZERO);
+    let key = "quick".to_owned();
+    h.cache.get(&key).await.unwrap();
+    h.age(PROMOTE_AFTER - 1);
+    h.cache.get(&key).await.unwrap();
+    assert!(h.cache.probation.contains_key(&key));
+    assert!(!h.cache.protected.contains_key(&key));
+    h.age(1);
+    h.cache.get(&key).await.unwrap();
+    assert!(h.cache.protected.contains_key(&key), "a minute on: in use");
 }
 
 #[tokio::test(start_paused = true)]

@@ -33,7 +33,7 @@ pub fn form_field(
     let quoted = |s: &str| serde_json::to_string(s).expect("strings serialise");
     // protocol.md §9.2: in a JSON body the placeholders are written unquoted.
     let body = format!(
-        "{{\"bucket\":${{bucket}},\"object\":${{object}},\"size\":${{size}},\"etag\":${{etag}},\"mimeType\":${{mimeType}},\"caller\":{},\"profile\":{},\"dir\":{},\"grant\":{}}}",
+        "{{\"bucket\":${{bucket}},\"object\":${{object}},\"size\":${{size}},\"etag\":${{etag}},\"mimeType\":${{mimeType}},\"caller\":{},\"profile\":{},\"dir\":{},\"grant\":{},\"reqId\":${{reqId}}}}",
         quoted(caller),
         quoted(profile),
         quoted(dir),

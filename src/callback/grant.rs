@@ -53,7 +53,13 @@ pub fn verify(
     else {
         return Err(GrantRefusal::Malformed);
     };
+    // Exactly as the broker writes it: `+1000` or `01000` parse to the same number, but a
+    // grant has one spelling.
+    let written = expires;
     let expires: i64 = expires.parse().map_err(|_| GrantRefusal::Malformed)?;
+    if expires.to_string() != written {
+        return Err(GrantRefusal::Malformed);
+    }
     let expected = mac(secret, &GrantFacts { expires, ..facts });
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         expected.as_bytes(),
@@ -107,6 +113,15 @@ mod tests {
             },
         ] {
             assert_eq!(verify(&secret, &grant, other, 0), Err(GrantRefusal::Forged));
+        }
+        // `+1000` is the same number to a parser, but not what the broker wrote.
+        for spelling in ["v1.+1000.", "v1.01000.", "v1. 1000."] {
+            let respelt = grant.replace("v1.1000.", spelling);
+            assert_eq!(
+                verify(&secret, &respelt, facts.clone(), 0),
+                Err(GrantRefusal::Malformed),
+                "{spelling}"
+            );
         }
         let longer = grant.replace("v1.1000.", "v1.9999.");
         assert_eq!(

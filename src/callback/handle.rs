@@ -118,17 +118,49 @@ impl Callbacks {
         ));
         let refused = CallbackError::Refused;
         let target = profile(&parsed.profile).ok_or(refused(Refusal::Profile))?;
+        // A form signed before the body carried `reqId` (during an upgrade): the object and
+        // its ETag stand in for the upload.
+        let upload_id = if parsed.request_id.is_empty() {
+            format!("{}/{}/{}", parsed.bucket, parsed.object, parsed.etag)
+        } else {
+            parsed.request_id.clone()
+        };
+        let upload_id = upload_id.as_str();
+        if !self.ledger.claim(upload_id).await {
+            return Err(refused(Refusal::Replayed));
+        }
+        let result = self
+            .confirm_and_forward(&parsed, target, identity, clock, started, now)
+            .await;
+        match &result {
+            Ok(_) => self.ledger.forwarded(upload_id).await,
+            Err(_) => self.ledger.release(upload_id).await,
+        }
+        result
+    }
+
+    /// The object checked, then the forward; the upload is claimed meanwhile.
+    async fn confirm_and_forward(
+        &self,
+        parsed: &super::CallbackBody,
+        target: Target<'_>,
+        identity: &Identity,
+        clock: &Arc<dyn Clock>,
+        started: Instant,
+        now: i64,
+    ) -> Result<Vec<u8>, CallbackError> {
+        let refused = CallbackError::Refused;
         let key = identity
             .current()
             .await
             .map_err(|_| refused(Refusal::HeadFailed))?;
-        self.confirm(&parsed, target, &key, clock.clone())
+        self.confirm(parsed, target, &key, clock.clone())
             .await
             .map_err(refused)?;
         let left = DEADLINE
             .saturating_sub(started.elapsed())
             .max(Duration::from_millis(100));
-        self.forward(&parsed, target, now, left)
+        self.forward(parsed, target, now, left)
             .await
             .map_err(CallbackError::Failed)
     }

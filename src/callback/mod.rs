@@ -10,6 +10,7 @@ mod form;
 pub mod grant;
 mod handle;
 mod keys;
+mod ledger;
 pub mod signature;
 
 pub use form::{form_field, MAX_CALLBACK_FIELD};
@@ -60,6 +61,10 @@ pub struct CallbackBody {
     pub profile: String,
     pub dir: String,
     pub grant: String,
+    /// OSS's id of the upload request (`${reqId}`): one per upload, so the key the replay
+    /// check records. Empty in the callbacks of forms signed before it was added.
+    #[serde(rename = "reqId", default)]
+    pub request_id: String,
 }
 
 /// Why a callback was refused or failed (for the audit line; callers only see `403`).
@@ -89,7 +94,7 @@ pub enum Refusal {
     NoObject,
     #[error("the object's size, ETag or content type differs from the body's")]
     ObjectMismatch,
-    #[error("this object's callback was already forwarded")]
+    #[error("this upload's callback was already forwarded, or is being forwarded")]
     Replayed,
     #[error("the object could not be checked (HeadObject failed)")]
     HeadFailed,
@@ -164,12 +169,17 @@ pub struct Callbacks {
     http: reqwest::Client,
     /// HeadObject's client, built once (not per callback).
     oss_http: reqwest::Client,
-    /// Objects whose callback was forwarded lately (bucket, key, ETag): OSS sends each callback
-    /// once, so a second delivery is a replay and is refused.
-    forwarded: moka::sync::Cache<(String, String, String), ()>,
+    /// Uploads (OSS request ids) whose callback was forwarded or is being forwarded.
+    pub(crate) ledger: ledger::Ledger,
 }
 
 impl Callbacks {
+    /// In fleet mode, the replay ledger is shared through the fleet's Redis.
+    pub fn with_fleet(mut self, fleet: Option<Arc<crate::fleet::Fleet>>) -> Self {
+        self.ledger = ledger::Ledger::new(fleet);
+        self
+    }
+
     pub fn new(config: CallbackConfig) -> Result<Self, reqwest::Error> {
         Ok(Self {
             keys: OssKeys::new(config.pinned_key.clone())?,
@@ -177,10 +187,7 @@ impl Callbacks {
             // forward sets its own timeout (what is left of OSS's 5 s).
             http: crate::http_client::client(Duration::from_secs(2), Duration::from_secs(5))?,
             oss_http: crate::oss::client::OssClient::http()?,
-            forwarded: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(2 * 3600))
-                .build(),
+            ledger: ledger::Ledger::new(None),
             config,
         })
     }
@@ -197,14 +204,13 @@ impl Callbacks {
         let (Some(authorization), Some(key_url)) = (authorization, key_url) else {
             return Err(Refusal::MissingHeaders);
         };
-        let key = self.keys.key(key_url).await?;
-        if !signature::verify(
-            &key,
-            authorization,
-            &signature::string_to_verify(path_and_query, body),
-        ) {
-            return Err(Refusal::Signature);
-        }
+        self.keys
+            .verify(
+                key_url,
+                authorization,
+                &signature::string_to_verify(path_and_query, body),
+            )
+            .await?;
         let parsed: CallbackBody = serde_json::from_slice(body).map_err(|_| Refusal::Body)?;
         grant::verify(
             &self.config.secret,
@@ -241,14 +247,6 @@ impl Callbacks {
         {
             return Err(Refusal::OutsideDir);
         }
-        let seen = (
-            body.bucket.clone(),
-            body.object.clone(),
-            body.etag.trim_matches('"').to_ascii_uppercase(),
-        );
-        if self.forwarded.contains_key(&seen) {
-            return Err(Refusal::Replayed);
-        }
         let client = crate::oss::client::OssClient::with_http(
             self.oss_http.clone(),
             target.oss_endpoint,
@@ -262,7 +260,6 @@ impl Callbacks {
                     && etag.eq_ignore_ascii_case(body.etag.trim_matches('"'))
                     && content_type.eq_ignore_ascii_case(&body.mime_type) =>
             {
-                self.forwarded.insert(seen, ());
                 Ok(())
             }
             Ok(Some(_)) => Err(Refusal::ObjectMismatch),

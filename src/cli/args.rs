@@ -25,7 +25,8 @@ It reads only these variables (from the environment or .env):
   BROKER_LOG_FORMAT              pretty (default) or json
   BROKER_RATE_LIMIT_PER_MINUTE   requests per caller and minute (default 60)
   BROKER_RATE_LIMIT_BURST        requests per caller at once (default 10)
-  RUST_LOG                       log levels (default info,actix_server=warn)";
+  RUST_LOG                       log levels (default info,actix_server=warn)
+Any other sts-broker variable that is set is ignored, with a warning.";
 
 pub const HEALTHCHECK_USAGE: &str = "usage: sts-broker healthcheck [--ready]
 

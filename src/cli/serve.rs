@@ -20,13 +20,18 @@ pub async fn run() -> ExitCode {
     );
     warn_unknown_in_log(&unknown);
     tracing::info!(
-        listen = %settings.server.listen,
         sts_endpoints = ?settings.sts.endpoints.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         role_arn = %settings.default_profile().issuer.role_arn,
         bucket = settings.default_profile().upload.bucket.as_str(),
         identity = %settings.identity.describe(),
         "starting sts-broker"
     );
+    let ip = settings.server.listen.ip();
+    let profiles: Vec<String> = settings.profiles.iter().map(|p| p.name.clone()).collect();
+    let fleet = match &settings.fleet {
+        Some(config) => format!("on ({})", crate::fleet::redacted_url(&config.url)),
+        None => "off".to_owned(),
+    };
     let app = match Application::build(settings, Dependencies::default()) {
         Ok(app) => app,
         Err(e) => {
@@ -34,6 +39,14 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The real address (with `:0` the port the system picked), and what this replica serves.
+    tracing::info!(
+        listen = %std::net::SocketAddr::new(ip, app.port()),
+        metrics_port = app.metrics_port(),
+        profiles = %profiles.join(","),
+        fleet = %fleet,
+        "sts-broker listening"
+    );
     let result = app.run_until_signalled().await;
     if let Some(guard) = log_guard {
         // Spans still queued are exported before the process ends.

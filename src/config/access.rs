@@ -8,15 +8,12 @@ use std::time::Duration;
 use actix_web::http::header::HeaderName;
 use secrecy::SecretString;
 
-use super::reader::{integer_in, parse_cidrs, web_url, Reader};
+use super::reader::{integer_in, parse_cidrs, web_url, Reader, EXAMPLE_VALUE, PLACEHOLDER};
 use super::variables::VARIABLES;
 use crate::auth::api_key::ApiKeys;
 use crate::auth::settings::{
     weak_hs256_secret, AccessSettings, AuthMode, HeaderSettings, JwtSettings, RateLimitSettings,
 };
-
-/// What every placeholder in `.env.example` (and in the deployment examples) contains.
-pub(crate) const PLACEHOLDER: &str = "REPLACE_WITH_";
 
 /// Refuses every variable of the table whose value still contains [`PLACEHOLDER`], whatever
 /// section reads it and whether or not the configured mode uses it: a placeholder means the
@@ -29,12 +26,7 @@ fn refuse_placeholders(r: &mut Reader<'_>) {
             .is_some_and(|v| v.contains(PLACEHOLDER));
         let named = r.problems.iter().any(|p| p.variable == variable.name);
         if placeholder && !named {
-            r.problem(
-                variable.name,
-                format!(
-                    "is still a {PLACEHOLDER}… placeholder (as in .env.example); set the real value"
-                ),
-            );
+            r.problem(variable.name, EXAMPLE_VALUE);
         }
     }
 }
@@ -89,6 +81,9 @@ fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessS
     let header = (auth == Some(AuthMode::Header))
         .then(|| read_header(r))
         .flatten();
+    if let (Some(header), Some(listen)) = (&header, listen) {
+        refuse_rebinding_exposure(r, header, listen);
+    }
 
     let cors_origins = r
         .parsed("BROKER_CORS_ORIGINS", Some(Vec::new()), parse_origins)
@@ -148,7 +143,7 @@ fn read_jwt(r: &mut Reader<'_>) -> Option<JwtSettings> {
     let audiences = r
         .required(
             "BROKER_JWT_AUDIENCE",
-            "the `aud` accepted tokens must carry (comma-separated for several)",
+            "the `aud` accepted tokens must carry; comma-separated for several",
         )
         .map(|raw| {
             raw.split(',')
@@ -234,6 +229,32 @@ fn read_api_keys(r: &mut Reader<'_>) -> Option<ApiKeys> {
             r.problem("BROKER_API_KEYS", reason);
             None
         }
+    }
+}
+
+/// Header mode trusts whatever a trusted proxy's address sends. With only loopback proxies
+/// trusted, a listener on a non-loopback address and any `Host` accepted, a page in a browser
+/// on the same machine could reach the broker under a rebound DNS name and name any caller: the
+/// Host allow-list is the defence, so it must be set there.
+fn refuse_rebinding_exposure(r: &mut Reader<'_>, header: &HeaderSettings, listen: SocketAddr) {
+    let loopback_only = header
+        .trusted_proxies
+        .iter()
+        .all(|net| net.network().is_loopback() && net.broadcast().is_loopback());
+    // Unset means `*` on a non-loopback listener (`AllowedHosts::default_for`).
+    let any_host = r
+        .get("BROKER_ALLOWED_HOSTS")
+        .is_none_or(|hosts| hosts == "*");
+    if loopback_only && any_host && !listen.ip().is_loopback() {
+        r.problem(
+            "BROKER_ALLOWED_HOSTS",
+            format!(
+                "must list the Host names clients use when BROKER_AUTH=header listens on the \
+                 non-loopback BROKER_LISTEN {listen} and trusts only loopback proxies: with any \
+                 Host accepted, a web page on this machine could reach the broker under its own \
+                 DNS name (DNS rebinding) and name any caller"
+            ),
+        );
     }
 }
 

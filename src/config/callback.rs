@@ -8,6 +8,7 @@ use super::profiles::ProfileSettings;
 use super::reader::{web_url, Reader};
 use crate::callback::signature::parse_public_key;
 use crate::callback::CallbackConfig;
+use crate::secret_strength::weak_secret;
 
 /// `needed`: some profile has a callback.
 pub(crate) fn read(
@@ -17,10 +18,9 @@ pub(crate) fn read(
     let needed = profiles.is_some_and(|p| p.iter().any(|p| p.callback.is_some()));
     let url = r.parsed("BROKER_CALLBACK_URL", None, |raw| web_url(raw, true));
     let secret = r.parsed("BROKER_CALLBACK_SECRET", None, |raw| {
-        if raw.len() < 32 {
-            Err("must be at least 32 bytes (e.g. `openssl rand -base64 32`)".to_owned())
-        } else {
-            Ok(SecretString::from(raw.to_owned()))
+        match weak_secret(raw.as_bytes()) {
+            Some(reason) => Err(reason.to_owned()),
+            None => Ok(SecretString::from(raw.to_owned())),
         }
     });
     let pinned_key = r.parsed("BROKER_CALLBACK_PUBLIC_KEY_FILE", None, |path| {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use sha2::Digest as _;
+
 use super::reader::Reader;
 use crate::fleet::{FleetConfig, RedisMode, SealKey, SealKeys};
 
@@ -57,6 +59,9 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<FleetConfig>> {
     if !set {
         return Some(None);
     }
+    // Read again here (the STS section owns its validation): only its digest names keys.
+    let role = r.get("BROKER_ROLE_ARN").unwrap_or_default();
+    let digest = sha2::Sha256::digest(role.as_bytes());
     Some(Some(FleetConfig {
         url: url?,
         mode: mode?,
@@ -67,6 +72,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<FleetConfig>> {
         },
         prefix: prefix?,
         timeout: Duration::from_millis(timeout?),
+        deployment: hex::encode(&digest[..6]),
     }))
 }
 

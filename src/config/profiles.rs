@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::reader::{is_region_id, web_url, Reader};
 use super::sts::{profile_windows, Lifetimes};
-use super::upload::{content_types, oss_endpoint_for, UploadSettings};
+use super::upload::{content_types, endpoint_like, UploadSettings};
 use crate::credentials::RoleArn;
 use crate::download::{parse_max_expires, parse_processes, DownloadSettings, ReadPrefix};
 use crate::issuer::{IssuerConfig, PostCredentials, ReadAccess};
@@ -229,7 +229,7 @@ fn read_profile(
         oss_endpoint: if spec.bucket.is_none() && spec.region.is_none() {
             d.post.oss_endpoint.clone()
         } else {
-            oss_endpoint_for(&upload, None)
+            endpoint_like(&d.post.oss_endpoint, d.upload, &upload)
         },
         object_key,
         overwrite: spec.overwrite.unwrap_or(d.post.overwrite),

@@ -9,6 +9,14 @@ use ipnet::IpNet;
 use super::variables;
 use super::Problem;
 
+/// What every placeholder in `.env.example` (and in the deployment examples) contains.
+pub(crate) const PLACEHOLDER: &str = "REPLACE_WITH_";
+
+/// The one message for a value still as `.env.example` has it, whatever else is wrong with it:
+/// the user never typed it, so its shape is not theirs to fix.
+pub(crate) const EXAMPLE_VALUE: &str =
+    "is still the example value from .env.example (REPLACE_WITH_…); set the real value";
+
 pub(crate) struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     pub(crate) problems: Vec<Problem>,
@@ -38,10 +46,20 @@ impl<'a> Reader<'a> {
         self.get(name).is_some()
     }
 
+    /// Records a problem. A variable whose value still holds a [`PLACEHOLDER`] gets
+    /// [`EXAMPLE_VALUE`] instead, once, whatever the section found wrong with it.
     pub(crate) fn problem(&mut self, variable: &'static str, reason: impl Into<String>) {
+        let example = (self.lookup)(variable).is_some_and(|v| v.contains(PLACEHOLDER));
+        if example && self.problems.iter().any(|p| p.variable == variable) {
+            return;
+        }
         self.problems.push(Problem {
             variable,
-            reason: reason.into(),
+            reason: if example {
+                EXAMPLE_VALUE.to_owned()
+            } else {
+                reason.into()
+            },
         });
     }
 
@@ -120,12 +138,28 @@ pub(crate) fn integer_in(raw: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
-/// An address with a port; `example` is the address the message suggests.
+/// An IP address with a port; `example_port` is the port the message suggests. A host name
+/// (`localhost:8080`) is refused as such: the listener binds one address, and a name may
+/// resolve to several or change.
 pub(crate) fn socket_addr(raw: &str, example_port: u16) -> Result<SocketAddr, String> {
     raw.parse::<SocketAddr>().map_err(|_| {
-        format!(
-            "must be an address with a port, e.g. 127.0.0.1:{example_port} or [::]:{example_port}"
-        )
+        let named_host = raw.rsplit_once(':').is_some_and(|(host, port)| {
+            port.parse::<u16>().is_ok()
+                && !host.is_empty()
+                && host.parse::<IpAddr>().is_err()
+                && !host.starts_with('[')
+        });
+        if named_host {
+            format!(
+                "host names are not accepted, only an IP address with a port: \
+                 127.0.0.1:{example_port} for this machine only (localhost), \
+                 0.0.0.0:{example_port} or [::]:{example_port} for every interface"
+            )
+        } else {
+            format!(
+                "must be an IP address with a port, e.g. 127.0.0.1:{example_port} or [::]:{example_port}"
+            )
+        }
     })
 }
 

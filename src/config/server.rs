@@ -23,6 +23,11 @@ pub struct ServerSettings {
     pub allowed_hosts: AllowedHosts,
     /// Trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`…); `None`: no traces.
     pub tracing: Option<TracingSettings>,
+    /// `BROKER_BODY_TIMEOUT_MS`: how long a route that reads a body waits for all of it.
+    pub body_timeout: Duration,
+    /// `BROKER_MAX_CONNECTIONS`: connections the main listener holds at once; more wait in
+    /// the kernel's queue until one ends.
+    pub max_connections: usize,
 }
 
 /// `BROKER_ALLOWED_HOSTS`: which `Host` names the broker answers (any port). Anything else is
@@ -163,11 +168,15 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<ServerSettings> {
         .filter(|addr| Some(*addr) != listen || addr.port() == 0);
     let allowed_hosts = r.parsed("BROKER_ALLOWED_HOSTS", None, allowed_hosts);
     let tracing = super::tracing::read(r);
+    let body_timeout = r.integer("BROKER_BODY_TIMEOUT_MS", 5000, 100, 60_000);
+    let max_connections = r.integer("BROKER_MAX_CONNECTIONS", 900, 8, 1_000_000);
     let listen = listen?;
     Some(ServerSettings {
         listen,
         log_format: log_format?,
         shutdown_timeout: Duration::from_secs(shutdown?),
+        body_timeout: Duration::from_millis(body_timeout?),
+        max_connections: max_connections? as usize,
         metrics_listen,
         allowed_hosts: match allowed_hosts {
             Some(hosts) => hosts,

@@ -320,3 +320,110 @@ fn settings_debug_redacts_the_secret() {
     let shown = format!("{s:?}");
     assert!(!shown.contains("do-not-print-this-secret") && !shown.contains("CAIS-broker-token"));
 }
+
+#[test]
+fn weak_callback_secrets_and_seal_keys_are_refused_without_quoting_them() {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let table = [
+        ("BROKER_CALLBACK_SECRET", "a".repeat(32)),
+        ("BROKER_CALLBACK_SECRET", "changeme".repeat(4)),
+        ("BROKER_CALLBACK_SECRET", "short-callback-secret".to_owned()),
+        ("BROKER_CACHE_ENCRYPTION_KEY", b64(&b"ab".repeat(16))),
+        ("BROKER_CACHE_ENCRYPTION_KEY", b64(&[0xab; 32])),
+    ];
+    let good_key = b64(&(0..32).collect::<Vec<u8>>());
+    for (var, value) in &table {
+        let err = with(&[
+            ("BROKER_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("BROKER_CACHE_ENCRYPTION_KEY", &good_key),
+            (var, value),
+        ])
+        .expect_err(&format!("{var} accepted"));
+        assert!(err.mentions(var), "{var}: {err}");
+        assert!(!err.to_string().contains(value.as_str()), "{err}");
+    }
+    let fine = "callback-secret-for-tests-only-0123456789";
+    assert!(with(&[("BROKER_CALLBACK_SECRET", fine)]).is_ok());
+}
+
+#[test]
+fn a_host_name_in_a_listen_address_is_refused_as_such() {
+    for (var, value, port) in [
+        ("BROKER_LISTEN", "localhost:8080", "8080"),
+        ("BROKER_METRICS_LISTEN", "metrics.internal:9090", "9090"),
+    ] {
+        let err = with(&[(var, value)]).unwrap_err();
+        let reason = &err.problems[0].reason;
+        assert!(reason.contains("host names are not accepted"), "{reason}");
+        assert!(reason.contains(&format!("127.0.0.1:{port}")), "{reason}");
+    }
+    let err = with(&[("BROKER_LISTEN", "8080")]).unwrap_err();
+    assert!(err.problems[0]
+        .reason
+        .contains("must be an IP address with a port"));
+}
+
+/// The deepest nesting of parentheses in `text`.
+fn paren_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in text.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[test]
+fn problem_messages_never_nest_parentheses() {
+    let cases: &[&[(&str, &str)]] = &[
+        &[("BROKER_AUTH", "jwt")],
+        &[("BROKER_AUTH", "api-key")],
+        &[
+            ("BROKER_AUTH", ""),
+            ("BROKER_BUCKET", ""),
+            ("BROKER_REGION", ""),
+        ],
+        &[("BROKER_ROLE_ARN", ""), ("ALIBABA_CLOUD_ACCESS_KEY_ID", "")],
+        &[("BROKER_REDIS_URL", "redis://127.0.0.1:6379")],
+        &[
+            ("BROKER_LISTEN", "localhost:8080"),
+            ("BROKER_METRICS_LISTEN", "x"),
+        ],
+    ];
+    for changes in cases {
+        let err = with(changes).unwrap_err();
+        for p in &err.problems {
+            assert!(paren_depth(&p.reason) <= 1, "{}: {}", p.variable, p.reason);
+        }
+    }
+}
+
+#[test]
+fn header_mode_on_a_public_address_with_loopback_proxies_needs_a_host_allow_list() {
+    let public = [("BROKER_AUTH", "header"), ("BROKER_LISTEN", "0.0.0.0:8080")];
+    for hosts in ["", "*"] {
+        let mut changes = public.to_vec();
+        changes.push(("BROKER_ALLOWED_HOSTS", hosts));
+        let err = with(&changes).expect_err(hosts);
+        assert!(err.mentions("BROKER_ALLOWED_HOSTS"), "{err}");
+        assert!(err.to_string().contains("DNS rebinding"), "{err}");
+    }
+    let allowed = [
+        ("BROKER_ALLOWED_HOSTS", "broker.internal"),
+        // A proxy on another machine: requests do not come from loopback peers only.
+        ("BROKER_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ("BROKER_LISTEN", "127.0.0.1:8080"),
+    ];
+    for extra in allowed {
+        let mut changes = public.to_vec();
+        changes.push(extra);
+        assert!(with(&changes).is_ok(), "{extra:?}");
+    }
+}

@@ -155,6 +155,41 @@ pub(crate) fn oss_endpoint_for(u: &UploadSettings, explicit: Option<reqwest::Url
     }
 }
 
+/// The OSS API URL of a profile with its own bucket (or region), by the rule the default's
+/// endpoint follows: `https://<bucket>.oss-<region>-internal.aliyuncs.com` for the default
+/// becomes the same for the profile's bucket and region, a path-style URL ending in the
+/// default's bucket ends in the profile's; an endpoint that names neither is not the profile's
+/// bucket, so the profile's own default is used.
+pub(crate) fn endpoint_like(
+    default_endpoint: &str,
+    default: &UploadSettings,
+    profile: &UploadSettings,
+) -> String {
+    let Ok(mut url) = reqwest::Url::parse(default_endpoint) else {
+        return oss_endpoint_for(profile, None);
+    };
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let bucket_dot = format!("{}.", default.bucket.as_str());
+    if let Some(rest) = host.strip_prefix(&bucket_dot) {
+        let rest = rest.replace(
+            &format!("oss-{}", default.region),
+            &format!("oss-{}", profile.region),
+        );
+        if url
+            .set_host(Some(&format!("{}.{rest}", profile.bucket.as_str())))
+            .is_ok()
+        {
+            return url.as_str().trim_end_matches('/').to_owned();
+        }
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    if let Some(base) = path.strip_suffix(&format!("/{}", default.bucket.as_str())) {
+        url.set_path(&format!("{base}/{}", profile.bucket.as_str()));
+        return url.as_str().trim_end_matches('/').to_owned();
+    }
+    oss_endpoint_for(profile, None)
+}
+
 /// `BROKER_POST_CREDENTIALS`; `shared` needs an upload root that is not the whole bucket.
 pub(crate) fn read_post_credentials(
     r: &mut Reader<'_>,
@@ -241,6 +276,49 @@ fn overwrite(raw: &str) -> Result<bool, String> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err("must be `true` (default) or `false`".into()),
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    fn upload(bucket: &str, region: &str) -> UploadSettings {
+        UploadSettings {
+            bucket: BucketName::parse(bucket).unwrap(),
+            region: region.to_owned(),
+            host: format!("https://{bucket}.oss-{region}.aliyuncs.com"),
+            prefix: UploadPrefix::parse("uploads/${sub}/").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_profile_with_its_own_bucket_follows_the_default_endpoints_rule() {
+        let (d, p) = (
+            upload("examplebucket", "cn-hangzhou"),
+            upload("other", "cn-shanghai"),
+        );
+        for (default, expected) in [
+            (
+                "https://examplebucket.oss-cn-hangzhou-internal.aliyuncs.com",
+                "https://other.oss-cn-shanghai-internal.aliyuncs.com",
+            ),
+            (
+                "https://examplebucket.oss-cn-hangzhou.aliyuncs.com",
+                "https://other.oss-cn-shanghai.aliyuncs.com",
+            ),
+            (
+                "http://127.0.0.1:9000/examplebucket",
+                "http://127.0.0.1:9000/other",
+            ),
+            // Names neither bucket: the profile's own default.
+            (
+                "https://oss-proxy.internal.example.com",
+                "https://other.oss-cn-shanghai.aliyuncs.com",
+            ),
+        ] {
+            assert_eq!(endpoint_like(default, &d, &p), expected, "{default}");
+        }
     }
 }
 

@@ -65,6 +65,8 @@ pub const VARIABLES: &[Variable] = &[
     var("OTEL_RESOURCE_ATTRIBUTES", None, Server),
     var("OTEL_TRACES_SAMPLER", Some("parentbased_always_on"), Server),
     var("OTEL_TRACES_SAMPLER_ARG", None, Server),
+    var("BROKER_BODY_TIMEOUT_MS", Some("5000"), Server),
+    var("BROKER_MAX_CONNECTIONS", Some("900"), Server),
     var("ALIBABA_CLOUD_ACCESS_KEY_ID", None, Identity),
     secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Identity),
     secret("ALIBABA_CLOUD_SECURITY_TOKEN", Identity),

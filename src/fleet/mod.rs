@@ -7,11 +7,14 @@
 //!
 //! What Redis holds (all under `BROKER_REDIS_KEY_PREFIX`): `cred:<digest>` sealed credentials
 //! (AES-256-GCM, the key name as associated data), `lock:<digest>` a load lock with a random
-//! token, `{sts-budget}:all` / `{sts-budget}:first` the budget's GCRA state, and `replicas`,
-//! the replicas seen lately. Digests are SHA-256 of the scope key: never a caller id, a key id
+//! token, `{sts-budget:<deployment>}:all` / `…:first` the budget's GCRA state, and
+//! `replicas:<deployment>`, the replicas seen lately. `<deployment>` is derived from the role
+//! ARN, so two deployments on one Redis and one prefix (staging and production, say) never
+//! share a budget by accident. Digests are SHA-256 of the scope key: never a caller id, a key id
 //! or a secret.
 
 mod budget;
+mod claims;
 mod conn;
 mod seal;
 mod share;
@@ -44,6 +47,9 @@ pub struct FleetConfig {
     pub prefix: String,
     /// Every Redis operation gives up after this long.
     pub timeout: Duration,
+    /// What the budget and replica keys are named after: the first hex digits of the SHA-256
+    /// of `BROKER_ROLE_ARN` (the deployment's own role, not secret).
+    pub deployment: String,
 }
 
 impl std::fmt::Debug for FleetConfig {
@@ -55,6 +61,7 @@ impl std::fmt::Debug for FleetConfig {
             .field("keys", &self.keys)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("deployment", &self.deployment)
             .finish()
     }
 }
@@ -88,16 +95,25 @@ pub struct FleetStats {
     pub unreadable: AtomicU64,
     /// Redis operations that failed or timed out.
     pub errors: AtomicU64,
+    /// Budget state (not a number, too far ahead) or load locks (no expiry, or one longer than
+    /// a load may take) in Redis that no replica writes: each deleted, and the budget taken
+    /// from the local share or the lock not waited on.
+    pub invalid_state: AtomicU64,
 }
 
 /// How long a failed operation keeps this replica from trying Redis again.
 const BACKOFF: Duration = Duration::from_secs(2);
 
-/// Whether Redis is answering.
+/// How long after a call took from the local share `/readyz` still says so.
+const BUDGET_REPORT_WINDOW: Duration = Duration::from_secs(10);
+
+/// Whether Redis is answering, and whether the budget is the fleet's.
 #[derive(Debug, Default)]
 pub struct FleetHealth {
     up: AtomicBool,
     retry_at: Mutex<Option<Instant>>,
+    /// When a call last took from the local share instead of the fleet's budget.
+    local_budget_at: Mutex<Option<Instant>>,
 }
 
 impl FleetHealth {
@@ -123,6 +139,19 @@ impl FleetHealth {
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
+
+    fn budget_local(&self) {
+        *crate::sync::lock(&self.local_budget_at) = Some(Instant::now());
+    }
+
+    /// `shared` while STS calls take from the fleet's budget, `local-share` when one took from
+    /// this replica's share in the last few seconds (Redis down, or its budget state invalid).
+    pub fn budget(&self) -> &'static str {
+        match *crate::sync::lock(&self.local_budget_at) {
+            Some(at) if at.elapsed() < BUDGET_REPORT_WINDOW => "local-share",
+            _ => "shared",
+        }
+    }
 }
 
 /// A replica's handle on the fleet.
@@ -135,6 +164,15 @@ pub struct Fleet {
     replicas: AtomicU32,
     /// This replica's id in the `replicas` set (random, not secret).
     replica_id: String,
+    /// When invalid budget state was last warned about.
+    invalid_warned_at: Mutex<Option<Instant>>,
+    /// When Redis's unavailability was last warned about.
+    unavailable_warned_at: Mutex<Option<Instant>>,
+    /// This replica's clock, compared with Redis's at each heartbeat.
+    clock: Arc<dyn crate::clock::Clock>,
+    heartbeat_script: redis::Script,
+    /// When a skewed clock was last warned about.
+    skew_warned_at: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -149,6 +187,8 @@ impl std::fmt::Debug for Fleet {
 /// Why Redis could not be used for one operation (never shown to callers).
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
+    #[error("Redis refused the user or password")]
+    LoginRefused,
     #[error("Redis did not answer within {0:?}")]
     Timeout(Duration),
     #[error("Redis failed: {0}")]
@@ -157,10 +197,26 @@ pub enum FleetError {
     Backoff,
 }
 
+/// `WRONGPASS`, `NOAUTH` or an authentication failure: the credentials in the URL are wrong.
+fn is_login_error(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH"))
+        || e.to_string().contains("WRONGPASS")
+}
+
+impl FleetError {
+    fn is_refused_login(&self) -> bool {
+        matches!(self, Self::LoginRefused)
+    }
+}
+
 impl Fleet {
     /// Connects lazily: a replica starts even while Redis is down, and reconnects in the
     /// background.
-    pub fn new(config: FleetConfig) -> Result<Arc<Self>, String> {
+    pub fn new(
+        config: FleetConfig,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Result<Arc<Self>, String> {
         let conn = RedisConn::open(&ConnSettings {
             mode: config.mode,
             urls: &config.url,
@@ -174,6 +230,11 @@ impl Fleet {
             stats: FleetStats::default(),
             replicas: AtomicU32::new(1),
             replica_id: uuid::Uuid::new_v4().simple().to_string(),
+            invalid_warned_at: Mutex::new(None),
+            unavailable_warned_at: Mutex::new(None),
+            clock,
+            heartbeat_script: redis::Script::new(budget::HEARTBEAT_SCRIPT),
+            skew_warned_at: Mutex::new(None),
         }))
     }
 
@@ -192,6 +253,11 @@ impl Fleet {
 
     fn key(&self, kind: &str, name: &str) -> String {
         format!("{}{kind}{name}", self.config.prefix)
+    }
+
+    /// The deployment's own key for `kind` (`replicas`, the budget's hash tag).
+    fn deployment_key(&self, kind: &str) -> String {
+        format!("{}:{}", kind, self.config.deployment)
     }
 
     /// Runs one Redis operation with the timeout, recording health; skipped during backoff.
@@ -223,6 +289,7 @@ impl Fleet {
         let timed = tokio::time::timeout(self.config.timeout, op);
         let result = match tracing::Instrument::instrument(timed, span.clone()).await {
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if is_login_error(&e) => Err(FleetError::LoginRefused),
             Ok(Err(e)) => Err(FleetError::Redis(e)),
             Err(_) => Err(FleetError::Timeout(self.config.timeout)),
         };
@@ -231,12 +298,42 @@ impl Fleet {
             Err(e) => {
                 span.record("otel.status_code", "ERROR");
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                // At most one line per backoff period: further calls are skipped meanwhile.
-                tracing::warn!(error = %e, "Redis unavailable; this replica works alone for now");
                 self.health.failed();
+                self.warn_unavailable(e);
             }
         }
         result
+    }
+
+    /// One line per back-off period, however many operations fail in it (several may be in
+    /// flight when Redis goes away). A refused password or user is said as such.
+    fn warn_unavailable(&self, error: &FleetError) {
+        let mut last = crate::sync::lock(&self.unavailable_warned_at);
+        if last.is_some_and(|at| at.elapsed() < BACKOFF) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if error.is_refused_login() {
+            tracing::error!(
+                "Redis refused the user or password in BROKER_REDIS_URL; this replica works alone until it is fixed"
+            );
+        } else {
+            tracing::warn!(error = %error, "Redis unavailable; this replica works alone for now");
+        }
+    }
+
+    /// State no replica would write was found (and deleted): counted, and warned about at
+    /// most once per back-off period. `what` names it.
+    fn invalid_state(&self, what: &'static str) {
+        let seen = self.stats.invalid_state.fetch_add(1, Ordering::Relaxed);
+        let mut last = crate::sync::lock(&self.invalid_warned_at);
+        if last.is_none_or(|at| at.elapsed() >= BACKOFF) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                seen = seen + 1,
+                "{what} in Redis is not one a replica writes; deleted. Something other than the broker writes under BROKER_REDIS_KEY_PREFIX: see docs/fleet.md on a Redis ACL"
+            );
+        }
     }
 
     fn conn(&self) -> RedisConn {

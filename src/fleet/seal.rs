@@ -9,6 +9,8 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest as _, Sha256};
 
+use crate::secret_strength::weak_secret;
+
 /// Layout: version (1) | key id (4) | nonce (12) | ciphertext and tag.
 const VERSION: u8 = 1;
 const HEADER: usize = 1 + 4 + 12;
@@ -35,11 +37,11 @@ impl Clone for SealKey {
 }
 
 impl SealKey {
-    /// Base64 of exactly 32 bytes; refused when it is a placeholder or all one byte. The
-    /// message never quotes the value.
+    /// Base64 of exactly 32 bytes; refused when it is a placeholder or the bytes have too
+    /// little variety to be random (`secret_strength`). The message never quotes the value.
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.contains("REPLACE_WITH") {
-            return Err("is still the placeholder from .env.example; generate a key with `openssl rand -base64 32`".into());
+            return Err("is still the example value from .env.example; generate a key with `openssl rand -base64 32`".into());
         }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(raw.trim())
@@ -49,8 +51,8 @@ impl SealKey {
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|b: Vec<u8>| format!("must decode to exactly 32 bytes, not {}", b.len()))?;
-        if key.iter().all(|b| *b == key[0]) {
-            return Err("is one byte repeated, not a random key; generate one with `openssl rand -base64 32`".into());
+        if let Some(reason) = weak_secret(&key) {
+            return Err(format!("decodes to a key that {reason}"));
         }
         let digest = Sha256::digest(key);
         Ok(Self {
@@ -123,8 +125,7 @@ mod tests {
     use super::*;
 
     fn key(fill: u8) -> SealKey {
-        let mut bytes = [fill; 32];
-        bytes[0] = fill.wrapping_add(1);
+        let bytes: [u8; 32] = std::array::from_fn(|i| fill.wrapping_add((i * i * 7 + i) as u8));
         SealKey::parse(&base64::engine::general_purpose::STANDARD.encode(bytes)).unwrap()
     }
 
@@ -134,11 +135,13 @@ mod tests {
         for (raw, expect) in [
             (
                 "REPLACE_WITH_32_RANDOM_BYTES_BASE64".to_owned(),
-                "placeholder",
+                "still the example value",
             ),
             ("not base64!".to_owned(), "Base64"),
             (b64(&[7; 16]), "exactly 32 bytes, not 16"),
-            (b64(&[0; 32]), "one byte repeated"),
+            (b64(&[0; 32]), "too little variety"),
+            (b64(&b"ab".repeat(16)), "too little variety"),
+            (b64(&b"abcdefgh".repeat(4)), "a short part repeated"),
         ] {
             let err = SealKey::parse(&raw).unwrap_err();
             assert!(err.contains(expect), "{err}");

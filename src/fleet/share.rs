@@ -63,7 +63,8 @@ impl Fleet {
     {
         let key = self.key("cred:", digest);
         let lock = self.key("lock:", digest);
-        let deadline = tokio::time::Instant::now() + lock_for + Duration::from_secs(1);
+        // No real load holds a lock longer than `lock_for`, so no waiter waits longer either.
+        let deadline = tokio::time::Instant::now() + lock_for;
         let mut waited = false;
         loop {
             match self.read(&key, wanted).await {
@@ -83,6 +84,16 @@ impl Fleet {
             if !waited {
                 waited = true;
                 self.stats.lock_waits.fetch_add(1, Ordering::Relaxed);
+                // A lock without an expiry, or with a longer one than a load may hold it, was
+                // not set by a replica: deleted, and the lock taken anew.
+                match self.drop_forged_lock(&lock, lock_for).await {
+                    Ok(true) => {
+                        self.invalid_state("a load lock (no expiry, or too long a one)");
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(_) => return load().await,
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 tracing::warn!("the replica holding the fleet lock did not store a credential in time; loading here");
@@ -203,6 +214,23 @@ impl Fleet {
             )
             .await?;
         Ok(set.is_some())
+    }
+
+    /// Deletes `lock` if no replica could have set it: no expiry, or one longer than `hold`.
+    async fn drop_forged_lock(&self, lock: &str, hold: Duration) -> Result<bool, FleetError> {
+        let script = redis::Script::new(
+            "local t = redis.call('PTTL', KEYS[1]) if t == -1 or t > tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return 1 end return 0",
+        );
+        let mut conn = self.conn();
+        let dropped: i64 = self
+            .run(
+                script
+                    .key(lock)
+                    .arg(hold.as_millis() as u64)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(dropped == 1)
     }
 
     /// Deletes the lock only if it is still ours (it may have expired and been taken).

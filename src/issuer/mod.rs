@@ -231,6 +231,10 @@ pub struct IssuedForm {
 
 /// The session name of the default profile's shared form credential (STS `RoleSessionName`
 /// rules, protocol.md §1.2); another profile's is this, `-` and its name.
+/// A caller's credential counts as in use, and is kept before new callers' ones, once the caller
+/// asks for it again this long after its first load (the cache's admission rule).
+const PROMOTE_AFTER_SECONDS: i64 = 60;
+
 pub const SHARED_FORMS_SESSION_NAME: &str = "sts-broker-forms";
 
 impl Scope {
@@ -303,6 +307,7 @@ impl Issuer {
             backoff_cap: Duration::from_secs(60),
             max_entries: settings.cache_max_entries,
             idle_ttl: Duration::from_secs(settings.duration_seconds.into()),
+            promote_after: chrono::Duration::seconds(PROMOTE_AFTER_SECONDS),
         };
         let scopes = moka::sync::Cache::builder()
             .max_capacity(settings.cache_max_entries)

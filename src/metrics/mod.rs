@@ -94,6 +94,7 @@ pub struct FleetValues {
     pub lock_waits: u64,
     pub unreadable: u64,
     pub redis_errors: u64,
+    pub invalid_state: u64,
 }
 
 /// Which endpoint handed a credential out.

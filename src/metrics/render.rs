@@ -282,6 +282,11 @@ impl Collected {
                 "Redis operations that failed or timed out.",
                 f.redis_errors,
             ),
+            (
+                "sts_broker_fleet_invalid_state",
+                "Budget state or load locks in Redis that no replica writes, deleted and not waited on.",
+                f.invalid_state,
+            ),
         ] {
             counter(e, name, help, value)?;
         }

@@ -10,15 +10,12 @@ use super::BucketName;
 /// STS refuses session policies longer than this (protocol.md §1.2, current docs).
 pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
 
-/// Object-write actions a client needs for PutObject, PostObject and multipart uploads.
-pub const UPLOAD_ACTIONS: [&str; 6] = [
-    "oss:PutObject",
-    "oss:InitiateMultipartUpload",
-    "oss:UploadPart",
-    "oss:CompleteMultipartUpload",
-    "oss:AbortMultipartUpload",
-    "oss:ListParts",
-];
+/// Object-write actions a client needs for PutObject, PostObject and multipart uploads. OSS
+/// authorises InitiateMultipartUpload, UploadPart and CompleteMultipartUpload with
+/// `oss:PutObject`; names like `oss:UploadPart` are not RAM actions and would only spend policy
+/// characters (protocol.md §1.10).
+pub const UPLOAD_ACTIONS: [&str; 3] =
+    ["oss:PutObject", "oss:AbortMultipartUpload", "oss:ListParts"];
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -49,11 +46,8 @@ pub fn upload_session_policy(bucket: &BucketName, dir: &str) -> Result<String, P
 
 /// [`UPLOAD_ACTIONS`] and `oss:GetObject`: a caller's credential when its profile's downloads
 /// are on, so SDKs can sign URLs for what it uploaded.
-pub const UPLOAD_AND_READ_ACTIONS: [&str; 7] = [
+pub const UPLOAD_AND_READ_ACTIONS: [&str; 4] = [
     "oss:PutObject",
-    "oss:InitiateMultipartUpload",
-    "oss:UploadPart",
-    "oss:CompleteMultipartUpload",
     "oss:AbortMultipartUpload",
     "oss:ListParts",
     "oss:GetObject",
@@ -191,8 +185,36 @@ mod tests {
         let policy = upload_session_policy(&bucket(), "uploads/alice/").unwrap();
         assert_eq!(
             policy,
-            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:PutObject","oss:InitiateMultipartUpload","oss:UploadPart","oss:CompleteMultipartUpload","oss:AbortMultipartUpload","oss:ListParts"],"Resource":["acs:oss:*:*:examplebucket/uploads/alice/*"]}]}"#
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:PutObject","oss:AbortMultipartUpload","oss:ListParts"],"Resource":["acs:oss:*:*:examplebucket/uploads/alice/*"]}]}"#
         );
+    }
+
+    /// The docs show the policy the broker sends, and name no action OSS does not have.
+    #[test]
+    fn docs_agree_with_the_session_policy() {
+        // docs/ram.md shows the policy of the default profile, whose downloads are on.
+        let sent = upload_and_read_session_policy(&bucket(), "uploads/alice/")
+            .unwrap()
+            .replace("examplebucket", "<bucket>");
+        let configuration = include_str!("../../docs/configuration.md");
+        let ram = include_str!("../../docs/ram.md");
+        assert!(ram.contains(&sent), "ram.md lacks {sent}");
+        let api = include_str!("../../docs/api.md");
+        for action in UPLOAD_ACTIONS {
+            assert!(
+                api.contains(&format!("`{action}`")),
+                "api.md lacks {action}"
+            );
+        }
+        for doc in [configuration, ram, api, include_str!("../../README.md")] {
+            for not_an_action in [
+                "oss:InitiateMultipartUpload",
+                "oss:UploadPart",
+                "oss:CompleteMultipartUpload",
+            ] {
+                assert!(!doc.contains(not_an_action), "{not_an_action}");
+            }
+        }
     }
 
     #[test]

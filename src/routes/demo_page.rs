@@ -99,8 +99,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn received(
     state: web::Data<crate::web::state::AppState>,
     req: actix_web::HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
+    // Read as every body is: within the deadline, bounded (the broker's own forward is small).
+    let body = match state
+        .bodies
+        .read(payload, crate::routes::oss_callback::MAX_BODY)
+        .await
+    {
+        Ok(body) => body,
+        Err(e) => return HttpResponse::from_error(e),
+    };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let (Some(config), Some(timestamp), Some(given)) = (
         state.services.callbacks.as_ref().map(|c| &c.config),

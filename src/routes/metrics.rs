@@ -45,6 +45,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             lock_waits: load(&s.lock_waits),
             unreadable: load(&s.unreadable),
             redis_errors: load(&s.errors),
+            invalid_state: load(&s.invalid_state),
         }
     });
     let body = state

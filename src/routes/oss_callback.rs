@@ -4,6 +4,7 @@
 //! answer goes back to OSS (and so to the uploader). The request logger writes the audit line,
 //! verified or refused, with why.
 
+use actix_web::http::ConnectionType;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::callback::{CallbackRequest, Target};
@@ -17,12 +18,18 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub async fn oss_callback(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
     let Some(callbacks) = &services.callbacks else {
-        return Err(ApiError::NotFound);
+        // Nothing to do here: answered before the body is read, and the connection closed.
+        let mut response = HttpResponse::from_error(ApiError::NotFound);
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        return Ok(response);
     };
+    let body = state.bodies.read(payload, MAX_BODY).await?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let request = CallbackRequest {
         path_and_query: req.uri().path_and_query().map_or("/", |p| p.as_str()),

@@ -65,6 +65,10 @@ pub mod codes {
     pub const DOWNLOADS_DISABLED: &str = "downloads-disabled";
     /// `expires` is not a whole number of seconds of at least 1.
     pub const INVALID_EXPIRES: &str = "invalid-expires";
+    /// The body did not arrive within `BROKER_BODY_TIMEOUT_MS`.
+    pub const REQUEST_TIMEOUT: &str = "request-timeout";
+    /// Too many bodies are being read at once; try again in a second.
+    pub const BUSY: &str = "busy";
 }
 
 #[derive(thiserror::Error)]
@@ -120,6 +124,18 @@ pub enum ApiError {
     /// A download URL request that broke a rule; nothing was signed.
     #[error("download refused: {0}")]
     Download(crate::download::DownloadError),
+    /// The body did not arrive within the body deadline.
+    #[error("request body too slow")]
+    BodyTimeout,
+    /// The body is over the route's limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The body could not be read.
+    #[error("request body unreadable")]
+    BodyUnreadable,
+    /// Too many bodies are being read at once.
+    #[error("too many request bodies being read")]
+    Busy,
 }
 
 impl From<crate::issuer::DownloadIssueError> for ApiError {
@@ -303,10 +319,39 @@ impl ApiError {
                 "This broker does not answer for that host name.",
             ),
             Self::Download(e) => download_parts(e),
+            Self::BodyTimeout | Self::BodyTooLarge | Self::Busy | Self::BodyUnreadable => {
+                self.body_parts()
+            }
             Self::InvalidRequest(_)
             | Self::Multipart(_)
             | Self::Oss(_)
             | Self::MultipartUnavailable => self.upload_parts(),
+        }
+    }
+
+    /// Status, code and message of the answers given while reading a request body.
+    fn body_parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                codes::REQUEST_TIMEOUT,
+                "The request body did not arrive in time.",
+            ),
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                "The request body is too large.",
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::BUSY,
+                "The broker is busy; try again in a second.",
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_REQUEST,
+                "The request body could not be read.",
+            ),
         }
     }
 
@@ -328,6 +373,14 @@ impl ApiError {
         }
     }
 
+    /// Answers given without reading the whole request body.
+    fn body_left_unread(&self) -> bool {
+        matches!(
+            self,
+            Self::BodyTimeout | Self::BodyTooLarge | Self::BodyUnreadable | Self::Busy
+        )
+    }
+
     /// Seconds a client should wait before retrying, for 503 and 429 answers.
     fn retry_after(&self) -> Option<u32> {
         match self {
@@ -337,6 +390,7 @@ impl ApiError {
             }) => Some(*retry_after_seconds),
             Self::Load(e) if matches!(**e, LoadError::Identity(_)) => Some(5),
             Self::Download(crate::download::DownloadError::CredentialExpired) => Some(1),
+            Self::Busy => Some(1),
             Self::Oss(_) if self.parts().0 == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             _ => match self.sts() {
                 Some(e) if e.is_throttling() => Some(2),
@@ -373,6 +427,10 @@ impl ResponseError for ApiError {
         }
         if matches!(self, Self::PostOnly) {
             response.insert_header((header::ALLOW, "POST"));
+        }
+        if self.body_left_unread() {
+            // The rest of the body is never read: the connection ends with this answer.
+            response.force_close();
         }
         response.json(ErrorBody {
             code,

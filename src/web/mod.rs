@@ -4,6 +4,7 @@
 //! (`crate::startup`) build on it; the domain never imports it.
 
 pub mod audit;
+pub mod body;
 pub mod cors;
 pub mod error;
 pub mod extract;

@@ -10,6 +10,7 @@ use crate::issuer::Issuer;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::services::Services;
+use crate::web::body::BodyReader;
 use crate::web::error::ApiError;
 
 /// One upload profile: its settings and its own issuer (scopes, cache, policies).
@@ -41,6 +42,8 @@ pub struct AppState {
     pub access: Access,
     pub metrics: Arc<Metrics>,
     pub readiness: Readiness,
+    /// How the routes that read a body read it (deadline, concurrent readers).
+    pub bodies: BodyReader,
 }
 
 /// `?profile=` on the credential endpoints, read from the raw query string (other parameters

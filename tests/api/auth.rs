@@ -550,8 +550,13 @@ async fn auth_none_is_refused_on_a_public_address_unless_allowed_and_warns() {
     ])
     .is_ok());
     assert!(settings_with(&[("BROKER_LISTEN", "[::1]:8080")]).is_ok());
-    // Other modes are fine anywhere.
-    assert!(settings_with(&[("BROKER_LISTEN", "0.0.0.0:8080"), ("BROKER_AUTH", "header")]).is_ok());
+    // Other modes are fine anywhere (header mode there with a Host allow-list).
+    assert!(settings_with(&[
+        ("BROKER_LISTEN", "0.0.0.0:8080"),
+        ("BROKER_AUTH", "header"),
+        ("BROKER_ALLOWED_HOSTS", "broker.internal")
+    ])
+    .is_ok());
 
     let _app: TestApp = TestApp::builder().spawn().await;
     assert!(captured_log().contains("BROKER_AUTH=none: every caller is `anonymous`"));
@@ -609,6 +614,9 @@ fn every_placeholder_of_the_example_is_refused_without_being_quoted() {
         let err = settings_with(&changes).expect_err(name);
         assert!(err.mentions(name), "{name} not named: {err}");
         assert!(!err.to_string().contains(value.as_str()), "{err}");
+        for p in err.problems.iter().filter(|p| p.variable == name) {
+            assert!(p.reason.contains(STILL_EXAMPLE), "{name}: {err}");
+        }
     }
     // The file as it is: every variable it sets is named, once.
     let active: Vars = placeholders
@@ -621,12 +629,18 @@ fn every_placeholder_of_the_example_is_refused_without_being_quoted() {
         let named = err.problems.iter().filter(|p| p.variable == name).count();
         assert_eq!(named, 1, "{name} in {err}");
     }
+    // ... each saying the same thing: none complains about a shape the user never typed.
+    for p in &err.problems {
+        assert!(p.reason.contains(STILL_EXAMPLE), "{err}");
+    }
     // The identity's key alone was accepted before (it is well-formed).
     let err = settings_with(&[("ALIBABA_CLOUD_ACCESS_KEY_ID", "REPLACE_WITH_ACCESS_KEY_ID")])
         .unwrap_err();
     assert_eq!(err.problems.len(), 1, "{err}");
-    assert!(err.to_string().contains("placeholder"), "{err}");
+    assert!(err.to_string().contains(STILL_EXAMPLE), "{err}");
 }
+
+const STILL_EXAMPLE: &str = "is still the example value from .env.example";
 
 #[test]
 fn placeholders_are_refused_in_every_variable_even_unused_ones() {

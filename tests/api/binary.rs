@@ -104,6 +104,23 @@ async fn a_malformed_env_file_is_reported_without_its_values() {
 }
 
 #[tokio::test]
+async fn the_demo_warns_about_a_malformed_env_and_variables_it_does_not_read() {
+    let demo = BrokerCommand::new()
+        .env("BROKER_REDIS_URL", "redis://127.0.0.1:6379")
+        .file(
+            ".env",
+            "BROKER_AUTH=none\nBROKER_BUCKET=\"unclosed-never-printed\n",
+        )
+        .demo();
+    let lines = wait_for_stderr(&demo, "ignores").join("\n");
+    assert!(lines.contains("could not parse .env"), "{lines}");
+    assert!(lines.contains("BROKER_REDIS_URL"), "{lines}");
+    assert!(!lines.contains("unclosed-never-printed"), "{lines}");
+    let body: serde_json::Value = demo.get_token().await.json().await.unwrap();
+    assert_eq!(body["Code"], "Success");
+}
+
+#[tokio::test]
 async fn demo_may_listen_on_all_interfaces_as_in_a_container() {
     let demo = BrokerCommand::new()
         .env("BROKER_LISTEN", "0.0.0.0:0")
@@ -419,4 +436,31 @@ async fn cors_without_origins_is_a_configuration_error() {
             "{stderr}"
         );
     }
+}
+
+/// The start-up line gives the real address (the port the system picked for `:0`), the
+/// profiles served and whether fleet mode is on.
+#[tokio::test]
+async fn the_start_up_line_names_the_real_port_the_profiles_and_fleet_mode() {
+    let sts = Sts::demo().await;
+    let broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env("BROKER_LISTEN", "127.0.0.1:0")
+        .env("BROKER_LOG_FORMAT", "json")
+        .start();
+    let lines = wait_for_stderr(&broker, "sts-broker listening");
+    let line: serde_json::Value = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "sts-broker listening")
+        .unwrap();
+    let listen = line["listen"].as_str().unwrap();
+    let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(listen.starts_with("127.0.0.1:") && port != 0, "{line}");
+    assert_eq!(line["fleet"], "off", "{line}");
+    assert_eq!(line["profiles"], "default", "{line}");
+    let health = reqwest::get(format!("http://{listen}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 }

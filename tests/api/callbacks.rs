@@ -31,6 +31,8 @@ pub(crate) enum AppMode {
     Down,
     Slow,
     NotJson,
+    /// `500` the first time, JSON after.
+    FailOnce,
 }
 
 /// A loopback app receiving the broker's forwards; answers `{"ok":true,"seen":<key>}`.
@@ -68,6 +70,9 @@ pub(crate) async fn start_app(mode: AppMode) -> (String, AppLog) {
                             HttpResponse::Ok().json(serde_json::json!({"late": true}))
                         }
                         AppMode::NotJson => HttpResponse::Ok().body("thanks"),
+                        AppMode::FailOnce if seen.0.lock().unwrap().len() == 1 => {
+                            HttpResponse::InternalServerError().finish()
+                        }
                         _ => HttpResponse::Ok().json(serde_json::json!({"ok": true, "seen": key})),
                     }
                 }
@@ -92,7 +97,7 @@ fn signature(timestamp: &str, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn callback_profile(app_url: &str) -> impl FnOnce(&mut Vars) {
+pub(crate) fn callback_profile(app_url: &str) -> impl FnOnce(&mut Vars) {
     let path = profiles_file(&format!(
         "[profiles.cb]\nprefix = \"cb/${{sub}}/\"\n\n[profiles.cb.callback]\nforward_url = \"{app_url}\"\n"
     ));
@@ -165,6 +170,8 @@ fn fill(template: &str, key: &str, size: usize, etag: &str) -> String {
         .replace("${size}", &size.to_string())
         .replace("${etag}", &q(etag))
         .replace("${mimeType}", &q("image/png"))
+        // OSS's id of the upload request: one per upload (the same body, the same upload).
+        .replace("${reqId}", &q(&format!("req-{size}-{etag}-{key}")))
 }
 
 /// Posts `body` to `/ossCallback` signed as OSS signs callbacks, with `key`.
@@ -490,4 +497,90 @@ async fn a_replayed_callback_a_wrong_type_or_a_dotted_key_is_refused() {
     )
     .await;
     assert_eq!(log.0.lock().unwrap().len(), 1, "forwarded once");
+}
+
+/// Sixteen copies of one callback at once: one is forwarded. A retry after the app failed is
+/// forwarded; an identical re-upload is a new upload (a new OSS request id) and is forwarded too.
+#[tokio::test]
+async fn one_upload_is_forwarded_once_and_failures_and_re_uploads_go_through() {
+    let (url, log) = start_app(AppMode::FailOnce).await;
+    let app = TestApp::builder()
+        .with_oss()
+        .vars(callback_profile(&url))
+        .spawn()
+        .await;
+    let key = "cb/alice/photo.png";
+    let (template, etag) = upload(&app, "alice", key, b"pngbytes").await;
+    let genuine = fill(&template, key, 8, &etag);
+    // The app fails the first delivery; the retry of the same upload is forwarded.
+    expect_error(
+        deliver(&app, &genuine, &oss_key(), OFFICIAL_KEY_URL).await,
+        502,
+        "callback-failed",
+    )
+    .await;
+    let signing_key = oss_key();
+    let copies = (0..16).map(|_| deliver(&app, &genuine, &signing_key, OFFICIAL_KEY_URL));
+    let statuses: Vec<u16> = futures_util::future::join_all(copies)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 403].contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        log.0.lock().unwrap().len(),
+        2,
+        "the failed delivery and one copy"
+    );
+    // The same bytes uploaded again: OSS gives the upload a new request id.
+    let again = genuine.replace("\"req-", "\"req-again-");
+    assert_eq!(
+        deliver(&app, &again, &oss_key(), OFFICIAL_KEY_URL)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(log.0.lock().unwrap().len(), 3);
+}
+
+/// In fleet mode the ledger is Redis's: a copy reaching another replica is refused too.
+#[tokio::test]
+async fn a_copy_reaching_another_replica_is_refused_in_fleet_mode() {
+    let redis = crate::harness::RedisServer::start();
+    let (url, log) = start_app(AppMode::Json).await;
+    let profile = callback_profile(&url);
+    let redis_url = redis.url();
+    let first = TestApp::builder()
+        .with_oss()
+        .vars(move |vars: &mut Vars| {
+            profile(vars);
+            crate::fleet::fleet_vars(vars, &redis_url);
+        })
+        .spawn()
+        .await;
+    let second = first.another_broker().spawn().await;
+    let key = "cb/alice/photo.png";
+    let (template, etag) = upload(&first, "alice", key, b"pngbytes").await;
+    let genuine = fill(&template, key, 8, &etag);
+    let answers = futures_util::future::join(
+        deliver(&first, &genuine, &oss_key(), OFFICIAL_KEY_URL),
+        deliver(&second, &genuine, &oss_key(), OFFICIAL_KEY_URL),
+    )
+    .await;
+    let mut statuses = [answers.0.status().as_u16(), answers.1.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 403]);
+    assert_eq!(
+        log.0.lock().unwrap().len(),
+        1,
+        "forwarded once for the fleet"
+    );
 }

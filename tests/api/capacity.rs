@@ -5,8 +5,10 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use chrono::Utc;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
+use sts_broker::clock::ManualClock;
 
 use crate::harness::{expect_error, Sts, TestApp, Vars};
 use crate::jwt_support::{claims, hs256, jwt_vars, mint, HS256_SECRET};
@@ -118,11 +120,14 @@ async fn a_prefix_without_a_fixed_root_is_refused_for_shared_forms() {
     assert!(sts_broker::config::Settings::from_map(&vars).is_ok());
 }
 
-/// The review's reproduction: 20 established callers, then new callers from another address,
-/// three times the cache size. Afterwards every established caller still has its credential.
+/// The review's reproduction: 20 established callers (each asked again a minute later), then
+/// new callers from another address, three times the cache size, each asking twice and thrice.
+/// Afterwards every established caller still has its credential.
 #[tokio::test]
 async fn a_flood_of_new_callers_cannot_evict_established_ones() {
+    let clock = ManualClock::new(Utc::now());
     let app = TestApp::builder()
+        .clock(clock.clone())
         .vars(|vars: &mut Vars| {
             jwt_vars(vars, None);
             vars.insert("BROKER_CACHE_MAX_ENTRIES".into(), "100".into());
@@ -138,14 +143,18 @@ async fn a_flood_of_new_callers_cannot_evict_established_ones() {
     let established = client_from("127.0.0.1");
     let mut keys = Vec::new();
     for n in 0..20 {
-        let caller = format!("established-{n}");
-        let key = key_id(&established, &app, &caller).await;
-        assert_eq!(key_id(&established, &app, &caller).await, key);
-        keys.push(key);
+        keys.push(key_id(&established, &app, &format!("established-{n}")).await);
+    }
+    clock.advance(chrono::Duration::seconds(61));
+    for (n, key) in keys.iter().enumerate() {
+        let again = key_id(&established, &app, &format!("established-{n}")).await;
+        assert_eq!(&again, key);
     }
     let flood = client_from("127.0.0.2");
     for n in 0..300 {
-        token_from(&flood, &app, &format!("one-shot-{n}")).await;
+        for _ in 0..(2 + n % 2) {
+            token_from(&flood, &app, &format!("fresh-{n}")).await;
+        }
     }
     let issued = app.sts.issued_count();
     for (n, key) in keys.iter().enumerate() {

@@ -7,11 +7,14 @@ use serde_json::Value;
 use crate::harness::{RedisServer, Sts, TestApp, Vars};
 
 /// Base64 of 32 fixed, varied bytes: the fleet's sealing key in these tests.
-const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 pub(crate) fn fleet_vars(vars: &mut Vars, redis_url: &str) {
     vars.insert("BROKER_REDIS_URL".into(), redis_url.into());
     vars.insert("BROKER_CACHE_ENCRYPTION_KEY".into(), SEAL_KEY.into());
+    // These tests check what replicas share, not Redis's latency: a loaded test machine must
+    // not turn a slow answer into "Redis is down" (each replica alone).
+    vars.insert("BROKER_REDIS_TIMEOUT_MS".into(), "2000".into());
     // Callers named by a trusted header, so each request can be a different caller.
     vars.insert("BROKER_AUTH".into(), "header".into());
     vars.insert("BROKER_TRUSTED_HEADER".into(), "X-User".into());
@@ -21,7 +24,10 @@ pub(crate) fn fleet_vars(vars: &mut Vars, redis_url: &str) {
 }
 
 /// Three replicas on one STS emulator and one Redis.
-async fn fleet(redis: &RedisServer, extra: impl Fn(&mut Vars) + Clone + 'static) -> Vec<TestApp> {
+pub(crate) async fn fleet(
+    redis: &RedisServer,
+    extra: impl Fn(&mut Vars) + Clone + 'static,
+) -> Vec<TestApp> {
     let sts = Sts::demo().await;
     let mut replicas = Vec::new();
     for _ in 0..3 {
@@ -240,7 +246,7 @@ async fn a_tampered_value_is_refused_and_replaced_and_nothing_in_redis_is_readab
     fresh.assert_no_secrets_leaked(&[]);
 }
 
-fn sample(text: &str, name: &str) -> f64 {
+pub(crate) fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
@@ -301,4 +307,17 @@ async fn eventually_new_key(app: &TestApp, old: &str) -> String {
         assert!(Instant::now() < deadline, "never refreshed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A replica whose first credential came from Redis has asked STS nothing yet: its first
+/// `/readyz` must not read as an STS outage.
+#[tokio::test]
+async fn a_replica_that_adopted_its_first_credential_does_not_report_an_outage() {
+    let redis = RedisServer::start();
+    let replicas = fleet(&redis, |_| {}).await;
+    let key = key_id(&replicas[0], "alice").await;
+    assert_eq!(key_id(&replicas[1], "alice").await, key, "adopted");
+    let body: Value = replicas[1].readyz().await.json().await.unwrap();
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["serving_from_cache"], false, "{body}");
 }

@@ -183,7 +183,11 @@ form.addEventListener('submit', async (event) => {
     ];
     const range = requests.map((r) => r.size).find(Boolean);
     if (range && (e.code === 'EntityTooLarge' || e.code === 'EntityTooSmall')) {
-      const setBy = mode === 'server' ? 'the broker\'s BROKER_MAX_UPLOAD_BYTES' : 'the kit\'s maxBytes option';
+      // The broker signs the form in server and callback mode; the page signs it in sts mode.
+      const setBy = {
+        server: 'the broker\'s BROKER_MAX_UPLOAD_BYTES',
+        callback: 'the broker, for the with-callback profile (its max_upload_bytes, else BROKER_MAX_UPLOAD_BYTES)',
+      }[mode] ?? 'the kit\'s maxBytes option';
       rows.push(['Size limit', `the form accepts files of ${bytes(range.min)} to ${bytes(range.max)}, set by ${setBy}; this file has ${file.size === 1 ? '1 byte' : `${file.size} bytes`}`, 'size-limit']);
     }
     if (requests.length) rows.push(['What happened', story(mode, requests)]);

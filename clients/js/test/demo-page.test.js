@@ -108,6 +108,14 @@ test('the demo page says what each upload did', { skip: missing }, async () => {
     await page.textContent('#size-limit'),
     `the form accepts files of 1 byte to ${limit} bytes (10 MiB), set by the broker's BROKER_MAX_UPLOAD_BYTES; this file has ${limit + 1} bytes`,
   );
+  // The same for the callback profile's form, which the broker signs too.
+  outcome = await upload(page, 'callback', 'big.bin', Buffer.alloc(limit + 1, 0x61));
+  assert.ok(!outcome.ok, outcome.text);
+  assert.equal(await page.textContent('#error-code'), 'EntityTooLarge');
+  assert.equal(
+    await page.textContent('#size-limit'),
+    `the form accepts files of 1 byte to ${limit} bytes (10 MiB), set by the broker, for the with-callback profile (its max_upload_bytes, else BROKER_MAX_UPLOAD_BYTES); this file has ${limit + 1} bytes`,
+  );
   // And for the page's own form (sts mode), the kit's limit.
   outcome = await upload(page, 'sts', 'empty.txt', Buffer.alloc(0));
   assert.ok(!outcome.ok, outcome.text);

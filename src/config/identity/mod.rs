@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
-use super::access::PLACEHOLDER;
 use super::reader::Reader;
+use super::reader::{EXAMPLE_VALUE, PLACEHOLDER};
 use crate::credentials::{AccessKey, RoleArn};
 use crate::identity::file::{self, Profile};
 use crate::identity::{
@@ -107,10 +107,7 @@ fn static_keys(c: &mut Chain<'_, '_>) -> Option<Identity> {
             .map(|(name, _)| name)
             .collect::<Vec<_>>();
             for name in &placeholders {
-                c.problem(
-                    name,
-                    format!("is still a {PLACEHOLDER}… placeholder (as in .env.example); set the real value"),
-                );
+                c.problem(name, EXAMPLE_VALUE);
             }
             if !placeholders.is_empty() {
                 return None;
@@ -357,7 +354,9 @@ fn from_profile(
     for key in &placeholders {
         c.problem(
             CREDENTIALS_FILE,
-            format!("{origin}: `{key}` is still a {PLACEHOLDER}… placeholder; set the real value"),
+            format!(
+                "{origin}: `{key}` is still an example value ({PLACEHOLDER}…); set the real value"
+            ),
         );
     }
     if !placeholders.is_empty() {

@@ -89,6 +89,11 @@ impl BrokerCommand {
             .unwrap()
     }
 
+    /// Starts the binary as configured, without waiting for anything (its address unknown).
+    pub(crate) fn start(self) -> BrokerProcess {
+        self.spawn(String::new())
+    }
+
     /// Serves (no subcommand) on a free loopback port and waits until `/healthz` answers.
     pub(crate) async fn serve(self) -> BrokerProcess {
         let address = format!("127.0.0.1:{}", free_port());
