@@ -94,12 +94,24 @@ impl KeyedLimiter {
 
     /// Counts one request for `key`; `Err` carries how long until one would be allowed.
     pub fn check<K: Hash + ?Sized>(&self, key: &K, now: DateTime<Utc>) -> Result<(), Duration> {
-        self.decide(key, now, true)
-    }
-
-    /// Whether one request for `key` would be allowed now, without counting it.
-    pub fn peek<K: Hash + ?Sized>(&self, key: &K, now: DateTime<Utc>) -> Result<(), Duration> {
-        self.decide(key, now, false)
+        let now = nanos(now);
+        let key = self.hasher.hash_one(key);
+        let mut tats = crate::sync::lock(self.shard(key));
+        let tat = tats.get(&key).copied().unwrap_or(now).max(now);
+        let earliest = tat.saturating_sub(self.tolerance_ns);
+        if earliest > now {
+            return Err(Duration::from_nanos((earliest - now) as u64));
+        }
+        let next = tat.saturating_add(self.emission_ns);
+        if let Some(slot) = tats.get_mut(&key) {
+            *slot = next;
+        } else {
+            if tats.len() >= self.max_keys {
+                Self::make_room(&mut tats, now);
+            }
+            tats.insert(key, next);
+        }
+        Ok(())
     }
 
     /// Keys currently held.
@@ -112,34 +124,6 @@ impl KeyedLimiter {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn decide<K: Hash + ?Sized>(
-        &self,
-        key: &K,
-        now: DateTime<Utc>,
-        count: bool,
-    ) -> Result<(), Duration> {
-        let now = nanos(now);
-        let key = self.hasher.hash_one(key);
-        let mut tats = crate::sync::lock(self.shard(key));
-        let tat = tats.get(&key).copied().unwrap_or(now).max(now);
-        let earliest = tat.saturating_sub(self.tolerance_ns);
-        if earliest > now {
-            return Err(Duration::from_nanos((earliest - now) as u64));
-        }
-        if count {
-            let next = tat.saturating_add(self.emission_ns);
-            if let Some(slot) = tats.get_mut(&key) {
-                *slot = next;
-            } else {
-                if tats.len() >= self.max_keys {
-                    Self::make_room(&mut tats, now);
-                }
-                tats.insert(key, next);
-            }
-        }
-        Ok(())
     }
 
     /// Drops keys whose TAT has passed (they behave exactly like unseen keys); if every key is
@@ -191,17 +175,6 @@ mod tests {
         for _ in 0..3 {
             limiter.check("alice", rested).unwrap();
         }
-    }
-
-    #[test]
-    fn peek_does_not_count() {
-        let limiter = KeyedLimiter::new(1, 1, 10);
-        for _ in 0..5 {
-            limiter.peek("k", t0()).unwrap();
-        }
-        limiter.check("k", t0()).unwrap();
-        let wait = limiter.peek("k", t0()).unwrap_err();
-        assert_eq!(retry_after_seconds(wait), 60);
     }
 
     #[test]

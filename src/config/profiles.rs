@@ -391,7 +391,7 @@ const CALLBACK_REGIONS: &[&str] = &[
 ];
 
 /// Start-up warnings about profiles (not problems: the region list may grow).
-pub fn warnings(profiles: &[ProfileSettings]) -> Vec<String> {
+pub(super) fn warnings(profiles: &[ProfileSettings]) -> Vec<String> {
     profiles
         .iter()
         .filter(|p| p.callback.is_some() && !CALLBACK_REGIONS.contains(&p.upload.region.as_str()))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::reader::{socket_addr, Reader};
 use crate::telemetry::LogFormat;
 
-pub const DEFAULT_LISTEN: SocketAddr =
+pub(super) const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
 /// The listener, logging and shutdown.
@@ -35,7 +35,7 @@ pub enum AllowedHosts {
 }
 
 /// The names a loopback listener answers by default (the contract's list).
-pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+pub(super) const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 impl AllowedHosts {
     /// The default for a listener on `listen`.
@@ -64,7 +64,7 @@ impl AllowedHosts {
 /// A host name in one comparable form, or `None` when `raw` is not a host (RFC 3986 `host`,
 /// without a port): a registered name in lower case without a trailing `.`, an IPv4 address
 /// in dotted form, or an IPv6 address in brackets (`[::1]`), both as `std::net` writes them.
-pub fn host_name(raw: &str) -> Option<String> {
+pub(super) fn host_name(raw: &str) -> Option<String> {
     if let Some(inner) = raw.strip_prefix('[') {
         let ip: Ipv6Addr = inner.strip_suffix(']')?.parse().ok()?;
         return Some(format!("[{ip}]"));

@@ -6,18 +6,18 @@ use std::collections::HashMap;
 
 /// One section's keys and values.
 #[derive(Default)]
-pub struct Profile(HashMap<String, String>);
+pub(crate) struct Profile(HashMap<String, String>);
 
 impl Profile {
     /// The trimmed value, if present and not empty.
-    pub fn get(&self, key: &str) -> Option<String> {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
         self.0.get(key).filter(|v| !v.is_empty()).cloned()
     }
 }
 
 /// Sections by name. A key outside any section, a line that is neither, or a section given
 /// twice is an error.
-pub fn parse_ini(text: &str) -> Result<HashMap<String, Profile>, String> {
+pub(crate) fn parse_ini(text: &str) -> Result<HashMap<String, Profile>, String> {
     let mut sections: HashMap<String, Profile> = HashMap::new();
     let mut current: Option<String> = None;
     for (index, raw) in text.lines().enumerate() {

@@ -96,11 +96,6 @@ impl CallBudget {
         }
     }
 
-    /// Takes one call from the budget, or says it is spent.
-    pub fn try_acquire(&self) -> bool {
-        self.try_acquire_as(Priority::Refresh)
-    }
-
     /// Takes one call for `priority`: a refresh needs a token of the whole budget, a first
     /// load one of the whole budget and one of the first-load share.
     pub fn try_acquire_as(&self, priority: Priority) -> bool {
@@ -267,11 +262,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn call_budget_refills_over_time() {
         let budget = CallBudget::new(2);
-        assert!(budget.try_acquire() && budget.try_acquire());
-        assert!(!budget.try_acquire());
+        assert!(
+            budget.try_acquire_as(Priority::Refresh) && budget.try_acquire_as(Priority::Refresh)
+        );
+        assert!(!budget.try_acquire_as(Priority::Refresh));
         tokio::time::advance(Duration::from_millis(500)).await;
-        assert!(budget.try_acquire());
-        assert!(!budget.try_acquire());
+        assert!(budget.try_acquire_as(Priority::Refresh));
+        assert!(!budget.try_acquire_as(Priority::Refresh));
         let result: Result<(), _> = with_retries(
             &RetryPolicy::default(),
             &budget,

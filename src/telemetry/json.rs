@@ -13,7 +13,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::timefmt::{put_digits, write_date_time};
 
-pub struct JsonLines;
+pub(super) struct JsonLines;
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, digit by digit (one per log line, so per request).
 fn timestamp_micros(at: chrono::DateTime<Utc>) -> TimestampText {

@@ -11,7 +11,7 @@ use crate::harness::{captured_log, expect_error, TestApp, Vars};
 use crate::jwt_support::*;
 
 /// The one 401 every authentication failure gets.
-pub async fn expect_401(response: reqwest::Response) {
+pub(crate) async fn expect_401(response: reqwest::Response) {
     assert_eq!(
         response
             .headers()
@@ -30,7 +30,7 @@ async fn dir_of(response: reqwest::Response) -> String {
     body["Dir"].as_str().unwrap().to_owned()
 }
 
-pub fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
@@ -400,10 +400,10 @@ async fn an_unreachable_jwks_is_a_401_not_a_crash() {
     assert_eq!(app.get_token().bearer(&hs).await.status().as_u16(), 200);
 }
 
-pub const ALICE_KEY: &str = "test-only-api-key-alice-6f1c2a";
-pub const BOB_KEY: &str = "test-only-api-key-bob-93be07";
+pub(crate) const ALICE_KEY: &str = "test-only-api-key-alice-6f1c2a";
+pub(crate) const BOB_KEY: &str = "test-only-api-key-bob-93be07";
 
-pub fn api_key_vars(vars: &mut Vars) {
+pub(crate) fn api_key_vars(vars: &mut Vars) {
     vars.insert("BROKER_AUTH".into(), "api-key".into());
     vars.insert(
         "BROKER_API_KEYS".into(),

@@ -10,46 +10,46 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-pub const ISSUER: &str = "https://idp.test.invalid/";
-pub const AUDIENCE: &str = "sts-broker-tests";
+pub(crate) const ISSUER: &str = "https://idp.test.invalid/";
+pub(crate) const AUDIENCE: &str = "sts-broker-tests";
 /// Test-only HS256 secret (at least 32 bytes).
-pub const HS256_SECRET: &str = "test-only-hs256-secret-0123456789abcdef";
+pub(crate) const HS256_SECRET: &str = "test-only-hs256-secret-0123456789abcdef";
 
-pub const RSA_A: &[u8] = include_bytes!("keys/rsa-a.test-only.pem");
-pub const RSA_A_PUBLIC: &[u8] = include_bytes!("keys/rsa-a.test-only.pub.pem");
-pub const RSA_B: &[u8] = include_bytes!("keys/rsa-b.test-only.pem");
-pub const EC_P256: &[u8] = include_bytes!("keys/ec-p256.test-only.pem");
+pub(crate) const RSA_A: &[u8] = include_bytes!("keys/rsa-a.test-only.pem");
+pub(crate) const RSA_A_PUBLIC: &[u8] = include_bytes!("keys/rsa-a.test-only.pub.pem");
+pub(crate) const RSA_B: &[u8] = include_bytes!("keys/rsa-b.test-only.pem");
+pub(crate) const EC_P256: &[u8] = include_bytes!("keys/ec-p256.test-only.pem");
 
-pub fn rsa(pem: &[u8]) -> EncodingKey {
+pub(crate) fn rsa(pem: &[u8]) -> EncodingKey {
     EncodingKey::from_rsa_pem(pem).expect("test RSA key")
 }
 
-pub fn ec(pem: &[u8]) -> EncodingKey {
+pub(crate) fn ec(pem: &[u8]) -> EncodingKey {
     EncodingKey::from_ec_pem(pem).expect("test EC key")
 }
 
-pub fn hs256(secret: &str) -> EncodingKey {
+pub(crate) fn hs256(secret: &str) -> EncodingKey {
     EncodingKey::from_secret(secret.as_bytes()).expect("HMAC key")
 }
 
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// Valid claims for `sub`, with an hour to live.
-pub fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     json!({"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 3600, "iat": now()})
 }
 
 /// A signed JWT.
-pub fn mint(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
+pub(crate) fn mint(alg: Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, key).expect("token encodes")
 }
 
 /// A token signed with HMAC-SHA256 by hand, with any header at all (for `alg` tricks).
-pub fn forge_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+pub(crate) fn forge_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine as _;
     use hmac::{Hmac, KeyInit, Mac};
@@ -67,7 +67,7 @@ pub fn forge_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
 }
 
 /// An unsigned `alg: none` token.
-pub fn unsigned(claims: &Value) -> String {
+pub(crate) fn unsigned(claims: &Value) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine as _;
     format!(
@@ -78,21 +78,21 @@ pub fn unsigned(claims: &Value) -> String {
 }
 
 /// The public JWK of a private key, with `kid`.
-pub fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
+pub(crate) fn public_jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
     let mut jwk = Jwk::from_encoding_key(key, alg).expect("public JWK");
     jwk.common.key_id = Some(kid.to_owned());
     jwk
 }
 
 /// A JWKS endpoint on loopback.
-pub struct JwksServer {
+pub(crate) struct JwksServer {
     pub url: String,
     keys: Arc<Mutex<Vec<Jwk>>>,
     hits: Arc<AtomicUsize>,
 }
 
 impl JwksServer {
-    pub async fn start(keys: Vec<Jwk>) -> Self {
+    pub(crate) async fn start(keys: Vec<Jwk>) -> Self {
         let keys = Arc::new(Mutex::new(keys));
         let hits = Arc::new(AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -125,17 +125,20 @@ impl JwksServer {
         Self { url, keys, hits }
     }
 
-    pub fn set_keys(&self, keys: Vec<Jwk>) {
+    pub(crate) fn set_keys(&self, keys: Vec<Jwk>) {
         *self.keys.lock().unwrap() = keys;
     }
 
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
 
 /// Broker variables for JWT mode (HS256 and, when given, a JWKS URL) with generous limits.
-pub fn jwt_vars(vars: &mut std::collections::HashMap<String, String>, jwks_url: Option<&str>) {
+pub(crate) fn jwt_vars(
+    vars: &mut std::collections::HashMap<String, String>,
+    jwks_url: Option<&str>,
+) {
     vars.insert("BROKER_AUTH".into(), "jwt".into());
     vars.insert("BROKER_JWT_HS256_SECRET".into(), HS256_SECRET.into());
     vars.insert("BROKER_JWT_ISSUER".into(), ISSUER.into());
@@ -147,7 +150,7 @@ pub fn jwt_vars(vars: &mut std::collections::HashMap<String, String>, jwks_url: 
 }
 
 /// Limits high enough that only tests about limits meet them.
-pub fn generous_limits(vars: &mut std::collections::HashMap<String, String>) {
+pub(crate) fn generous_limits(vars: &mut std::collections::HashMap<String, String>) {
     vars.insert("BROKER_RATE_LIMIT_PER_MINUTE".into(), "10000".into());
     vars.insert("BROKER_RATE_LIMIT_BURST".into(), "1000".into());
     vars.insert(

@@ -19,7 +19,7 @@ duration_seconds = 1800
 "#;
 
 /// Writes `text` to a fresh file and returns its path.
-pub fn profiles_file(text: &str) -> String {
+pub(crate) fn profiles_file(text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("sts-broker-profiles-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("profiles.toml");

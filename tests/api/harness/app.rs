@@ -21,15 +21,15 @@ use super::{captured_log, init_log_capture};
 /// Set, before the `vars` changes run, to the path of a file holding the OSS emulator's
 /// callback public key (PEM), so a test can pin it with `BROKER_CALLBACK_PUBLIC_KEY_FILE`.
 /// Never passed to the broker itself.
-pub const OSS_CALLBACK_KEY_FILE: &str = "TEST_OSS_CALLBACK_KEY_FILE";
+pub(crate) const OSS_CALLBACK_KEY_FILE: &str = "TEST_OSS_CALLBACK_KEY_FILE";
 
 /// A broker's configuration: the variables `Settings::from_map` reads.
-pub type Vars = HashMap<String, String>;
+pub(crate) type Vars = HashMap<String, String>;
 
 /// A strict STS emulator on port 0 and the configuration it was started with. Clones share the
 /// one emulator, so several brokers can use it.
 #[derive(Clone)]
-pub struct Sts {
+pub(crate) struct Sts {
     emulator: Arc<StsEmulator>,
     pub config: StsEmulatorConfig,
 }
@@ -42,7 +42,7 @@ impl Deref for Sts {
 }
 
 impl Sts {
-    pub async fn start(config: StsEmulatorConfig) -> Self {
+    pub(crate) async fn start(config: StsEmulatorConfig) -> Self {
         let emulator = StsEmulator::start(config.clone())
             .await
             .expect("emulator starts");
@@ -53,13 +53,13 @@ impl Sts {
     }
 
     /// The emulator with its demo account, keys and roles.
-    pub async fn demo() -> Self {
+    pub(crate) async fn demo() -> Self {
         Self::start(StsEmulatorConfig::demo()).await
     }
 
     /// A broker's configuration pointed at this emulator: its first long-term key, the
     /// `demo-uploader` role, bucket `test-bucket` in `cn-hangzhou`, `BROKER_AUTH=none`, port 0.
-    pub fn broker_vars(&self) -> Vars {
+    pub(crate) fn broker_vars(&self) -> Vars {
         let (id, secret) = self.config.access_keys[0].clone();
         [
             ("BROKER_LISTEN", "127.0.0.1:0".to_owned()),
@@ -82,7 +82,7 @@ impl Sts {
 
     /// Every secret the emulator handed out: credential secrets, security tokens and the OIDC
     /// tokens it accepted.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = Vec::new();
         for issued in self.all_issued() {
             secrets.push(issued.access_key_secret);
@@ -96,7 +96,7 @@ impl Sts {
 /// HTTP requests to one broker: one method per endpoint, plus [`BrokerClient::get`] for any
 /// other path. Each returns a [`Call`]; `.await` sends it.
 #[derive(Clone)]
-pub struct BrokerClient {
+pub(crate) struct BrokerClient {
     /// The broker's base URL, `http://127.0.0.1:<port>`.
     pub address: String,
     /// Where `/metrics` is served: `address`, or its own listener's URL.
@@ -106,7 +106,7 @@ pub struct BrokerClient {
 
 impl BrokerClient {
     /// Requests to the broker at `address`, `/metrics` included.
-    pub fn at(address: impl Into<String>) -> Self {
+    pub(crate) fn at(address: impl Into<String>) -> Self {
         let address = address.into();
         Self {
             metrics_address: address.clone(),
@@ -116,39 +116,39 @@ impl BrokerClient {
     }
 
     /// `GET /getToken`.
-    pub fn get_token(&self) -> Call {
+    pub(crate) fn get_token(&self) -> Call {
         self.get("/getToken")
     }
 
     /// `GET /getPostObjectParams`.
-    pub fn post_object_params(&self) -> Call {
+    pub(crate) fn post_object_params(&self) -> Call {
         self.get("/getPostObjectParams")
     }
 
     /// `GET /healthz`.
-    pub fn healthz(&self) -> Call {
+    pub(crate) fn healthz(&self) -> Call {
         self.get("/healthz")
     }
 
     /// `GET /readyz`.
-    pub fn readyz(&self) -> Call {
+    pub(crate) fn readyz(&self) -> Call {
         self.get("/readyz")
     }
 
     /// `GET /metrics`, on the metrics listener when the broker has one.
-    pub fn metrics(&self) -> Call {
+    pub(crate) fn metrics(&self) -> Call {
         Call::new(&self.http, format!("{}/metrics", self.metrics_address))
     }
 
     /// `GET <path>` on the main listener.
-    pub fn get(&self, path: &str) -> Call {
+    pub(crate) fn get(&self, path: &str) -> Call {
         Call::new(&self.http, format!("{}{path}", self.address))
     }
 }
 
 /// One request to a broker, sent when awaited. `GET` unless [`Call::method`] says otherwise.
 #[must_use = "a call is sent only when awaited"]
-pub struct Call {
+pub(crate) struct Call {
     http: reqwest::Client,
     method: Method,
     url: String,
@@ -168,13 +168,13 @@ impl Call {
     }
 
     /// The same path with another method (`POST`, `OPTIONS` for a preflight...).
-    pub fn method(mut self, method: Method) -> Self {
+    pub(crate) fn method(mut self, method: Method) -> Self {
         self.method = method;
         self
     }
 
     /// Adds a request header; `value` may be any bytes a header can carry.
-    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
         let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
         let value = HeaderValue::from_bytes(value.as_ref()).expect("a header value");
         self.headers.append(name, value);
@@ -182,14 +182,14 @@ impl Call {
     }
 
     /// Adds each of `headers`, in order.
-    pub fn headers(self, headers: &[(&str, &str)]) -> Self {
+    pub(crate) fn headers(self, headers: &[(&str, &str)]) -> Self {
         headers
             .iter()
             .fold(self, |call, (name, value)| call.header(name, value))
     }
 
     /// `Authorization: Bearer <token>`.
-    pub fn bearer(self, token: &str) -> Self {
+    pub(crate) fn bearer(self, token: &str) -> Self {
         self.header("Authorization", format!("Bearer {token}"))
     }
 
@@ -198,7 +198,7 @@ impl Call {
         dead_code,
         reason = "part of the harness; no current test sends a query"
     )]
-    pub fn query(mut self, pairs: &[(&str, &str)]) -> Self {
+    pub(crate) fn query(mut self, pairs: &[(&str, &str)]) -> Self {
         self.query.extend(
             pairs
                 .iter()
@@ -208,7 +208,7 @@ impl Call {
     }
 
     /// Sends the request; panics if the broker does not answer at all.
-    pub async fn send(self) -> reqwest::Response {
+    pub(crate) async fn send(self) -> reqwest::Response {
         let mut url = url::Url::parse(&self.url).expect("a URL");
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
@@ -231,7 +231,7 @@ impl IntoFuture for Call {
 
 /// A broker running in this test's process on the tokio runtime, with the STS emulator it
 /// talks to and, when asked for, an OSS emulator. Dereferences to its [`BrokerClient`].
-pub struct TestApp {
+pub(crate) struct TestApp {
     client: BrokerClient,
     pub sts: Sts,
     /// The variables the broker was started with.
@@ -250,7 +250,7 @@ impl Deref for TestApp {
 
 impl TestApp {
     /// The one way to start a broker in process; `.spawn().await` starts it.
-    pub fn builder<'a>() -> TestAppBuilder<'a> {
+    pub(crate) fn builder<'a>() -> TestAppBuilder<'a> {
         TestAppBuilder {
             configure: Vec::new(),
             deps: Dependencies::default(),
@@ -262,42 +262,42 @@ impl TestApp {
 
     /// A builder for one more broker on this app's STS emulator, starting from this app's
     /// variables (and its own clock and nonces unless told otherwise).
-    pub fn another_broker(&self) -> TestAppBuilder<'static> {
+    pub(crate) fn another_broker(&self) -> TestAppBuilder<'static> {
         let mut builder = Self::builder().sts(&self.sts);
         builder.vars = Some(self.vars.clone());
         builder
     }
 
     /// The main listener's port.
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 
     /// The port `/metrics` is served on (the main one unless `BROKER_METRICS_LISTEN` is set).
-    pub fn metrics_port(&self) -> u16 {
+    pub(crate) fn metrics_port(&self) -> u16 {
         self.metrics_port
     }
 
     /// The OSS emulator (path-style, bucket `test-bucket`) that `BROKER_UPLOAD_HOST` points at.
     #[track_caller]
-    pub fn oss(&self) -> &OssEmulator {
+    pub(crate) fn oss(&self) -> &OssEmulator {
         &self.oss.as_ref().expect("built `.with_oss()`").0
     }
 
     /// The OSS emulator's manual clock.
     #[track_caller]
-    pub fn oss_clock(&self) -> &ManualClock {
+    pub(crate) fn oss_clock(&self) -> &ManualClock {
         &self.oss.as_ref().expect("built `.with_oss()`").1
     }
 
     /// The broker's own long-term secret, when it has one.
-    pub fn broker_secret(&self) -> Option<String> {
+    pub(crate) fn broker_secret(&self) -> Option<String> {
         self.vars.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET").cloned()
     }
 
     /// Fails if any secret the STS emulator handed out, or the broker's own secret, appears in
     /// the captured log or in `bodies`.
-    pub fn assert_no_secrets_leaked(&self, bodies: &[&str]) {
+    pub(crate) fn assert_no_secrets_leaked(&self, bodies: &[&str]) {
         let log = captured_log();
         let mut secrets: Vec<String> = self.broker_secret().into_iter().collect();
         secrets.extend(self.sts.secrets());
@@ -318,7 +318,7 @@ type Configure<'a> = Box<dyn FnOnce(&mut Vars) + 'a>;
 
 /// Builds a [`TestApp`]: which emulators, the broker's variables, clock and nonces.
 #[must_use = "nothing starts until `.spawn().await`"]
-pub struct TestAppBuilder<'a> {
+pub(crate) struct TestAppBuilder<'a> {
     configure: Vec<Configure<'a>>,
     deps: Dependencies,
     /// An emulator already running; a new demo one when `None`.
@@ -330,38 +330,38 @@ pub struct TestAppBuilder<'a> {
 
 impl<'a> TestAppBuilder<'a> {
     /// Changes the broker's variables (after the defaults; several calls apply in order).
-    pub fn vars(mut self, configure: impl FnOnce(&mut Vars) + 'a) -> Self {
+    pub(crate) fn vars(mut self, configure: impl FnOnce(&mut Vars) + 'a) -> Self {
         self.configure.push(Box::new(configure));
         self
     }
 
     /// The broker's clock and nonces.
-    pub fn deps(mut self, deps: Dependencies) -> Self {
+    pub(crate) fn deps(mut self, deps: Dependencies) -> Self {
         self.deps = deps;
         self
     }
 
     /// The broker's clock (nonces stay as they are).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+    pub(crate) fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.deps.clock = Arc::new(clock);
         self
     }
 
     /// Uses `sts`, already running (perhaps with its own configuration, perhaps used by other
     /// brokers), instead of a new demo emulator.
-    pub fn sts(mut self, sts: &Sts) -> Self {
+    pub(crate) fn sts(mut self, sts: &Sts) -> Self {
         self.sts = Some(sts.clone());
         self
     }
 
     /// Adds a strict OSS emulator on a manual clock (path-style, bucket `test-bucket`, trusting
     /// the STS emulator's keys) and points `BROKER_UPLOAD_HOST` at it before the `vars` changes.
-    pub fn with_oss(mut self) -> Self {
+    pub(crate) fn with_oss(mut self) -> Self {
         self.oss = true;
         self
     }
 
-    pub async fn spawn(self) -> TestApp {
+    pub(crate) async fn spawn(self) -> TestApp {
         init_log_capture();
         let sts = match self.sts {
             Some(sts) => sts,

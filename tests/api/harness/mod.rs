@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
-pub use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
-pub use process::{free_port, BrokerCommand, BrokerProcess};
-pub use redis::RedisServer;
+pub(crate) use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
+pub(crate) use process::{free_port, BrokerCommand, BrokerProcess};
+pub(crate) use redis::RedisServer;
 
 /// Every log line any test's broker wrote, at trace level for the broker and debug for the
 /// libraries it uses.
@@ -53,12 +53,12 @@ pub(crate) fn init_log_capture() -> Arc<Mutex<Vec<u8>>> {
     .clone()
 }
 
-pub fn captured_log() -> String {
+pub(crate) fn captured_log() -> String {
     String::from_utf8_lossy(&init_log_capture().lock().unwrap()).into_owned()
 }
 
 /// Asserts the contract's error shape and returns the body.
-pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+pub(crate) async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
     let request_id = response
         .headers()
@@ -103,7 +103,7 @@ fn as_list(v: &Value) -> Vec<String> {
 }
 
 /// Whether a session policy allows `action` on `resource` (explicit Deny wins).
-pub fn policy_allows(policy: &Value, action: &str, resource: &str) -> bool {
+pub(crate) fn policy_allows(policy: &Value, action: &str, resource: &str) -> bool {
     let mut allowed = false;
     for statement in policy["Statement"].as_array().unwrap() {
         let hit = as_list(&statement["Action"])

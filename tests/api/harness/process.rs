@@ -14,7 +14,7 @@ use super::{BrokerClient, Vars};
 const BIN: &str = env!("CARGO_BIN_EXE_sts-broker");
 
 /// A loopback port nothing listened on a moment ago.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,14 +24,14 @@ pub fn free_port() -> u16 {
 
 /// How to run `sts-broker`: its arguments and environment (nothing inherited), in a fresh empty
 /// working directory of its own.
-pub struct BrokerCommand {
+pub(crate) struct BrokerCommand {
     args: Vec<String>,
     env: Vars,
     dir: PathBuf,
 }
 
 impl BrokerCommand {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("sts-broker-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         Self {
@@ -41,31 +41,31 @@ impl BrokerCommand {
         }
     }
 
-    pub fn arg(mut self, arg: &str) -> Self {
+    pub(crate) fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());
         self
     }
 
-    pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn env(mut self, name: &str, value: impl Into<String>) -> Self {
         self.env.insert(name.to_owned(), value.into());
         self
     }
 
     /// Every variable in `vars` (a later [`BrokerCommand::env`] overrides).
-    pub fn envs(mut self, vars: &Vars) -> Self {
+    pub(crate) fn envs(mut self, vars: &Vars) -> Self {
         self.env
             .extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         self
     }
 
     /// Writes `contents` to `name` in the working directory (a `.env`, say).
-    pub fn file(self, name: &str, contents: &str) -> Self {
+    pub(crate) fn file(self, name: &str, contents: &str) -> Self {
         std::fs::write(self.dir.join(name), contents).unwrap();
         self
     }
 
     /// `HOME` is the working directory (so no real `~/.alibabacloud` is found).
-    pub fn home(self) -> Self {
+    pub(crate) fn home(self) -> Self {
         let home = self.dir.display().to_string();
         self.env("HOME", home)
     }
@@ -82,7 +82,7 @@ impl BrokerCommand {
 
     /// Runs to completion and returns what it printed. The binary runs on a blocking thread,
     /// so emulators on the test's runtime keep answering it.
-    pub async fn output(self) -> Output {
+    pub(crate) async fn output(self) -> Output {
         let mut command = self.command();
         tokio::task::spawn_blocking(move || command.output().expect("binary runs"))
             .await
@@ -90,7 +90,7 @@ impl BrokerCommand {
     }
 
     /// Serves (no subcommand) on a free loopback port and waits until `/healthz` answers.
-    pub async fn serve(self) -> BrokerProcess {
+    pub(crate) async fn serve(self) -> BrokerProcess {
         let address = format!("127.0.0.1:{}", free_port());
         let mut process = self
             .env("BROKER_LISTEN", address.clone())
@@ -115,7 +115,7 @@ impl BrokerCommand {
 
     /// Runs `sts-broker demo` (on `127.0.0.1:0` unless `BROKER_LISTEN` is set, `RUST_LOG=warn`
     /// unless set) and waits for its whole banner; requests go to the `broker:` URL it prints.
-    pub fn demo(mut self) -> BrokerProcess {
+    pub(crate) fn demo(mut self) -> BrokerProcess {
         self.args.insert(0, "demo".into());
         for (name, default) in [("BROKER_LISTEN", "127.0.0.1:0"), ("RUST_LOG", "warn")] {
             self.env
@@ -167,7 +167,7 @@ fn lines_of(pipe: impl Read + Send + 'static) -> (Receiver<String>, JoinHandle<(
 }
 
 /// A running `sts-broker`, killed on drop. Dereferences to a [`BrokerClient`] for its URL.
-pub struct BrokerProcess {
+pub(crate) struct BrokerProcess {
     child: Child,
     client: BrokerClient,
     stdout: Receiver<String>,
@@ -186,7 +186,7 @@ impl Deref for BrokerProcess {
 
 impl BrokerProcess {
     /// `demo`: the value printed after `label:` in the banner (e.g. `broker`, `OSS emulator`).
-    pub fn value(&self, label: &str) -> String {
+    pub(crate) fn value(&self, label: &str) -> String {
         let prefix = format!("{label}:");
         self.banner
             .iter()
@@ -195,7 +195,7 @@ impl BrokerProcess {
     }
 
     /// `demo`: the first banner line containing `needle`.
-    pub fn line_with(&self, needle: &str) -> String {
+    pub(crate) fn line_with(&self, needle: &str) -> String {
         self.banner
             .iter()
             .find(|l| l.contains(needle))
@@ -205,7 +205,7 @@ impl BrokerProcess {
     }
 
     /// Sends `SIG<name>` (`TERM`, `INT`).
-    pub fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -214,7 +214,7 @@ impl BrokerProcess {
     }
 
     /// Waits for the process to exit; kills it and fails if it has not within `within`.
-    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         let exit = loop {
             if let Some(exit) = self.child.try_wait().unwrap() {
@@ -234,7 +234,7 @@ impl BrokerProcess {
     }
 
     /// The lines the process wrote to stderr so far (all of them after [`Self::wait_exit`]).
-    pub fn stderr_lines(&self) -> Vec<String> {
+    pub(crate) fn stderr_lines(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
     }
 }

@@ -5,19 +5,19 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     child: Option<Child>,
     pub port: u16,
 }
 
 impl RedisServer {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = super::free_port();
         Self::start_on(port)
     }
 
     /// On `port` (to restart a stopped server where replicas expect it).
-    pub fn start_on(port: u16) -> Self {
+    pub(crate) fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -48,7 +48,7 @@ impl RedisServer {
         server
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
@@ -70,7 +70,7 @@ impl RedisServer {
     }
 
     /// One command through `redis-cli` (installed with the server), raw output.
-    pub fn command(&self, args: &[&str]) -> Result<String, String> {
+    pub(crate) fn command(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--no-raw"])
             .args(args)
@@ -84,7 +84,7 @@ impl RedisServer {
     }
 
     /// Every key and its raw value (for the "nothing readable" checks).
-    pub fn dump(&self) -> Vec<(String, Vec<u8>)> {
+    pub(crate) fn dump(&self) -> Vec<(String, Vec<u8>)> {
         let keys = Command::new("redis-cli")
             .args([
                 "-h",
@@ -130,7 +130,7 @@ impl RedisServer {
     }
 
     /// Kills the server (an outage); `start_on(self.port)` brings one back.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

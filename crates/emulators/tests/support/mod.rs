@@ -19,18 +19,18 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-pub const BUCKET: &str = "examplebucket";
-pub const REGION: &str = "cn-hangzhou";
+pub(crate) const BUCKET: &str = "examplebucket";
+pub(crate) const REGION: &str = "cn-hangzhou";
 /// The demo account's long-term key (`StsEmulatorConfig::demo`).
-pub const AK: &str = "LTAI5tDemoBrokerKey00001";
-pub const SECRET: &str = "EmuDemoSecretDoNotUseInProd001";
+pub(crate) const AK: &str = "LTAI5tDemoBrokerKey00001";
+pub(crate) const SECRET: &str = "EmuDemoSecretDoNotUseInProd001";
 
-pub struct Emulators {
+pub(crate) struct Emulators {
     pub sts: StsEmulator,
     pub oss: OssEmulator,
 }
 
-pub async fn start() -> Emulators {
+pub(crate) async fn start() -> Emulators {
     let sts = StsEmulator::start(StsEmulatorConfig::demo())
         .await
         .expect("sts starts");
@@ -45,12 +45,12 @@ pub async fn start() -> Emulators {
     Emulators { sts, oss }
 }
 
-pub fn b64(s: &str) -> String {
+pub(crate) fn b64(s: &str) -> String {
     B64.encode(s)
 }
 
 /// A V1 form: `key`, `policy`, `OSSAccessKeyId`, `Signature`, then `fields`, then the file.
-pub struct Upload {
+pub(crate) struct Upload {
     pub key: String,
     pub conditions: Vec<serde_json::Value>,
     pub fields: Vec<(String, String)>,
@@ -59,7 +59,7 @@ pub struct Upload {
 }
 
 impl Upload {
-    pub fn new(key: &str, file: &[u8]) -> Upload {
+    pub(crate) fn new(key: &str, file: &[u8]) -> Upload {
         Upload {
             key: key.into(),
             conditions: vec![
@@ -73,20 +73,20 @@ impl Upload {
     }
 
     /// Adds the `callback` field, pinned in the policy as the broker pins it.
-    pub fn with_pinned_callback(mut self, callback_json: &str) -> Upload {
+    pub(crate) fn with_pinned_callback(mut self, callback_json: &str) -> Upload {
         let value = b64(callback_json);
         self.conditions
             .push(serde_json::json!({ "callback": value.clone() }));
         self.field("callback", &value)
     }
 
-    pub fn field(mut self, name: &str, value: &str) -> Upload {
+    pub(crate) fn field(mut self, name: &str, value: &str) -> Upload {
         self.fields.push((name.into(), value.into()));
         self
     }
 
     /// The multipart body and its boundary.
-    pub fn body(&self) -> (Vec<u8>, String) {
+    pub(crate) fn body(&self) -> (Vec<u8>, String) {
         let boundary = "9431149156168".to_owned();
         let expiration = (Utc::now() + chrono::Duration::hours(1))
             .format("%Y-%m-%dT%H:%M:%S.000Z")
@@ -122,7 +122,7 @@ impl Upload {
         (body, boundary)
     }
 
-    pub async fn post(&self, oss: &OssEmulator) -> reqwest::Response {
+    pub(crate) async fn post(&self, oss: &OssEmulator) -> reqwest::Response {
         let (body, boundary) = self.body();
         reqwest::Client::builder()
             .no_proxy()
@@ -148,7 +148,7 @@ fn hmac_sha256(key: &[u8], data: &str) -> Vec<u8> {
 
 /// A request to `/<BUCKET>/<key>` signed with OSS V4 in the `Authorization` header (no query,
 /// no additional headers, unsigned payload). `key` must need no percent-encoding.
-pub fn v4_signed(
+pub(crate) fn v4_signed(
     method: reqwest::Method,
     endpoint: &str,
     key: &str,
@@ -195,7 +195,7 @@ pub fn v4_signed(
 
 /// A callback request as the receiver got it.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub method: String,
     /// The request target: path and query as sent.
     pub target: String,
@@ -205,7 +205,7 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -215,7 +215,7 @@ impl Received {
 
 /// How the receiver answers.
 #[derive(Clone)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// These bytes, as the whole HTTP answer, then the connection closes.
     Raw(Vec<u8>),
     /// Nothing for this long, then the bytes.
@@ -223,7 +223,7 @@ pub enum Reply {
 }
 
 /// `200 OK` with `body` and its `Content-Length`.
-pub fn json_reply(body: &str) -> Reply {
+pub(crate) fn json_reply(body: &str) -> Reply {
     Reply::Raw(
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -234,14 +234,14 @@ pub fn json_reply(body: &str) -> Reply {
 }
 
 /// A loopback server that records every request and gives each the same reply.
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    pub async fn start(reply: Reply) -> Receiver {
+    pub(crate) async fn start(reply: Reply) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -274,11 +274,11 @@ impl Receiver {
     }
 
     /// `http://127.0.0.1:<port><path_and_query>`
-    pub fn url(&self, path_and_query: &str) -> String {
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("http://127.0.0.1:{}{path_and_query}", self.addr.port())
     }
 
-    pub fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }
