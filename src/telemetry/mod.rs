@@ -16,7 +16,10 @@ pub enum LogFormat {
     Pretty,
 }
 
+mod direct;
 mod json;
+
+pub use direct::{write_info, Line};
 
 /// How long a log line may sit in the buffer before it reaches stderr.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -93,6 +96,9 @@ pub fn init(format: LogFormat, default_filter: &str) -> Option<LogGuard> {
     };
     // A second initialisation (tests) keeps the first subscriber.
     installed.ok()?;
+    if format == LogFormat::Json {
+        direct::install(writer.clone());
+    }
     let flusher = writer.clone();
     std::thread::Builder::new()
         .name("log-flush".into())

@@ -62,8 +62,7 @@ pub async fn request_context(
         .await?;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
-    // Whole microseconds in milliseconds: `0.071`, never `0.07097500000000001`.
-    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     if let Some(metrics) = res
         .request()
         .app_data::<web::Data<AppState>>()
@@ -89,9 +88,11 @@ pub async fn request_context(
                 method: method.as_str(),
                 route: &route,
                 status,
-                latency_ms,
+                latency_us,
             });
         } else {
+            // Whole microseconds in milliseconds: `0.071`, never `0.07097500000000001`.
+            let latency_ms = latency_us as f64 / 1000.0;
             log_request(&res, &ids, &method, &route, status, latency_ms);
         }
     }
