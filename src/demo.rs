@@ -94,8 +94,9 @@ fn callback_profile(
     .collect())
 }
 
-/// The bucket CORS rule that lets the demo page (served by the broker at `address`) post forms
-/// and read objects back (protocol.md §5.6): its origin as a browser may spell it.
+/// The bucket CORS rule that lets the demo page (served by the broker at `address`) post forms,
+/// PUT multipart parts and read their `ETag`, and read objects back (protocol.md §5.6, §18.2):
+/// its origin as a browser may spell it.
 pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
     let port = address.port();
     let mut origins = vec![format!("http://{address}")];
@@ -106,7 +107,7 @@ pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
     origins.dedup();
     EmulatedCorsRule {
         origins,
-        methods: vec!["GET".into(), "POST".into(), "HEAD".into()],
+        methods: vec!["GET".into(), "POST".into(), "PUT".into(), "HEAD".into()],
         headers: vec!["*".into()],
         expose: vec!["ETag".into(), "x-oss-request-id".into()],
         max_age: Some(600),
@@ -116,7 +117,11 @@ pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
 /// Variables `demo` takes from the environment on top of its fixed settings (e.g. generous rate
 /// limits for a load or contract test); a bad value stops the demo with the usual
 /// configuration message, from [`demo_settings`].
-pub const PASSED_THROUGH: &[&str] = &["BROKER_RATE_LIMIT_PER_MINUTE", "BROKER_RATE_LIMIT_BURST"];
+pub const PASSED_THROUGH: &[&str] = &[
+    "BROKER_RATE_LIMIT_PER_MINUTE",
+    "BROKER_RATE_LIMIT_BURST",
+    "BROKER_MAX_UPLOAD_BYTES",
+];
 
 /// The URL a browser or `curl` on this host reaches the broker at: a wildcard bind
 /// (`0.0.0.0`, `[::]`) is reached on loopback.

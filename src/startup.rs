@@ -9,9 +9,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::clock::{Clock, NonceSource, SystemClock, UuidNonces};
-use crate::config::Settings;
+use crate::config::{ProfileSettings, Settings};
 use crate::issuer::{Issuer, UploadArea};
 use crate::metrics::Metrics;
+use crate::multipart::{MultipartSettings, ProfileMultipart};
+use crate::oss::multipart::{MultipartClient, MultipartTarget};
 use crate::readiness::{Readiness, ReadinessPolicy, StsHealth};
 use crate::routes;
 use crate::services::{ServiceSettings, Services};
@@ -142,6 +144,10 @@ impl Application {
                     "/getPostObjectParams",
                     routes::post_params::get_post_object_params,
                 ))
+                .service(web::scope("/s3").configure(routes::multipart::configure))
+                .service(
+                    web::scope("/profiles/{profile}/s3").configure(routes::multipart::configure),
+                )
                 .service(get_only("/healthz", routes::health::healthz))
                 .service(get_only("/readyz", routes::ready::readyz))
                 .service(
@@ -228,22 +234,28 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
             )));
         }
     }
+    let oss_http = crate::oss::client::OssClient::http().map_err(std::io::Error::other)?;
     let profiles = all_profiles
         .into_iter()
         .enumerate()
-        .map(|(index, profile)| ProfileState {
-            index,
-            name: profile.name.as_str().into(),
-            role_arn: profile.issuer.role_arn.as_str().into(),
-            issuer: Issuer::new(
+        .map(|(index, profile)| {
+            let issuer = Issuer::new(
                 services.clone(),
                 profile.issuer.clone(),
                 UploadArea {
                     bucket: profile.upload.bucket.clone(),
                     prefix: profile.upload.prefix.clone(),
                 },
-            ),
-            settings: profile,
+            );
+            let (issuer, multipart) = with_multipart(issuer, &profile, &oss_http, &deps.clock);
+            ProfileState {
+                index,
+                name: profile.name.as_str().into(),
+                role_arn: profile.issuer.role_arn.as_str().into(),
+                issuer,
+                multipart,
+                settings: profile,
+            }
         })
         .collect();
     for warning in settings.warnings() {
@@ -261,6 +273,45 @@ fn app_state(settings: Settings, deps: Dependencies) -> std::io::Result<AppState
         metrics,
         readiness: Readiness::new(health, ReadinessPolicy::default()),
     })
+}
+
+/// A profile's multipart set-up and its shared credential's scope (`oss:PutObject`,
+/// `oss:AbortMultipartUpload`, `oss:ListParts` on the upload root); none when the prefix has no
+/// fixed root (that credential could write anywhere in the bucket).
+fn with_multipart(
+    issuer: Issuer,
+    profile: &ProfileSettings,
+    http: &reqwest::Client,
+    clock: &Arc<dyn Clock>,
+) -> (Issuer, Option<ProfileMultipart>) {
+    let root = profile.upload.prefix.root();
+    let policy = crate::multipart::session_policy(&profile.upload.bucket, root);
+    let (false, Ok(policy)) = (root.is_empty(), policy) else {
+        return (issuer, None);
+    };
+    let issuer = issuer.with_shared_scope(
+        crate::multipart::SCOPE,
+        crate::multipart::session_name(&profile.name),
+        root.to_owned(),
+        policy,
+    );
+    let target = MultipartTarget {
+        bucket_url: profile.post.oss_endpoint.clone(),
+        bucket: profile.upload.bucket.as_str().to_owned(),
+        region: profile.upload.region.clone(),
+    };
+    let multipart = ProfileMultipart {
+        settings: MultipartSettings {
+            object_key: profile.post.object_key.clone(),
+            overwrite: profile.post.overwrite,
+            part_url_ttl_seconds: profile.post.part_url_ttl_seconds,
+            max_upload_bytes: profile.post.max_upload_bytes,
+            allowed_content_types: profile.post.allowed_content_types.clone(),
+            upload_host: profile.upload.host.clone(),
+        },
+        client: MultipartClient::new(http.clone(), target, clock.clone()),
+    };
+    (issuer, Some(multipart))
 }
 
 /// `/metrics` alone on its own listener (`BROKER_METRICS_LISTEN`).

@@ -54,6 +54,8 @@ struct Spec {
     region: Option<String>,
     upload_host: Option<String>,
     role_arn: Option<String>,
+    object_key: Option<String>,
+    overwrite: Option<bool>,
     callback: Option<CallbackSpec>,
 }
 
@@ -156,7 +158,14 @@ fn read_profile(
         .ok();
     let overrides = overrides(r, name, &spec, d);
     let limits = limits(r, name, &spec, d);
+    let object_key = match &spec.object_key {
+        Some(raw) => super::upload::object_key(raw)
+            .map_err(|e| problem(r, ".object_key", e))
+            .ok(),
+        None => Some(d.post.object_key.clone()),
+    };
     let (prefix, (bucket, region, role_arn, explicit_host)) = (prefix?, overrides?);
+    let object_key = object_key?;
     let Limits {
         duration,
         windows,
@@ -202,6 +211,9 @@ fn read_profile(
         } else {
             oss_endpoint_for(&upload, None)
         },
+        object_key,
+        overwrite: spec.overwrite.unwrap_or(d.post.overwrite),
+        part_url_ttl_seconds: d.post.part_url_ttl_seconds,
     };
     Some(ProfileSettings {
         name: name.to_owned(),

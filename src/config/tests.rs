@@ -1,6 +1,7 @@
 //! The configuration's tests: defaults, every invalid value, windows, endpoints, secrets.
 
 use super::*;
+use crate::key_template::ObjectKeyRule;
 use std::time::Duration;
 
 fn base() -> HashMap<String, String> {
@@ -120,12 +121,42 @@ fn table_of_invalid_values() {
         ("BROKER_CORS_ORIGINS", "https://app.example.com/path"),
         ("BROKER_CORS_ORIGINS", "app.example.com"),
         ("BROKER_OSS_ENDPOINT", "http://oss.example.com"),
+        ("BROKER_OBJECT_KEY", "${name}"),
+        ("BROKER_OBJECT_KEY", "/${uuid}"),
+        ("BROKER_OBJECT_KEY", "../${uuid}"),
+        ("BROKER_OVERWRITE", "no"),
+        ("BROKER_PART_URL_TTL_SECONDS", "59"),
+        ("BROKER_PART_URL_TTL_SECONDS", "86401"),
     ];
     for (var, value) in table {
         let err = with(&[(var, value)]).expect_err(&format!("{var}={value} accepted"));
         assert!(err.mentions(var), "{var}={value}: {err}");
         assert_eq!(err.problems.len(), 1, "{var}={value}: {err}");
     }
+}
+
+#[test]
+fn keys_overwrite_and_part_urls_are_read() {
+    let plain = with(&[]).unwrap();
+    assert_eq!(
+        plain.default_profile().post.object_key,
+        ObjectKeyRule::Client
+    );
+    assert!(plain.default_profile().post.overwrite);
+    assert_eq!(plain.default_profile().post.part_url_ttl_seconds, 900);
+    let set = with(&[
+        ("BROKER_OBJECT_KEY", "${date}/${uuid}${ext}"),
+        ("BROKER_OVERWRITE", "false"),
+        ("BROKER_PART_URL_TTL_SECONDS", "120"),
+    ])
+    .unwrap();
+    assert!(
+        matches!(&set.default_profile().post.object_key, ObjectKeyRule::Template(t) if t.as_str() == "${date}/${uuid}${ext}")
+    );
+    assert!(!set.default_profile().post.overwrite);
+    assert_eq!(set.default_profile().post.part_url_ttl_seconds, 120);
+    let err = with(&[("BROKER_OBJECT_KEY", "${name}")]).unwrap_err();
+    assert!(err.to_string().contains("${filename}"), "{err}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::reader::{is_loopback_host, is_region_id, web_url, Reader};
 use crate::issuer::PostCredentials;
+use crate::key_template::ObjectKeyRule;
 use crate::oss::post_object::{PostSettings, PostSignature};
 use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
 
@@ -212,13 +213,35 @@ pub(crate) fn read_post(
     );
     let explicit_endpoint = r.parsed("BROKER_OSS_ENDPOINT", None, |raw| web_url(raw, true));
     let oss_endpoint = upload.map(|u| oss_endpoint_for(u, explicit_endpoint));
+    let object_key = r.parsed("BROKER_OBJECT_KEY", Some(ObjectKeyRule::Client), object_key);
+    let overwrite = r.parsed("BROKER_OVERWRITE", Some(true), overwrite);
+    // A part URL must outlive a slow part's upload, and is capped by its credential anyway.
+    let part_ttl = r.integer("BROKER_PART_URL_TTL_SECONDS", 900, 60, 86_400);
     Some(PostSettings {
         signature: signature?,
         policy_ttl: Duration::from_secs(policy_ttl?),
         max_upload_bytes: max_upload_bytes?,
         allowed_content_types: allowed_content_types?,
         oss_endpoint: oss_endpoint?,
+        object_key: object_key?,
+        overwrite: overwrite?,
+        part_url_ttl_seconds: u32::try_from(part_ttl?).ok()?,
     })
+}
+
+/// `client` or a key template (`crate::key_template`), with the rule it breaks.
+pub(crate) fn object_key(raw: &str) -> Result<ObjectKeyRule, String> {
+    ObjectKeyRule::parse(raw).map_err(|e| {
+        format!("must be `client` or a key template such as `${{date}}/${{uuid}}${{ext}}`; this one {e}")
+    })
+}
+
+fn overwrite(raw: &str) -> Result<bool, String> {
+    match raw {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be `true` (default) or `false`".into()),
+    }
 }
 
 #[cfg(test)]

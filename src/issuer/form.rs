@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{Grant, IssueError, Issuer};
 use crate::cache::Outcome;
+use crate::key_template::ObjectKeyRule;
 use crate::oss::post_object::{self, PostForm, PostRequest, PostSettings};
 use crate::policy::CallerId;
 
@@ -20,6 +21,11 @@ pub struct FormProfile<'a> {
     pub post: &'a PostSettings,
     /// Whether OSS calls back after an upload with this form.
     pub callback: bool,
+    /// When the broker names the key (`object_key`, or always for `/s3/params`): the file name
+    /// the key is made from (empty when the client gave none).
+    pub filename: Option<&'a str>,
+    /// Whether the key is the broker's even when `object_key` is `client` (`/s3/params`).
+    pub broker_key: bool,
 }
 
 /// A signed form and what it was made with.
@@ -32,6 +38,10 @@ pub struct SignedForm {
     pub outcome: Outcome,
     /// The form's `callback` field (profiles with a callback only).
     pub callback: Option<String>,
+    /// The broker's key, pinned in the policy, when it names the key.
+    pub key: Option<String>,
+    /// Whether the form carries `x-oss-forbid-overwrite: true`.
+    pub forbid_overwrite: bool,
 }
 
 /// Why no form could be made.
@@ -82,6 +92,8 @@ impl Issuer {
         } else {
             None
         };
+        let key = form_key(&profile, &issued.dir, now);
+        let forbid_overwrite = !post.overwrite;
         let form = post_object::build(
             &PostRequest {
                 bucket: profile.bucket,
@@ -92,6 +104,8 @@ impl Issuer {
                 max_upload_bytes: post.max_upload_bytes,
                 allowed_content_types: &post.allowed_content_types,
                 callback: callback.as_deref(),
+                key: key.as_deref(),
+                forbid_overwrite,
             },
             &issued.grant.credentials,
             now,
@@ -108,6 +122,28 @@ impl Issuer {
             grant: issued.grant,
             outcome: issued.outcome,
             callback,
+            key,
+            forbid_overwrite,
         })
     }
+}
+
+/// The key a form pins, when the broker names it: the profile's template (or `${uuid}${ext}`
+/// where the client would name it but `broker_key` says otherwise) under the caller's `dir`.
+fn form_key(
+    profile: &FormProfile<'_>,
+    dir: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let rule = &profile.post.object_key;
+    let template = match rule {
+        ObjectKeyRule::Template(t) => t.clone(),
+        ObjectKeyRule::Client if profile.broker_key => rule.broker_template(),
+        ObjectKeyRule::Client => return None,
+    };
+    let uuid = uuid::Uuid::new_v4().hyphenated().to_string();
+    Some(format!(
+        "{dir}{}",
+        template.render(profile.filename.unwrap_or(""), &uuid, now)
+    ))
 }

@@ -26,17 +26,23 @@ pub enum Route {
     Readyz,
     Metrics,
     OssCallback,
+    /// `/s3/params` and `/profiles/{profile}/s3/params`.
+    S3Params,
+    /// Every `/s3/multipart…` route, with or without `/profiles/{profile}`.
+    S3Multipart,
     Unmatched,
 }
 
 impl Route {
-    const ALL: [Route; 7] = [
+    const ALL: [Route; 9] = [
         Route::GetToken,
         Route::GetPostObjectParams,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
         Route::OssCallback,
+        Route::S3Params,
+        Route::S3Multipart,
         Route::Unmatched,
     ];
 
@@ -49,6 +55,8 @@ impl Route {
             Some("/readyz") => Self::Readyz,
             Some("/metrics") => Self::Metrics,
             Some("/ossCallback") => Self::OssCallback,
+            Some(p) if p.ends_with("/s3/params") => Self::S3Params,
+            Some(p) if p.contains("/s3/multipart") => Self::S3Multipart,
             _ => Self::Unmatched,
         }
     }
@@ -61,6 +69,8 @@ impl Route {
             Self::Readyz => "/readyz",
             Self::Metrics => "/metrics",
             Self::OssCallback => "/ossCallback",
+            Self::S3Params => "/s3/params",
+            Self::S3Multipart => "/s3/multipart",
             Self::Unmatched => "unmatched",
         }
     }
@@ -371,6 +381,26 @@ mod tests {
 
     fn render(m: &Metrics) -> String {
         m.render(&CacheStats::default(), 0, Utc::now())
+    }
+
+    #[test]
+    fn companion_routes_have_two_labels() {
+        for pattern in [
+            "/s3/multipart",
+            "/s3/multipart/{uploadId}/{partNumber}",
+            "/profiles/{profile}/s3/multipart/{uploadId}/complete",
+        ] {
+            assert_eq!(
+                Route::from_pattern(Some(pattern)),
+                Route::S3Multipart,
+                "{pattern}"
+            );
+        }
+        assert_eq!(
+            Route::from_pattern(Some("/profiles/{profile}/s3/params")),
+            Route::S3Params
+        );
+        assert_eq!(Route::from_pattern(Some("/other")), Route::Unmatched);
     }
 
     #[test]

@@ -30,6 +30,12 @@ pub struct PostSettings {
     /// The bucket's own URL for OSS API calls (`PutBucketCors`), without a trailing `/`:
     /// `https://<bucket>.oss-<region>.aliyuncs.com`, or path-style `http://127.0.0.1:<port>/<bucket>`.
     pub oss_endpoint: String,
+    /// `BROKER_OBJECT_KEY` / `object_key`: who names keys (forms and multipart uploads).
+    pub object_key: crate::key_template::ObjectKeyRule,
+    /// `BROKER_OVERWRITE` / `overwrite`: `false` pins `x-oss-forbid-overwrite: true`.
+    pub overwrite: bool,
+    /// `BROKER_PART_URL_TTL_SECONDS`: how long a multipart part URL works.
+    pub part_url_ttl_seconds: u32,
 }
 use crate::credentials::TemporaryCredentials;
 use crate::oss::post_policy::{Condition, Field, PostPolicy};
@@ -64,6 +70,10 @@ pub struct PostRequest<'a> {
     pub allowed_content_types: &'a [String],
     /// The `callback` field, pinned in the policy so nobody can change where OSS calls back.
     pub callback: Option<&'a str>,
+    /// The broker's key for this form (an exact condition instead of `starts-with dir`).
+    pub key: Option<&'a str>,
+    /// `x-oss-forbid-overwrite: true`, pinned: OSS keeps an existing object.
+    pub forbid_overwrite: bool,
 }
 
 /// Signature fields, per version.
@@ -117,12 +127,16 @@ pub enum PostFormError {
 /// The policy conditions, in the order the form is checked. Besides the V4 signing fields
 /// (added by [`build`]), they name no `x-oss-*` field: in a V4 form OSS refuses every
 /// `x-oss-*` field the policy does not restrict (protocol.md §12.1, strict reading), so a
-/// client cannot add an object ACL, `x-oss-forbid-overwrite`, `x-oss-meta-*` or
-/// `x-oss-content-type` to a form the broker signed.
+/// client cannot add an object ACL, `x-oss-meta-*` or `x-oss-content-type` to a form the broker
+/// signed. `x-oss-forbid-overwrite` is named (exactly `true`) only when the profile does not
+/// overwrite, so a client can neither drop it nor add it.
 fn conditions(req: &PostRequest<'_>) -> Vec<Condition> {
     let mut conditions = vec![
         Condition::Exact(Field::Bucket, req.bucket.to_owned()),
-        Condition::StartsWith(Field::Key, req.dir.to_owned()),
+        match req.key {
+            Some(key) => Condition::Exact(Field::Key, key.to_owned()),
+            None => Condition::StartsWith(Field::Key, req.dir.to_owned()),
+        },
         Condition::ContentLengthRange(1, req.max_upload_bytes),
     ];
     if !req.allowed_content_types.is_empty() {
@@ -141,6 +155,9 @@ fn conditions(req: &PostRequest<'_>) -> Vec<Condition> {
     ));
     if let Some(callback) = req.callback {
         conditions.push(Condition::Exact(Field::Callback, callback.to_owned()));
+    }
+    if req.forbid_overwrite {
+        conditions.push(Condition::Exact(Field::ForbidOverwrite, "true".to_owned()));
     }
     conditions
 }
@@ -231,7 +248,27 @@ mod tests {
             max_upload_bytes: 10_485_760,
             allowed_content_types: types,
             callback: None,
+            key: None,
+            forbid_overwrite: false,
         }
+    }
+
+    #[test]
+    fn a_broker_key_and_forbid_overwrite_are_pinned_exactly() {
+        let mut req = request(PostSignature::V1, &[]);
+        req.key = Some("uploads/u42/2024/01/01/id.jpg");
+        req.forbid_overwrite = true;
+        let form = build(
+            &req,
+            &creds("2024-01-01T06:00:00Z"),
+            at("2024-01-01T00:00:00Z"),
+        )
+        .unwrap();
+        let json = String::from_utf8(B64.decode(&form.policy).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"expiration":"2024-01-01T01:00:00.000Z","conditions":[{"bucket":"examplebucket"},{"key":"uploads/u42/2024/01/01/id.jpg"},["content-length-range",1,10485760],{"success_action_status":"200"},{"Content-Disposition":"inline"},{"x-oss-forbid-overwrite":"true"}]}"#
+        );
     }
 
     fn policy_json(form: &PostForm) -> serde_json::Value {

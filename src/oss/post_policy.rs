@@ -20,6 +20,8 @@ pub enum Field {
     SecurityToken,
     /// The upload callback (protocol.md §9.3), Base64 JSON.
     Callback,
+    /// `x-oss-forbid-overwrite`: `true` keeps an existing object (protocol.md §17.2).
+    ForbidOverwrite,
 }
 
 impl Field {
@@ -37,6 +39,7 @@ impl Field {
             Self::Date => "x-oss-date",
             Self::SecurityToken => "x-oss-security-token",
             Self::Callback => "callback",
+            Self::ForbidOverwrite => "x-oss-forbid-overwrite",
         }
     }
 

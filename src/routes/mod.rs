@@ -4,7 +4,9 @@
 pub mod demo_page;
 pub mod health;
 pub mod metrics;
+pub mod multipart;
 pub mod oss_callback;
 pub mod post_params;
 pub mod ready;
+pub mod s3_params;
 pub mod token;

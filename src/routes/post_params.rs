@@ -42,6 +42,15 @@ struct PostParamsResponse<'a> {
     /// The upload callback (profiles with a callback only), pinned in the policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     callback: Option<&'a str>,
+    /// The broker's key (`object_key` templates), pinned in the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    /// `true` when the profile does not overwrite, pinned in the policy.
+    #[serde(
+        rename = "x-oss-forbid-overwrite",
+        skip_serializing_if = "Option::is_none"
+    )]
+    forbid_overwrite: Option<&'static str>,
     /// Not a form field: the profile the form was made for.
     profile: &'a str,
 }
@@ -72,6 +81,18 @@ impl<'a> PostParamsResponse<'a> {
     }
 }
 
+/// `?filename=`, the name a broker-chosen key is made from; given twice it is unreadable.
+pub fn filename_param(query: &str) -> Result<Option<String>, ApiError> {
+    let mut names = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "filename")
+        .map(|(_, v)| v.into_owned());
+    let first = names.next();
+    if names.next().is_some() {
+        return Err(ApiError::InvalidRequest("`filename` given twice".into()));
+    }
+    Ok(first)
+}
+
 pub async fn get_post_object_params(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -79,6 +100,7 @@ pub async fn get_post_object_params(
 ) -> Result<HttpResponse, ApiError> {
     let profile = state.profile(req.query_string())?;
     let settings = &profile.settings;
+    let filename = filename_param(req.query_string())?;
     let signed = profile
         .issuer
         .sign_form(
@@ -90,6 +112,8 @@ pub async fn get_post_object_params(
                 region: &settings.upload.region,
                 post: &settings.post,
                 callback: settings.callback.is_some(),
+                filename: filename.as_deref(),
+                broker_key: false,
             },
         )
         .await?;
@@ -114,6 +138,8 @@ pub async fn get_post_object_params(
         success_action_status: form.success_action_status,
         content_disposition: form.content_disposition,
         callback: signed.callback.as_deref(),
+        key: signed.key.as_deref(),
+        forbid_overwrite: signed.forbid_overwrite.then_some("true"),
         profile: &profile.name,
     }
     .with_signature(&form.signature);

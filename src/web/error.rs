@@ -41,6 +41,24 @@ pub mod codes {
     pub const CALLBACK_FAILED: &str = "callback-failed";
     /// A `Host` that `BROKER_ALLOWED_HOSTS` does not name (421; DNS-rebinding defence).
     pub const MISDIRECTED_REQUEST: &str = "misdirected-request";
+    /// A body or parameter the broker cannot read.
+    pub const INVALID_REQUEST: &str = "invalid-request";
+    /// An object key that breaks the key rules.
+    pub const INVALID_KEY: &str = "invalid-key";
+    /// A key outside the caller's directory.
+    pub const KEY_OUTSIDE_PREFIX: &str = "key-outside-prefix";
+    /// A content type the profile does not allow.
+    pub const CONTENT_TYPE_NOT_ALLOWED: &str = "content-type-not-allowed";
+    /// A multipart upload id that is not this key's (or is gone).
+    pub const NO_SUCH_UPLOAD: &str = "no-such-upload";
+    /// A completed upload over the profile's `max_upload_bytes` (aborted).
+    pub const TOO_LARGE: &str = "too-large";
+    /// Part numbers or ETags the broker or OSS refused (OSS's code in `upstream_code`).
+    pub const INVALID_PARTS: &str = "invalid-parts";
+    /// The key exists and the profile does not overwrite.
+    pub const OBJECT_EXISTS: &str = "object-exists";
+    /// The profile cannot serve multipart uploads (its prefix has no fixed root).
+    pub const MULTIPART_UNAVAILABLE: &str = "multipart-unavailable";
 }
 
 #[derive(thiserror::Error)]
@@ -74,6 +92,18 @@ pub enum ApiError {
     /// A verified callback's forward to the app failed (OSS tells the uploader `203`).
     #[error("callback forward failed: {0}")]
     CallbackFailed(crate::callback::ForwardFailure),
+    /// A body or parameter the broker cannot read; the text is for the log only.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A multipart request refused: the caller's to fix.
+    #[error("multipart refused: {0}")]
+    Multipart(crate::multipart::Refusal),
+    /// OSS failed, or refused the broker's own multipart call.
+    #[error("OSS multipart call failed")]
+    Oss(#[source] crate::oss::multipart::MultipartError),
+    /// The profile has no multipart set-up.
+    #[error("multipart unavailable for this profile")]
+    MultipartUnavailable,
     /// A broker bug or mis-wiring; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -117,6 +147,20 @@ impl From<crate::callback::CallbackError> for ApiError {
     }
 }
 
+impl From<crate::multipart::Failure> for ApiError {
+    fn from(e: crate::multipart::Failure) -> Self {
+        match e {
+            crate::multipart::Failure::Refused(r) => Self::Multipart(r),
+            crate::multipart::Failure::Upstream(e) => Self::Oss(e),
+            crate::multipart::Failure::CredentialExpiring => {
+                Self::Oss(crate::oss::multipart::MultipartError::Malformed(
+                    "the signing credential expires too soon".into(),
+                ))
+            }
+        }
+    }
+}
+
 impl From<StsError> for ApiError {
     fn from(e: StsError) -> Self {
         Self::Load(Arc::new(LoadError::Sts(e)))
@@ -124,6 +168,15 @@ impl From<StsError> for ApiError {
 }
 
 impl ApiError {
+    /// OSS's refusal behind this error, if that is what it is.
+    fn oss_refusal(&self) -> Option<&crate::oss::multipart::OssRefusal> {
+        match self {
+            Self::Multipart(crate::multipart::Refusal::Oss(r)) => Some(r),
+            Self::Oss(e) => e.refusal(),
+            _ => None,
+        }
+    }
+
     /// The STS failure behind this error, if that is what it is.
     fn sts(&self) -> Option<&StsError> {
         match self {
@@ -231,6 +284,28 @@ impl ApiError {
                 codes::MISDIRECTED_REQUEST,
                 "This broker does not answer for that host name.",
             ),
+            Self::InvalidRequest(_)
+            | Self::Multipart(_)
+            | Self::Oss(_)
+            | Self::MultipartUnavailable => self.upload_parts(),
+        }
+    }
+
+    /// Status, code and message of the `/s3/…` routes' own errors.
+    fn upload_parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Multipart(r) => multipart_parts(r),
+            Self::Oss(e) => oss_parts(e),
+            Self::MultipartUnavailable => (
+                StatusCode::FORBIDDEN,
+                codes::MULTIPART_UNAVAILABLE,
+                "This upload profile has no multipart uploads.",
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_REQUEST,
+                "The request's parameters or body cannot be read.",
+            ),
         }
     }
 
@@ -242,6 +317,7 @@ impl ApiError {
                 ..
             }) => Some(*retry_after_seconds),
             Self::Load(e) if matches!(**e, LoadError::Identity(_)) => Some(5),
+            Self::Oss(_) if self.parts().0 == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             _ => match self.sts() {
                 Some(e) if e.is_throttling() => Some(2),
                 Some(StsError::CallBudgetSpent) => Some(1),
@@ -259,9 +335,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code, message) = self.parts();
-        let (upstream_code, upstream_request_id) = match self.sts() {
-            Some(e) => (e.upstream_code(), e.upstream_request_id()),
-            None => (None, None),
+        let (upstream_code, upstream_request_id) = match (self.sts(), self.oss_refusal()) {
+            (Some(e), _) => (e.upstream_code(), e.upstream_request_id()),
+            (None, Some(r)) => (Some(r.code.as_str()), Some(r.request_id.as_str())),
+            (None, None) => (None, None),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -284,6 +361,87 @@ impl ResponseError for ApiError {
             upstream_code,
             upstream_request_id,
         })
+    }
+}
+
+/// Status, code and message of a refused multipart request.
+fn multipart_parts(r: &crate::multipart::Refusal) -> (StatusCode, &'static str, &'static str) {
+    use crate::multipart::Refusal as R;
+    match r {
+        R::InvalidKey(_) => (
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_KEY,
+            "The object key is not valid.",
+        ),
+        R::KeyOutsidePrefix => (
+            StatusCode::FORBIDDEN,
+            codes::KEY_OUTSIDE_PREFIX,
+            "The key is outside the caller's directory.",
+        ),
+        R::ContentTypeNotAllowed => (
+            StatusCode::FORBIDDEN,
+            codes::CONTENT_TYPE_NOT_ALLOWED,
+            "This upload profile does not allow that content type.",
+        ),
+        R::InvalidContentType => (
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_REQUEST,
+            "The type is not a MIME type.",
+        ),
+        R::NoSuchUpload => (
+            StatusCode::NOT_FOUND,
+            codes::NO_SUCH_UPLOAD,
+            "No such upload for this key.",
+        ),
+        R::TooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::TOO_LARGE,
+            "The upload is larger than this profile allows; it was aborted.",
+        ),
+        R::Parts(_) => (
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARTS,
+            "The part numbers or ETags are not valid.",
+        ),
+        R::Oss(_) => (
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_PARTS,
+            "OSS refused the parts (see upstream_code).",
+        ),
+        R::ObjectExists => (
+            StatusCode::CONFLICT,
+            codes::OBJECT_EXISTS,
+            "An object with this key exists and this profile does not overwrite.",
+        ),
+    }
+}
+
+/// Status, code and message of a failed OSS call of the broker's.
+fn oss_parts(
+    e: &crate::oss::multipart::MultipartError,
+) -> (StatusCode, &'static str, &'static str) {
+    use crate::oss::multipart::MultipartError as E;
+    match e {
+        E::Transport(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            "OSS is unavailable; try again later.",
+        ),
+        E::Rejected(r) if r.status >= 500 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            "OSS is unavailable; try again later.",
+        ),
+        E::Rejected(_) => (
+            StatusCode::BAD_GATEWAY,
+            codes::UPSTREAM_REJECTED,
+            "OSS refused the broker's request.",
+        ),
+        E::Malformed(_) => (
+            StatusCode::BAD_GATEWAY,
+            codes::UPSTREAM_MALFORMED,
+            "OSS sent an answer the broker could not read.",
+        ),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct ProfileState {
     pub role_arn: Arc<str>,
     pub settings: ProfileSettings,
     pub issuer: Issuer,
+    /// Multipart uploads (`/s3/multipart…`); `None` when the prefix has no fixed root for the
+    /// shared multipart credential.
+    pub multipart: Option<crate::multipart::ProfileMultipart>,
 }
 
 /// State shared by all handlers.
@@ -78,6 +81,26 @@ impl AppState {
                 .find(|p| &*p.name == name)
                 .ok_or(ApiError::UnknownProfile),
         }
+    }
+
+    /// The profile named in the path (`/profiles/<name>/s3/…`), else the query's; a path and a
+    /// query naming different profiles is `400 unknown-profile`.
+    pub fn profile_of(
+        &self,
+        path_name: Option<&str>,
+        query_string: &str,
+    ) -> Result<&ProfileState, ApiError> {
+        let Some(name) = path_name else {
+            return self.profile(query_string);
+        };
+        let query = ProfileQuery::parse(query_string)?;
+        if query.profile.as_deref().is_some_and(|q| q != name) {
+            return Err(ApiError::UnknownProfile);
+        }
+        self.profiles
+            .iter()
+            .find(|p| &*p.name == name)
+            .ok_or(ApiError::UnknownProfile)
     }
 
     /// Every profile's issuer (readiness looks at all their caches).

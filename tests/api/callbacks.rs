@@ -23,10 +23,10 @@ const OSS_PUB: &str = "tests/api/keys/oss-callback.test-only.pub.pem";
 
 /// What the app saw, and how it answers.
 #[derive(Clone, Default)]
-struct AppLog(Arc<Mutex<Vec<(Value, String, String)>>>);
+pub(crate) struct AppLog(pub(crate) Arc<Mutex<Vec<(Value, String, String)>>>);
 
 #[derive(Clone, Copy, PartialEq)]
-enum AppMode {
+pub(crate) enum AppMode {
     Json,
     Down,
     Slow,
@@ -34,7 +34,7 @@ enum AppMode {
 }
 
 /// A loopback app receiving the broker's forwards; answers `{"ok":true,"seen":<key>}`.
-async fn start_app(mode: AppMode) -> (String, AppLog) {
+pub(crate) async fn start_app(mode: AppMode) -> (String, AppLog) {
     let log = AppLog::default();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/uploaded", listener.local_addr().unwrap());
@@ -397,7 +397,7 @@ async fn an_app_down_slow_or_not_json_fails_the_callback() {
 
 /// A broker on a known port whose `BROKER_CALLBACK_URL` is its own `/ossCallback`, pinned to
 /// the OSS emulator's callback key: OSS's side is the emulator's now.
-async fn broker_the_emulator_calls_back(app_url: &str) -> TestApp {
+pub(crate) async fn broker_the_emulator_calls_back(app_url: &str) -> TestApp {
     let port = crate::harness::free_port();
     TestApp::builder()
         .with_oss()

@@ -199,6 +199,10 @@ prefix = "mine/${sub}/"
 prefix = "ok/${sub}"
 duration_seconds = 100
 content_types = ["not a type"]
+
+[profiles.keys]
+prefix = "keys/${sub}/"
+object_key = "../${uuid}"
 "#,
     );
     for expected in [
@@ -207,6 +211,7 @@ content_types = ["not a type"]
         "profiles.ok.prefix: must end with `/`",
         "profiles.ok.duration_seconds",
         "profiles.ok.content_types",
+        "profiles.keys.object_key: must be `client` or a key template",
     ] {
         assert!(shown.contains(expected), "{expected} missing from {shown}");
     }

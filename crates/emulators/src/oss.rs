@@ -1,7 +1,8 @@
 //! Strict emulator of one OSS bucket, path-style on loopback, for integration tests and
 //! `sts-broker demo`: PostObject (V1 and V4 form signatures, POST policies, STS tokens and session
 //! policies, upload callbacks), reading objects back (`GET`, and `HeadObject` with OSS V4 header
-//! signatures), bucket CORS (`PutBucketCors`/`GetBucketCors`, header-signed) and preflight. This
+//! signatures), multipart uploads (header-signed or presigned), bucket CORS
+//! (`PutBucketCors`/`GetBucketCors`, header-signed) and preflight. This
 //! module owns the running server, its state and the routing, and serves the callback public key
 //! at [`PUBLIC_KEY_PATH`]; each rule lives in a submodule. It owns its own multipart parser, XML,
 //! canonicalisation, HMAC and callback-signing code and must never call the broker's
@@ -31,10 +32,12 @@ mod form_signature;
 mod head_object;
 mod header_auth;
 mod multipart;
+mod multipart_upload;
 mod objects;
 mod post_object;
 mod post_policy;
 mod preflight;
+mod query_auth;
 #[cfg(test)]
 mod tests;
 mod v4;
@@ -84,6 +87,7 @@ struct State {
     modified: HashMap<String, DateTime<Utc>>,
     cors: Option<Vec<EmulatedCorsRule>>,
     requests: usize,
+    uploads: multipart_upload::Uploads,
 }
 
 struct Inner {
@@ -242,6 +246,9 @@ async fn dispatch(
     let query = req.query_string();
     match (req.method().clone(), key.is_empty(), query) {
         (Method::OPTIONS, _, _) => preflight::preflight(req, inner),
+        (method, false, q) if multipart_upload::handles(&method, q) => {
+            multipart_upload::handle(req, key, body, inner, request_id).await
+        }
         (Method::POST, true, "") => post_object::post_object(req, body, inner, request_id).await,
         (Method::PUT, true, "cors") => cors::put_cors(req, body, inner),
         (Method::GET, true, "cors") => cors::get_cors(req, inner),

@@ -184,6 +184,27 @@ impl StsEmulator {
         self.minter().mint_for_role(role, duration_seconds)
     }
 
+    /// Like [`Self::mint_for_role`], with an inline session policy narrowing the credential, as
+    /// `AssumeRole` with `Policy` would issue it (the policy is taken as given).
+    pub fn mint_with_policy(
+        &self,
+        role: &str,
+        policy: serde_json::Value,
+        duration_seconds: u32,
+    ) -> Option<IssuedCredential> {
+        let index = self.inner.roles.iter().position(|(r, _)| r.name == role)?;
+        let now = self.inner.clock.now();
+        mint::issue(
+            &self.inner,
+            index,
+            "test-session",
+            Some(policy),
+            duration_seconds,
+            now,
+        )
+        .ok()
+    }
+
     /// A handle that mints credentials for other emulators (the metadata service).
     pub fn minter(&self) -> CredentialMinter {
         CredentialMinter {

@@ -65,6 +65,32 @@ pub(super) fn from_form(form: &Form) -> Result<Option<PendingCallback>, OssError
     Ok(Some(PendingCallback { param, custom }))
 }
 
+/// protocol.md §9.1: a CompleteMultipartUpload's callback, from its `x-oss-callback` header
+/// (the same Base64 JSON as the form field) and `x-oss-callback-var` (Base64 of a JSON object
+/// of `x:<name>` string values); checked before anything is stored.
+pub(super) fn from_headers(callback: &str, var: Option<&str>) -> Result<PendingCallback, OssError> {
+    let param = param::parse(callback)?;
+    let Some(var) = var else {
+        return Ok(PendingCallback {
+            param,
+            custom: HashMap::new(),
+        });
+    };
+    let bad = || super::errors::invalid_argument("The callback-var is not base64 encoded json.");
+    let decoded = B64.decode(var.trim()).map_err(|_| bad())?;
+    let map: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&decoded).map_err(|_| bad())?;
+    let custom = map
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("x:"))
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k.to_ascii_lowercase(), s)),
+            _ => Err(bad()),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(PendingCallback { param, custom })
+}
+
 /// What the stored object and its upload request give the callback.
 pub(super) struct Stored<'a> {
     pub(super) key: &'a str,
@@ -74,6 +100,8 @@ pub(super) struct Stored<'a> {
     pub(super) content_type: &'a str,
     pub(super) request_id: &'a str,
     pub(super) client_ip: String,
+    /// `PostObject` or `CompleteMultipartUpload`.
+    pub(super) operation: &'static str,
 }
 
 /// protocol.md §9.4, §9.5: sends the callback for the stored object and answers the uploader:
@@ -95,6 +123,7 @@ pub(super) async fn perform(
         client_ip: stored.client_ip.clone(),
         request_id: stored.request_id.to_owned(),
         custom: pending.custom,
+        operation: stored.operation,
     };
     let body = template::render(&param.body, param.body_type, &vars).into_bytes();
     let mut failure = String::new();

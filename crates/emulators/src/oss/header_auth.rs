@@ -123,7 +123,7 @@ fn canonical_request(req: &HttpRequest, inner: &Inner, additional: &str, payload
 }
 
 /// Decoded, re-encoded and sorted query parameters; a parameter without a value is its name.
-fn canonical_query(query_string: &str) -> String {
+pub(super) fn canonical_query(query_string: &str) -> String {
     let mut query: Vec<(String, String)> = query_string
         .split('&')
         .filter(|p| !p.is_empty())
@@ -149,7 +149,7 @@ fn canonical_query(query_string: &str) -> String {
 
 /// `x-oss-*`, `content-type`, `content-md5` and the additional headers: lower-case, sorted,
 /// each `name:values` line ending in a newline.
-fn canonical_headers(req: &HttpRequest, additional: &str) -> String {
+pub(super) fn canonical_headers(req: &HttpRequest, additional: &str) -> String {
     let extra: Vec<String> = additional
         .split(';')
         .filter(|h| !h.is_empty())

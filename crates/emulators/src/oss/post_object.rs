@@ -58,12 +58,17 @@ pub(super) async fn post_object(
             .peer_addr()
             .map(|a| a.ip().to_string())
             .unwrap_or_default(),
+        operation: "PostObject",
     };
     Ok(callback::perform(pending, inner, &stored).await)
 }
 
 /// The key, then what the credential may do with it.
-fn check_key_permission(inner: &Inner, signer: &Signer, key: &str) -> Result<(), OssError> {
+pub(super) fn check_key_permission(
+    inner: &Inner,
+    signer: &Signer,
+    key: &str,
+) -> Result<(), OssError> {
     if key.len() > 1023 || key.starts_with('/') || key.starts_with('\\') {
         return Err(err(
             400,

@@ -29,6 +29,8 @@ pub(in crate::oss) struct Variables {
     pub(in crate::oss) request_id: String,
     /// `x:<name>` form fields, by their full name (`x:uid`).
     pub(in crate::oss) custom: HashMap<String, String>,
+    /// `${operation}`: `PostObject` or `CompleteMultipartUpload`.
+    pub(in crate::oss) operation: &'static str,
 }
 
 impl Variables {
@@ -48,7 +50,7 @@ impl Variables {
             "contentMd5" => text(&self.content_md5),
             "clientIp" => text(&self.client_ip),
             "reqId" => text(&self.request_id),
-            "operation" => text("PostObject"),
+            "operation" => text(self.operation),
             custom if custom.starts_with("x:") => {
                 text(self.custom.get(custom).map_or("", String::as_str))
             }

@@ -248,6 +248,7 @@ fn vars() -> Variables {
             ("x:uid".to_owned(), "12 345".to_owned()),
             ("x:quote".to_owned(), "say \"hi\"\n".to_owned()),
         ]),
+        operation: "PostObject",
     }
 }
 
