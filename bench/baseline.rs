@@ -1,6 +1,6 @@
-//! Benchmark baseline: the same framework and worker count as the broker, answering every GET,
-//! whatever its path, with a precomputed body of a given size. What the broker's warm routes
-//! are compared to (one instance per body size).
+//! Benchmark baseline: the same framework and worker count as the broker, answering every
+//! request (any path, any method, the body read and dropped) with a precomputed body of a given
+//! size. What the broker's warm `/getToken` and its download URLs are compared to.
 //!
 //! usage: bench-baseline <listen address> <body bytes>
 
@@ -16,7 +16,7 @@ async fn main() -> std::io::Result<()> {
     let body = web::Bytes::from(format!("{{\"Body\":\"{}\"}}", "x".repeat(filler)));
     HttpServer::new(move || {
         let body = body.clone();
-        App::new().default_service(web::get().to(move || {
+        App::new().default_service(web::to(move |_request: web::Bytes| {
             let body = body.clone();
             async move {
                 HttpResponse::Ok()

@@ -45,6 +45,8 @@ pub fn demo_settings(
         ("BROKER_ALLOW_ANONYMOUS", "true".to_owned()),
         ("BROKER_LOG_FORMAT", "pretty".to_owned()),
         ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "5".to_owned()),
+        // The demo page shows a thumbnail through a signed URL with this process.
+        ("BROKER_DOWNLOAD_PROCESSES", DEMO_THUMBNAIL.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -117,6 +119,9 @@ pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
 /// Variables `demo` takes from the environment on top of its fixed settings (e.g. generous rate
 /// limits for a load or contract test); a bad value stops the demo with the usual
 /// configuration message, from [`demo_settings`].
+/// The `x-oss-process` the demo allows: the page's thumbnail (the emulator echoes it).
+pub const DEMO_THUMBNAIL: &str = "image/resize,w_200";
+
 pub const PASSED_THROUGH: &[&str] = &[
     "BROKER_RATE_LIMIT_PER_MINUTE",
     "BROKER_RATE_LIMIT_BURST",
@@ -166,7 +171,9 @@ pub fn banner(address: SocketAddr, sts_url: &str, bucket_url: &str) -> String {
          curl -s {url}/getPostObjectParams \\\n    \
          | jq -r '{FORM_TO_CURL_CONFIG}' \\\n    \
          | curl -s -o /dev/null -w 'OSS answered %{{http_code}}\\n' -K -\n  \
-         curl -s {bucket_url}/uploads/anonymous/hello.txt\n"
+         curl -s {bucket_url}/uploads/anonymous/hello.txt\n\n\
+         Or through a signed download URL:\n  \
+         curl -s \"$(curl -s '{url}/getObjectUrl?key=uploads/anonymous/hello.txt' | jq -r .url)\"\n"
     ));
     out.push_str("\nPress Ctrl-C to stop (in-flight requests finish first).");
     out

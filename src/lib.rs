@@ -16,6 +16,7 @@ pub mod config;
 pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod download;
 pub mod encoding;
 pub mod fleet;
 pub mod healthcheck;

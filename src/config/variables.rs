@@ -12,6 +12,7 @@ pub enum Section {
     Credentials,
     Upload,
     PostSigning,
+    Downloads,
     Fleet,
     Access,
 }
@@ -135,6 +136,15 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_OBJECT_KEY", Some("client"), PostSigning),
     var("BROKER_OVERWRITE", Some("true"), PostSigning),
     var("BROKER_PART_URL_TTL_SECONDS", Some("900"), PostSigning),
+    var("BROKER_DOWNLOADS", Some("own"), Downloads),
+    var("BROKER_DOWNLOAD_PREFIXES", None, Downloads),
+    var(
+        "BROKER_DOWNLOAD_MAX_EXPIRES_SECONDS",
+        Some("3600"),
+        Downloads,
+    ),
+    var("BROKER_DOWNLOAD_PROCESSES", None, Downloads),
+    var("BROKER_DOWNLOAD_HOST", Some("the upload host"), Downloads),
     secret("BROKER_REDIS_URL", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY_PREVIOUS", Fleet),

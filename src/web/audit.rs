@@ -1,5 +1,6 @@
 //! The audit line: one log line (target `audit`) per credential handed out (`/getToken`,
-//! `/getPostObjectParams`) and per upload callback (`/ossCallback`). Handlers attach an
+//! `/getPostObjectParams`), per upload callback (`/ossCallback`) and per request for signed
+//! download URLs (`/getObjectUrl`, `/getObjectUrls`: the keys, never the URLs). Handlers attach an
 //! [`AuditEntry`] to their response; the request middleware writes it as the request's line.
 
 use std::sync::Arc;
@@ -33,6 +34,21 @@ pub enum AuditEntry {
     Handout(AuditRecord),
     /// One upload callback, verified or refused.
     Callback(CallbackAudit),
+    /// Signed download URLs handed out: the keys, never a URL or its signature.
+    Download(DownloadAudit),
+}
+
+/// What the audit line records about signed download URLs: who, which keys, until when, and
+/// which read credential signed them (its AccessKeyId is not secret).
+pub struct DownloadAudit {
+    pub caller: CallerId,
+    pub auth_mode: &'static str,
+    pub profile: Arc<str>,
+    pub keys: Vec<String>,
+    /// Unix seconds.
+    pub expire: i64,
+    pub grant: Arc<Grant>,
+    pub outcome: Outcome,
 }
 
 /// The request's own fields of an audit line.
@@ -60,8 +76,33 @@ impl AuditEntry {
         match self {
             Self::Handout(record) => record.log(request),
             Self::Callback(callback) => log_callback(callback, request),
+            Self::Download(download) => log_download(download, request),
         }
     }
+}
+
+/// The keys (as a JSON list, so a key with a comma stays one), never a URL.
+fn log_download(audit: &DownloadAudit, request: &RequestFacts<'_>) {
+    let keys = serde_json::to_string(&audit.keys).unwrap_or_default();
+    tracing::info!(
+        target: "audit",
+        request_id = request.ids.own.as_str(),
+        client_request_id = request.ids.client.as_deref(),
+        method = request.method,
+        route = request.route,
+        status = request.status,
+        latency_ms = request.latency_ms,
+        caller = audit.caller.as_str(),
+        auth_mode = audit.auth_mode,
+        profile = &*audit.profile,
+        keys = keys.as_str(),
+        count = audit.keys.len(),
+        expire = audit.expire,
+        role_session_name = audit.grant.role_session_name.as_str(),
+        access_key_id = audit.grant.credentials.access_key_id.as_str(),
+        cache = audit.outcome.as_str(),
+        "download urls signed"
+    );
 }
 
 /// Never the body, a header or a secret: the outcome, why, and whose upload it was once the

@@ -11,6 +11,8 @@ mod callbacks;
 mod capacity;
 mod dashboards;
 mod demo_page;
+mod downloads;
+mod downloads_config;
 mod emulator_strictness;
 mod fleet;
 mod harness;

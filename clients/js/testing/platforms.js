@@ -104,8 +104,9 @@ export function stubPlatform(platform, { style = 'callback', post = postMultipar
   api[docs.request] = (args) => {
     const { success, fail, ...rest } = args;
     calls.request.push(rest);
-    assert.deepEqual(Object.keys(rest).sort(), ['dataType', docs.headerParam, 'method', 'url'].sort(),
-      `${docs.object}.${docs.request} parameters`);
+    // A POST (getUrls) also carries its body as `data`.
+    const expected = ['dataType', docs.headerParam, 'method', 'url', ...(rest.method === 'POST' ? ['data'] : [])];
+    assert.deepEqual(Object.keys(rest).sort(), expected.sort(), `${docs.object}.${docs.request} parameters`);
     assert.equal(rest.dataType, docs.dataType, `${docs.object}.${docs.request} dataType`);
     for (const h of docs.refused ?? []) {
       assert.ok(!Object.keys(rest[docs.headerParam]).some((k) => k.toLowerCase() === h), `${docs.object} refuses ${h}`);
@@ -113,14 +114,14 @@ export function stubPlatform(platform, { style = 'callback', post = postMultipar
     if (style === 'callback' && docs.response === 'alipay') {
       // Alipay and DingTalk: an HTTP error status arrives through fail, with the answer.
       return answer({ success, fail }, async () => {
-        const r = await get(rest.url, rest[docs.headerParam]);
+        const r = await get(rest.url, rest[docs.headerParam], rest.method, rest.data);
         const res = { status: r.status, data: r.data, headers: r.headers };
         if (r.status >= 200 && r.status < 300) return res;
         throw { error: 19, errorMessage: 'http status error', ...res };
       });
     }
     return answer({ success, fail }, async () => {
-      const r = await get(rest.url, rest[docs.headerParam]);
+      const r = await get(rest.url, rest[docs.headerParam], rest.method, rest.data);
       return docs.response === 'alipay'
         ? { status: r.status, data: r.data, headers: r.headers }
         : { statusCode: r.status, data: r.data, header: r.headers };
@@ -131,8 +132,8 @@ export function stubPlatform(platform, { style = 'callback', post = postMultipar
 
 /** `get` for stubPlatform over a real fetch. */
 export function getOver(fetchFn = fetch) {
-  return async (url, headers) => {
-    const r = await fetchFn(url, { method: 'GET', headers });
+  return async (url, headers, method = 'GET', body = undefined) => {
+    const r = await fetchFn(url, { method, headers, body });
     return { status: r.status, data: await r.text(), headers: Object.fromEntries(r.headers) };
   };
 }
