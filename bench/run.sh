@@ -5,6 +5,7 @@
 #   - warm /getToken, one caller, against a baseline answering a body of the same size;
 #   - warm /getPostObjectParams (V4, shared form credential) against a baseline answering a
 #     body of the form's size;
+#   - GET /getObjectUrl (one presigned download URL) against a baseline of its answer's size;
 #   - CALLERS distinct warm callers round-robin against one caller, on the same broker and the
 #     same wrk script (header authentication, `X-User`).
 # Every broker writes its JSON log at `info` (every handout audited) to /dev/null: still
@@ -35,6 +36,8 @@ COMPARE_ADDR=127.0.0.1:$((PORTS + 2))
 CALLERS_ADDR=127.0.0.1:$((PORTS + 3))
 BASELINE_ADDR=127.0.0.1:$((PORTS + 10))
 FORM_BASELINE_ADDR=127.0.0.1:$((PORTS + 11))
+URL_BASELINE_ADDR=127.0.0.1:$((PORTS + 12))
+URL_PATH="/getObjectUrl?key=uploads/anonymous/photos/0001.jpg&expires=600"
 
 if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
@@ -47,7 +50,8 @@ fi
 BIN=target/release
 BROKER=${BENCH_BROKER:-$BIN/examples/bench-broker}
 
-for addr in "$BROKER_ADDR" "$COMPARE_ADDR" "$CALLERS_ADDR" "$BASELINE_ADDR" "$FORM_BASELINE_ADDR"; do
+for addr in "$BROKER_ADDR" "$COMPARE_ADDR" "$CALLERS_ADDR" "$BASELINE_ADDR" "$FORM_BASELINE_ADDR" \
+  "$URL_BASELINE_ADDR"; do
   if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
     echo "$addr is in use; choose other ports with BENCH_PORT_BASE" >&2
     exit 1
@@ -68,13 +72,17 @@ broker_pid=$!; pids+=("$broker_pid")
 wait_for "$BROKER_ADDR" /healthz
 size=$(curl -sf "http://$BROKER_ADDR/getToken" | wc -c)
 form_size=$(curl -sf "http://$BROKER_ADDR/getPostObjectParams" | wc -c)
+url_size=$(curl -sf "http://$BROKER_ADDR$URL_PATH" | wc -c)
 
 "$BIN/examples/bench-baseline" "$BASELINE_ADDR" "$size" >/dev/null 2>&1 &
 pids+=("$!")
 "$BIN/examples/bench-baseline" "$FORM_BASELINE_ADDR" "$form_size" >/dev/null 2>&1 &
 pids+=("$!")
+"$BIN/examples/bench-baseline" "$URL_BASELINE_ADDR" "$url_size" >/dev/null 2>&1 &
+pids+=("$!")
 wait_for "$BASELINE_ADDR" /getToken
 wait_for "$FORM_BASELINE_ADDR" /getPostObjectParams
+wait_for "$URL_BASELINE_ADDR" /getObjectUrl
 
 if [ -n "$COMPARE" ]; then
   "$COMPARE" "$COMPARE_ADDR" >/dev/null 2>&1 &
@@ -120,12 +128,14 @@ run_target() {
 
 # warm everything
 for url in "http://$BROKER_ADDR/getToken" "http://$BASELINE_ADDR/getToken" \
-  "http://$BROKER_ADDR/getPostObjectParams" "http://$FORM_BASELINE_ADDR/getPostObjectParams"; do
+  "http://$BROKER_ADDR/getPostObjectParams" "http://$FORM_BASELINE_ADDR/getPostObjectParams" \
+  "http://$BROKER_ADDR$URL_PATH" "http://$URL_BASELINE_ADDR/getObjectUrl"; do
   wrk -t1 -c8 -d2s "$url" >/dev/null
 done
 [ -n "$COMPARE" ] && wrk -t1 -c8 -d2s "http://$COMPARE_ADDR/getToken" >/dev/null
 
-echo "body bytes: /getToken $size, /getPostObjectParams $form_size; $CONNECTIONS connections," \
+echo "body bytes: /getToken $size, /getPostObjectParams $form_size, /getObjectUrl $url_size;" \
+  "$CONNECTIONS connections," \
   "$THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating"
 printf "%-6s %-12s %10s %9s %9s %7s\n" round target "req/s" "p50 ms" "p99 ms" non2xx
 for r in $(seq "$ROUNDS"); do
@@ -134,6 +144,8 @@ for r in $(seq "$ROUNDS"); do
   run_target broker "http://$BROKER_ADDR/getToken"
   run_target form-base "http://$FORM_BASELINE_ADDR/getPostObjectParams"
   run_target form "http://$BROKER_ADDR/getPostObjectParams"
+  run_target url-base "http://$URL_BASELINE_ADDR/getObjectUrl"
+  run_target url "http://$BROKER_ADDR$URL_PATH"
   BENCH_RR_CALLERS=1 run_target one-caller -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
   BENCH_RR_CALLERS=$CALLERS run_target many-callers -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
 done
@@ -158,6 +170,7 @@ echo "medians of per-round ratios:"
 ratio "warm /getToken / ceiling" broker baseline "(target >= 0.7, p99 <= the ceiling's, 0 errors)"
 [ -z "$COMPARE" ] || ratio "other broker's /getToken / ceiling" other baseline ""
 ratio "warm /getPostObjectParams / ceiling" form form-base "(target >= 0.5)"
+ratio "one download URL / ceiling" url url-base "(target >= 0.5)"
 ratio "$CALLERS callers / one caller" many-callers one-caller "(target >= 0.85)"
 awk -v rss="$rss_kib" 'BEGIN { printf "broker resident memory after load: %.1f MiB (target <= 64)\n", rss / 1024 }'
 

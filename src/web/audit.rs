@@ -91,7 +91,7 @@ fn log_download(audit: &DownloadAudit, request: &RequestFacts<'_>) {
         method = request.method,
         route = request.route,
         status = request.status,
-        latency_ms = request.latency_ms,
+        latency_ms = request.latency_ms(),
         caller = audit.caller.as_str(),
         auth_mode = audit.auth_mode,
         profile = &*audit.profile,
