@@ -12,6 +12,7 @@ pub mod bucket_cors;
 pub mod cache;
 pub mod callback;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod credentials;
 #[cfg(feature = "demo")]
@@ -40,4 +41,5 @@ pub mod sts;
 pub mod sync;
 pub mod telemetry;
 pub mod timefmt;
+pub mod trace;
 pub mod web;

@@ -9,11 +9,13 @@ mod access;
 mod callback;
 mod download;
 mod fleet;
+mod forwarding;
 mod identity;
 mod profiles;
 mod reader;
 mod server;
 mod sts;
+mod tracing;
 mod upload;
 pub mod variables;
 

@@ -50,6 +50,26 @@ impl Line<'_> {
         }
     }
 
+    /// A value's `Display` text as a string field (as `tracing` records `field::display`),
+    /// left out when absent.
+    pub fn opt_display(&mut self, name: &str, value: Option<&impl std::fmt::Display>) {
+        let Some(value) = value else {
+            return;
+        };
+        self.key(name);
+        self.0.push(b'"');
+        let start = self.0.len();
+        let _ = write!(self.0, "{value}");
+        if self.0[start..]
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+        {
+            let raw = self.0.split_off(start);
+            escape_into(self.0, &String::from_utf8_lossy(&raw));
+        }
+        self.0.push(b'"');
+    }
+
     /// An unsigned number.
     pub fn u64(&mut self, name: &str, value: u64) {
         self.key(name);
@@ -183,6 +203,7 @@ mod tests {
 
     /// The line `JsonLines` writes for the same event, with its timestamp cut out.
     fn through_tracing(micros: u64, client: Option<&str>, caller: &str) -> String {
+        let ip: Option<std::net::IpAddr> = client.map(|_| "2001:db8::7".parse().unwrap());
         let buffer = Buffer::default();
         let sink = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -196,6 +217,8 @@ mod tests {
                 client_request_id = client,
                 status = 200u16,
                 latency_ms = micros as f64 / 1000.0,
+                client_ip = ip.map(tracing::field::display),
+                odd = tracing::field::display("a\"b"),
                 caller,
                 "credentials \"handed\" out"
             );
@@ -214,6 +237,9 @@ mod tests {
             line.opt_str("client_request_id", client);
             line.u64("status", 200);
             line.millis_of_micros("latency_ms", micros);
+            let ip: Option<std::net::IpAddr> = client.map(|_| "2001:db8::7".parse().unwrap());
+            line.opt_display("client_ip", ip.as_ref());
+            line.opt_display("odd", Some(&"a\"b"));
             line.str("caller", caller);
         };
         render_info(at, "audit", "credentials \"handed\" out", fill, |l| {

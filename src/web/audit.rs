@@ -3,6 +3,7 @@
 //! download URLs (`/getObjectUrl`, `/getObjectUrls`: the keys, never the URLs). Handlers attach an
 //! [`AuditEntry`] to their response; the request middleware writes it as the request's line.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::cache::Outcome;
@@ -59,6 +60,9 @@ pub struct RequestFacts<'a> {
     pub status: u16,
     /// Whole microseconds the request took.
     pub latency_us: u64,
+    /// The client's address (`client_address`): the peer, or behind trusted proxies what
+    /// their forwarded header says.
+    pub client_ip: Option<IpAddr>,
 }
 
 impl RequestFacts<'_> {
@@ -119,6 +123,7 @@ fn log_callback(audit: &CallbackAudit, request: &RequestFacts<'_>) {
         route = request.route,
         status = request.status,
         latency_ms = request.latency_ms(),
+        client_ip = request.client_ip.map(tracing::field::display),
         outcome = audit.outcome,
         reason = audit.reason.as_deref().unwrap_or("-"),
         caller,
@@ -145,6 +150,7 @@ impl AuditRecord {
             line.str("route", request.route);
             line.u64("status", u64::from(request.status));
             line.millis_of_micros("latency_ms", request.latency_us);
+            line.opt_display("client_ip", request.client_ip.as_ref());
             line.str("caller", self.caller.as_str());
             line.str("auth_mode", self.auth_mode);
             line.str("profile", &self.profile);
@@ -162,17 +168,18 @@ impl AuditRecord {
         }
         tracing::info!(
             target: "audit",
-            request_id = ids.own.as_str(),
-            client_request_id = ids.client.as_deref(),
+            request_id = request.ids.own.as_str(),
+            client_request_id = request.ids.client.as_deref(),
             method = request.method,
             route = request.route,
             status = request.status,
             latency_ms = request.latency_ms(),
+            client_ip = request.client_ip.map(tracing::field::display),
             caller = self.caller.as_str(),
             auth_mode = self.auth_mode,
             profile = &*self.profile,
             dir = self.dir.as_str(),
-            role_arn,
+            role_arn = &*self.role_arn,
             role_session_name = self.grant.role_session_name.as_str(),
             policy_sha256 = self.grant.policy_sha256.as_str(),
             access_key_id = creds.access_key_id.as_str(),
