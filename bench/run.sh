@@ -1,81 +1,178 @@
 #!/usr/bin/env bash
-# Warm /getToken throughput and latency against a baseline, in one invocation, plus the latency
-# a cache miss adds over the STS emulator. Loopback only; stops everything it starts.
+# The warm paths against the bare framework, in one invocation, rounds alternating so every
+# ratio comes from the same conditions; plus the latency a cache miss adds over the STS emulator.
+# Loopback only; stops everything it starts. Figures (each the median of per-round ratios):
+#   - warm /getToken, one caller, against a baseline answering a body of the same size;
+#   - warm /getPostObjectParams (V4, shared form credential) against a baseline answering a
+#     body of the form's size;
+#   - GET /getObjectUrl (one presigned download URL) against a baseline of its answer's size;
+#   - CALLERS distinct warm callers round-robin against one caller, on the same broker and the
+#     same wrk script (header authentication, `X-User`).
+# Every broker writes its JSON log at `info` (every handout audited) to /dev/null: still
+# formatted and written. The ceiling and the broker are built by the same `cargo build
+# --release`, so with the same `[profile.release]`.
 #
 # usage: bench/run.sh [seconds per round] [rounds]
+#   BENCH_COMPARE=<path to another bench-broker binary>: each round also measures that binary's
+#   warm /getToken (e.g. a release build of an older commit) right after the baseline, so the
+#   two brokers' ratios come from the same run.
+#   BENCH_CALLERS=<n> (default 10000): distinct callers of the round-robin figure.
+#   BENCH_BROKER=<path to a bench-broker binary>: measure that build instead of this checkout's.
+#   BENCH_SKIP_BUILD=1: use the examples already in target/release.
+#   BENCH_PORT_BASE=<n> (default 18080): ports n+1 to n+3 and n+10, n+11 are used; all must be
+#   free (a port some other process answers on would be measured instead).
 # needs: wrk (Debian package `wrk`); installs it when missing and apt-get is available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_ROUND=${1:-10}
 ROUNDS=${2:-3}
+CALLERS=${BENCH_CALLERS:-10000}
+COMPARE=${BENCH_COMPARE:-}
 CONNECTIONS=64
 THREADS=2
-BROKER_ADDR=127.0.0.1:18081
-BASELINE_ADDR=127.0.0.1:18090
+PORTS=${BENCH_PORT_BASE:-18080}
+BROKER_ADDR=127.0.0.1:$((PORTS + 1))
+COMPARE_ADDR=127.0.0.1:$((PORTS + 2))
+CALLERS_ADDR=127.0.0.1:$((PORTS + 3))
+BASELINE_ADDR=127.0.0.1:$((PORTS + 10))
+FORM_BASELINE_ADDR=127.0.0.1:$((PORTS + 11))
+URL_BASELINE_ADDR=127.0.0.1:$((PORTS + 12))
+URL_PATH="/getObjectUrl?key=uploads/anonymous/photos/0001.jpg&expires=600"
 
 if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
 fi
 
-cargo build --release --locked --example bench-broker --example bench-baseline --example bench-miss-latency >/dev/null 2>&1
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  cargo build --release --locked --example bench-broker --example bench-baseline \
+    --example bench-miss-latency --example bench-capacity >/dev/null 2>&1
+fi
 BIN=target/release
+BROKER=${BENCH_BROKER:-$BIN/examples/bench-broker}
+
+for addr in "$BROKER_ADDR" "$COMPARE_ADDR" "$CALLERS_ADDR" "$BASELINE_ADDR" "$FORM_BASELINE_ADDR" \
+  "$URL_BASELINE_ADDR"; do
+  if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
+    echo "$addr is in use; choose other ports with BENCH_PORT_BASE" >&2
+    exit 1
+  fi
+done
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+work=$(mktemp -d)
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 wait_for() { for _ in $(seq 100); do curl -sf "http://$1$2" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 # The broker as configured in production (JSON logs, rate limiter on), wired to an in-process
 # STS emulator; its log goes to /dev/null but is still formatted and written.
-"$BIN/examples/bench-broker" "$BROKER_ADDR" >/dev/null 2>&1 &
+"$BROKER" "$BROKER_ADDR" >/dev/null 2>&1 &
 broker_pid=$!; pids+=("$broker_pid")
 wait_for "$BROKER_ADDR" /healthz
 size=$(curl -sf "http://$BROKER_ADDR/getToken" | wc -c)
+form_size=$(curl -sf "http://$BROKER_ADDR/getPostObjectParams" | wc -c)
+url_size=$(curl -sf "http://$BROKER_ADDR$URL_PATH" | wc -c)
 
 "$BIN/examples/bench-baseline" "$BASELINE_ADDR" "$size" >/dev/null 2>&1 &
 pids+=("$!")
+"$BIN/examples/bench-baseline" "$FORM_BASELINE_ADDR" "$form_size" >/dev/null 2>&1 &
+pids+=("$!")
+"$BIN/examples/bench-baseline" "$URL_BASELINE_ADDR" "$url_size" >/dev/null 2>&1 &
+pids+=("$!")
 wait_for "$BASELINE_ADDR" /getToken
+wait_for "$FORM_BASELINE_ADDR" /getPostObjectParams
+wait_for "$URL_BASELINE_ADDR" /getObjectUrl
 
-# one round: prints "rps p50_ms p99_ms non2xx"
-round() {
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_ROUND}s" --latency "http://$1/getToken" | awk '
+if [ -n "$COMPARE" ]; then
+  "$COMPARE" "$COMPARE_ADDR" >/dev/null 2>&1 &
+  pids+=("$!")
+  wait_for "$COMPARE_ADDR" /healthz
+  echo "other broker: $COMPARE ($(curl -sf "http://$COMPARE_ADDR/getToken" | wc -c) body bytes)"
+fi
+
+# Many callers: trusted-header authentication, first-time-caller limits off, room for all (in
+# the segment of keys asked for once too, a fifth of the entries).
+"$BROKER" "$CALLERS_ADDR" BROKER_AUTH=header BROKER_TRUSTED_HEADER=X-User \
+  BROKER_TRUSTED_PROXIES=127.0.0.1/32 BROKER_STS_MAX_QPS=10000 \
+  BROKER_CACHE_MAX_ENTRIES=$((CALLERS * 6)) BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE=0 \
+  BROKER_NEW_CALLERS_PER_SECOND=0 >/dev/null 2>&1 &
+callers_pid=$!; pids+=("$callers_pid")
+wait_for "$CALLERS_ADDR" /healthz
+"$BIN/examples/bench-capacity" drive "http://$CALLERS_ADDR" 0 "$CALLERS" 64 /getToken >"$work/drive"
+grep -q "warm_non200=0 " "$work/drive" || { echo "warming $CALLERS callers failed: $(cat "$work/drive")" >&2; exit 1; }
+# Callers caller-0 .. caller-(N-1), round-robin per wrk thread.
+cat >"$work/callers.lua" <<'LUA'
+local n, count = 0, tonumber(os.getenv("BENCH_RR_CALLERS"))
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/getToken", { ["X-User"] = "caller-" .. (n % count) })
+end
+LUA
+
+# one measurement: prints "rps p50_ms p99_ms non2xx"
+measure() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_ROUND}s" --latency "$@" | awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
     /Requests\/sec/ { rps = $2 } /Non-2xx/ { bad = $NF }
     END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, bad + 0 }'
 }
+# one round of one target: measures, prints the row and appends it to $work/<target>
+run_target() {
+  local target=$1; shift
+  local row; row=$(measure "$@")
+  printf "%-6s %-12s %10s %9s %9s %7s\n" "$r" "$target" $row
+  echo "$row" >>"$work/$target"
+}
 
-# warm both
-wrk -t1 -c8 -d2s "http://$BROKER_ADDR/getToken" >/dev/null
-wrk -t1 -c8 -d2s "http://$BASELINE_ADDR/getToken" >/dev/null
+# warm everything
+for url in "http://$BROKER_ADDR/getToken" "http://$BASELINE_ADDR/getToken" \
+  "http://$BROKER_ADDR/getPostObjectParams" "http://$FORM_BASELINE_ADDR/getPostObjectParams" \
+  "http://$BROKER_ADDR$URL_PATH" "http://$URL_BASELINE_ADDR/getObjectUrl"; do
+  wrk -t1 -c8 -d2s "$url" >/dev/null
+done
+[ -n "$COMPARE" ] && wrk -t1 -c8 -d2s "http://$COMPARE_ADDR/getToken" >/dev/null
 
-echo "body bytes: $size, $CONNECTIONS connections, $THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating"
-printf "%-6s %-9s %10s %9s %9s %7s\n" round target "req/s" "p50 ms" "p99 ms" non2xx
-results=()
+echo "body bytes: /getToken $size, /getPostObjectParams $form_size, /getObjectUrl $url_size;" \
+  "$CONNECTIONS connections," \
+  "$THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating"
+printf "%-6s %-12s %10s %9s %9s %7s\n" round target "req/s" "p50 ms" "p99 ms" non2xx
 for r in $(seq "$ROUNDS"); do
-  b=$(round "$BASELINE_ADDR"); printf "%-6s %-9s %10s %9s %9s %7s\n" "$r" baseline $b
-  k=$(round "$BROKER_ADDR");   printf "%-6s %-9s %10s %9s %9s %7s\n" "$r" broker $k
-  results+=("$b|$k")
+  run_target baseline "http://$BASELINE_ADDR/getToken"
+  [ -z "$COMPARE" ] || run_target other "http://$COMPARE_ADDR/getToken"
+  run_target broker "http://$BROKER_ADDR/getToken"
+  run_target form-base "http://$FORM_BASELINE_ADDR/getPostObjectParams"
+  run_target form "http://$BROKER_ADDR/getPostObjectParams"
+  run_target url-base "http://$URL_BASELINE_ADDR/getObjectUrl"
+  run_target url "http://$BROKER_ADDR$URL_PATH"
+  BENCH_RR_CALLERS=1 run_target one-caller -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
+  BENCH_RR_CALLERS=$CALLERS run_target many-callers -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
 done
 
 rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$broker_pid/status")
 
-printf '%s\n' "${results[@]}" | awk -F'|' -v rss="$rss_kib" '
-  { split($1, b, " "); split($2, k, " ");
-    brps[NR] = b[1]; krps[NR] = k[1]; bp99[NR] = b[3]; kp99[NR] = k[3]; bp50[NR] = b[2]; kp50[NR] = k[2]; bad += k[4];
-    # each broker round against the baseline round just before it: robust to the machine drifting
-    pair[NR] = k[1] / b[1] }
-  function median(a, n,   i, j, t, c) { for (i = 1; i <= n; i++) c[i] = a[i];
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (c[j] < c[i]) { t = c[i]; c[i] = c[j]; c[j] = t }
-    return c[int((n + 1) / 2)] }
-  END { n = NR;
-    printf "\nmedian baseline: %d req/s, p50 %.3f ms, p99 %.3f ms\n", median(brps, n), median(bp50, n), median(bp99, n);
-    printf "median broker:   %d req/s, p50 %.3f ms, p99 %.3f ms\n", median(krps, n), median(kp50, n), median(kp99, n);
-    printf "ratio req/s broker/baseline: %.2f (target >= 0.75; median of per-round ratios %.2f)\n", median(krps, n) / median(brps, n), median(pair, n);
-    printf "ratio p99 broker/baseline:   %.2f (target <= 1.5)\n", median(kp99, n) / median(bp99, n);
-    printf "broker non-2xx responses:    %d (target 0)\n", bad;
-    printf "broker resident memory after load: %.1f MiB (target <= 64)\n", rss / 1024 }'
+# "<label> <numerator target> <denominator target> <target text>": per-round ratios' median,
+# the medians of both sides, p99s, and the numerator's non-2xx count.
+ratio() {
+  paste -d' ' "$work/$2" "$work/$3" | awk -v label="$1" -v num="$2" -v den="$3" -v goal="$4" '
+    function median(a, n,   i, j, t, c) { for (i = 1; i <= n; i++) c[i] = a[i];
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (c[j] < c[i]) { t = c[i]; c[i] = c[j]; c[j] = t }
+      return c[int((n + 1) / 2)] }
+    { nr[NR] = $1; np99[NR] = $3; bad += $4; dr[NR] = $5; dp99[NR] = $7; pair[NR] = $1 / $5 }
+    END { n = NR;
+      printf "%-34s %5.2f  (%s %d req/s p99 %.2f ms, %s %d req/s p99 %.2f ms; non-2xx %d) %s\n",
+        label, median(pair, n), num, median(nr, n), median(np99, n), den, median(dr, n), median(dp99, n), bad, goal }'
+}
+
+echo
+echo "medians of per-round ratios:"
+ratio "warm /getToken / ceiling" broker baseline "(target >= 0.7, p99 <= the ceiling's, 0 errors)"
+[ -z "$COMPARE" ] || ratio "other broker's /getToken / ceiling" other baseline ""
+ratio "warm /getPostObjectParams / ceiling" form form-base "(target >= 0.5)"
+ratio "one download URL / ceiling" url url-base "(target >= 0.5)"
+ratio "$CALLERS callers / one caller" many-callers one-caller "(target >= 0.85)"
+awk -v rss="$rss_kib" 'BEGIN { printf "broker resident memory after load: %.1f MiB (target <= 64)\n", rss / 1024 }'
 
 echo
 "$BIN/examples/bench-miss-latency" 200

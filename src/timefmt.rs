@@ -6,9 +6,16 @@ use chrono::{DateTime, Utc};
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the timestamp shape of STS (protocol.md §1.3, §1.5).
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
-    let mut out = *b"0000-00-00T00:00:00Z";
-    write_date_time(&mut out, at);
-    String::from_utf8(out.to_vec()).expect("ASCII digits")
+    let mut out = String::with_capacity(20);
+    push_timestamp(&mut out, at);
+    out
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SSZ` to `out`, with no string of its own.
+pub fn push_timestamp(out: &mut String, at: DateTime<Utc>) {
+    let mut text = *b"0000-00-00T00:00:00Z";
+    write_date_time(&mut text, at);
+    out.push_str(std::str::from_utf8(&text).expect("ASCII digits"));
 }
 
 /// Writes `YYYY-MM-DDTHH:MM:SS` into the first 19 bytes of `out`, which must already hold the
@@ -46,5 +53,8 @@ mod tests {
             .unwrap()
             .to_utc();
         assert_eq!(format_timestamp(early), "0999-01-02T03:04:05Z");
+        let mut appended = String::from("at ");
+        push_timestamp(&mut appended, at);
+        assert_eq!(appended, "at 2015-04-09T11:52:19Z");
     }
 }

@@ -40,7 +40,8 @@ pub struct PostSettings {
 use crate::credentials::TemporaryCredentials;
 use crate::oss::post_policy::{Condition, Field, PostPolicy};
 use crate::oss::post_signer::{
-    v1_signature, v4_credential, v4_date, v4_datetime, v4_signature, v4_signing_key, V4_ALGORITHM,
+    v1_signature, v4_credential, v4_date, v4_datetime, v4_signature, v4_signing_key_reused,
+    V4_ALGORITHM,
 };
 
 /// The `success_action_status` the policy pins: `200` with an empty body, the status
@@ -200,7 +201,7 @@ pub fn build(
                 Condition::Exact(Field::SecurityToken, token.clone()),
             ]);
             let policy = B64.encode(PostPolicy::new(expire, conditions).to_json());
-            let key = v4_signing_key(creds.secret(), &date, req.region);
+            let key = v4_signing_key_reused(creds.secret(), &date, req.region);
             let signature = SignatureFields::V4 {
                 credential,
                 date: datetime,

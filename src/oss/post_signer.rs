@@ -19,14 +19,30 @@ pub fn v1_signature(secret: &str, base64_policy: &str) -> String {
     crate::encoding::hmac_sha1_base64(secret.as_bytes(), base64_policy.as_bytes())
 }
 
+/// `YYYYMMDDTHHMMSSZ`, digit by digit.
+fn compact_date_time(at: DateTime<Utc>) -> String {
+    let mut full = *b"0000-00-00T00:00:00";
+    crate::timefmt::write_date_time(&mut full, at);
+    let mut out = String::with_capacity(16);
+    for (i, &b) in full.iter().enumerate() {
+        if !matches!(i, 4 | 7 | 13 | 16) {
+            out.push(char::from(b));
+        }
+    }
+    out.push('Z');
+    out
+}
+
 /// `YYYYMMDD`, the date of a V4 scope.
 pub fn v4_date(at: DateTime<Utc>) -> String {
-    at.format("%Y%m%d").to_string()
+    let mut date = compact_date_time(at);
+    date.truncate(8);
+    date
 }
 
 /// `YYYYMMDDTHHMMSSZ`, the `x-oss-date` of V4 (protocol.md §5.5).
 pub fn v4_datetime(at: DateTime<Utc>) -> String {
-    at.format("%Y%m%dT%H%M%SZ").to_string()
+    compact_date_time(at)
 }
 
 /// `<date>/<region>/oss/aliyun_v4_request`; `region` is the plain id (`cn-hangzhou`).
@@ -46,6 +62,40 @@ pub fn v4_signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
     let k_region = hmac_sha256(&k_date, region);
     let k_service = hmac_sha256(&k_region, V4_PRODUCT);
     hmac_sha256(&k_service, V4_REQUEST)
+}
+
+/// The last signing key derived on one thread and what it was derived from.
+struct DerivedKey {
+    secret: Box<str>,
+    date: Box<str>,
+    region: Box<str>,
+    key: [u8; 32],
+}
+
+thread_local! {
+    static LAST_KEY: std::cell::RefCell<Option<DerivedKey>> = const { std::cell::RefCell::new(None) };
+}
+
+/// [`v4_signing_key`], derived once per secret, date and region on each thread: forms are
+/// signed with one credential for hours (the shared form credential), so four of the five
+/// HMACs of a form signature need not be repeated. The key stays in the thread's memory only.
+pub fn v4_signing_key_reused(secret: &str, date: &str, region: &str) -> [u8; 32] {
+    LAST_KEY.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if let Some(k) = &*last {
+            if &*k.secret == secret && &*k.date == date && &*k.region == region {
+                return k.key;
+            }
+        }
+        let key = v4_signing_key(secret, date, region);
+        *last = Some(DerivedKey {
+            secret: secret.into(),
+            date: date.into(),
+            region: region.into(),
+            key,
+        });
+        key
+    })
 }
 
 /// Lower-hex HMAC-SHA256 of `string_to_sign` with a derived key. For PostObject the string to
@@ -115,6 +165,35 @@ mod tests {
             v4_signature(&key, &B64.encode(json)),
             "2a47bb01a2034515af59a4ceec5c3a5ec295a706dba202dde5dd1eb7aaced1af"
         );
+    }
+
+    #[test]
+    fn a_reused_signing_key_is_the_key_of_its_own_secret_date_and_region() {
+        let published = "8a01ff4efcc65ca2cbc75375045c61ab5f3fa8b9a2d84f0add27ef16a25feb3c";
+        let shaped = "b8e5a5ac6459626c763fd79a11287c23e8e1b19e0745c273239a99c7d944be03";
+        for _ in 0..2 {
+            let key = v4_signing_key_reused("yourAccessKeySecret", "20250411", "cn-hangzhou");
+            assert_eq!(hex::encode(key), published);
+        }
+        // Another secret and date, then the first again: never the previous key.
+        let key = v4_signing_key_reused("testsecret", "20240101", "cn-hangzhou");
+        assert_eq!(hex::encode(key), shaped);
+        let key = v4_signing_key_reused("yourAccessKeySecret", "20250411", "cn-hangzhou");
+        assert_eq!(hex::encode(key), published);
+        // Same secret, another date or region: derived afresh.
+        let other_day = v4_signing_key_reused("yourAccessKeySecret", "20250412", "cn-hangzhou");
+        assert_ne!(hex::encode(other_day), published);
+        let other_region = v4_signing_key_reused("yourAccessKeySecret", "20250411", "cn-beijing");
+        assert_ne!(hex::encode(other_region), published);
+    }
+
+    #[test]
+    fn v4_dates_are_digits_of_the_utc_time() {
+        let at = DateTime::parse_from_rfc3339("2025-12-31T23:59:58.999Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(v4_datetime(at), "20251231T235958Z");
+        assert_eq!(v4_date(at), "20251231");
     }
 
     #[test]

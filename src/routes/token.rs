@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::auth::Caller;
 
 use crate::issuer::Grant;
-use crate::timefmt::format_timestamp;
+use crate::timefmt::push_timestamp;
 use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::{AppState, ProfileState};
@@ -29,15 +29,25 @@ struct GrantBody<'a> {
     profile: &'a str,
 }
 
-/// The grant's fixed fields as a JSON object without its closing brace, rendered once.
+/// Where the security token's value starts in a rendered prefix.
+const TOKEN_KEY: &str = "\"SecurityToken\":\"";
+
+/// The grant's fixed fields as a JSON object without its closing brace, rendered once. The
+/// security token (the largest field) is left out, its value empty, when it needs no JSON
+/// escaping (STS tokens are base64): the credential already holds it, and [`push_prefix`]
+/// puts it back, so a cached scope holds the token once.
 fn render_prefix(grant: &Grant, profile: &ProfileState) -> String {
     let settings = &profile.settings;
     let creds = &grant.credentials;
+    let token = creds.token();
+    let plain = !token
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f);
     let mut json = serde_json::to_string(&GrantBody {
         code: "Success",
         access_key_id: &creds.access_key_id,
         access_key_secret: creds.secret(),
-        security_token: creds.token(),
+        security_token: if plain { "" } else { token },
         expiration: grant.expiration_text.clone(),
         bucket: settings.upload.bucket.as_str(),
         region: &settings.upload.region,
@@ -48,6 +58,20 @@ fn render_prefix(grant: &Grant, profile: &ProfileState) -> String {
     .expect("plain strings serialise");
     json.pop(); // the closing `}`
     json
+}
+
+/// Appends the rendered prefix with the security token back in place when it was left out.
+fn push_prefix(body: &mut String, prefix: &str, token: &str) {
+    // A key's quote cannot occur unescaped inside a JSON string, so the first match is the key.
+    let at = prefix.find(TOKEN_KEY).map(|i| i + TOKEN_KEY.len());
+    match at {
+        Some(at) if prefix.as_bytes().get(at) == Some(&b'"') => {
+            body.push_str(&prefix[..at]);
+            body.push_str(token);
+            body.push_str(&prefix[at..]);
+        }
+        _ => body.push_str(prefix),
+    }
 }
 
 /// When a client should fetch again: before the credential falls under the handout floor,
@@ -82,16 +106,19 @@ pub async fn get_token(
     );
     let now = state.services.clock.now();
     let prefix = grant.rendered.get_or_init(|| render_prefix(grant, profile));
-    let mut body = String::with_capacity(prefix.len() + 64);
-    body.push_str(prefix);
+    let mut body = String::with_capacity(prefix.len() + creds.token().len() + 64);
+    push_prefix(&mut body, prefix, creds.token());
     body.push_str(",\"ServerTime\":\"");
-    body.push_str(&format_timestamp(now));
+    push_timestamp(&mut body, now);
     body.push_str("\",\"RefreshAfter\":\"");
-    body.push_str(&format_timestamp(refresh_after(
-        creds.expiration,
-        now,
-        profile.settings.issuer.min_ttl_seconds,
-    )));
+    push_timestamp(
+        &mut body,
+        refresh_after(
+            creds.expiration,
+            now,
+            profile.settings.issuer.min_ttl_seconds,
+        ),
+    );
     body.push_str("\"}");
     let mut response = HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -101,7 +128,7 @@ pub async fn get_token(
     response
         .extensions_mut()
         .insert(AuditEntry::Handout(AuditRecord {
-            caller: caller.id.clone(),
+            caller: caller.id,
             auth_mode: caller.mode.as_str(),
             profile: profile.name.clone(),
             role_arn: profile.role_arn.clone(),
@@ -115,6 +142,22 @@ pub async fn get_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_goes_back_where_it_was_left_out() {
+        let prefix = r#"{"Code":"Success","AccessKeySecret":"s\"SecurityToken\":\"x","SecurityToken":"","Expiration":"e""#;
+        let mut body = String::new();
+        push_prefix(&mut body, prefix, "CAIS+abc/def==");
+        assert_eq!(
+            body,
+            r#"{"Code":"Success","AccessKeySecret":"s\"SecurityToken\":\"x","SecurityToken":"CAIS+abc/def==","Expiration":"e""#
+        );
+        // A token that needed escaping stayed in the prefix, escaped: nothing is inserted.
+        let kept = r#"{"SecurityToken":"a\"b","Expiration":"e""#;
+        let mut body = String::new();
+        push_prefix(&mut body, kept, "a\"b");
+        assert_eq!(body, kept);
+    }
 
     #[test]
     fn refresh_after_is_before_the_floor_and_never_in_the_past() {

@@ -21,10 +21,13 @@ pub enum LogFormat {
     Pretty,
 }
 
+mod direct;
 mod json;
 mod otel;
 
 pub use otel::TracingSettings;
+
+pub use direct::{write_info, Line};
 
 /// How long a log line may sit in the buffer before it reaches stderr.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -159,6 +162,9 @@ pub fn init(
     // A second initialisation (tests) keeps the first subscriber.
     if !installed {
         return None;
+    }
+    if format == LogFormat::Json {
+        direct::install(writer.clone());
     }
     let provider = provider.map(|(provider, _)| provider);
     crate::trace::set_enabled(provider.is_some());

@@ -74,8 +74,7 @@ pub async fn request_context(
         }
     }
     let elapsed = started.elapsed();
-    // Whole microseconds in milliseconds: `0.071`, never `0.07097500000000001`.
-    let latency_ms = elapsed.as_micros() as f64 / 1000.0;
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     if let Some(metrics) = res
         .request()
         .app_data::<web::Data<AppState>>()
@@ -101,7 +100,7 @@ pub async fn request_context(
                 method: method.as_str(),
                 route: &route,
                 status,
-                latency_ms,
+                latency_us,
                 client_ip,
             });
         } else {
@@ -110,7 +109,7 @@ pub async fn request_context(
                 method: method.as_str(),
                 route: &route,
                 status,
-                latency_ms,
+                latency_us,
                 client_ip,
             };
             log_request(&res, &facts);
@@ -144,7 +143,7 @@ fn server_span(req: &ServiceRequest, method: &actix_web::http::Method, route: &s
 
 fn log_request<B>(res: &ServiceResponse<B>, f: &RequestFacts<'_>) {
     let (ids, method, route, status, latency_ms) =
-        (f.ids, f.method, f.route, f.status, f.latency_ms);
+        (f.ids, f.method, f.route, f.status, f.latency_ms());
     let client_ip = f.client_ip.map(tracing::field::display);
     match res.response().error() {
         Some(error) if status >= 500 => tracing::error!(
