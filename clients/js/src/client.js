@@ -103,17 +103,23 @@ async function readJson(response) {
  * its code. Messages name the path without the query.
  */
 async function brokerGet(fetchFn, brokerUrl, pathAndQuery, headers) {
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers);
+}
+
+/** `brokerGet` with another method and, when given, a JSON body (the `/s3/multipart` routes). */
+export async function brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method = 'GET', json } = {}) {
   const path = pathAndQuery.split('?')[0];
   if (typeof fetchFn !== 'function') {
     throw new TypeError('no fetch: pass `fetch` (in a mini program, requestFetch(my) or requestFetch(wx))');
   }
   let response;
   try {
-    response = await fetchFn(joinUrl(brokerUrl, pathAndQuery), {
-      method: 'GET',
-      headers: { Accept: 'application/json', ...(headers ?? {}) },
-      cache: 'no-store',
-    });
+    const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
+    if (json !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(json);
+    }
+    response = await fetchFn(joinUrl(brokerUrl, pathAndQuery), init);
   } catch (e) {
     throw new BrokerError(`could not reach the broker: ${e && e.message ? e.message : e}`, {
       code: e instanceof TransportError ? e.code : 'network',
