@@ -119,9 +119,10 @@ export async function uploadInParts(options) {
 
   const queue = [];
   for (let n = 1; n <= count; n += 1) if (!done.has(n)) queue.push(n);
+  const urlFor = partUrls(call, ids, keyQuery, queue);
   const sendOne = async (n) => {
     const etag = await sendPart({
-      call, ids, keyQuery, n, putPart, control, upload, retries, retryDelayMs,
+      urlFor, n, putPart, control, upload, retries, retryDelayMs,
       read: () => readPart(partSize * (n - 1), partSize * (n - 1) + sizeOf(n)),
     });
     done.set(n, etag);
@@ -156,14 +157,45 @@ async function start(call, filename, contentType) {
   return { key: answer?.key, uploadId: answer?.uploadId };
 }
 
-/** One part: a fresh URL, the bytes, the PUT; retried `retries` times with a growing pause. */
-async function sendPart({ call, ids, keyQuery, n, read, putPart, control, upload, retries, retryDelayMs }) {
+/** Part URLs signed per batch: the part asked for and the next ones waiting, in one request. */
+const BATCH = 10;
+/** A URL signed this long ago is signed again (they live `BROKER_PART_URL_TTL_SECONDS`, 900 s by default). */
+const URL_MAX_AGE_MS = 5 * 60 * 1000;
+
+/**
+ * `urlFor(n, fresh)`: part `n`'s URL, from an earlier batch when it is young enough; else the
+ * batch route signs `n` and up to 9 parts still in `queue`. `fresh` (a retry) signs `n` alone.
+ */
+function partUrls(call, ids, keyQuery, queue) {
+  const signed = new Map();
+  return async (n, fresh) => {
+    const kept = signed.get(n);
+    signed.delete(n);
+    if (!fresh && kept && Date.now() - kept.at < URL_MAX_AGE_MS) return kept.url;
+    if (fresh) return (await call(`/s3/multipart/${ids}/${n}?${keyQuery}`)).url;
+    const numbers = [n, ...queue.filter((m) => !signed.has(m)).slice(0, BATCH - 1)];
+    const answer = await call(`/s3/multipart/${ids}/batch?${keyQuery}&partNumbers=${numbers.join(',')}`);
+    const urls = answer?.presignedUrls ?? {};
+    const at = Date.now();
+    for (const m of numbers) if (m !== n && typeof urls[m] === 'string') signed.set(m, { url: urls[m], at });
+    if (typeof urls[n] !== 'string') throw new BrokerError(`the batch route signed no URL for part ${n}`, { code: 'malformed' });
+    return urls[n];
+  };
+}
+
+/**
+ * One part: its URL, the bytes, the PUT; retried `retries` times with a growing pause (or the
+ * broker's `Retry-After` when it said 429), each retry with a newly signed URL.
+ */
+async function sendPart({ urlFor, n, read, putPart, control, upload, retries, retryDelayMs }) {
   let last;
+  let pause = 0;
   for (let attempt = 0; attempt <= retries; attempt += 1) {
     if (control.aborted) throw abortedError(upload);
-    if (attempt > 0) await sleep(retryDelayMs * 2 ** (attempt - 1));
+    if (attempt > 0) await sleep(Math.max(pause, retryDelayMs * 2 ** (attempt - 1)));
+    pause = 0;
     try {
-      const { url } = await call(`/s3/multipart/${ids}/${n}?${keyQuery}`);
+      const url = await urlFor(n, attempt > 0);
       const body = await read();
       if (control.aborted) throw abortedError(upload);
       const response = await putPart(url, body, control);
@@ -179,6 +211,7 @@ async function sendPart({ call, ids, keyQuery, n, read, putPart, control, upload
       if (control.aborted) throw abortedError(upload);
       // The broker refusing to sign (a key not the caller's, no such upload) will not change.
       if (e instanceof BrokerError && e.status >= 400 && e.status < 500 && e.status !== 429) throw e;
+      if (e instanceof BrokerError && e.status === 429) pause = (e.retryAfter ?? 1) * 1000;
       last = e instanceof UploadError ? e : new UploadError(`part ${n} did not arrive: ${e?.message ?? e}`, {
         code: e?.code ?? 'network', platformCode: e?.platformCode, key: upload.key, uploadId: upload.uploadId, partNumber: n,
       });

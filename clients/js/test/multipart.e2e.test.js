@@ -64,6 +64,10 @@ for (const platform of PUT_PLATFORMS) {
       [[0, 102400], [102400, 102400], [204800, 102400], [307200, 51200]]);
     const puts = partPuts(calls);
     assert.equal(puts.length, 4);
+    // URLs are signed in batches (each worker's first asks for the parts waiting too).
+    const signs = calls.request.filter((c) => c.method === 'GET' && c.url.includes('/s3/multipart/'));
+    assert.ok(signs.every((c) => c.url.includes('/batch?')), 'the batch route signs');
+    assert.ok(signs.length <= 3, `${signs.length} signing requests for 4 parts`);
     for (const put of puts) {
       assert.ok(put.data instanceof ArrayBuffer, 'the part is an ArrayBuffer');
       assert.equal(put.url.startsWith(demo.bucketUrl), true);
