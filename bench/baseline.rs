@@ -1,5 +1,6 @@
-//! Benchmark baseline: the same framework and worker count as the broker, answering every GET
-//! with a precomputed body of a given size. What the broker's warm `/getToken` is compared to.
+//! Benchmark baseline: the same framework and worker count as the broker, answering every
+//! request (any path, any method, the body read and dropped) with a precomputed body of a given
+//! size. What the broker's warm `/getToken` and its download URLs are compared to.
 //!
 //! usage: bench-baseline <listen address> <body bytes>
 
@@ -15,18 +16,15 @@ async fn main() -> std::io::Result<()> {
     let body = web::Bytes::from(format!("{{\"Body\":\"{}\"}}", "x".repeat(filler)));
     HttpServer::new(move || {
         let body = body.clone();
-        App::new().route(
-            "/getToken",
-            web::get().to(move || {
-                let body = body.clone();
-                async move {
-                    HttpResponse::Ok()
-                        .insert_header(("Cache-Control", "no-store"))
-                        .content_type("application/json")
-                        .body(body)
-                }
-            }),
-        )
+        App::new().default_service(web::to(move |_request: web::Bytes| {
+            let body = body.clone();
+            async move {
+                HttpResponse::Ok()
+                    .insert_header(("Cache-Control", "no-store"))
+                    .content_type("application/json")
+                    .body(body)
+            }
+        }))
     })
     .bind(listen)?
     .run()

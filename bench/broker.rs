@@ -2,7 +2,8 @@
 //! limiter on), wired to an in-process STS emulator — or, with `BROKER_STS_ENDPOINT=<url>`
 //! among the arguments, to an emulator in another process (`bench-capacity sts`), so the
 //! broker's own memory can be measured. Prints `ready <url>` and serves until killed. Extra
-//! `NAME=value` arguments override broker variables.
+//! `NAME=value` arguments override broker variables; `OTEL_*` variables in its environment
+//! turn trace export on as in the real binary.
 //!
 //! usage: bench-broker <listen address> [NAME=value ...]
 
@@ -17,7 +18,6 @@ use sts_broker::telemetry;
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:18081".into());
-    let _log_guard = telemetry::init(LogFormat::Json, "info");
     let config = StsEmulatorConfig::demo();
     let overrides: Vec<String> = args.collect();
     let external = overrides
@@ -52,12 +52,14 @@ async fn main() -> std::io::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("OTEL_")));
     for pair in overrides {
         if let Some((name, value)) = pair.split_once('=') {
             vars.insert(name.to_owned(), value.to_owned());
         }
     }
     let settings = Settings::from_map(&vars).map_err(std::io::Error::other)?;
+    let _log_guard = telemetry::init(LogFormat::Json, "info", settings.server.tracing.as_ref());
     let app = Application::build(settings, Dependencies::default())?;
     println!("ready http://127.0.0.1:{}", app.port());
     app.run_until_stopped().await

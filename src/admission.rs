@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
+use crate::client_address::limit_key;
 use crate::ratelimit::{retry_after_seconds, KeyedLimiter, RateLimitKind, DEFAULT_MAX_KEYS};
 
 /// `BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE` and `BROKER_NEW_CALLERS_PER_SECOND`; 0 turns a
@@ -53,7 +54,7 @@ impl Admission {
         }
     }
 
-    /// Counts one first-time caller from `address` (`None`: not known, e.g. behind a trusted
+    /// Counts one first-time caller from `address`, an IPv6 address per /64 (`None`: not known, e.g. behind a trusted
     /// proxy, so only the overall limit applies).
     pub fn admit(
         &self,
@@ -66,7 +67,7 @@ impl Admission {
         };
         if let (Some(limiter), Some(address)) = (&self.per_address, address) {
             limiter
-                .check(&address, now)
+                .check(&limit_key(address), now)
                 .map_err(|wait| refuse(RateLimitKind::NewCallersFromAddress, wait))?;
         }
         if let Some(limiter) = &self.overall {

@@ -45,6 +45,8 @@ pub fn demo_settings(
         ("BROKER_ALLOW_ANONYMOUS", "true".to_owned()),
         ("BROKER_LOG_FORMAT", "pretty".to_owned()),
         ("BROKER_SHUTDOWN_TIMEOUT_SECONDS", "5".to_owned()),
+        // The demo page shows a thumbnail through a signed URL with this process.
+        ("BROKER_DOWNLOAD_PROCESSES", DEMO_THUMBNAIL.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -117,6 +119,9 @@ pub fn demo_page_cors_rule(address: SocketAddr) -> EmulatedCorsRule {
 /// Variables `demo` takes from the environment on top of its fixed settings (e.g. generous rate
 /// limits for a load or contract test); a bad value stops the demo with the usual
 /// configuration message, from [`demo_settings`].
+/// The `x-oss-process` the demo allows: the page's thumbnail (the emulator echoes it).
+pub const DEMO_THUMBNAIL: &str = "image/resize,w_200";
+
 pub const PASSED_THROUGH: &[&str] = &[
     "BROKER_RATE_LIMIT_PER_MINUTE",
     "BROKER_RATE_LIMIT_BURST",
@@ -134,8 +139,26 @@ pub fn broker_url(address: SocketAddr) -> String {
 /// answer's `host`, `dir`, `expire` and `profile`, as the kit does), then the file, last.
 const FORM_TO_CURL_CONFIG: &str = r#""url = \(.host)", "form-string = key=\(.dir)hello.txt", (del(.host, .dir, .expire, .profile) | to_entries[] | "form-string = \(.key)=\(.value)"), "form = file=@hello.txt""#;
 
+/// Where the demo's emulators are and what they accept: printed so that more brokers
+/// (`sts-broker serve`, a fleet trial) can use them too.
+pub struct Emulators<'a> {
+    pub sts_url: &'a str,
+    pub bucket_url: &'a str,
+    /// The STS emulator's long-term AccessKey: it works against the emulator only.
+    pub key_id: &'a str,
+    pub key_secret: &'a str,
+    pub role_arn: &'a str,
+}
+
 /// What the demo prints once it is up: where everything is and what to try.
-pub fn banner(address: SocketAddr, sts_url: &str, bucket_url: &str) -> String {
+pub fn banner(address: SocketAddr, emulators: &Emulators<'_>) -> String {
+    let Emulators {
+        sts_url,
+        bucket_url,
+        key_id,
+        key_secret,
+        role_arn,
+    } = emulators;
     let url = broker_url(address);
     let mut out = format!("sts-broker demo\n\n  broker:        {url}\n");
     if address.ip().is_unspecified() {
@@ -145,6 +168,8 @@ pub fn banner(address: SocketAddr, sts_url: &str, bucket_url: &str) -> String {
     }
     out.push_str(&format!(
         "  STS emulator:  {sts_url}\n  OSS emulator:  {bucket_url}\n  \
+         AccessKey:     {key_id} / {key_secret} (the STS emulator's own; it works nowhere else)\n  \
+         role:          {role_arn}\n  \
          bucket:        {DEMO_BUCKET} ({DEMO_REGION}), kept in memory: objects are gone when the demo stops\n  \
          callers:       `anonymous` (the demo authenticates no one)\n"
     ));
@@ -166,7 +191,16 @@ pub fn banner(address: SocketAddr, sts_url: &str, bucket_url: &str) -> String {
          curl -s {url}/getPostObjectParams \\\n    \
          | jq -r '{FORM_TO_CURL_CONFIG}' \\\n    \
          | curl -s -o /dev/null -w 'OSS answered %{{http_code}}\\n' -K -\n  \
-         curl -s {bucket_url}/uploads/anonymous/hello.txt\n"
+         curl -s {bucket_url}/uploads/anonymous/hello.txt\n\n\
+         Or through a signed download URL:\n  \
+         curl -s \"$(curl -s '{url}/getObjectUrl?key=uploads/anonymous/hello.txt' | jq -r .url)\"\n"
+    ));
+    out.push_str(&format!(
+        "\nRun more brokers against these emulators (a fleet on one machine: docs/fleet.md):\n  \
+         ALIBABA_CLOUD_ACCESS_KEY_ID={key_id} ALIBABA_CLOUD_ACCESS_KEY_SECRET={key_secret} \\\n  \
+         BROKER_ROLE_ARN={role_arn} BROKER_STS_ENDPOINT={sts_url} \\\n  \
+         BROKER_BUCKET={DEMO_BUCKET} BROKER_REGION={DEMO_REGION} BROKER_UPLOAD_HOST={bucket_url} \\\n  \
+         BROKER_AUTH=none BROKER_LISTEN=127.0.0.1:8081 sts-broker\n"
     ));
     out.push_str("\nPress Ctrl-C to stop (in-flight requests finish first).");
     out
@@ -221,10 +255,15 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
         broker_listener,
         crate::routes::demo_page::configure,
     )?;
-    println!(
-        "{}",
-        banner(address, &emulator.endpoint(), &oss.bucket_url())
-    );
+    let (key_id, key_secret) = config.access_keys[0].clone();
+    let emulators = Emulators {
+        sts_url: &emulator.endpoint(),
+        bucket_url: &oss.bucket_url(),
+        key_id: &key_id,
+        key_secret: &key_secret,
+        role_arn: &format!("acs:ram::{}:role/{DEMO_ROLE}", config.account_id),
+    };
+    println!("{}", banner(address, &emulators));
     let result = app.run_until_signalled().await;
     oss.stop().await;
     emulator.stop().await;
@@ -266,7 +305,23 @@ mod tests {
             ("[::]:8080", "http://[::1]:8080"),
             ("10.1.2.3:8080", "http://10.1.2.3:8080"),
         ] {
-            let text = banner(listen.parse().unwrap(), "http://sts", "http://oss/b");
+            let emulators = Emulators {
+                sts_url: "http://sts",
+                bucket_url: "http://oss/b",
+                key_id: "LTAIdemo",
+                key_secret: "demo-secret",
+                role_arn: "acs:ram::1:role/demo-uploader",
+            };
+            let text = banner(listen.parse().unwrap(), &emulators);
+            assert!(
+                text.contains("AccessKey:     LTAIdemo / demo-secret"),
+                "{text}"
+            );
+            assert!(
+                text.contains("role:          acs:ram::1:role/demo-uploader\n"),
+                "{text}"
+            );
+            assert!(text.contains("BROKER_STS_ENDPOINT=http://sts "), "{text}");
             assert!(text.contains(&format!("broker:        {url}\n")), "{text}");
             assert!(text.contains(&format!("{url}/demo\n")), "{text}");
             assert!(!text.contains("http://0.0.0.0") && !text.contains("http://[::]"));

@@ -12,10 +12,12 @@ pub mod bucket_cors;
 pub mod cache;
 pub mod callback;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod download;
 pub mod encoding;
 pub mod fleet;
 pub mod healthcheck;
@@ -39,4 +41,5 @@ pub mod sts;
 pub mod sync;
 pub mod telemetry;
 pub mod timefmt;
+pub mod trace;
 pub mod web;

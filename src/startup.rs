@@ -148,6 +148,16 @@ impl Application {
                 .service(
                     web::scope("/profiles/{profile}/s3").configure(routes::multipart::configure),
                 )
+                .service(get_only(
+                    "/getObjectUrl",
+                    routes::object_urls::get_object_url,
+                ))
+                .service(
+                    web::resource("/getObjectUrls")
+                        .app_data(web::PayloadConfig::new(routes::object_urls::MAX_BODY))
+                        .route(web::post().to(routes::object_urls::get_object_urls))
+                        .default_service(web::to(post_only)),
+                )
                 .service(get_only("/healthz", routes::health::healthz))
                 .service(get_only("/readyz", routes::ready::readyz))
                 .service(

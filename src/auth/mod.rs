@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use sha2::{Digest as _, Sha256};
 
+use crate::client_address::{limit_key, Forwarding};
 use crate::clock::Clock;
 use crate::policy::CallerId;
 pub use crate::ratelimit::RateLimitKind;
@@ -104,6 +105,7 @@ pub struct Access {
     per_caller: KeyedLimiter,
     /// `None` when `BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE=0` or nothing can fail (`none`).
     failures: Option<KeyedLimiter>,
+    forwarding: Forwarding,
     clock: Arc<dyn Clock>,
 }
 
@@ -155,20 +157,30 @@ impl Access {
             authenticator,
             per_caller: KeyedLimiter::new(limits.per_minute, limits.burst, DEFAULT_MAX_KEYS),
             failures,
+            forwarding: access.forwarding.clone(),
             clock,
         })
     }
 
-    /// Authenticates a request from `peer` with `headers` and counts it against the caller's
-    /// rate limit.
+    /// The client's address of a request from `peer` with `headers`: the peer itself, or
+    /// behind trusted proxies what `BROKER_FORWARDED_HEADER` says (`client_address`).
+    pub fn client_address(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+        self.forwarding
+            .client_address(peer.map(|a| a.ip()), headers)
+    }
+
+    /// Authenticates a request from `peer` (the TCP peer) with `headers` and counts it against
+    /// the caller's rate limit; `client` is [`Access::client_address`], which every
+    /// per-address limit counts (per /64 for IPv6).
     pub async fn caller(
         &self,
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
     ) -> Result<Caller, AccessDenied> {
         let peer = peer.map(|a| a.ip().to_canonical());
         // `None` (no peer address) is one key of its own.
-        let address_key = peer.map(address_key);
+        let address_key = client.map(limit_key);
         let now = self.clock.now();
         // The credential is checked first, and only a failure meets the failure limit: a valid
         // credential passes even from an address that is over it, so one client sending bad
@@ -215,7 +227,8 @@ impl Access {
         Ok(Caller {
             id,
             mode: self.mode,
-            address: peer.filter(|_| self.mode != AuthMode::Header),
+            // Behind `header` mode's proxy without a forwarded header, the peer is the proxy.
+            address: client.filter(|_| self.mode != AuthMode::Header || self.forwarding.enabled()),
         })
     }
 
@@ -258,16 +271,6 @@ impl Access {
                 Ok(String::from_utf8_lossy(value.as_bytes()).into_owned())
             }
         }
-    }
-}
-
-/// IPv6 clients usually own a whole /64; count them as one address.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
-            u128::from(v6) & !u128::from(u64::MAX),
-        )),
     }
 }
 
@@ -339,18 +342,6 @@ mod tests {
                 ("authorization", "Bearer b")
             ])),
             Err(AuthFailure::AmbiguousCredentials)
-        );
-    }
-
-    #[test]
-    fn ipv6_addresses_are_grouped_by_64() {
-        assert_eq!(
-            address_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
-            "2001:db8:1:2::".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            address_key("10.1.2.3".parse().unwrap()),
-            "10.1.2.3".parse::<IpAddr>().unwrap()
         );
     }
 }

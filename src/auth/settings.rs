@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 
 use crate::auth::api_key::ApiKeys;
+use crate::client_address::Forwarding;
 
 /// HS256 secrets shorter than this are refused (RFC 7518 §3.2: at least the hash size).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -104,6 +105,10 @@ pub struct AccessSettings {
     pub allow_anonymous: bool,
     /// `BROKER_CORS_ORIGINS`, each serialised as `scheme://host[:port]`.
     pub cors_origins: Vec<String>,
+    /// `BROKER_FORWARDED_HEADER` and `BROKER_FORWARDING_PROXIES`: the client's address behind
+    /// a load balancer (not to be confused with `header` mode's `BROKER_TRUSTED_PROXIES`,
+    /// which vouch for the caller's id).
+    pub forwarding: Forwarding,
     pub rate_limit: RateLimitSettings,
 }
 

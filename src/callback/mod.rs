@@ -289,7 +289,7 @@ impl Callbacks {
             profile: &body.profile,
         })
         .expect("plain values serialise");
-        let response = self
+        let request = self
             .http
             .post(target.forward_url.clone())
             .timeout(timeout)
@@ -299,8 +299,8 @@ impl Callbacks {
                 "x-broker-signature",
                 forward_signature(&self.config.secret, now, &json),
             )
-            .body(json)
-            .send()
+            .body(json);
+        let response = crate::trace::send(request, crate::trace::client_span("callback forward"))
             .await
             .map_err(|e| {
                 if e.is_timeout() {

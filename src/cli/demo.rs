@@ -19,7 +19,7 @@ pub async fn run() -> ExitCode {
         }
     };
     // The emulator's and the server framework's own chatter is noise in a demo.
-    let _log_guard = telemetry::init(format, "info,actix_server=warn");
+    let _log_guard = telemetry::init(format, "info,actix_server=warn", None);
     warn_unknown_in_log(&unknown);
     match crate::demo::run(listen).await {
         Ok(()) => ExitCode::SUCCESS,

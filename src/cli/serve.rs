@@ -13,7 +13,11 @@ pub async fn run() -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let _log_guard = telemetry::init(settings.server.log_format, "info");
+    let log_guard = telemetry::init(
+        settings.server.log_format,
+        "info",
+        settings.server.tracing.as_ref(),
+    );
     warn_unknown_in_log(&unknown);
     tracing::info!(
         listen = %settings.server.listen,
@@ -30,7 +34,12 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until_signalled().await {
+    let result = app.run_until_signalled().await;
+    if let Some(guard) = log_guard {
+        // Spans still queued are exported before the process ends.
+        guard.shutdown().await;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");

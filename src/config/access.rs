@@ -2,14 +2,13 @@
 //! `auth::settings::AccessSettings`. No I/O besides reading `BROKER_API_KEYS_FILE`; never puts
 //! a secret value or key digest into a message.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
-use ipnet::IpNet;
 use secrecy::SecretString;
 
-use super::reader::{integer_in, web_url, Reader};
+use super::reader::{integer_in, parse_cidrs, web_url, Reader};
 use super::variables::VARIABLES;
 use crate::auth::api_key::ApiKeys;
 use crate::auth::settings::{
@@ -101,6 +100,7 @@ fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessS
     let burst = r.parsed("BROKER_RATE_LIMIT_BURST", Some(10), |raw| {
         integer_in(raw, 1, 100_000_000).map(|v| v as u32)
     });
+    let forwarding = super::forwarding::read(r);
     let auth_failures = r.parsed("BROKER_AUTH_FAILURE_LIMIT_PER_MINUTE", Some(10), |raw| {
         integer_in(raw, 0, 100_000).map(|v| v as u32)
     });
@@ -115,6 +115,7 @@ fn read_access(r: &mut Reader<'_>, listen: Option<SocketAddr>) -> Option<AccessS
         header,
         allow_anonymous,
         cors_origins,
+        forwarding: forwarding?,
         rate_limit: RateLimitSettings {
             per_minute: per_minute?,
             burst: burst?,
@@ -266,25 +267,6 @@ fn read_header(r: &mut Reader<'_>) -> Option<HeaderSettings> {
     })
 }
 
-/// `10.0.0.0/8, 192.168.1.7, ::1/128`: CIDRs or single addresses.
-fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {
-    let mut nets = Vec::new();
-    for (i, item) in raw.split(',').map(str::trim).enumerate() {
-        if item.is_empty() {
-            continue;
-        }
-        let net = item
-            .parse::<IpNet>()
-            .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| format!("entry {} (`{item}`) is not a CIDR or IP address", i + 1))?;
-        nets.push(net);
-    }
-    if nets.is_empty() {
-        return Err("must list at least one CIDR".into());
-    }
-    Ok(nets)
-}
-
 /// Exact origins: `https://app.example.com`, `http://localhost:5173`. No wildcard, no path.
 fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
     let mut origins = Vec::new();
@@ -316,6 +298,7 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
 
     #[test]
     fn origins_are_exact_and_normalised() {

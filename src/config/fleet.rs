@@ -4,10 +4,33 @@
 use std::time::Duration;
 
 use super::reader::Reader;
-use crate::fleet::{FleetConfig, SealKey, SealKeys};
+use crate::fleet::{FleetConfig, RedisMode, SealKey, SealKeys};
 
 pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<FleetConfig>> {
-    let url = r.parsed("BROKER_REDIS_URL", None, redis_url);
+    let mode = r.parsed(
+        "BROKER_REDIS_MODE",
+        Some(RedisMode::Standalone),
+        RedisMode::parse,
+    );
+    let url = match mode {
+        Some(RedisMode::Cluster) => r.parsed("BROKER_REDIS_URL", None, seed_urls),
+        _ => r.parsed("BROKER_REDIS_URL", None, redis_url),
+    };
+    let ca = r.parsed("BROKER_REDIS_CA_FILE", None, |path| {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {}", e.kind()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(format!("`{path}` holds no PEM certificate"));
+        }
+        Ok(Some(pem))
+    });
+    if let (Some(Some(_)), Some(url)) = (&ca, &url) {
+        if !url.split(',').all(|u| u.trim().starts_with("rediss://")) {
+            r.problem(
+                "BROKER_REDIS_CA_FILE",
+                "is set but BROKER_REDIS_URL is not rediss:// (TLS); the CA checks TLS servers only",
+            );
+        }
+    }
     let prefix = r.parsed(
         "BROKER_REDIS_KEY_PREFIX",
         Some("sts-broker:".to_owned()),
@@ -36,6 +59,8 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<FleetConfig>> {
     }
     Some(Some(FleetConfig {
         url: url?,
+        mode: mode?,
+        ca: ca.flatten(),
         keys: SealKeys {
             current: current?,
             previous,
@@ -43,6 +68,28 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<FleetConfig>> {
         prefix: prefix?,
         timeout: Duration::from_millis(timeout?),
     }))
+}
+
+/// `BROKER_REDIS_MODE=cluster`: one or more comma-separated seed nodes, each a Redis URL of
+/// one scheme (all `redis://` or all `rediss://`).
+fn seed_urls(raw: &str) -> Result<String, String> {
+    let nodes: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if nodes.is_empty() {
+        return Err("lists no seed node; write redis://host:port[,redis://host:port…]".into());
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        redis_url(node).map_err(|reason| format!("seed node {}: {reason}", i + 1))?;
+    }
+    if nodes.iter().any(|n| n.starts_with("rediss://"))
+        != nodes.iter().all(|n| n.starts_with("rediss://"))
+    {
+        return Err("mixes redis:// and rediss:// seed nodes; a cluster is all TLS or none".into());
+    }
+    Ok(nodes.join(","))
 }
 
 /// `redis://` or `rediss://` with a host; the message never quotes the URL (it may hold a

@@ -7,12 +7,15 @@
 
 mod access;
 mod callback;
+mod download;
 mod fleet;
+mod forwarding;
 mod identity;
 mod profiles;
 mod reader;
 mod server;
 mod sts;
+mod tracing;
 mod upload;
 pub mod variables;
 
@@ -139,8 +142,19 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
     let post_credentials = upload::read_post_credentials(r, upload.as_ref());
     let new_callers = sts::read_new_callers(r, sts.as_ref());
     let fleet = fleet::read(r);
-    let issuer = match (&lifetimes, post_credentials, new_callers) {
-        (Some(l), Some(post_credentials), Some(new_callers)) => Some(IssuerConfig {
+    let download = download::read(r);
+    // The default profile's read credential, from its bucket, prefix and downloads.
+    let reads = match (&upload, &download) {
+        (Some(u), Some(d)) => {
+            let name = download::reads_session_name(None);
+            download::read_access(&u.bucket, &u.prefix, d, name)
+                .map_err(|e| r.problem("BROKER_DOWNLOAD_PREFIXES", e))
+                .ok()
+        }
+        _ => None,
+    };
+    let issuer = match (&lifetimes, post_credentials, new_callers, reads) {
+        (Some(l), Some(post_credentials), Some(new_callers), Some(reads)) => Some(IssuerConfig {
             role_arn: l.role_arn.clone(),
             duration_seconds: l.duration_seconds,
             refresh_ahead_seconds: l.refresh_ahead_seconds,
@@ -150,16 +164,20 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
             post_credentials,
             new_callers,
             forms_session_name: crate::issuer::SHARED_FORMS_SESSION_NAME.to_owned(),
+            reads,
         }),
         _ => None,
     };
-    let defaults = match (&lifetimes, &upload, &post, &issuer) {
-        (Some(lifetimes), Some(upload), Some(post), Some(issuer)) => Some(profiles::Defaults {
-            lifetimes,
-            upload,
-            post,
-            issuer,
-        }),
+    let defaults = match (&lifetimes, &upload, &post, &issuer, &download) {
+        (Some(lifetimes), Some(upload), Some(post), Some(issuer), Some(download)) => {
+            Some(profiles::Defaults {
+                lifetimes,
+                upload,
+                post,
+                issuer,
+                download,
+            })
+        }
         _ => None,
     };
     let profiles = profiles::read_all(r, defaults.as_ref());

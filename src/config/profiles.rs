@@ -11,9 +11,10 @@ use super::reader::{is_region_id, web_url, Reader};
 use super::sts::{profile_windows, Lifetimes};
 use super::upload::{content_types, oss_endpoint_for, UploadSettings};
 use crate::credentials::RoleArn;
-use crate::issuer::{IssuerConfig, PostCredentials};
+use crate::download::{parse_max_expires, parse_processes, DownloadSettings, ReadPrefix};
+use crate::issuer::{IssuerConfig, PostCredentials, ReadAccess};
 use crate::oss::post_object::PostSettings;
-use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
+use crate::policy::{upload_and_read_session_policy, BucketName, CallerId, UploadPrefix};
 
 /// The name of the profile the environment forms.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -33,6 +34,8 @@ pub struct ProfileSettings {
     pub upload: UploadSettings,
     pub post: PostSettings,
     pub callback: Option<CallbackSettings>,
+    /// Signed download URLs (`[profiles.<name>.download]`).
+    pub download: DownloadSettings,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,18 @@ struct Spec {
     object_key: Option<String>,
     overwrite: Option<bool>,
     callback: Option<CallbackSpec>,
+    download: Option<DownloadSpec>,
+}
+
+/// `[profiles.<name>.download]`; each key defaults as `download_settings` says.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadSpec {
+    enabled: Option<bool>,
+    prefixes: Option<Vec<String>>,
+    max_expires_seconds: Option<u32>,
+    processes: Option<Vec<String>>,
+    host: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +88,7 @@ pub(crate) struct Defaults<'a> {
     pub upload: &'a UploadSettings,
     pub post: &'a PostSettings,
     pub issuer: &'a IssuerConfig,
+    pub download: &'a DownloadSettings,
 }
 
 /// Every profile: `default`, built from the environment's sections, then those of
@@ -92,6 +108,7 @@ pub(crate) fn read_all(
         upload: d.upload.clone(),
         post: d.post.clone(),
         callback: None,
+        download: d.download.clone(),
     }];
     all.extend(others?);
     Some(all)
@@ -175,7 +192,7 @@ fn read_profile(
         callback,
     } = limits?;
     let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
-    if let Err(e) = upload_session_policy(&bucket, &prefix.render(&longest)) {
+    if let Err(e) = upload_and_read_session_policy(&bucket, &prefix.render(&longest)) {
         problem(
             r,
             ".prefix",
@@ -185,9 +202,12 @@ fn read_profile(
     if d.issuer.post_credentials == PostCredentials::Shared && prefix.root().is_empty() {
         problem(r, ".prefix", "has no fixed part before `${sub}`, which shared form credentials (BROKER_POST_CREDENTIALS=shared) need".into());
     }
+    let inherit_host = spec.bucket.is_none() && spec.region.is_none() && explicit_host.is_none();
+    let downloads = downloads_and_reads(r, name, &spec, d, inherit_host, (&bucket, &prefix));
     if r.problems.len() != before {
         return None;
     }
+    let (download, reads) = downloads?;
     let host = explicit_host.unwrap_or_else(|| {
         if spec.bucket.is_none() && spec.region.is_none() {
             d.upload.host.clone()
@@ -223,11 +243,94 @@ fn read_profile(
             refresh_ahead_seconds: windows.0,
             min_ttl_seconds: windows.1,
             forms_session_name: forms_session_name(name),
+            reads,
             ..d.issuer.clone()
         },
         upload,
         post,
         callback,
+        download,
+    })
+}
+
+/// [`downloads`] and the read scope they need (the bucket and upload prefix given).
+fn downloads_and_reads(
+    r: &mut Reader<'_>,
+    name: &str,
+    spec: &Spec,
+    d: &Defaults<'_>,
+    inherit_host: bool,
+    (bucket, prefix): (&BucketName, &UploadPrefix),
+) -> Option<(DownloadSettings, Option<ReadAccess>)> {
+    let settings = downloads(r, name, spec, d, inherit_host)?;
+    let session_name = super::download::reads_session_name(Some(name));
+    match super::download::read_access(bucket, prefix, &settings, session_name) {
+        Ok(reads) => Some((settings, reads)),
+        Err(e) => {
+            problem(r, name, ".download.prefixes", e);
+            None
+        }
+    }
+}
+
+/// A profile's `[download]` table over the environment's defaults: `enabled`,
+/// `max_expires_seconds` and `processes` default to the environment's; `prefixes` to none;
+/// `host` to the environment's download host when the profile serves the default profile's
+/// bucket through its host (`inherit_host`), else to the profile's upload host.
+fn downloads(
+    r: &mut Reader<'_>,
+    name: &str,
+    spec: &Spec,
+    d: &Defaults<'_>,
+    inherit_host: bool,
+) -> Option<DownloadSettings> {
+    let problem = |r: &mut Reader<'_>, key: &str, reason: String| problem(r, name, key, reason);
+    let env = d.download;
+    let Some(table) = &spec.download else {
+        return Some(DownloadSettings {
+            prefixes: Vec::new(),
+            host: if inherit_host { env.host.clone() } else { None },
+            ..env.clone()
+        });
+    };
+    let prefixes = match &table.prefixes {
+        Some(list) => ReadPrefix::parse_list(&list.join(","))
+            .map_err(|e| problem(r, ".download.prefixes", e))
+            .ok(),
+        None => Some(Vec::new()),
+    };
+    let max_expires_seconds = match table.max_expires_seconds {
+        Some(n) => parse_max_expires(&n.to_string())
+            .map_err(|e| problem(r, ".download.max_expires_seconds", e))
+            .ok(),
+        None => Some(env.max_expires_seconds),
+    };
+    let processes = match &table.processes {
+        // Each entry one value: a space inside an entry must not split it in two.
+        Some(list) => list
+            .iter()
+            .map(|value| match parse_processes(value)?.as_slice() {
+                [one] if one == value => Ok(one.clone()),
+                _ => Err(format!("`{value}` is not one x-oss-process value")),
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| problem(r, ".download.processes", e))
+            .ok(),
+        None => Some(env.processes.clone()),
+    };
+    let host = match &table.host {
+        Some(raw) => super::download::host(raw)
+            .map(Some)
+            .map_err(|e| problem(r, ".download.host", e))
+            .ok(),
+        None => Some(if inherit_host { env.host.clone() } else { None }),
+    };
+    Some(DownloadSettings {
+        enabled: table.enabled.unwrap_or(env.enabled),
+        prefixes: prefixes?,
+        max_expires_seconds: max_expires_seconds?,
+        processes: processes?,
+        host: host?,
     })
 }
 

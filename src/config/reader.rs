@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
+
 use super::variables;
 use super::Problem;
 
@@ -178,4 +180,23 @@ pub(crate) fn web_url(raw: &str, allow_path: bool) -> Result<reqwest::Url, Strin
         return Err("must not have a path".into());
     }
     Ok(url)
+}
+
+/// `10.0.0.0/8, 192.168.1.7, ::1/128`: CIDRs or single addresses.
+pub(crate) fn parse_cidrs(raw: &str) -> Result<Vec<IpNet>, String> {
+    let mut nets = Vec::new();
+    for (i, item) in raw.split(',').map(str::trim).enumerate() {
+        if item.is_empty() {
+            continue;
+        }
+        let net = item
+            .parse::<IpNet>()
+            .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| format!("entry {} (`{item}`) is not a CIDR or IP address", i + 1))?;
+        nets.push(net);
+    }
+    if nets.is_empty() {
+        return Err("must list at least one CIDR".into());
+    }
+    Ok(nets)
 }

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::reader::{socket_addr, Reader};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, TracingSettings};
 
 pub(super) const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
@@ -21,6 +21,8 @@ pub struct ServerSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// `BROKER_ALLOWED_HOSTS`: the `Host` names the main listener answers.
     pub allowed_hosts: AllowedHosts,
+    /// Trace export (`OTEL_EXPORTER_OTLP_ENDPOINT`…); `None`: no traces.
+    pub tracing: Option<TracingSettings>,
 }
 
 /// `BROKER_ALLOWED_HOSTS`: which `Host` names the broker answers (any port). Anything else is
@@ -160,6 +162,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<ServerSettings> {
         .parsed("BROKER_METRICS_LISTEN", None, |raw| socket_addr(raw, 9090))
         .filter(|addr| Some(*addr) != listen || addr.port() == 0);
     let allowed_hosts = r.parsed("BROKER_ALLOWED_HOSTS", None, allowed_hosts);
+    let tracing = super::tracing::read(r);
     let listen = listen?;
     Some(ServerSettings {
         listen,
@@ -171,6 +174,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<ServerSettings> {
             None if r.is_set("BROKER_ALLOWED_HOSTS") => return None,
             None => AllowedHosts::default_for(listen),
         },
+        tracing: tracing?,
     })
 }
 

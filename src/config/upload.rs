@@ -7,7 +7,7 @@ use super::reader::{is_loopback_host, is_region_id, web_url, Reader};
 use crate::issuer::PostCredentials;
 use crate::key_template::ObjectKeyRule;
 use crate::oss::post_object::{PostSettings, PostSignature};
-use crate::policy::{upload_session_policy, BucketName, CallerId, UploadPrefix};
+use crate::policy::{upload_and_read_session_policy, BucketName, CallerId, UploadPrefix};
 
 /// Where clients upload.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ pub(crate) fn read_upload(r: &mut Reader<'_>) -> Option<UploadSettings> {
     // The longest possible caller id must still give a policy STS accepts.
     if let (Some(bucket), Some(prefix)) = (&bucket, &prefix) {
         let longest = CallerId::parse(&"x".repeat(CallerId::MAX_LEN)).expect("valid id");
-        if let Err(e) = upload_session_policy(bucket, &prefix.render(&longest)) {
+        if let Err(e) = upload_and_read_session_policy(bucket, &prefix.render(&longest)) {
             r.problem(
                 "BROKER_UPLOAD_PREFIX",
                 format!("too long together with BROKER_BUCKET: {e}"),

@@ -12,6 +12,7 @@ pub enum Section {
     Credentials,
     Upload,
     PostSigning,
+    Downloads,
     Fleet,
     Access,
 }
@@ -58,6 +59,12 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_LOG_FORMAT", Some("json"), Server),
     var("BROKER_SHUTDOWN_TIMEOUT_SECONDS", Some("30"), Server),
     var("BROKER_METRICS_LISTEN", None, Server),
+    var("OTEL_EXPORTER_OTLP_ENDPOINT", None, Server),
+    var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None, Server),
+    var("OTEL_SERVICE_NAME", Some("sts-broker"), Server),
+    var("OTEL_RESOURCE_ATTRIBUTES", None, Server),
+    var("OTEL_TRACES_SAMPLER", Some("parentbased_always_on"), Server),
+    var("OTEL_TRACES_SAMPLER_ARG", None, Server),
     var("ALIBABA_CLOUD_ACCESS_KEY_ID", None, Identity),
     secret("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Identity),
     secret("ALIBABA_CLOUD_SECURITY_TOKEN", Identity),
@@ -135,9 +142,20 @@ pub const VARIABLES: &[Variable] = &[
     var("BROKER_OBJECT_KEY", Some("client"), PostSigning),
     var("BROKER_OVERWRITE", Some("true"), PostSigning),
     var("BROKER_PART_URL_TTL_SECONDS", Some("900"), PostSigning),
+    var("BROKER_DOWNLOADS", Some("own"), Downloads),
+    var("BROKER_DOWNLOAD_PREFIXES", None, Downloads),
+    var(
+        "BROKER_DOWNLOAD_MAX_EXPIRES_SECONDS",
+        Some("3600"),
+        Downloads,
+    ),
+    var("BROKER_DOWNLOAD_PROCESSES", None, Downloads),
+    var("BROKER_DOWNLOAD_HOST", Some("the upload host"), Downloads),
     secret("BROKER_REDIS_URL", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY", Fleet),
     secret("BROKER_CACHE_ENCRYPTION_KEY_PREVIOUS", Fleet),
+    var("BROKER_REDIS_MODE", Some("standalone"), Fleet),
+    var("BROKER_REDIS_CA_FILE", None, Fleet),
     var("BROKER_REDIS_KEY_PREFIX", Some("sts-broker:"), Fleet),
     var("BROKER_REDIS_TIMEOUT_MS", Some("250"), Fleet),
     var("BROKER_AUTH", None, Access),
@@ -163,6 +181,8 @@ pub const VARIABLES: &[Variable] = &[
         Some("127.0.0.0/8,::1/128"),
         Access,
     ),
+    var("BROKER_FORWARDED_HEADER", Some("none"), Access),
+    var("BROKER_FORWARDING_PROXIES", None, Access),
     var("BROKER_CORS_ORIGINS", None, Access),
     var("BROKER_RATE_LIMIT_PER_MINUTE", Some("60"), Access),
     var("BROKER_RATE_LIMIT_BURST", Some("10"), Access),
@@ -283,7 +303,7 @@ mod tests {
     /// Every `BROKER_*` / `ALIBABA_CLOUD_*` name in `text`.
     fn names_in(text: &str) -> BTreeSet<String> {
         let mut found = BTreeSet::new();
-        for prefix in ["BROKER_", "ALIBABA_CLOUD_"] {
+        for prefix in ["BROKER_", "ALIBABA_CLOUD_", "OTEL_"] {
             let mut rest = text;
             while let Some(at) = rest.find(prefix) {
                 let before = rest[..at].chars().next_back();

@@ -12,6 +12,7 @@
 //! or a secret.
 
 mod budget;
+mod conn;
 mod seal;
 mod share;
 mod store;
@@ -20,10 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 
 pub use budget::FleetBudget;
+pub use conn::RedisMode;
+use conn::{ConnSettings, RedisConn};
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
 pub use store::CredentialStore;
@@ -31,8 +33,13 @@ pub use store::CredentialStore;
 /// The fleet section of the configuration.
 #[derive(Clone)]
 pub struct FleetConfig {
-    /// `BROKER_REDIS_URL` (may hold a password: never shown).
+    /// `BROKER_REDIS_URL` (may hold a password: never shown); in cluster mode, comma-separated
+    /// seed nodes.
     pub url: String,
+    /// `BROKER_REDIS_MODE`.
+    pub mode: RedisMode,
+    /// `BROKER_REDIS_CA_FILE`'s PEM contents: the CA `rediss://` servers are checked against.
+    pub ca: Option<Vec<u8>>,
     pub keys: SealKeys,
     pub prefix: String,
     /// Every Redis operation gives up after this long.
@@ -43,6 +50,8 @@ impl std::fmt::Debug for FleetConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FleetConfig")
             .field("url", &redacted_url(&self.url))
+            .field("mode", &self.mode)
+            .field("ca", &self.ca.as_ref().map(|_| "set"))
             .field("keys", &self.keys)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
@@ -50,16 +59,20 @@ impl std::fmt::Debug for FleetConfig {
     }
 }
 
-/// `scheme://host:port/db` without user or password.
+/// `scheme://host:port/db` without user or password (each seed node of a list).
 pub fn redacted_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => "[unparsable]".to_owned(),
-    }
+    conn::seed_nodes(url)
+        .into_iter()
+        .map(|one| match reqwest::Url::parse(one) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            Err(_) => "[unparsable]".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Counters for metrics.
@@ -114,7 +127,7 @@ impl FleetHealth {
 
 /// A replica's handle on the fleet.
 pub struct Fleet {
-    conn: ConnectionManager,
+    conn: RedisConn,
     config: FleetConfig,
     health: FleetHealth,
     stats: FleetStats,
@@ -148,15 +161,12 @@ impl Fleet {
     /// Connects lazily: a replica starts even while Redis is down, and reconnects in the
     /// background.
     pub fn new(config: FleetConfig) -> Result<Arc<Self>, String> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|_| "BROKER_REDIS_URL: is not a Redis URL the client accepts".to_owned())?;
-        let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|_| "BROKER_REDIS_URL: is not a Redis URL the client accepts".to_owned())?;
+        let conn = RedisConn::open(&ConnSettings {
+            mode: config.mode,
+            urls: &config.url,
+            ca: config.ca.as_deref(),
+            timeout: config.timeout,
+        })?;
         Ok(Arc::new(Self {
             conn,
             config,
@@ -201,7 +211,17 @@ impl Fleet {
     where
         F: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let result = match tokio::time::timeout(self.config.timeout, op).await {
+        let span = crate::trace::span(|| {
+            tracing::info_span!(
+                "redis",
+                otel.name = "Redis",
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                db.system.name = "redis",
+            )
+        });
+        let timed = tokio::time::timeout(self.config.timeout, op);
+        let result = match tracing::Instrument::instrument(timed, span.clone()).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(FleetError::Redis(e)),
             Err(_) => Err(FleetError::Timeout(self.config.timeout)),
@@ -209,6 +229,7 @@ impl Fleet {
         match &result {
             Ok(_) => self.health.answered(),
             Err(e) => {
+                span.record("otel.status_code", "ERROR");
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 // At most one line per backoff period: further calls are skipped meanwhile.
                 tracing::warn!(error = %e, "Redis unavailable; this replica works alone for now");
@@ -218,7 +239,7 @@ impl Fleet {
         result
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConn {
         self.conn.clone()
     }
 }

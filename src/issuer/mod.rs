@@ -8,9 +8,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+mod download;
 mod form;
 mod load;
 
+pub use download::{DownloadIssueError, DownloadProfile, SignedUrls, READS};
 pub use form::{FormError, FormProfile, SignedForm};
 
 use std::net::IpAddr;
@@ -22,7 +24,8 @@ use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, 
 use crate::credentials::{RoleArn, TemporaryCredentials};
 use crate::identity::IdentityError;
 use crate::policy::{
-    role_session_name, upload_session_policy, BucketName, CallerId, PolicyTooLarge, UploadPrefix,
+    role_session_name, upload_and_read_session_policy, upload_session_policy, BucketName, CallerId,
+    PolicyTooLarge, UploadPrefix,
 };
 use crate::services::Services;
 use crate::sts::client::StsError;
@@ -54,6 +57,19 @@ pub struct IssuerConfig {
     pub new_callers: NewCallerLimits,
     /// The `RoleSessionName` of the shared form credential (one per profile).
     pub forms_session_name: String,
+    /// Signed download URLs, when the profile's downloads are on: callers' credentials may then
+    /// read their own directory, and the shared [`READS`] credential signs the URLs.
+    pub reads: Option<ReadAccess>,
+}
+
+/// The shared credential that signs a profile's download URLs (`issuer::download`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadAccess {
+    pub session_name: String,
+    /// Only `oss:GetObject` on the profile's readable roots (`policy::read_session_policy`).
+    pub policy: String,
+    /// The readable roots, as object-key patterns (`uploads/*`), for audit lines.
+    pub patterns: Vec<String>,
 }
 
 /// Which credential signs `/getPostObjectParams` forms (`BROKER_POST_CREDENTIALS`).
@@ -305,6 +321,15 @@ impl Issuer {
                 issuer.shared.push((FORMS, Arc::new(forms)));
             }
         }
+        if let Some(reads) = &settings.reads {
+            let scope = Scope::new(
+                &settings,
+                reads.session_name.clone(),
+                reads.patterns.join(","),
+                reads.policy.clone(),
+            );
+            issuer.shared.push((READS, Arc::new(scope)));
+        }
         issuer
     }
 
@@ -352,7 +377,11 @@ impl Issuer {
             return Ok(scope);
         }
         let dir = self.area.prefix.render(caller);
-        let policy = upload_session_policy(&self.area.bucket, &dir)?;
+        let policy = if self.config.reads.is_some() {
+            upload_and_read_session_policy(&self.area.bucket, &dir)?
+        } else {
+            upload_session_policy(&self.area.bucket, &dir)?
+        };
         let scope = Arc::new(Scope::new(
             &self.config,
             role_session_name(caller.as_str()),

@@ -26,6 +26,8 @@ pub enum Route {
     Readyz,
     Metrics,
     OssCallback,
+    GetObjectUrl,
+    GetObjectUrls,
     /// `/s3/params` and `/profiles/{profile}/s3/params`.
     S3Params,
     /// Every `/s3/multipart…` route, with or without `/profiles/{profile}`.
@@ -34,13 +36,15 @@ pub enum Route {
 }
 
 impl Route {
-    const ALL: [Route; 9] = [
+    const ALL: [Route; 11] = [
         Route::GetToken,
         Route::GetPostObjectParams,
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
         Route::OssCallback,
+        Route::GetObjectUrl,
+        Route::GetObjectUrls,
         Route::S3Params,
         Route::S3Multipart,
         Route::Unmatched,
@@ -55,6 +59,8 @@ impl Route {
             Some("/readyz") => Self::Readyz,
             Some("/metrics") => Self::Metrics,
             Some("/ossCallback") => Self::OssCallback,
+            Some("/getObjectUrl") => Self::GetObjectUrl,
+            Some("/getObjectUrls") => Self::GetObjectUrls,
             Some(p) if p.ends_with("/s3/params") => Self::S3Params,
             Some(p) if p.contains("/s3/multipart") => Self::S3Multipart,
             _ => Self::Unmatched,
@@ -69,6 +75,8 @@ impl Route {
             Self::Readyz => "/readyz",
             Self::Metrics => "/metrics",
             Self::OssCallback => "/ossCallback",
+            Self::GetObjectUrl => "/getObjectUrl",
+            Self::GetObjectUrls => "/getObjectUrls",
             Self::S3Params => "/s3/params",
             Self::S3Multipart => "/s3/multipart",
             Self::Unmatched => "unmatched",
@@ -156,6 +164,8 @@ pub struct Metrics {
     /// `[endpoint][cache outcome]`.
     /// `[profile][endpoint][cache outcome]`.
     handed_out: Vec<[[AtomicU64; 3]; 2]>,
+    /// `[profile]`: signed download URLs handed out.
+    urls_signed: Vec<AtomicU64>,
     /// The configured profile names (the only values of the `profile` label).
     profiles: Vec<String>,
     /// `[caller, address, other]`.
@@ -191,6 +201,7 @@ impl Metrics {
                 .map(|_| AtomicHistogram::new(&REQUEST_BUCKETS))
                 .collect(),
             handed_out: profiles.iter().map(|_| Default::default()).collect(),
+            urls_signed: profiles.iter().map(|_| AtomicU64::new(0)).collect(),
             profiles,
             rate_limited: Default::default(),
             sts_calls: Mutex::new(HashMap::new()),
@@ -223,6 +234,13 @@ impl Metrics {
         };
         if let Some(counters) = self.handed_out.get(profile) {
             counters[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `count` signed download URLs handed out for `profile`.
+    pub fn urls_signed(&self, profile: usize, count: usize) {
+        if let Some(counter) = self.urls_signed.get(profile) {
+            counter.fetch_add(count as u64, Ordering::Relaxed);
         }
     }
 
@@ -311,6 +329,12 @@ impl Metrics {
                         std::array::from_fn(|e| std::array::from_fn(|o| load(&counters[e][o])));
                     (name.clone(), values)
                 })
+                .collect(),
+            urls_signed: self
+                .profiles
+                .iter()
+                .zip(&self.urls_signed)
+                .map(|(name, counter)| (name.clone(), load(counter)))
                 .collect(),
             rate_limited: std::array::from_fn(|i| load(&self.rate_limited[i])),
             sts_calls,

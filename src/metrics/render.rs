@@ -37,6 +37,7 @@ pub(super) struct Snapshot {
     pub(super) requests: Vec<(&'static str, u16, u64)>,
     pub(super) latency: Vec<(&'static str, HistSnapshot)>,
     pub(super) handed_out: Vec<(String, [[u64; 3]; 2])>,
+    pub(super) urls_signed: Vec<(String, u64)>,
     pub(super) rate_limited: [u64; 4],
     pub(super) sts_calls: Vec<(StsKey, u64)>,
     pub(super) sts_latency: [(&'static str, HistSnapshot); 2],
@@ -159,6 +160,16 @@ impl Collected {
                         .encode_counter::<NoLabelSet, _, u64>(&counters[ei][oi], None)?;
                 }
             }
+        }
+        let mut m = e.encode_descriptor(
+            "sts_broker_download_urls_signed",
+            "Signed download URLs handed out (/getObjectUrl, /getObjectUrls), by profile.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (profile, count) in &s.urls_signed {
+            m.encode_family(&[("profile", profile.as_str())])?
+                .encode_counter::<NoLabelSet, _, u64>(count, None)?;
         }
         Ok(())
     }

@@ -112,7 +112,10 @@ impl OssClient {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(OssError::Transport)?;
+        let span = crate::trace::client_span("OSS bucket subresource");
+        let response = crate::trace::send(request, span)
+            .await
+            .map_err(OssError::Transport)?;
         let status = response.status().as_u16();
         let header_request_id = response
             .headers()
@@ -193,7 +196,10 @@ impl OssClient {
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
         }
-        let response = request.send().await.map_err(OssError::Transport)?;
+        let span = crate::trace::client_span("OSS HEAD object");
+        let response = crate::trace::send(request, span)
+            .await
+            .map_err(OssError::Transport)?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response

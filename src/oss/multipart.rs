@@ -360,7 +360,10 @@ impl MultipartClient {
         if let Some(body) = prepared.body {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(MultipartError::Transport)?;
+        let span = crate::trace::client_span("OSS multipart");
+        let response = crate::trace::send(request, span)
+            .await
+            .map_err(MultipartError::Transport)?;
         let status = response.status().as_u16();
         let request_id = response
             .headers()

@@ -157,13 +157,29 @@ pub fn presign_signature(
     signed_at: DateTime<Utc>,
     canonical_request: &str,
 ) -> String {
-    let date = v4_date(signed_at);
+    let signing_key = v4_signing_key(secret, &v4_date(signed_at), region);
+    signature_with_key(&signing_key, region, signed_at, canonical_request)
+}
+
+/// As [`presign_signature`] with the day's signing key already derived (one derivation serves
+/// every URL a credential signs on that day in that region).
+pub fn signature_with_key(
+    signing_key: &[u8; 32],
+    region: &str,
+    signed_at: DateTime<Utc>,
+    canonical_request: &str,
+) -> String {
     let to_sign = string_to_sign(
         &v4_datetime(signed_at),
-        &v4_scope(&date, region),
+        &v4_scope(&v4_date(signed_at), region),
         canonical_request,
     );
-    v4_signature(&v4_signing_key(secret, &date, region), &to_sign)
+    v4_signature(signing_key, &to_sign)
+}
+
+/// The signing key of `key` for the day of `signed_at` in `region`, for [`presign_with_key`].
+pub fn signing_key(key: &PresignKey<'_>, region: &str, signed_at: DateTime<Utc>) -> [u8; 32] {
+    v4_signing_key(key.secret, &v4_date(signed_at), region)
 }
 
 /// Stage 5: `<base>/<key>?<signing query>&x-oss-signature=<signature>`. `base` is where the
@@ -188,9 +204,22 @@ pub fn presign(
     validity: Validity,
     base: &str,
 ) -> Result<PresignedUrl, PresignError> {
+    let signing_key = signing_key(key, region, validity.signed_at);
+    presign_with_key(req, key, &signing_key, region, validity, base)
+}
+
+/// As [`presign`], with `signing_key` from [`signing_key`] for the same key, day and region.
+pub fn presign_with_key(
+    req: &PresignRequest<'_>,
+    key: &PresignKey<'_>,
+    signing_key: &[u8; 32],
+    region: &str,
+    validity: Validity,
+    base: &str,
+) -> Result<PresignedUrl, PresignError> {
     let query = signing_query(req, key, region, validity)?;
     let canonical = presign_canonical_request(req, &query);
-    let signature = presign_signature(key.secret, region, validity.signed_at, &canonical);
+    let signature = signature_with_key(signing_key, region, validity.signed_at, &canonical);
     Ok(PresignedUrl {
         url: presigned_url(base, req.key, &query, &signature),
         expires_at: validity.expires_at(),

@@ -5,8 +5,9 @@
 mod session;
 
 pub use session::{
-    object_session_policy, role_session_name, upload_session_policy, PolicyTooLarge,
-    MAX_SESSION_POLICY_CHARS, RESERVED_SESSION_PREFIX, SESSION_HASH_HEX, UPLOAD_ACTIONS,
+    object_session_policy, read_session_policy, role_session_name, upload_and_read_session_policy,
+    upload_session_policy, PolicyTooLarge, MAX_SESSION_POLICY_CHARS, READ_ACTIONS,
+    RESERVED_SESSION_PREFIX, SESSION_HASH_HEX, UPLOAD_ACTIONS, UPLOAD_AND_READ_ACTIONS,
 };
 
 /// The placeholder in `BROKER_UPLOAD_PREFIX` replaced by the caller's id.
@@ -123,6 +124,11 @@ impl UploadPrefix {
     /// (the upload root; empty for `${sub}/`).
     pub fn root(&self) -> &str {
         &self.before
+    }
+
+    /// The template as configured, `${sub}` included.
+    pub fn template(&self) -> String {
+        format!("{}{SUB_PLACEHOLDER}{}", self.before, self.after)
     }
 
     /// The directory (object key prefix) `caller` may write.

@@ -32,7 +32,7 @@ struct PolicyDocument<'a> {
 struct Statement<'a> {
     effect: &'static str,
     action: &'a [&'static str],
-    resource: [String; 1],
+    resource: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,6 +47,43 @@ pub fn upload_session_policy(bucket: &BucketName, dir: &str) -> Result<String, P
     object_session_policy(bucket, dir, &UPLOAD_ACTIONS)
 }
 
+/// [`UPLOAD_ACTIONS`] and `oss:GetObject`: a caller's credential when its profile's downloads
+/// are on, so SDKs can sign URLs for what it uploaded.
+pub const UPLOAD_AND_READ_ACTIONS: [&str; 7] = [
+    "oss:PutObject",
+    "oss:InitiateMultipartUpload",
+    "oss:UploadPart",
+    "oss:CompleteMultipartUpload",
+    "oss:AbortMultipartUpload",
+    "oss:ListParts",
+    "oss:GetObject",
+];
+
+/// The read credential of signed download URLs may do this and nothing else.
+pub const READ_ACTIONS: [&str; 1] = ["oss:GetObject"];
+
+/// As [`upload_session_policy`], plus `oss:GetObject` on the same `dir`.
+pub fn upload_and_read_session_policy(
+    bucket: &BucketName,
+    dir: &str,
+) -> Result<String, PolicyTooLarge> {
+    object_session_policy(bucket, dir, &UPLOAD_AND_READ_ACTIONS)
+}
+
+/// The session policy of the one credential that signs a profile's download URLs: only
+/// `oss:GetObject`, on each of `patterns` (object-key patterns such as `uploads/*/*`, from the
+/// configuration's validated prefixes).
+pub fn read_session_policy(
+    bucket: &BucketName,
+    patterns: &[String],
+) -> Result<String, PolicyTooLarge> {
+    let resources = patterns
+        .iter()
+        .map(|p| format!("acs:oss:*:*:{}/{p}", bucket.as_str()))
+        .collect();
+    policy_document(&READ_ACTIONS, resources)
+}
+
 /// The minified inline session policy allowing `actions` on the objects under `dir` of
 /// `bucket` (one statement; a profile's shared credentials each pick their actions).
 pub fn object_session_policy(
@@ -54,12 +91,23 @@ pub fn object_session_policy(
     dir: &str,
     actions: &[&'static str],
 ) -> Result<String, PolicyTooLarge> {
+    policy_document(
+        actions,
+        vec![format!("acs:oss:*:*:{}/{}*", bucket.as_str(), dir)],
+    )
+}
+
+/// One Allow statement of `actions` on `resources`, minified and size-checked.
+fn policy_document(
+    actions: &[&'static str],
+    resources: Vec<String>,
+) -> Result<String, PolicyTooLarge> {
     let doc = PolicyDocument {
         version: "1",
         statement: [Statement {
             effect: "Allow",
             action: actions,
-            resource: [format!("acs:oss:*:*:{}/{}*", bucket.as_str(), dir)],
+            resource: resources,
         }],
     };
     let json = serde_json::to_string(&doc).expect("a policy of plain strings always serialises");

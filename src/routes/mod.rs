@@ -5,6 +5,7 @@ pub mod demo_page;
 pub mod health;
 pub mod metrics;
 pub mod multipart;
+pub mod object_urls;
 pub mod oss_callback;
 pub mod post_params;
 pub mod ready;

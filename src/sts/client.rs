@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -367,7 +368,25 @@ impl StsClient {
             started: std::time::Instant::now(),
             done: false,
         };
-        let result = self.send(attempt, action, identity, business).await;
+        let span = crate::trace::span(|| {
+            tracing::info_span!(
+                "sts",
+                otel.name = %format_args!("STS {action}"),
+                otel.kind = "client",
+                otel.status_code = tracing::field::Empty,
+                sts.action = action,
+                sts.attempt = attempt + 1,
+                sts.outcome = tracing::field::Empty,
+                sts.code = tracing::field::Empty,
+            )
+        });
+        let result = self
+            .send(attempt, action, identity, business)
+            .instrument(span.clone())
+            .await;
+        if !span.is_none() {
+            record_outcome(&span, &result);
+        }
         match &result {
             Ok(_) => record.finish(AttemptOutcome::Success),
             Err(StsError::Rejected {
@@ -446,6 +465,7 @@ impl StsClient {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<(u16, Vec<u8>), StsError> {
+        let builder = crate::trace::outbound(builder);
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         // Read in chunks so an oversized answer is refused before it is held in memory.
@@ -464,6 +484,25 @@ impl StsClient {
         } else {
             Err(parse_error(status, &body))
         }
+    }
+}
+
+/// The attempt's outcome on its span: `success`, `rejected` (with STS's error code),
+/// `transport`, `malformed` or `cancelled`.
+fn record_outcome(span: &tracing::Span, result: &Result<(u16, Vec<u8>), StsError>) {
+    let outcome = match result {
+        Ok(_) => "success",
+        Err(StsError::Rejected { code, .. }) => {
+            span.record("sts.code", code.as_str());
+            "rejected"
+        }
+        Err(StsError::Transport { .. }) => "transport",
+        Err(StsError::Malformed { .. }) => "malformed",
+        Err(_) => "cancelled",
+    };
+    span.record("sts.outcome", outcome);
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

@@ -1,7 +1,9 @@
 //! The audit line: one log line (target `audit`) per credential handed out (`/getToken`,
-//! `/getPostObjectParams`) and per upload callback (`/ossCallback`). Handlers attach an
+//! `/getPostObjectParams`), per upload callback (`/ossCallback`) and per request for signed
+//! download URLs (`/getObjectUrl`, `/getObjectUrls`: the keys, never the URLs). Handlers attach an
 //! [`AuditEntry`] to their response; the request middleware writes it as the request's line.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::cache::Outcome;
@@ -33,6 +35,21 @@ pub enum AuditEntry {
     Handout(AuditRecord),
     /// One upload callback, verified or refused.
     Callback(CallbackAudit),
+    /// Signed download URLs handed out: the keys, never a URL or its signature.
+    Download(DownloadAudit),
+}
+
+/// What the audit line records about signed download URLs: who, which keys, until when, and
+/// which read credential signed them (its AccessKeyId is not secret).
+pub struct DownloadAudit {
+    pub caller: CallerId,
+    pub auth_mode: &'static str,
+    pub profile: Arc<str>,
+    pub keys: Vec<String>,
+    /// Unix seconds.
+    pub expire: i64,
+    pub grant: Arc<Grant>,
+    pub outcome: Outcome,
 }
 
 /// The request's own fields of an audit line.
@@ -42,6 +59,9 @@ pub struct RequestFacts<'a> {
     pub route: &'a str,
     pub status: u16,
     pub latency_ms: f64,
+    /// The client's address (`client_address`): the peer, or behind trusted proxies what
+    /// their forwarded header says.
+    pub client_ip: Option<IpAddr>,
 }
 
 impl AuditEntry {
@@ -50,17 +70,35 @@ impl AuditEntry {
     /// `X-Request-Id`, absent when it sent none.
     pub fn log(&self, request: &RequestFacts<'_>) {
         match self {
-            Self::Handout(record) => record.log(
-                &record.role_arn,
-                request.ids,
-                request.method,
-                request.route,
-                request.status,
-                request.latency_ms,
-            ),
+            Self::Handout(record) => record.log(request),
             Self::Callback(callback) => log_callback(callback, request),
+            Self::Download(download) => log_download(download, request),
         }
     }
+}
+
+/// The keys (as a JSON list, so a key with a comma stays one), never a URL.
+fn log_download(audit: &DownloadAudit, request: &RequestFacts<'_>) {
+    let keys = serde_json::to_string(&audit.keys).unwrap_or_default();
+    tracing::info!(
+        target: "audit",
+        request_id = request.ids.own.as_str(),
+        client_request_id = request.ids.client.as_deref(),
+        method = request.method,
+        route = request.route,
+        status = request.status,
+        latency_ms = request.latency_ms,
+        caller = audit.caller.as_str(),
+        auth_mode = audit.auth_mode,
+        profile = &*audit.profile,
+        keys = keys.as_str(),
+        count = audit.keys.len(),
+        expire = audit.expire,
+        role_session_name = audit.grant.role_session_name.as_str(),
+        access_key_id = audit.grant.credentials.access_key_id.as_str(),
+        cache = audit.outcome.as_str(),
+        "download urls signed"
+    );
 }
 
 /// Never the body, a header or a secret: the outcome, why, and whose upload it was once the
@@ -77,6 +115,7 @@ fn log_callback(audit: &CallbackAudit, request: &RequestFacts<'_>) {
         route = request.route,
         status = request.status,
         latency_ms = request.latency_ms,
+        client_ip = request.client_ip.map(tracing::field::display),
         outcome = audit.outcome,
         reason = audit.reason.as_deref().unwrap_or("-"),
         caller,
@@ -87,29 +126,22 @@ fn log_callback(audit: &CallbackAudit, request: &RequestFacts<'_>) {
 }
 
 impl AuditRecord {
-    fn log(
-        &self,
-        role_arn: &str,
-        ids: &RequestIds,
-        method: &str,
-        route: &str,
-        status: u16,
-        latency_ms: f64,
-    ) {
+    fn log(&self, request: &RequestFacts<'_>) {
         let creds = &self.grant.credentials;
         tracing::info!(
             target: "audit",
-            request_id = ids.own.as_str(),
-            client_request_id = ids.client.as_deref(),
-            method,
-            route,
-            status,
-            latency_ms,
+            request_id = request.ids.own.as_str(),
+            client_request_id = request.ids.client.as_deref(),
+            method = request.method,
+            route = request.route,
+            status = request.status,
+            latency_ms = request.latency_ms,
+            client_ip = request.client_ip.map(tracing::field::display),
             caller = self.caller.as_str(),
             auth_mode = self.auth_mode,
             profile = &*self.profile,
             dir = self.dir.as_str(),
-            role_arn,
+            role_arn = &*self.role_arn,
             role_session_name = self.grant.role_session_name.as_str(),
             policy_sha256 = self.grant.policy_sha256.as_str(),
             access_key_id = creds.access_key_id.as_str(),

@@ -32,6 +32,12 @@ const S3_ALLOW_HEADERS_VALUE: &str = "Authorization, X-Api-Key, X-Request-Id, Co
 const S3_METHODS: [&str; 3] = ["GET", "POST", "DELETE"];
 const S3_ALLOW_METHODS_VALUE: &str = "GET, POST, DELETE";
 
+/// Paths a page may also POST a JSON body to (`/getObjectUrls`).
+const JSON_POST_PATHS: [&str; 1] = ["/getObjectUrls"];
+const JSON_POST_METHODS: [&str; 2] = ["GET", "POST"];
+const JSON_POST_HEADERS: [&str; 4] = ["authorization", "x-api-key", "x-request-id", "content-type"];
+const JSON_POST_ALLOW_HEADERS_VALUE: &str = "Authorization, X-Api-Key, X-Request-Id, Content-Type";
+
 /// Whether `path` is one of the Companion routes (`/s3/…`, `/profiles/<name>/s3/…`).
 fn is_s3_path(path: &str) -> bool {
     path.starts_with("/s3/")
@@ -80,8 +86,11 @@ pub async fn cors(
         && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     if is_preflight {
         let s3 = is_s3_path(req.path());
+        let json_post = JSON_POST_PATHS.contains(&req.path());
         let (methods, headers): (&[&str], &[&str]) = if s3 {
             (&S3_METHODS, &S3_REQUEST_HEADERS)
+        } else if json_post {
+            (&JSON_POST_METHODS, &JSON_POST_HEADERS)
         } else {
             (&["GET"], &ALLOWED_REQUEST_HEADERS)
         };
@@ -102,6 +111,8 @@ pub async fn cors(
         };
         let (allow_methods, allow_headers) = if s3 {
             (S3_ALLOW_METHODS_VALUE, S3_ALLOW_HEADERS_VALUE)
+        } else if json_post {
+            ("GET, POST", JSON_POST_ALLOW_HEADERS_VALUE)
         } else {
             ("GET", ALLOW_HEADERS_VALUE)
         };

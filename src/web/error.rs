@@ -59,6 +59,12 @@ pub mod codes {
     pub const OBJECT_EXISTS: &str = "object-exists";
     /// The profile cannot serve multipart uploads (its prefix has no fixed root).
     pub const MULTIPART_UNAVAILABLE: &str = "multipart-unavailable";
+    /// An `x-oss-process` value the profile does not allow.
+    pub const PROCESS_NOT_ALLOWED: &str = "process-not-allowed";
+    /// The profile's downloads are off.
+    pub const DOWNLOADS_DISABLED: &str = "downloads-disabled";
+    /// `expires` is not a whole number of seconds of at least 1.
+    pub const INVALID_EXPIRES: &str = "invalid-expires";
 }
 
 #[derive(thiserror::Error)]
@@ -114,6 +120,18 @@ pub enum ApiError {
     /// (the host name as compared, or what was wrong with the header) is for the log only.
     #[error("misdirected request: {0}")]
     Misdirected(String),
+    /// A download URL request that broke a rule; nothing was signed.
+    #[error("download refused: {0}")]
+    Download(crate::download::DownloadError),
+}
+
+impl From<crate::issuer::DownloadIssueError> for ApiError {
+    fn from(e: crate::issuer::DownloadIssueError) -> Self {
+        match e {
+            crate::issuer::DownloadIssueError::Issue(e) => e.into(),
+            crate::issuer::DownloadIssueError::Refused(e) => Self::Download(e),
+        }
+    }
 }
 
 impl From<IssueError> for ApiError {
@@ -292,6 +310,7 @@ impl ApiError {
                 codes::MISDIRECTED_REQUEST,
                 "This broker does not answer for that host name.",
             ),
+            Self::Download(e) => download_parts(e),
             Self::InvalidRequest(_)
             | Self::Multipart(_)
             | Self::Oss(_)
@@ -325,6 +344,7 @@ impl ApiError {
                 ..
             }) => Some(*retry_after_seconds),
             Self::Load(e) if matches!(**e, LoadError::Identity(_)) => Some(5),
+            Self::Download(crate::download::DownloadError::CredentialExpired) => Some(1),
             Self::Oss(_) if self.parts().0 == StatusCode::SERVICE_UNAVAILABLE => Some(5),
             _ => match self.sts() {
                 Some(e) if e.is_throttling() => Some(2),
@@ -372,6 +392,50 @@ impl ResponseError for ApiError {
             upstream_code,
             upstream_request_id,
         })
+    }
+}
+
+/// Status, code and message of a refused download URL request.
+fn download_parts(e: &crate::download::DownloadError) -> (StatusCode, &'static str, &'static str) {
+    use crate::download::DownloadError as E;
+    match e {
+        E::Disabled => (
+            StatusCode::FORBIDDEN,
+            codes::DOWNLOADS_DISABLED,
+            "Downloads are off for this profile.",
+        ),
+        E::InvalidKey(_) => (
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_KEY,
+            "The key is not a valid object key.",
+        ),
+        E::KeyOutsidePrefix => (
+            StatusCode::FORBIDDEN,
+            codes::KEY_OUTSIDE_PREFIX,
+            "The key is outside what this caller may read.",
+        ),
+        E::ProcessNotAllowed => (
+            StatusCode::FORBIDDEN,
+            codes::PROCESS_NOT_ALLOWED,
+            "This process value is not allowed for this profile.",
+        ),
+        E::InvalidExpires => (
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_EXPIRES,
+            "expires must be a whole number of seconds, at least 1.",
+        ),
+        // The cache never hands out a credential this close to its end; a moment later a
+        // renewed one signs.
+        E::CredentialExpired => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            "STS is unavailable or throttling; try again later.",
+        ),
+        E::Presign(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            "The broker failed to handle this request.",
+        ),
     }
 }
 

@@ -5,6 +5,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::error::ApiError;
+use super::middleware::ClientAddress;
 use super::state::AppState;
 use crate::auth::Caller;
 
@@ -19,7 +20,11 @@ impl FromRequest for Caller {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
                 .clone();
-            Ok(state.access.caller(req.headers(), req.peer_addr()).await?)
+            let client = ClientAddress::of(&req, &state);
+            Ok(state
+                .access
+                .caller(req.headers(), req.peer_addr(), client)
+                .await?)
         })
     }
 }

@@ -4,13 +4,16 @@
 //! log lines deeper down, counts the request in the metrics, and writes one log line per
 //! request (the audit line when a credential was handed out). Never logs headers or bodies.
 
+use std::net::IpAddr;
 use std::time::Instant;
+
+use tracing::{Instrument as _, Span};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 
 use crate::auth::AccessDenied;
 use crate::metrics::Route;
@@ -56,11 +59,20 @@ pub async fn request_context(
             .into(),
         known => known.as_str().into(),
     };
+    let client_ip = ClientAddress::of_service(&req);
+    let span = server_span(&req, &method, &route);
     let started = Instant::now();
     let mut res = REQUEST_ID
         .scope(ids.clone(), async move { next.call(req).await })
+        .instrument(span.clone())
         .await?;
     let status = res.status().as_u16();
+    if !span.is_none() {
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     let elapsed = started.elapsed();
     // Whole microseconds in milliseconds: `0.071`, never `0.07097500000000001`.
     let latency_ms = elapsed.as_micros() as f64 / 1000.0;
@@ -90,9 +102,18 @@ pub async fn request_context(
                 route: &route,
                 status,
                 latency_ms,
+                client_ip,
             });
         } else {
-            log_request(&res, &ids, &method, &route, status, latency_ms);
+            let facts = RequestFacts {
+                ids: &ids,
+                method: method.as_str(),
+                route: &route,
+                status,
+                latency_ms,
+                client_ip,
+            };
+            log_request(&res, &facts);
         }
     }
     res.headers_mut().insert(
@@ -102,25 +123,57 @@ pub async fn request_context(
     Ok(res)
 }
 
-fn log_request<B>(
-    res: &ServiceResponse<B>,
-    ids: &RequestIds,
-    method: &actix_web::http::Method,
-    route: &str,
-    status: u16,
-    latency_ms: f64,
-) {
+/// The request's server span when tracing is on (continuing the caller's `traceparent`): the
+/// method, route and, once known, status and profile; never a header value or the query.
+fn server_span(req: &ServiceRequest, method: &actix_web::http::Method, route: &str) -> Span {
+    crate::trace::span(|| {
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format_args!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            profile = tracing::field::Empty,
+        );
+        crate::trace::continue_caller(&span, req.headers());
+        span
+    })
+}
+
+fn log_request<B>(res: &ServiceResponse<B>, f: &RequestFacts<'_>) {
+    let (ids, method, route, status, latency_ms) =
+        (f.ids, f.method, f.route, f.status, f.latency_ms);
+    let client_ip = f.client_ip.map(tracing::field::display);
     match res.response().error() {
         Some(error) if status >= 500 => tracing::error!(
-            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
-            error = ?error, "request failed"
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), method, route, status, latency_ms,
+            client_ip, error = ?error, "request failed"
         ),
         Some(error) => tracing::warn!(
-            request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms,
-            error = %error, "request refused"
+            request_id = %ids.own, client_request_id = ids.client.as_deref(), method, route, status, latency_ms,
+            client_ip, error = %error, "request refused"
         ),
         None => {
-            tracing::info!(request_id = %ids.own, client_request_id = ids.client.as_deref(), %method, route, status, latency_ms, "request")
+            tracing::info!(request_id = %ids.own, client_request_id = ids.client.as_deref(), method, route, status, latency_ms, client_ip, "request")
         }
+    }
+}
+
+/// The request's client address (`Access::client_address`): the peer, or behind trusted
+/// proxies what their forwarded header says. Worked out where it is needed (the log line here,
+/// the `Caller` extractor) rather than stored per request: it is a few comparisons.
+pub struct ClientAddress;
+
+impl ClientAddress {
+    fn of_service(req: &ServiceRequest) -> Option<IpAddr> {
+        req.app_data::<web::Data<AppState>>()
+            .and_then(|state| state.access.client_address(req.headers(), req.peer_addr()))
+    }
+
+    /// The client address of a request the extractor sees.
+    pub fn of(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+        state.access.client_address(req.headers(), req.peer_addr())
     }
 }

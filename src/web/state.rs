@@ -73,14 +73,17 @@ impl AppState {
     /// unknown, empty or repeated name is `400 unknown-profile`.
     pub fn profile(&self, query_string: &str) -> Result<&ProfileState, ApiError> {
         let query = ProfileQuery::parse(query_string)?;
-        match query.profile.as_deref() {
+        let profile = match query.profile.as_deref() {
             None => Ok(self.default_profile()),
             Some(name) => self
                 .profiles
                 .iter()
                 .find(|p| &*p.name == name)
                 .ok_or(ApiError::UnknownProfile),
-        }
+        }?;
+        // Only a configured profile's name: never what the caller wrote.
+        crate::trace::record_current("profile", &profile.name);
+        Ok(profile)
     }
 
     /// The profile named in the path (`/profiles/<name>/s3/…`), else the query's; a path and a

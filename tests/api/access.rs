@@ -285,7 +285,8 @@ async fn one_audit_line_per_credential_handed_out() {
     );
     // The exact policy text sent (the emulator's parsed copy re-serialises differently).
     let bucket = sts_broker::policy::BucketName::parse("test-bucket").unwrap();
-    let policy = sts_broker::policy::upload_session_policy(&bucket, "uploads/alice/").unwrap();
+    let policy =
+        sts_broker::policy::upload_and_read_session_policy(&bucket, "uploads/alice/").unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&policy).unwrap(),
         issued.policy.unwrap()

@@ -9,7 +9,7 @@ use crate::harness::{RedisServer, Sts, TestApp, Vars};
 /// Base64 of 32 fixed, varied bytes: the fleet's sealing key in these tests.
 const SEAL_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-fn fleet_vars(vars: &mut Vars, redis_url: &str) {
+pub(crate) fn fleet_vars(vars: &mut Vars, redis_url: &str) {
     vars.insert("BROKER_REDIS_URL".into(), redis_url.into());
     vars.insert("BROKER_CACHE_ENCRYPTION_KEY".into(), SEAL_KEY.into());
     // Callers named by a trusted header, so each request can be a different caller.
@@ -39,7 +39,7 @@ async fn fleet(redis: &RedisServer, extra: impl Fn(&mut Vars) + Clone + 'static)
     replicas
 }
 
-async fn key_id(app: &TestApp, caller: &str) -> String {
+pub(crate) async fn key_id(app: &TestApp, caller: &str) -> String {
     let response = app.get_token().header("X-User", caller).await;
     assert_eq!(response.status(), 200, "{caller}");
     let body: Value = response.json().await.unwrap();

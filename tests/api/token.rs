@@ -75,11 +75,16 @@ async fn issued_credentials_may_write_under_dir_and_nowhere_else() {
         "oss:CompleteMultipartUpload",
         "oss:AbortMultipartUpload",
         "oss:ListParts",
+        // Downloads are on by default: the caller may read its own directory back.
+        "oss:GetObject",
     ] {
         assert!(policy_allows(&policy, action, own), "{action} refused");
     }
     for (action, resource) in [
-        ("oss:GetObject", own),
+        (
+            "oss:GetObject",
+            "acs:oss:*:*:test-bucket/uploads/bob/photo.jpg",
+        ),
         ("oss:DeleteObject", own),
         ("oss:ListObjects", "acs:oss:*:*:test-bucket"),
         (

@@ -115,7 +115,7 @@ function signPostForm(token, key, {
 // ---- src/client.js
 // Talking to the broker: `/getToken` (cached until its RefreshAfter, with the broker's clock
 // offset) and `/getPostObjectParams`, either for one upload profile (`?profile=`), and turning
-// either into one upload's form. Never logs: the credential's secret lives only in the cache and
+// either into one upload's form; `/getObjectUrl` and `/getObjectUrls` for signed download URLs. Never logs: the credential's secret lives only in the cache and
 // in the signature computation.
 
 const TOKEN_FIELDS = [
@@ -219,19 +219,24 @@ async function brokerGet(fetchFn, brokerUrl, pathAndQuery, headers) {
   return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers);
 }
 
-/** `brokerGet` with another method and, when given, a JSON body (the `/s3/multipart` routes). */
+/** As brokerGet; with `json`, a POST of that value as the JSON body. */
+async function brokerCall(fetchFn, brokerUrl, pathAndQuery, headers, json) {
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method: json === undefined ? 'GET' : 'POST', json });
+}
+
+/** `brokerGet` with another method and, when given, a JSON body (`/s3/multipart`, `/getObjectUrls`). */
 async function brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method = 'GET', json } = {}) {
   const path = pathAndQuery.split('?')[0];
   if (typeof fetchFn !== 'function') {
     throw new TypeError('no fetch: pass `fetch` (in a mini program, requestFetch(my) or requestFetch(wx))');
   }
+  const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  }
   let response;
   try {
-    const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
-    if (json !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(json);
-    }
     response = await fetchFn(joinUrl(brokerUrl, pathAndQuery), init);
   } catch (e) {
     throw new BrokerError(`could not reach the broker: ${e && e.message ? e.message : e}`, {
@@ -413,6 +418,81 @@ async function createPostForm(options = {}) {
     contentType,
   });
   return { url: token.Host, key, fields };
+}
+
+/** The fetch to use: the option's, else the global one (called as a plain function). */
+function fetchOf(options) {
+  return options.fetch ?? (typeof root.fetch === 'function' ? root.fetch.bind(root) : undefined);
+}
+
+/** `expires` as the broker takes it: a whole number of seconds ≥ 1, or absent. */
+function checkExpires(expires) {
+  if (expires === undefined || expires === null) return undefined;
+  if (!Number.isInteger(expires) || expires < 1) throw new TypeError('expires must be a whole number of seconds, at least 1');
+  return expires;
+}
+
+/** A key as the kit sends it: a non-empty string (the broker applies the key rules). */
+function checkKey(key) {
+  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string (an object key)');
+  return key;
+}
+
+function checkExpire(path, answer) {
+  if (!Number.isFinite(answer?.expire)) throw new BrokerError(`${path} answered without expire`, { code: 'malformed' });
+}
+
+/**
+ * A signed download URL for `key` from `/getObjectUrl`: `{ url, key, expire, profile }`
+ * (`expire` in Unix seconds). The broker signs only keys the caller may read (its own
+ * directory and the profile's read prefixes); `process` must be one of the profile's allowed
+ * `x-oss-process` values; `filename` makes the browser save the object under that name;
+ * `expires` (seconds) is capped by the broker. Options as for `createPostForm`: `brokerUrl`,
+ * `headers`, `profile`, `fetch`.
+ */
+async function getUrl(key, options = {}) {
+  const { brokerUrl = '', headers, profile, process, filename } = options;
+  const params = [['key', checkKey(key)]];
+  if (process !== undefined && process !== null) params.push(['process', String(process)]);
+  if (filename !== undefined && filename !== null) params.push(['filename', String(filename)]);
+  const expires = checkExpires(options.expires);
+  if (expires !== undefined) params.push(['expires', String(expires)]);
+  if (profileQuery(profile)) params.push(['profile', profile]);
+  const query = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  const answer = await brokerGet(fetchOf(options), brokerUrl, `/getObjectUrl?${query}`, headers);
+  if (typeof answer?.url !== 'string' || answer.key !== key) {
+    throw new BrokerError('/getObjectUrl answered without the url of the key asked for', { code: 'malformed' });
+  }
+  checkExpire('/getObjectUrl', answer);
+  checkProfile('/getObjectUrl', answer.profile, profile);
+  return answer;
+}
+
+/**
+ * Signed download URLs for 1 to 100 keys in one request (`/getObjectUrls`):
+ * `{ urls: [{ key, url }, …], expire, profile }`, in the order asked. One key the caller may not
+ * read refuses the whole request (nothing is signed). `process` and `expires` apply to every key.
+ */
+async function getUrls(keys, options = {}) {
+  if (!Array.isArray(keys) || keys.length < 1 || keys.length > 100) {
+    throw new TypeError('keys must be an array of 1 to 100 object keys');
+  }
+  keys.forEach(checkKey);
+  const { brokerUrl = '', headers, profile, process } = options;
+  const body = { keys };
+  if (process !== undefined && process !== null) body.process = String(process);
+  const expires = checkExpires(options.expires);
+  if (expires !== undefined) body.expires = expires;
+  const path = `/getObjectUrls${profileQuery(profile)}`;
+  const answer = await brokerCall(fetchOf(options), brokerUrl, path, headers, body);
+  const urls = answer?.urls;
+  if (!Array.isArray(urls) || urls.length !== keys.length
+    || urls.some((u, i) => u?.key !== keys[i] || typeof u?.url !== 'string')) {
+    throw new BrokerError('/getObjectUrls answered without one url per key asked for', { code: 'malformed' });
+  }
+  checkExpire('/getObjectUrls', answer);
+  checkProfile('/getObjectUrls', answer.profile, profile);
+  return answer;
 }
 
 
@@ -980,8 +1060,8 @@ function requestFetch(api, platform) {
   return async (url, init = {}) => {
     const headers = withoutRefused({ ...(init.headers ?? {}) }, descriptor.refusedHeaders);
     const args = { url, method: init.method ?? 'GET', dataType }; // parse here, the same way everywhere
-    for (const name of [].concat(headerParam)) args[name] = headers;
     if (init.body !== undefined) args.data = init.body;
+    for (const name of [].concat(headerParam)) args[name] = headers;
     const { ok, value } = await callPlatform(api, method, args, init.control);
     // Alipay and DingTalk report an HTTP error status through `fail`, with the answer attached.
     if (ok || (isHttpAnswer(value) && value.data !== undefined)) return toResponse(value);
@@ -1153,6 +1233,22 @@ function uploadWithTaro(Taro, options) {
   return uploadVia(PLATFORMS.taro, Taro, options);
 }
 
+// Signed download URLs through each adapter's platform: `uploadWithWechat.getUrl(wx, key,
+// options)` asks the broker through `wx.request`, and so on; `uploadWithFetch.getUrl(key,
+// options)` through `fetch`. `options.fetch` still wins.
+const ADAPTERS = [
+  [uploadWithAlipay, 'alipay'], [uploadWithWechat, 'wechat'], [uploadWithDouyin, 'douyin'],
+  [uploadWithDingTalk, 'dingtalk'], [uploadWithBaidu, 'baidu'], [uploadWithQQ, 'qq'],
+  [uploadWithUni, 'uni'], [uploadWithTaro, 'taro'],
+];
+for (const [adapter, platform] of ADAPTERS) {
+  const via = (api, options = {}) => ({ ...options, fetch: options.fetch ?? requestFetch(api, platform) });
+  adapter.getUrl = (api, key, options) => getUrl(key, via(api, options));
+  adapter.getUrls = (api, keys, options) => getUrls(keys, via(api, options));
+}
+uploadWithFetch.getUrl = (key, options) => getUrl(key, options);
+uploadWithFetch.getUrls = (keys, options) => getUrls(keys, options);
+
 /**
  * A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. Above
  * `multipartThreshold` bytes, parts: `Blob.slice` ranges PUT with `fetch` (no Content-Type: a
@@ -1220,6 +1316,8 @@ module.exports = {
   extensionOf,
   newObjectKey,
   BrokerError,
+  getUrl,
+  getUrls,
   uploadWithAlipay,
   uploadWithWechat,
   uploadWithDouyin,

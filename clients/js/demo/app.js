@@ -1,8 +1,12 @@
 // The demo page's script: one upload through the kit per submit, and what happened: each request
 // the kit made (to the broker, then straight to the bucket), until when the credential or form is
-// valid, the key, the size and a read-back link; for a file outside the form's size range, that
-// range. It never shows or logs a credential.
-import { uploadWithFetch } from '/demo/kit/index.js';
+// valid, the key, the size, a read-back link and the object through a signed download URL (with a
+// thumbnail of an image through the demo's allowed `x-oss-process`); for a file outside the form's
+// size range, that range. It never shows or logs a credential.
+import { uploadWithFetch, getUrl } from '/demo/kit/index.js';
+
+/** The one `x-oss-process` value the demo broker allows (BROKER_DOWNLOAD_PROCESSES). */
+const THUMBNAIL = 'image/resize,w_200';
 
 const form = document.getElementById('upload-form');
 const input = document.getElementById('file');
@@ -123,6 +127,41 @@ function story(mode, requests) {
 
 const BUCKET = 'demo-bucket, emulated by sts-broker demo and kept in its memory: objects are gone when the demo stops';
 
+function anchor(href, text, id) {
+  const link = document.createElement('a');
+  link.href = href;
+  link.id = id;
+  link.target = '_blank';
+  link.rel = 'noopener';
+  link.textContent = text;
+  return link;
+}
+
+/**
+ * The rows that read the object back through signed download URLs (GET /getObjectUrl): a link,
+ * and for an image a thumbnail through the demo's allowed `x-oss-process`. The profile with a
+ * callback is the default's bucket too, so its uploads are read back the same way.
+ */
+async function readBack(key, file, mode) {
+  const profile = mode === 'callback' ? 'with-callback' : undefined;
+  try {
+    const signed = await getUrl(key, { brokerUrl: window.location.origin, profile, filename: file.name });
+    const rows = [['Signed download URL', anchor(signed.url, `a URL only this key can be read with, valid until ${until(signed.expire * 1000)}`, 'signed-url')]];
+    if (file.type.startsWith('image/')) {
+      const thumb = await getUrl(key, { brokerUrl: window.location.origin, profile, process: THUMBNAIL });
+      const img = document.createElement('img');
+      img.id = 'thumbnail';
+      img.alt = `${file.name}, through x-oss-process=${THUMBNAIL}`;
+      img.src = thumb.url;
+      img.style.maxWidth = '200px';
+      rows.push(['Thumbnail', img]);
+    }
+    return rows;
+  } catch (e) {
+    return [['Signed download URL', `not signed: ${e.message}`, 'signed-url-error']];
+  }
+}
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const file = input.files[0];
@@ -146,12 +185,8 @@ form.addEventListener('submit', async (event) => {
       brokerUrl: window.location.origin, file, fetch: recordingFetch(requests), onProgress: showProgress,
       ...modeOptions,
     });
-    const link = document.createElement('a');
-    link.href = location;
-    link.id = 'read-back';
-    link.target = '_blank';
-    link.rel = 'noopener';
-    link.textContent = location;
+    const link = anchor(location, location, 'read-back');
+    const reading = await readBack(key, file, mode);
     show('ok', [
       ['Uploaded', `${file.name} (${mode} mode, HTTP ${status})`],
       ['What happened', story(mode, requests)],
@@ -159,6 +194,7 @@ form.addEventListener('submit', async (event) => {
       ['Size', `${file.size} bytes`, 'size'],
       ['Bucket', BUCKET, 'bucket'],
       ['Read it back', link],
+      ...reading,
       ...(callback === undefined ? [] : [['Callback', `OSS called the broker, which checked it and asked the demo's app; the app answered ${JSON.stringify(callback)}`, 'callback']]),
     ]);
   } catch (e) {

@@ -1,6 +1,6 @@
 // Talking to the broker: `/getToken` (cached until its RefreshAfter, with the broker's clock
 // offset) and `/getPostObjectParams`, either for one upload profile (`?profile=`), and turning
-// either into one upload's form. Never logs: the credential's secret lives only in the cache and
+// either into one upload's form; `/getObjectUrl` and `/getObjectUrls` for signed download URLs. Never logs: the credential's secret lives only in the cache and
 // in the signature computation.
 import CryptoJS from 'crypto-js';
 import { signPostForm } from './sign.js';
@@ -106,19 +106,24 @@ async function brokerGet(fetchFn, brokerUrl, pathAndQuery, headers) {
   return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers);
 }
 
-/** `brokerGet` with another method and, when given, a JSON body (the `/s3/multipart` routes). */
+/** As brokerGet; with `json`, a POST of that value as the JSON body. */
+async function brokerCall(fetchFn, brokerUrl, pathAndQuery, headers, json) {
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method: json === undefined ? 'GET' : 'POST', json });
+}
+
+/** `brokerGet` with another method and, when given, a JSON body (`/s3/multipart`, `/getObjectUrls`). */
 export async function brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method = 'GET', json } = {}) {
   const path = pathAndQuery.split('?')[0];
   if (typeof fetchFn !== 'function') {
     throw new TypeError('no fetch: pass `fetch` (in a mini program, requestFetch(my) or requestFetch(wx))');
   }
+  const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  }
   let response;
   try {
-    const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
-    if (json !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(json);
-    }
     response = await fetchFn(joinUrl(brokerUrl, pathAndQuery), init);
   } catch (e) {
     throw new BrokerError(`could not reach the broker: ${e && e.message ? e.message : e}`, {
@@ -300,4 +305,79 @@ export async function createPostForm(options = {}) {
     contentType,
   });
   return { url: token.Host, key, fields };
+}
+
+/** The fetch to use: the option's, else the global one (called as a plain function). */
+function fetchOf(options) {
+  return options.fetch ?? (typeof root.fetch === 'function' ? root.fetch.bind(root) : undefined);
+}
+
+/** `expires` as the broker takes it: a whole number of seconds ≥ 1, or absent. */
+function checkExpires(expires) {
+  if (expires === undefined || expires === null) return undefined;
+  if (!Number.isInteger(expires) || expires < 1) throw new TypeError('expires must be a whole number of seconds, at least 1');
+  return expires;
+}
+
+/** A key as the kit sends it: a non-empty string (the broker applies the key rules). */
+function checkKey(key) {
+  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string (an object key)');
+  return key;
+}
+
+function checkExpire(path, answer) {
+  if (!Number.isFinite(answer?.expire)) throw new BrokerError(`${path} answered without expire`, { code: 'malformed' });
+}
+
+/**
+ * A signed download URL for `key` from `/getObjectUrl`: `{ url, key, expire, profile }`
+ * (`expire` in Unix seconds). The broker signs only keys the caller may read (its own
+ * directory and the profile's read prefixes); `process` must be one of the profile's allowed
+ * `x-oss-process` values; `filename` makes the browser save the object under that name;
+ * `expires` (seconds) is capped by the broker. Options as for `createPostForm`: `brokerUrl`,
+ * `headers`, `profile`, `fetch`.
+ */
+export async function getUrl(key, options = {}) {
+  const { brokerUrl = '', headers, profile, process, filename } = options;
+  const params = [['key', checkKey(key)]];
+  if (process !== undefined && process !== null) params.push(['process', String(process)]);
+  if (filename !== undefined && filename !== null) params.push(['filename', String(filename)]);
+  const expires = checkExpires(options.expires);
+  if (expires !== undefined) params.push(['expires', String(expires)]);
+  if (profileQuery(profile)) params.push(['profile', profile]);
+  const query = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+  const answer = await brokerGet(fetchOf(options), brokerUrl, `/getObjectUrl?${query}`, headers);
+  if (typeof answer?.url !== 'string' || answer.key !== key) {
+    throw new BrokerError('/getObjectUrl answered without the url of the key asked for', { code: 'malformed' });
+  }
+  checkExpire('/getObjectUrl', answer);
+  checkProfile('/getObjectUrl', answer.profile, profile);
+  return answer;
+}
+
+/**
+ * Signed download URLs for 1 to 100 keys in one request (`/getObjectUrls`):
+ * `{ urls: [{ key, url }, …], expire, profile }`, in the order asked. One key the caller may not
+ * read refuses the whole request (nothing is signed). `process` and `expires` apply to every key.
+ */
+export async function getUrls(keys, options = {}) {
+  if (!Array.isArray(keys) || keys.length < 1 || keys.length > 100) {
+    throw new TypeError('keys must be an array of 1 to 100 object keys');
+  }
+  keys.forEach(checkKey);
+  const { brokerUrl = '', headers, profile, process } = options;
+  const body = { keys };
+  if (process !== undefined && process !== null) body.process = String(process);
+  const expires = checkExpires(options.expires);
+  if (expires !== undefined) body.expires = expires;
+  const path = `/getObjectUrls${profileQuery(profile)}`;
+  const answer = await brokerCall(fetchOf(options), brokerUrl, path, headers, body);
+  const urls = answer?.urls;
+  if (!Array.isArray(urls) || urls.length !== keys.length
+    || urls.some((u, i) => u?.key !== keys[i] || typeof u?.url !== 'string')) {
+    throw new BrokerError('/getObjectUrls answered without one url per key asked for', { code: 'malformed' });
+  }
+  checkExpire('/getObjectUrls', answer);
+  checkProfile('/getObjectUrls', answer.profile, profile);
+  return answer;
 }

@@ -3,6 +3,7 @@
 // and pages. See docs/client-kit.md; types in types/index.d.ts, CommonJS in cjs/.
 export {
   createPostForm, getCredential, clearCredentialCache, extensionOf, newObjectKey, BrokerError,
+  getUrl, getUrls,
 } from './client.js';
 export {
   uploadWithAlipay, uploadWithWechat, uploadWithDouyin, uploadWithDingTalk, uploadWithBaidu,

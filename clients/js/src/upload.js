@@ -4,7 +4,9 @@
 // small descriptor of the parameter names its documentation gives. Each upload resolves
 // `{ key, status, location, callback? }` or rejects with an UploadError carrying OSS's error code
 // or the kit's transport code. Nothing is logged.
-import { createPostForm, TransportError } from './client.js';
+import {
+  createPostForm, TransportError, getUrl, getUrls,
+} from './client.js';
 import { UploadError, CallbackFailedError, parseOssError } from './errors.js';
 import { uploadInParts, newControl, DEFAULT_THRESHOLD, FORM_LIMIT } from './multipart.js';
 
@@ -284,8 +286,8 @@ export function requestFetch(api, platform) {
   return async (url, init = {}) => {
     const headers = withoutRefused({ ...(init.headers ?? {}) }, descriptor.refusedHeaders);
     const args = { url, method: init.method ?? 'GET', dataType }; // parse here, the same way everywhere
-    for (const name of [].concat(headerParam)) args[name] = headers;
     if (init.body !== undefined) args.data = init.body;
+    for (const name of [].concat(headerParam)) args[name] = headers;
     const { ok, value } = await callPlatform(api, method, args, init.control);
     // Alipay and DingTalk report an HTTP error status through `fail`, with the answer attached.
     if (ok || (isHttpAnswer(value) && value.data !== undefined)) return toResponse(value);
@@ -456,6 +458,22 @@ export function uploadWithUni(uni, options) {
 export function uploadWithTaro(Taro, options) {
   return uploadVia(PLATFORMS.taro, Taro, options);
 }
+
+// Signed download URLs through each adapter's platform: `uploadWithWechat.getUrl(wx, key,
+// options)` asks the broker through `wx.request`, and so on; `uploadWithFetch.getUrl(key,
+// options)` through `fetch`. `options.fetch` still wins.
+const ADAPTERS = [
+  [uploadWithAlipay, 'alipay'], [uploadWithWechat, 'wechat'], [uploadWithDouyin, 'douyin'],
+  [uploadWithDingTalk, 'dingtalk'], [uploadWithBaidu, 'baidu'], [uploadWithQQ, 'qq'],
+  [uploadWithUni, 'uni'], [uploadWithTaro, 'taro'],
+];
+for (const [adapter, platform] of ADAPTERS) {
+  const via = (api, options = {}) => ({ ...options, fetch: options.fetch ?? requestFetch(api, platform) });
+  adapter.getUrl = (api, key, options) => getUrl(key, via(api, options));
+  adapter.getUrls = (api, keys, options) => getUrls(keys, via(api, options));
+}
+uploadWithFetch.getUrl = (key, options) => getUrl(key, options);
+uploadWithFetch.getUrls = (keys, options) => getUrls(keys, options);
 
 /**
  * A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. Above

@@ -66,6 +66,12 @@ test('the demo page says what each upload did', { skip: missing }, async () => {
   assert.match(said[0], /^GET \/getToken to this broker, HTTP 200: the broker got a temporary credential .* limited to writing under uploads\/anonymous\/, valid until .* \(in 60 minutes\)/);
   assert.match(said[1], new RegExp(`^POST the form and the file to ${demo.bucketUrl}, HTTP 200: the file went straight to the bucket; the broker never saw it`));
   assert.match(await page.textContent('#bucket'), /^demo-bucket, .*kept in its memory: objects are gone when the demo stops$/);
+  // Read back through a signed download URL (GET /getObjectUrl, not one of the upload's requests).
+  const signed = await page.getAttribute('#signed-url', 'href');
+  assert.ok(signed.startsWith(`${demo.bucketUrl}/uploads/anonymous/`), signed);
+  assert.match(signed, /x-oss-signature-version=OSS4-HMAC-SHA256&.*x-oss-signature=[0-9a-f]{64}$/);
+  assert.match(signed, /response-content-disposition=attachment/);
+  assert.equal(await (await fetch(signed)).text(), 'a\n');
 
   // Again: the kit reuses its credential, so only the post is made.
   outcome = await upload(page, 'sts', 'b.txt', Buffer.from('b\n'));
@@ -74,6 +80,17 @@ test('the demo page says what each upload did', { skip: missing }, async () => {
   assert.equal(said.length, 2, said.join('\n'));
   assert.match(said[0], /^No request to the broker: the kit reused the credential .* valid until /);
   assert.match(said[1], /^POST the form and the file to /);
+
+  // An image: a thumbnail through the demo's allowed x-oss-process, loaded by the browser.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
+  await page.check('input[name=mode][value=sts]');
+  await page.setInputFiles('#file', { name: 'dot.png', mimeType: 'image/png', buffer: png });
+  await page.click('#upload');
+  await page.waitForSelector('#thumbnail', { timeout: 30_000 });
+  const thumbnail = await page.getAttribute('#thumbnail', 'src');
+  assert.match(thumbnail, /x-oss-process=image%2Fresize%2Cw_200&/);
+  const loaded = await page.$eval('#thumbnail', (img) => img.decode().then(() => img.naturalWidth));
+  assert.equal(loaded, 1);
 
   // server: the broker signs the form and keeps the credential.
   outcome = await upload(page, 'server', 'c.txt', Buffer.from('c\n'));

@@ -133,11 +133,11 @@ test('a part PUT with content-type application/json is refused: the part URL sig
 /** A `get` whose PUTs of `partNumber` fail with a network error while `failing()` says so. */
 function breakingPart(partNumber, failing) {
   const real = getOver();
-  return async (url, headers, args) => {
-    if (args.method === 'PUT' && new URL(url).searchParams.get('partNumber') === String(partNumber) && failing()) {
+  return async (url, headers, method, data) => {
+    if (method === 'PUT' && new URL(url).searchParams.get('partNumber') === String(partNumber) && failing()) {
       throw { errMsg: 'request:fail timeout', errno: 5 };
     }
-    return real(url, headers, args);
+    return real(url, headers, method, data);
   };
 }
 
@@ -184,12 +184,12 @@ test('abort(): the part in flight stops, the promise rejects with code aborted, 
   let started;
   const putStarted = new Promise((resolve) => { started = resolve; });
   const { api, calls } = stubPlatform('wechat', {
-    get: async (url, headers, args) => {
-      if (args.method === 'PUT') {
+    get: async (url, headers, method, data) => {
+      if (method === 'PUT') {
         started();
         return new Promise(() => {}); // never answers: only abort() ends it
       }
-      return real(url, headers, args);
+      return real(url, headers, method, data);
     },
   });
   withFiles(api, calls);

@@ -122,6 +122,60 @@ export class BrokerError extends Error {
 }
 
 // ----------------------------------------------------------------------------------------------
+// Reading back: signed download URLs
+
+/** Where to ask, and as whom: the broker options `createPostForm` takes. */
+export interface BrokerOptions {
+  /** The broker's base URL; `''` means the page's own origin. */
+  brokerUrl?: string;
+  /** Sent to the broker, e.g. `Authorization` or `X-Api-Key`. */
+  headers?: Record<string, string>;
+  /** One of the broker's profiles (`?profile=<name>`); the broker's default when absent. */
+  profile?: string;
+  fetch?: FetchLike;
+}
+
+export interface ObjectUrlsOptions extends BrokerOptions {
+  /** An `x-oss-process` value the profile allows (e.g. `image/resize,w_200`), signed into the URL. */
+  process?: string;
+  /** The URL's life in seconds (the broker's default 900), capped by the broker. */
+  expires?: number;
+}
+
+export interface ObjectUrlOptions extends ObjectUrlsOptions {
+  /** The name a browser saves the object as (`Content-Disposition: attachment`). */
+  filename?: string;
+}
+
+/** `/getObjectUrl`'s answer. */
+export interface ObjectUrl {
+  /** A presigned GET (OSS V4) on the profile's download host. */
+  url: string;
+  key: string;
+  /** When the URL stops working, in Unix seconds. */
+  expire: number;
+  profile?: string;
+}
+
+/** `/getObjectUrls`'s answer: one URL per key, in the order asked. */
+export interface ObjectUrls {
+  urls: Array<{ key: string; url: string }>;
+  expire: number;
+  profile?: string;
+}
+
+/** A signed download URL for one key the caller may read. */
+export function getUrl(key: string, options?: ObjectUrlOptions): Promise<ObjectUrl>;
+/** Signed download URLs for 1 to 100 keys; one refused key refuses them all. */
+export function getUrls(keys: string[], options?: ObjectUrlsOptions): Promise<ObjectUrls>;
+
+/** `getUrl`/`getUrls` through a platform's request API (`adapter.getUrl(wx, key, options)`). */
+export interface DownloadsVia<Api> {
+  getUrl(api: Api, key: string, options?: ObjectUrlOptions): Promise<ObjectUrl>;
+  getUrls(api: Api, keys: string[], options?: ObjectUrlsOptions): Promise<ObjectUrls>;
+}
+
+// ----------------------------------------------------------------------------------------------
 // Uploading
 
 /** What every upload resolves: the key, OSS's status and the object's URL on the upload host. */
@@ -295,16 +349,19 @@ export interface TaroApi extends PlatformObject<NameUploadFileOptions>, RequestA
  * one without its request API needs `options.fetch`. Beyond 10 uploads in flight per platform
  * object, the rest wait in a queue.
  */
-export function uploadWithAlipay<Callback = unknown>(my: AlipayApi | PlatformObject<AlipayUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithWechat<Callback = unknown>(wx: WechatApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithDouyin<Callback = unknown>(tt: DouyinApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithDingTalk<Callback = unknown>(dd: DingTalkApi | PlatformObject<DingTalkUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithBaidu<Callback = unknown>(swan: BaiduApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithQQ<Callback = unknown>(qq: QQApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithUni<Callback = unknown>(uni: UniApi | PlatformObject<UniUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
-export function uploadWithTaro<Callback = unknown>(Taro: TaroApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions): RunningUpload<Callback>;
+export const uploadWithAlipay: DownloadsVia<AlipayApi> & (<Callback = unknown>(my: AlipayApi | PlatformObject<AlipayUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithWechat: DownloadsVia<WechatApi> & (<Callback = unknown>(wx: WechatApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithDouyin: DownloadsVia<DouyinApi> & (<Callback = unknown>(tt: DouyinApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithDingTalk: DownloadsVia<DingTalkApi> & (<Callback = unknown>(dd: DingTalkApi | PlatformObject<DingTalkUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithBaidu: DownloadsVia<BaiduApi> & (<Callback = unknown>(swan: BaiduApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithQQ: DownloadsVia<QQApi> & (<Callback = unknown>(qq: QQApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithUni: DownloadsVia<UniApi> & (<Callback = unknown>(uni: UniApi | PlatformObject<UniUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithTaro: DownloadsVia<TaroApi> & (<Callback = unknown>(Taro: TaroApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
 /** A page: FormData + fetch. */
-export function uploadWithFetch<Callback = unknown>(options: FetchUploadOptions): RunningUpload<Callback>;
+export const uploadWithFetch: (<Callback = unknown>(options: FetchUploadOptions) => RunningUpload<Callback>) & {
+  getUrl(key: string, options?: ObjectUrlOptions): Promise<ObjectUrl>;
+  getUrls(keys: string[], options?: ObjectUrlsOptions): Promise<ObjectUrls>;
+};
 
 export type Platform = 'alipay' | 'wechat' | 'douyin' | 'dingtalk' | 'baidu' | 'qq' | 'uni' | 'taro';
 

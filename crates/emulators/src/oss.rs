@@ -1,7 +1,8 @@
 //! Strict emulator of one OSS bucket, path-style on loopback, for integration tests and
 //! `sts-broker demo`: PostObject (V1 and V4 form signatures, POST policies, STS tokens and session
-//! policies, upload callbacks), reading objects back (`GET`, and `HeadObject` with OSS V4 header
-//! signatures), multipart uploads (header-signed or presigned), bucket CORS
+//! policies, upload callbacks), reading objects back (`GetObject` with presigned V4/V1 URLs or
+//! header signatures, the bucket's ACL, and `HeadObject` with OSS V4 header signatures),
+//! multipart uploads (header-signed or presigned), bucket CORS
 //! (`PutBucketCors`/`GetBucketCors`, header-signed) and preflight. This
 //! module owns the running server, its state and the routing, and serves the callback public key
 //! at [`PUBLIC_KEY_PATH`]; each rule lives in a submodule. It owns its own multipart parser, XML,
@@ -29,6 +30,7 @@ mod cors;
 mod errors;
 mod form;
 mod form_signature;
+mod get_object;
 mod head_object;
 mod header_auth;
 mod multipart;
@@ -46,6 +48,7 @@ mod xml;
 use callback::CallbackKey;
 pub use callback::{verify_callback_signature, PUBLIC_KEY_PATH};
 use errors::{err, error_response, OssError};
+pub use get_object::{BucketAcl, PROCESS_ECHO_HEADER};
 
 /// Larger bodies are refused before parsing.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -87,6 +90,7 @@ struct State {
     modified: HashMap<String, DateTime<Utc>>,
     cors: Option<Vec<EmulatedCorsRule>>,
     requests: usize,
+    acl: BucketAcl,
     uploads: multipart_upload::Uploads,
 }
 
@@ -252,7 +256,7 @@ async fn dispatch(
         (Method::POST, true, "") => post_object::post_object(req, body, inner, request_id).await,
         (Method::PUT, true, "cors") => cors::put_cors(req, body, inner),
         (Method::GET, true, "cors") => cors::get_cors(req, inner),
-        (Method::GET, false, "") => objects::get_object(key, inner),
+        (Method::GET, false, _) => get_object::get_object(req, key, inner),
         (Method::HEAD, false, "") => head_object::head_object(req, key, inner),
         _ => Err(err(
             405,

@@ -52,6 +52,8 @@ struct State {
     assume_role_callers: Vec<String>,
     /// OIDC tokens of successful AssumeRoleWithOIDC calls, in order.
     oidc_tokens: Vec<String>,
+    /// The W3C `traceparent` header of every request that carried one, in order.
+    traceparents: Vec<String>,
 }
 
 struct Inner {
@@ -72,6 +74,10 @@ impl Inner {
 
 /// Every request: count it, apply an injected fault if one is due, else answer it.
 async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> HttpResponse {
+    if let Some(value) = req.headers().get("traceparent") {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        inner.state().traceparents.push(value);
+    }
     let fault = faults::next_fault(&inner);
     let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
     if let Some(response) = faults::apply(fault, &request_id).await {
@@ -139,6 +145,11 @@ impl StsEmulator {
     /// HTTP requests received, whatever their outcome.
     pub fn request_count(&self) -> usize {
         self.inner.state().requests
+    }
+
+    /// The `traceparent` headers received (W3C Trace Context), in order.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.inner.state().traceparents.clone()
     }
 
     /// Successful AssumeRole answers.

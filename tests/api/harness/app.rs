@@ -154,6 +154,7 @@ pub(crate) struct Call {
     url: String,
     headers: HeaderMap,
     query: Vec<(String, String)>,
+    body: Option<String>,
 }
 
 impl Call {
@@ -164,7 +165,14 @@ impl Call {
             url,
             headers: HeaderMap::new(),
             query: Vec::new(),
+            body: None,
         }
+    }
+
+    /// Sends `body` (e.g. JSON, with the caller setting `Content-Type`).
+    pub(crate) fn body(mut self, body: impl Into<String>) -> Self {
+        self.body = Some(body.into());
+        self
     }
 
     /// The same path with another method (`POST`, `OPTIONS` for a preflight...).
@@ -194,10 +202,6 @@ impl Call {
     }
 
     /// Appends `pairs` to the URL's query string.
-    #[allow(
-        dead_code,
-        reason = "part of the harness; no current test sends a query"
-    )]
     pub(crate) fn query(mut self, pairs: &[(&str, &str)]) -> Self {
         self.query.extend(
             pairs
@@ -213,11 +217,11 @@ impl Call {
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&self.query);
         }
-        (self.http.request(self.method, url))
-            .headers(self.headers)
-            .send()
-            .await
-            .expect("broker answers")
+        let mut request = (self.http.request(self.method, url)).headers(self.headers);
+        if let Some(body) = self.body {
+            request = request.body(body);
+        }
+        request.send().await.expect("broker answers")
     }
 }
 

@@ -6,12 +6,16 @@
 //!   (configuration errors, `serve`, `demo`, `healthcheck`, `cors`).
 //! - [`BrokerClient`]: one method per endpoint, shared by both; each returns a [`Call`] that
 //!   takes headers, a bearer token, a query or another method and is sent by `.await`.
-//! - [`RedisServer`]: a real `redis-server` on a free port, for the fleet tests.
+//! - [`RedisServer`]: a real `redis-server` on a free port, for the fleet tests, and
+//!   [`RedisCluster`]: three of them as a Redis Cluster.
 //! - The captured log every test checks for leaked secrets, and the contract's error shape.
 
 mod app;
+mod cluster;
+mod otlp;
 mod process;
 mod redis;
+mod tls_redis;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,8 +23,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 
 pub(crate) use app::{BrokerClient, Call, Sts, TestApp, Vars, OSS_CALLBACK_KEY_FILE};
+pub(crate) use cluster::RedisCluster;
+pub(crate) use otlp::{OtlpReceiver, ReceivedSpan};
 pub(crate) use process::{free_port, BrokerCommand, BrokerProcess};
 pub(crate) use redis::RedisServer;
+pub(crate) use tls_redis::TlsRedis;
 
 /// Every log line any test's broker wrote, at trace level for the broker and debug for the
 /// libraries it uses.

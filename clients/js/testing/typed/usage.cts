@@ -9,6 +9,9 @@ export async function viaRequire(): Promise<string> {
     brokerUrl: 'https://broker.example.com', filePath: 'ttfile://tmp/a.png', profile: 'avatar', mode: 'server',
   });
   const form: kit.PostForm = await kit.createPostForm({ mode: 'sts', fetch: kit.requestFetch(tt, 'douyin') });
+  const read: kit.ObjectUrl = await kit.uploadWithDouyin.getUrl(tt, result.key, { filename: 'a.png' });
+  const urls: kit.ObjectUrls = await kit.getUrls([result.key], { expires: 60 });
   if (result.callback !== undefined) return JSON.stringify(result.callback);
+  if (read.expire < urls.expire) return read.url;
   return `${result.key} ${form.key} ${kit.V4_ALGORITHM}`;
 }

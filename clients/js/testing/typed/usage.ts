@@ -6,12 +6,12 @@ import {
   uploadWithQQ, uploadWithUni, uploadWithTaro, uploadWithFetch, requestFetch, parseOssError,
   uploadInParts, DEFAULT_THRESHOLD,
   objectUrl, UploadError, CallbackFailedError, signPostForm, v1Signature, v4Signature,
-  v4SigningKeyHex, ossDate, V4_ALGORITHM,
+  v4SigningKeyHex, ossDate, V4_ALGORITHM, getUrl, getUrls,
 } from '@sts-broker/upload-kit';
 import type {
   PostFormOptions, PostForm, UploadResult, MiniProgramUploadOptions, FetchLike, CredentialCache,
   CachedCredential, WechatApi, AlipayApi, DingTalkApi, NameUploadFileOptions, Platform, StsToken,
-  TransportCode,
+  TransportCode, ObjectUrl, ObjectUrls, ObjectUrlOptions,
 } from '@sts-broker/upload-kit';
 
 declare const wx: WechatApi;
@@ -107,8 +107,21 @@ export async function everything(): Promise<void> {
     putPart: async (u, body) => ({ status: 200, headers: { get: () => '"e"' }, json: async () => ({}) }),
   });
   console.log(stopped, resumed.uploadId, inParts.location);
+  const reading: ObjectUrlOptions = { brokerUrl: '', profile: 'avatar', process: 'style/thumb', filename: 'a.jpg', expires: 600 };
+  const one: ObjectUrl = await getUrl('uploads/alice/a.jpg', reading);
+  const many: ObjectUrls = await getUrls(['uploads/alice/a.jpg'], { process: 'style/thumb', expires: 60 });
+  const viaWechat: ObjectUrl = await uploadWithWechat.getUrl(wx, 'uploads/alice/a.jpg', reading);
+  const viaAlipay: ObjectUrls = await uploadWithAlipay.getUrls(my, ['k']);
+  const viaDingTalk: ObjectUrl = await uploadWithDingTalk.getUrl(dd, 'k');
+  const viaPage: ObjectUrls = await uploadWithFetch.getUrls(['k'], { brokerUrl: '' });
+  const expireAt: number = one.expire + many.expire + viaPage.expire + viaAlipay.expire;
+  console.log(one.url, many.urls[0].url, viaWechat.key, viaDingTalk.profile, expireAt);
 
   // The types refuse what the kit would refuse.
+  // @ts-expect-error getUrl takes one key
+  await getUrl(['k']);
+  // @ts-expect-error getUrls takes no filename
+  await getUrls(['k'], { filename: 'a.jpg' });
   // @ts-expect-error filePath is required
   await uploadWithWechat(wx, { brokerUrl: '' });
   // @ts-expect-error no such mode

@@ -20,7 +20,7 @@ use super::errors::{access_denied, err, invalid_argument, OssError};
 use super::header_auth::verify_header_auth;
 use super::objects::etag;
 use super::post_object::check_key_permission;
-use super::query_auth::{is_presigned, verify_query_auth};
+use super::query_auth::{decoded_query, verify_query_auth};
 use super::xml::xml_escape;
 use super::{header, Inner, OssEmulator};
 
@@ -109,30 +109,26 @@ pub(super) async fn handle(
     }
 }
 
-/// The request's signature, header or presigned query.
-fn authenticate(req: &HttpRequest, inner: &Inner) -> Result<Signer, OssError> {
-    if is_presigned(req.query_string()) {
-        if req.headers().contains_key("authorization") {
-            return Err(invalid_argument(
-                "A request is signed either in the header or in the query, not both.",
-            ));
-        }
-        verify_query_auth(req, inner)
-    } else {
-        verify_header_auth(req, inner)
+/// The request's signature: a presigned query (V4 or V1; with an `Authorization` header too it
+/// is refused) or the header.
+fn authenticate(req: &HttpRequest, key: &str, inner: &Inner) -> Result<Signer, OssError> {
+    let query = decoded_query(req.query_string())?;
+    match verify_query_auth(req, inner, key, &query)? {
+        Some(signer) => Ok(signer),
+        None => verify_header_auth(req, inner),
     }
 }
 
 /// Signature, then the key and `oss:PutObject` on it.
 fn authorize_write(req: &HttpRequest, key: &str, inner: &Inner) -> Result<Signer, OssError> {
-    let signer = authenticate(req, inner)?;
+    let signer = authenticate(req, key, inner)?;
     check_key_permission(inner, &signer, key)?;
     Ok(signer)
 }
 
 /// Signature, then `action` on the object.
 fn authorize(req: &HttpRequest, key: &str, inner: &Inner, action: &str) -> Result<(), OssError> {
-    let signer = authenticate(req, inner)?;
+    let signer = authenticate(req, key, inner)?;
     if !permitted(signer.policy.as_ref(), action, &resource(inner, Some(key))) {
         return Err(access_denied(format!(
             "You are forbidden to {action} on this object."

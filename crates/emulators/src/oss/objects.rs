@@ -1,27 +1,11 @@
 //! The emulated bucket's objects: storing what a verified PostObject wrote (honouring
-//! `x-oss-forbid-overwrite`) and reading it back with `GET /<bucket>/<key>`. Reads are open —
-//! the emulator checks writes, which is what the broker hands out — and it never checks a
-//! signature itself: callers store only after every check passed.
+//! `x-oss-forbid-overwrite`) and their ETag. It never checks a signature itself: callers store
+//! only after every check passed, and reads are `super::get_object`'s.
 
-use actix_web::HttpResponse;
 use sha2::{Digest as _, Sha256};
 
 use super::errors::{err, OssError};
 use super::{Inner, StoredObject};
-
-pub(super) fn get_object(key: &str, inner: &Inner) -> Result<HttpResponse, OssError> {
-    // Reads are open: the emulator checks writes, which is what the broker hands out.
-    let object = inner
-        .state()
-        .objects
-        .get(key)
-        .cloned()
-        .ok_or_else(|| err(404, "NoSuchKey", "The specified key does not exist."))?;
-    Ok(HttpResponse::Ok()
-        .content_type(object.content_type.as_str())
-        .insert_header(("ETag", etag(&object.body)))
-        .body(object.body))
-}
 
 /// A quoted hex ETag (not MD5 as in OSS; only its shape matters to clients here).
 pub(super) fn etag(body: &[u8]) -> String {

@@ -1,0 +1,201 @@
+//! `GET /getObjectUrl` and `POST /getObjectUrls`: signed download URLs for keys the caller may
+//! read. Thin: the issuer checks every key and signs (`crate::issuer::download`); this route
+//! reads the request, turns the result into the contract's JSON and leaves an audit entry with
+//! the keys (never a URL).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::download::{UrlRequest, MAX_KEYS_PER_REQUEST};
+use crate::issuer::{DownloadProfile, SignedUrls};
+use crate::web::audit::{AuditEntry, DownloadAudit};
+use crate::web::error::ApiError;
+use crate::web::state::{AppState, ProfileState};
+
+/// The largest `/getObjectUrls` body read: 100 keys of 1023 bytes, JSON-escaped, and room.
+pub const MAX_BODY: usize = 512 * 1024;
+
+#[derive(Serialize)]
+struct OneUrl<'a> {
+    url: &'a str,
+    key: &'a str,
+    expire: i64,
+    profile: &'a str,
+}
+
+#[derive(Serialize)]
+struct KeyUrl<'a> {
+    key: &'a str,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct ManyUrls<'a> {
+    urls: Vec<KeyUrl<'a>>,
+    expire: i64,
+    profile: &'a str,
+}
+
+/// The `/getObjectUrls` body. `expires` is taken as JSON (a number, or a string of digits)
+/// and checked by the same rule as the query's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManyRequest {
+    keys: Vec<String>,
+    process: Option<String>,
+    expires: Option<serde_json::Value>,
+}
+
+/// The first value of each query parameter the route reads.
+#[derive(Default)]
+struct OneRequest {
+    key: Option<String>,
+    process: Option<String>,
+    filename: Option<String>,
+    expires: Option<String>,
+}
+
+impl OneRequest {
+    fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut out = Self::default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match &*name {
+                "key" => &mut out.key,
+                "process" => &mut out.process,
+                "filename" => &mut out.filename,
+                "expires" => &mut out.expires,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(ApiError::InvalidRequest(format!("`{name}` given twice")));
+            }
+            *slot = Some(value.into_owned());
+        }
+        Ok(out)
+    }
+}
+
+fn download_profile(profile: &ProfileState) -> DownloadProfile<'_> {
+    let settings = &profile.settings;
+    DownloadProfile {
+        bucket: settings.upload.bucket.as_str(),
+        region: &settings.upload.region,
+        host: settings
+            .download
+            .host
+            .as_deref()
+            .unwrap_or(&settings.upload.host),
+        settings: &settings.download,
+    }
+}
+
+/// The answer's headers, the metric and the audit entry every signed answer carries.
+fn answer(
+    state: &AppState,
+    profile: &ProfileState,
+    caller: &Caller,
+    signed: &SignedUrls,
+    body: impl Serialize,
+) -> HttpResponse {
+    state.metrics.urls_signed(profile.index, signed.urls.len());
+    let mut response = HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body);
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Download(DownloadAudit {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            keys: signed.urls.iter().map(|(k, _)| k.clone()).collect(),
+            expire: signed.expire.timestamp(),
+            grant: signed.grant.clone(),
+            outcome: signed.outcome,
+        }));
+    response
+}
+
+pub async fn get_object_url(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let profile = state.profile(req.query_string())?;
+    let asked = OneRequest::parse(req.query_string())?;
+    let key = asked.key.unwrap_or_default();
+    let ask = UrlRequest {
+        key: &key,
+        process: asked.process.as_deref(),
+        filename: asked.filename.as_deref(),
+    };
+    let signed = profile
+        .issuer
+        .sign_urls(
+            &caller.id,
+            download_profile(profile),
+            &[ask],
+            asked.expires.as_deref(),
+        )
+        .await?;
+    let (key, url) = &signed.urls[0];
+    let body = OneUrl {
+        url,
+        key,
+        expire: signed.expire.timestamp(),
+        profile: &profile.name,
+    };
+    Ok(answer(&state, profile, &caller, &signed, body))
+}
+
+pub async fn get_object_urls(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let profile = state.profile(req.query_string())?;
+    let asked: ManyRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidRequest(format!("body: {e}")))?;
+    if asked.keys.is_empty() || asked.keys.len() > MAX_KEYS_PER_REQUEST {
+        return Err(ApiError::InvalidRequest(format!(
+            "{} keys; 1 to {MAX_KEYS_PER_REQUEST} are taken",
+            asked.keys.len()
+        )));
+    }
+    let expires = match &asked.expires {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        // A number as JSON wrote it (`600`, `-1`, `1.5`): the expiry rule judges the text.
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(_) => Some(String::new()),
+    };
+    let asks: Vec<UrlRequest<'_>> = asked
+        .keys
+        .iter()
+        .map(|key| UrlRequest {
+            key,
+            process: asked.process.as_deref(),
+            filename: None,
+        })
+        .collect();
+    let signed = profile
+        .issuer
+        .sign_urls(
+            &caller.id,
+            download_profile(profile),
+            &asks,
+            expires.as_deref(),
+        )
+        .await?;
+    let body = ManyUrls {
+        urls: signed
+            .urls
+            .iter()
+            .map(|(key, url)| KeyUrl { key, url })
+            .collect(),
+        expire: signed.expire.timestamp(),
+        profile: &profile.name,
+    };
+    Ok(answer(&state, profile, &caller, &signed, body))
+}

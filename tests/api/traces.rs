@@ -1,0 +1,150 @@
+//! Traces over OTLP/HTTP: the real binary exports to a real receiver that decodes the protobuf;
+//! a caller's `traceparent` is continued and STS sees the trace; a dead collector costs a
+//! warning; no tracing configured means no header on the broker's calls.
+
+use std::time::Duration;
+
+use crate::harness::{BrokerCommand, OtlpReceiver, ReceivedSpan, Sts, TestApp};
+
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+fn traceparent() -> String {
+    format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01")
+}
+
+fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+}
+
+#[tokio::test]
+async fn spans_reach_an_otlp_receiver_continuing_the_callers_trace_into_sts() {
+    let receiver = OtlpReceiver::start().await;
+    let sts = Sts::demo().await;
+    let mut broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone())
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+        .serve()
+        .await;
+    let response = broker
+        .get_token()
+        .header("traceparent", traceparent())
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    // Graceful shutdown exports what is still queued.
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+
+    let spans = receiver.spans();
+    let server = named(&spans, "GET /getToken");
+    assert_eq!(
+        server.trace_id, CALLER_TRACE,
+        "the caller's trace is continued"
+    );
+    assert_eq!(server.parent_span_id, CALLER_SPAN);
+    assert_eq!(server.kind, 2, "SERVER");
+    assert_eq!(server.attribute("http.route"), Some("/getToken"));
+    assert_eq!(server.attribute("http.response.status_code"), Some("200"));
+    assert_eq!(server.attribute("profile"), Some("default"));
+    assert_eq!(server.service_name, "sts-broker");
+    let call = named(&spans, "STS AssumeRole");
+    assert_eq!(call.trace_id, CALLER_TRACE);
+    assert_eq!(call.kind, 3, "CLIENT");
+    assert_eq!(call.attribute("sts.attempt"), Some("1"));
+    assert_eq!(call.attribute("sts.outcome"), Some("success"));
+    // STS received the trace: the STS call's own span as parent.
+    let seen = sts.traceparents();
+    assert_eq!(seen, vec![format!("00-{CALLER_TRACE}-{}-01", call.span_id)]);
+    // No secret or token in any span.
+    let credential: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut secrets = sts.secrets();
+    secrets.push(credential["AccessKeySecret"].as_str().unwrap().to_owned());
+    secrets.push(credential["SecurityToken"].as_str().unwrap().to_owned());
+    for span in &spans {
+        for (key, value) in &span.attributes {
+            assert!(
+                !secrets.iter().any(|s| value.contains(s.as_str())),
+                "secret in {key} of {}",
+                span.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dead_collector_costs_one_warning_and_no_request() {
+    let receiver = OtlpReceiver::start().await;
+    receiver.fail(true);
+    let sts = Sts::demo().await;
+    let mut broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("{}/v1/traces", receiver.endpoint),
+        )
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .env("OTEL_SERVICE_NAME", "broker-under-test")
+        .env("BROKER_RATE_LIMIT_BURST", "100")
+        .serve()
+        .await;
+    for _ in 0..3 {
+        for _ in 0..5 {
+            assert_eq!(broker.get_token().await.status(), 200);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(receiver.exports() >= 2, "the broker kept trying");
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    let warnings = broker
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| l.contains("trace export failed"))
+        .count();
+    assert_eq!(warnings, 1, "one warning a minute");
+}
+
+#[tokio::test]
+async fn the_sampler_and_service_name_come_from_the_environment() {
+    let receiver = OtlpReceiver::start().await;
+    let sts = Sts::demo().await;
+    let mut broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone())
+        .env("OTEL_SERVICE_NAME", "uploads-broker")
+        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+        .env("OTEL_TRACES_SAMPLER_ARG", "0")
+        .serve()
+        .await;
+    // Ratio 0: a new trace is not sampled; a sampled caller's trace still is (parent-based).
+    assert_eq!(broker.healthz().await.status(), 200);
+    let response = broker
+        .get_token()
+        .header("traceparent", traceparent())
+        .await;
+    assert_eq!(response.status(), 200);
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().all(|s| s.trace_id == CALLER_TRACE),
+        "{spans:#?}"
+    );
+    assert_eq!(
+        named(&spans, "GET /getToken").service_name,
+        "uploads-broker"
+    );
+}
+
+#[tokio::test]
+async fn without_an_endpoint_no_traceparent_is_sent() {
+    let app = TestApp::builder().spawn().await;
+    let response = app.get_token().header("traceparent", traceparent()).await;
+    assert_eq!(response.status(), 200);
+    assert!(app.sts.traceparents().is_empty());
+}
