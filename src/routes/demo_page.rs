@@ -35,6 +35,16 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../clients/js/src/sign.js"),
     ),
     (
+        "/demo/kit/errors.js",
+        JS,
+        include_str!("../../clients/js/src/errors.js"),
+    ),
+    (
+        "/demo/kit/multipart.js",
+        JS,
+        include_str!("../../clients/js/src/multipart.js"),
+    ),
+    (
         "/demo/kit/upload.js",
         JS,
         include_str!("../../clients/js/src/upload.js"),

@@ -212,11 +212,13 @@ pub async fn complete(
     let key = required_param(&req, "key")?;
     let body: CompleteBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidRequest(format!("complete body: {e}")))?;
-    let parts = wire::normalise_parts(&body.parts)
-        .map_err(|e| ApiError::Multipart(crate::multipart::Refusal::Parts(e)))?;
     let (profile, issued) = credential(&state, &req).await?;
     let dir = profile.settings.upload.prefix.render(&caller.id);
     let uploads = uploads(profile, &issued, &dir)?;
+    // Whose upload it is comes first: a caller learns nothing about someone else's parts.
+    uploads.check_key(&key).map_err(ApiError::Multipart)?;
+    let parts = wire::normalise_parts(&body.parts)
+        .map_err(|e| ApiError::Multipart(crate::multipart::Refusal::Parts(e)))?;
     let callback = callback_header(&state, profile, &caller, &dir)?;
     let done = uploads.complete(&key, &id, parts, callback).await?;
     Ok(json(&done, &caller, profile, &dir, &issued))
@@ -255,6 +257,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     async fn post_only() -> Result<HttpResponse, ApiError> {
         Err(E::PostOnly)
     }
+    async fn get_or_delete() -> Result<HttpResponse, ApiError> {
+        Err(E::GetOrDeleteOnly)
+    }
     cfg.service(
         web::resource("/params")
             .route(web::get().to(super::s3_params::params))
@@ -269,7 +274,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/multipart/{uploadId}")
             .route(web::get().to(list))
             .route(web::delete().to(abort))
-            .default_service(web::to(wrong_method)),
+            .default_service(web::to(get_or_delete)),
     )
     .service(
         web::resource("/multipart/{uploadId}/complete")

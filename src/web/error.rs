@@ -80,6 +80,9 @@ pub enum ApiError {
     /// A method other than POST on `/ossCallback`.
     #[error("method not allowed")]
     PostOnly,
+    /// A method other than GET or DELETE on `/s3/multipart/{uploadId}`.
+    #[error("method not allowed")]
+    GetOrDeleteOnly,
     #[error("credential load failed")]
     Load(#[source] Arc<LoadError>),
     #[error("session policy too large")]
@@ -261,6 +264,11 @@ impl ApiError {
                 codes::METHOD_NOT_ALLOWED,
                 "This endpoint only answers POST.",
             ),
+            Self::GetOrDeleteOnly => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::METHOD_NOT_ALLOWED,
+                "This endpoint only answers GET and DELETE.",
+            ),
             Self::Load(e) => load_parts(e),
             // One message for every reason: a caller learns nothing about why.
             Self::Denied(AccessDenied::Unauthenticated(_)) => (
@@ -431,6 +439,9 @@ impl ResponseError for ApiError {
         if self.body_left_unread() {
             // The rest of the body is never read: the connection ends with this answer.
             response.force_close();
+        }
+        if matches!(self, Self::GetOrDeleteOnly) {
+            response.insert_header((header::ALLOW, "GET, DELETE"));
         }
         response.json(ErrorBody {
             code,

@@ -487,3 +487,43 @@ async fn no_credential_secret_reaches_the_log_or_a_body() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_the_methods_each_route_answers() {
+    let app = app(|_| {}).await;
+    let (key, id) = create(&app, "/s3", "alice", "a.bin", "application/octet-stream").await;
+    let q = format!("?key={}", enc(&key));
+    for (method, path, allow) in [
+        (Method::PUT, format!("/s3/multipart/{id}{q}"), "GET, DELETE"),
+        (Method::GET, "/s3/multipart".to_owned(), "POST"),
+        (
+            Method::GET,
+            format!("/s3/multipart/{id}/complete{q}"),
+            "POST",
+        ),
+        (Method::DELETE, format!("/s3/multipart/{id}/1{q}"), "GET"),
+    ] {
+        let response = call(&app, method.clone(), &path, "alice", None).await;
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "method-not-allowed");
+    }
+}
+
+#[tokio::test]
+async fn completing_someone_elses_upload_is_refused_before_its_parts_are_read() {
+    let app = app(|_| {}).await;
+    let (key, id) = create(&app, "/s3", "alice", "a.bin", "application/octet-stream").await;
+    // Parts that are not even valid: the key decides first.
+    let parts = json!({"parts": [{"PartNumber": 1, "ETag": ""}, {"PartNumber": 1, "ETag": ""}]});
+    let path = format!("/s3/multipart/{id}/complete?key={}", enc(&key));
+    let response = call(&app, Method::POST, &path, "mallory", Some(parts.clone())).await;
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "key-outside-prefix");
+    let response = call(&app, Method::POST, &path, "alice", Some(parts)).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "invalid-parts");
+}

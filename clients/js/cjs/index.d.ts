@@ -26,6 +26,7 @@ export interface FetchLikeInit {
   headers?: Record<string, string>;
   cache?: string;
   body?: any;
+  signal?: any;
 }
 
 /** A fetch-like function: the global `fetch`, or `requestFetch(api, platform)` in a mini program. */
@@ -189,16 +190,62 @@ export interface UploadResult<Callback = unknown> {
    * (parsed JSON; the text if it is not JSON).
    */
   callback?: Callback;
+  /** An upload in parts: the broker's upload id. */
+  uploadId?: string;
+  /** An upload in parts whose profile has a callback that failed: the broker's explanation (the object is stored). */
+  callbackError?: unknown;
+}
+
+/** Progress of an upload in parts: bytes of the parts OSS has acknowledged. */
+export interface PartsProgress {
+  loaded: number;
+  total: number;
+  key: string;
+  uploadId: string;
+}
+
+/** What identifies an upload in parts, to resume it (ListParts) or tell someone about it. */
+export interface PartsUpload {
+  key: string;
+  uploadId: string;
+}
+
+/** Options of uploads in parts (`/s3/multipart`), taken by every adapter that can PUT bytes. */
+export interface PartsOptions {
+  /** Above this many bytes the upload goes in parts (default 10 MiB, DEFAULT_THRESHOLD). */
+  multipartThreshold?: number;
+  /** Bytes per part (default 5 MiB; at least 102400; grown so that there are at most 10000 parts). */
+  partSize?: number;
+  /** Parts in flight at once (default 3). */
+  concurrency?: number;
+  /** Retries of a failed part (default 3), each after a growing pause (from `retryDelayMs`, default 500). */
+  retries?: number;
+  retryDelayMs?: number;
+  /** `{ key, uploadId }` of an upload that did not finish (from `onUploadCreated` or the UploadError): only missing parts are sent. */
+  resume?: PartsUpload;
+  onProgress?: (progress: PartsProgress) => void;
+  /** Called once the broker started the upload (or with the resumed one): keep it to resume. */
+  onUploadCreated?: (upload: PartsUpload) => void;
+}
+
+/** An upload under way; `abort()` stops its requests and, for one in parts, aborts it at the broker (no object, no parts left). */
+export interface RunningUpload<Callback = unknown> extends Promise<UploadResult<Callback>> {
+  abort(): Promise<void>;
 }
 
 /** The kit's own codes for an upload that got no answer from OSS. */
-export type TransportCode = 'network' | 'aborted' | 'domain-not-allowed' | 'invalid-argument' | 'https-required';
+export type TransportCode = 'network' | 'aborted' | 'domain-not-allowed' | 'invalid-argument' | 'https-required' | 'too-large-for-form' | 'no-etag';
 
 /** OSS refused the upload (`code`: OSS's `<Code>`), or it never got there (`code`: a TransportCode). */
 export class UploadError extends Error {
   constructor(message: string, details?: {
     code?: string; status?: number; requestId?: string; key?: string; platformCode?: string | number;
+    uploadId?: string; partNumber?: number;
   });
+  /** An upload in parts: pass `{ key, uploadId }` back as `resume` to send only the missing parts. */
+  uploadId?: string;
+  /** An upload in parts: the part that failed (after its retries). */
+  partNumber?: number;
   name: 'UploadError' | 'CallbackFailedError';
   code?: TransportCode | 'CallbackFailed' | (string & {});
   status?: number;
@@ -220,14 +267,16 @@ export class CallbackFailedError extends UploadError {
 }
 
 /** Options of every mini-program adapter. */
-export interface MiniProgramUploadOptions extends PostFormOptions {
+export interface MiniProgramUploadOptions extends PostFormOptions, PartsOptions {
+  /** The file's size, when known (else the platform's `getFileSystemManager().getFileInfo` tells it). */
+  size?: number;
   /** A local file path, e.g. from chooseImage / chooseMedia. */
   filePath: string;
   /** Alipay, DingTalk and uni-app's Alipay target: `image` (default), `video` or `audio`. */
   fileType?: 'image' | 'video' | 'audio';
 }
 
-export interface FetchUploadOptions extends PostFormOptions {
+export interface FetchUploadOptions extends PostFormOptions, PartsOptions {
   /** A `File` or `Blob`; its `name` supplies the extension unless `filename` is given. */
   file: Blob & { name?: string };
 }
@@ -263,6 +312,8 @@ export interface RequestOptions extends PlatformCallbacks {
   url: string;
   method: string;
   dataType: string;
+  /** A broker call's JSON text, or a part's bytes. */
+  data?: string | ArrayBuffer;
   header?: Record<string, string>;
   headers?: Record<string, string>;
 }
@@ -274,6 +325,13 @@ export interface RequestOptions extends PlatformCallbacks {
 export interface PlatformObject<UploadOptions> {
   uploadFile(options: UploadOptions): unknown;
 }
+/** The FileSystemManager calls an upload in parts makes. */
+export interface FileSystemManager {
+  getFileInfo(options: PlatformCallbacks & { filePath: string }): unknown;
+  readFile(options: PlatformCallbacks & { filePath: string; position: number; length: number }): unknown;
+}
+/** A platform object that can send parts (WeChat, Alipay ≥ 10.1.95, QQ, uni-app, Taro). */
+export interface FilesApi { getFileSystemManager(): FileSystemManager; }
 /** A request API in WeChat's or Alipay's name, and DingTalk's. */
 export interface RequestApi { request(options: RequestOptions): unknown; }
 export interface HttpRequestApi { httpRequest(options: RequestOptions): unknown; }
@@ -292,16 +350,16 @@ export interface TaroApi extends PlatformObject<NameUploadFileOptions>, RequestA
  * one without its request API needs `options.fetch`. Beyond 10 uploads in flight per platform
  * object, the rest wait in a queue.
  */
-export const uploadWithAlipay: DownloadsVia<AlipayApi> & (<Callback = unknown>(my: AlipayApi | PlatformObject<AlipayUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithWechat: DownloadsVia<WechatApi> & (<Callback = unknown>(wx: WechatApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithDouyin: DownloadsVia<DouyinApi> & (<Callback = unknown>(tt: DouyinApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithDingTalk: DownloadsVia<DingTalkApi> & (<Callback = unknown>(dd: DingTalkApi | PlatformObject<DingTalkUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithBaidu: DownloadsVia<BaiduApi> & (<Callback = unknown>(swan: BaiduApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithQQ: DownloadsVia<QQApi> & (<Callback = unknown>(qq: QQApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithUni: DownloadsVia<UniApi> & (<Callback = unknown>(uni: UniApi | PlatformObject<UniUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
-export const uploadWithTaro: DownloadsVia<TaroApi> & (<Callback = unknown>(Taro: TaroApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => Promise<UploadResult<Callback>>);
+export const uploadWithAlipay: DownloadsVia<AlipayApi> & (<Callback = unknown>(my: AlipayApi | PlatformObject<AlipayUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithWechat: DownloadsVia<WechatApi> & (<Callback = unknown>(wx: WechatApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithDouyin: DownloadsVia<DouyinApi> & (<Callback = unknown>(tt: DouyinApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithDingTalk: DownloadsVia<DingTalkApi> & (<Callback = unknown>(dd: DingTalkApi | PlatformObject<DingTalkUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithBaidu: DownloadsVia<BaiduApi> & (<Callback = unknown>(swan: BaiduApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithQQ: DownloadsVia<QQApi> & (<Callback = unknown>(qq: QQApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithUni: DownloadsVia<UniApi> & (<Callback = unknown>(uni: UniApi | PlatformObject<UniUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
+export const uploadWithTaro: DownloadsVia<TaroApi> & (<Callback = unknown>(Taro: TaroApi | PlatformObject<NameUploadFileOptions>, options: MiniProgramUploadOptions) => RunningUpload<Callback>);
 /** A page: FormData + fetch. */
-export const uploadWithFetch: (<Callback = unknown>(options: FetchUploadOptions) => Promise<UploadResult<Callback>>) & {
+export const uploadWithFetch: (<Callback = unknown>(options: FetchUploadOptions) => RunningUpload<Callback>) & {
   getUrl(key: string, options?: ObjectUrlOptions): Promise<ObjectUrl>;
   getUrls(keys: string[], options?: ObjectUrlsOptions): Promise<ObjectUrls>;
 };
@@ -317,6 +375,25 @@ export function requestFetch(api: RequestApi | HttpRequestApi, platform?: Platfo
 
 /** `{ code, message, requestId }` of an OSS XML error body. */
 export function parseOssError(body: unknown): { code?: string; message?: string; requestId?: string };
+/** The default `multipartThreshold`: 10 MiB. */
+export const DEFAULT_THRESHOLD: number;
+
+/** The core of an upload in parts, for a platform the adapters do not cover. */
+export interface UploadInPartsOptions extends PartsOptions {
+  brokerUrl: string;
+  headers?: Record<string, string>;
+  profile?: string;
+  fetch?: FetchLike;
+  size: number;
+  filename?: string;
+  contentType?: string;
+  /** The bytes from `start` to `end` (exclusive). */
+  readPart(start: number, end: number): Promise<Blob | ArrayBuffer>;
+  /** PUT `body` to the part URL with no Content-Type; resolve OSS's answer (its `ETag` header is read). */
+  putPart(url: string, body: Blob | ArrayBuffer): Promise<FetchLikeResponse>;
+}
+export function uploadInParts<Callback = unknown>(options: UploadInPartsOptions): Promise<UploadResult<Callback>>;
+
 /** Where the object can be read back, each key segment encoded. */
 export function objectUrl(host: string, key: string): string;
 

@@ -216,22 +216,22 @@ async function readJson(response) {
  * its code. Messages name the path without the query.
  */
 async function brokerGet(fetchFn, brokerUrl, pathAndQuery, headers) {
-  return brokerCall(fetchFn, brokerUrl, pathAndQuery, headers);
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers);
 }
 
 /** As brokerGet; with `json`, a POST of that value as the JSON body. */
 async function brokerCall(fetchFn, brokerUrl, pathAndQuery, headers, json) {
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method: json === undefined ? 'GET' : 'POST', json });
+}
+
+/** `brokerGet` with another method and, when given, a JSON body (`/s3/multipart`, `/getObjectUrls`). */
+async function brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method = 'GET', json } = {}) {
   const path = pathAndQuery.split('?')[0];
   if (typeof fetchFn !== 'function') {
     throw new TypeError('no fetch: pass `fetch` (in a mini program, requestFetch(my) or requestFetch(wx))');
   }
-  const init = {
-    method: 'GET',
-    headers: { Accept: 'application/json', ...(headers ?? {}) },
-    cache: 'no-store',
-  };
+  const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
   if (json !== undefined) {
-    init.method = 'POST';
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(json);
   }
@@ -496,17 +496,13 @@ async function getUrls(keys, options = {}) {
 }
 
 
-// ---- src/upload.js
-// Platform adapters: post a form from `createPostForm` with a mini program's `uploadFile` (Alipay,
-// WeChat, Douyin, DingTalk, Baidu, QQ, uni-app, Taro) or a page's `fetch`, and turn a mini
-// program's request API into a fetch-like function. One core does the work; each platform is a
-// small descriptor of the parameter names its documentation gives. Each upload resolves
-// `{ key, status, location, callback? }` or rejects with an UploadError carrying OSS's error code
-// or the kit's transport code. Nothing is logged.
+// ---- src/errors.js
+// The kit's upload errors and OSS's XML error bodies, shared by form uploads (upload.js) and
+// uploads in parts (multipart.js).
 
 /** OSS refused the upload (or it never got there): `code` is OSS's `<Code>` when it answered. */
 class UploadError extends Error {
-  constructor(message, { code, status, requestId, key, platformCode } = {}) {
+  constructor(message, { code, status, requestId, key, platformCode, uploadId, partNumber } = {}) {
     super(message);
     this.name = 'UploadError';
     this.code = code;
@@ -514,6 +510,9 @@ class UploadError extends Error {
     this.requestId = requestId;
     this.key = key;
     this.platformCode = platformCode;
+    // An upload in parts: keep key and uploadId to resume it (`resume: { key, uploadId }`).
+    if (uploadId !== undefined) this.uploadId = uploadId;
+    if (partNumber !== undefined) this.partNumber = partNumber;
   }
 }
 
@@ -544,6 +543,246 @@ function parseOssError(body) {
   const xml = typeof body === 'string' ? body : '';
   return { code: xmlText(xml, 'Code'), message: xmlText(xml, 'Message'), requestId: xmlText(xml, 'RequestId') };
 }
+
+
+// ---- src/multipart.js
+// Uploads in parts through the broker's `/s3/multipart` routes (docs/multipart.md): the broker
+// starts the upload and chooses the key, signs one PUT URL per part, lists the parts for a
+// resume, completes and aborts; the bytes go straight to OSS. The platform supplies two
+// functions, reading a byte range and PUTting it; everything else is here: parts in parallel
+// (bounded), a failed part retried, a resume from what ListParts says is there, abort(), progress.
+
+/** Above this many bytes `upload…()` sends parts, where the platform can PUT bytes. */
+const DEFAULT_THRESHOLD = 10 * 1024 * 1024;
+/** A PostObject carries at most 5 GB (protocol.md §5). */
+const FORM_LIMIT = 5 * 1024 * 1024 * 1024;
+const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
+/** OSS refuses a part other than the last under 100 KB (EntityTooSmall). */
+const MIN_PART_SIZE = 100 * 1024;
+const MAX_PARTS = 10000;
+
+/**
+ * What `abort()` reaches: the upload's ids once the broker gave them, the requests in flight (a
+ * platform task or an AbortController), and the promise of the broker's DELETE.
+ */
+function newControl() {
+  const control = {
+    aborted: false,
+    upload: undefined,
+    inflight: new Set(),
+    onAbort: undefined,
+    abort() {
+      if (control.aborted) return control.aborting ?? Promise.resolve();
+      control.aborted = true;
+      for (const task of control.inflight) {
+        try { task.abort(); } catch { /* already settled */ }
+      }
+      control.aborting = Promise.resolve(control.onAbort?.()).catch(() => undefined);
+      return control.aborting;
+    },
+  };
+  return control;
+}
+
+function abortedError(upload) {
+  return new UploadError('the upload was aborted', { code: 'aborted', key: upload?.key, uploadId: upload?.uploadId });
+}
+
+/** `/profiles/<name>` for a named profile (the `/s3` routes take it in the path as Uppy does). */
+function base(brokerUrl, profile) {
+  const root = String(brokerUrl ?? '').replace(/\/+$/, '');
+  if (profile === undefined || profile === null) return root;
+  if (typeof profile !== 'string') throw new TypeError('profile must be a string (a name from the broker\'s profiles file)');
+  return `${root}/profiles/${encodeURIComponent(profile)}`;
+}
+
+function partSizeFor(size, asked) {
+  const wanted = asked ?? DEFAULT_PART_SIZE;
+  if (!Number.isInteger(wanted) || wanted < MIN_PART_SIZE) {
+    throw new TypeError(`partSize must be a whole number of bytes, at least ${MIN_PART_SIZE} (OSS's smallest part)`);
+  }
+  // At most 10000 parts: a bigger file gets bigger parts.
+  return Math.max(wanted, Math.ceil(size / MAX_PARTS));
+}
+
+function etagOf(response) {
+  const h = response.headers;
+  const v = typeof h?.get === 'function' ? h.get('etag') : undefined;
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+const sleep = (ms) => new Promise((wake) => setTimeout(wake, ms));
+
+/**
+ * One upload in parts. `readPart(start, end)` resolves the bytes (a Blob or an ArrayBuffer);
+ * `putPart(url, body, control)` resolves a fetch-like response of OSS's answer. `resume`
+ * (`{ key, uploadId }` from an earlier try) lists the parts already there and sends only the
+ * others. Resolves `{ key, status, location, uploadId, callback? }`; rejects with an UploadError
+ * carrying `key` and `uploadId` (keep them to resume), or the BrokerError of a broker refusal.
+ */
+async function uploadInParts(options) {
+  const {
+    brokerUrl, headers, profile, fetch: fetchFn, size, filename = '', contentType, readPart, putPart,
+    concurrency = 3, retries = 3, retryDelayMs = 500, resume, onProgress, onUploadCreated,
+    control = newControl(),
+  } = options;
+  if (!Number.isInteger(size) || size <= 0) throw new TypeError('an upload in parts needs size, a whole number of bytes > 0');
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError('concurrency must be a whole number ≥ 1');
+  const partSize = partSizeFor(size, options.partSize);
+  const root = base(brokerUrl, profile);
+  const call = (path, init) => brokerRequest(fetchFn, root, path, headers, init);
+  if (control.aborted) throw abortedError();
+
+  const upload = resume ? { key: resume.key, uploadId: resume.uploadId } : await start(call, filename, contentType);
+  if (typeof upload.key !== 'string' || typeof upload.uploadId !== 'string') {
+    throw new TypeError('resume needs { key, uploadId } from the earlier upload');
+  }
+  control.upload = upload;
+  const ids = `${encodeURIComponent(upload.uploadId)}`;
+  const keyQuery = `key=${encodeURIComponent(upload.key)}`;
+  control.onAbort = () => call(`/s3/multipart/${ids}?${keyQuery}`, { method: 'DELETE' });
+  if (control.aborted) {
+    // abort() came while the broker was starting the upload: end it here.
+    await Promise.resolve(control.onAbort()).catch(() => undefined);
+    throw abortedError(upload);
+  }
+  onUploadCreated?.({ ...upload });
+
+  const count = Math.ceil(size / partSize);
+  const sizeOf = (n) => (n < count ? partSize : size - partSize * (count - 1));
+  const done = new Map();
+  if (resume) {
+    const listed = await call(`/s3/multipart/${ids}?${keyQuery}`);
+    for (const p of Array.isArray(listed) ? listed : []) {
+      const n = Number(p.PartNumber);
+      if (n >= 1 && n <= count && Number(p.Size) === sizeOf(n) && p.ETag) done.set(n, p.ETag);
+    }
+  }
+  let loaded = 0;
+  for (const n of done.keys()) loaded += sizeOf(n);
+  const report = () => onProgress?.({ loaded, total: size, key: upload.key, uploadId: upload.uploadId });
+  report();
+
+  const queue = [];
+  for (let n = 1; n <= count; n += 1) if (!done.has(n)) queue.push(n);
+  const urlFor = partUrls(call, ids, keyQuery, queue);
+  const sendOne = async (n) => {
+    const etag = await sendPart({
+      urlFor, n, putPart, control, upload, retries, retryDelayMs,
+      read: () => readPart(partSize * (n - 1), partSize * (n - 1) + sizeOf(n)),
+    });
+    done.set(n, etag);
+    loaded += sizeOf(n);
+    report();
+  };
+  let failure;
+  const worker = async () => {
+    while (queue.length && !failure && !control.aborted) {
+      const n = queue.shift();
+      try {
+        await sendOne(n);
+      } catch (e) {
+        failure = failure ?? e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+  if (control.aborted) {
+    await control.abort();
+    throw abortedError(upload);
+  }
+  if (failure) throw failure;
+  return complete(call, ids, keyQuery, upload, done);
+}
+
+async function start(call, filename, contentType) {
+  const answer = await call('/s3/multipart', {
+    method: 'POST',
+    json: { filename, type: contentType || 'application/octet-stream', metadata: {} },
+  });
+  return { key: answer?.key, uploadId: answer?.uploadId };
+}
+
+/** Part URLs signed per batch: the part asked for and the next ones waiting, in one request. */
+const BATCH = 10;
+/** A URL signed this long ago is signed again (they live `BROKER_PART_URL_TTL_SECONDS`, 900 s by default). */
+const URL_MAX_AGE_MS = 5 * 60 * 1000;
+
+/**
+ * `urlFor(n, fresh)`: part `n`'s URL, from an earlier batch when it is young enough; else the
+ * batch route signs `n` and up to 9 parts still in `queue`. `fresh` (a retry) signs `n` alone.
+ */
+function partUrls(call, ids, keyQuery, queue) {
+  const signed = new Map();
+  return async (n, fresh) => {
+    const kept = signed.get(n);
+    signed.delete(n);
+    if (!fresh && kept && Date.now() - kept.at < URL_MAX_AGE_MS) return kept.url;
+    if (fresh) return (await call(`/s3/multipart/${ids}/${n}?${keyQuery}`)).url;
+    const numbers = [n, ...queue.filter((m) => !signed.has(m)).slice(0, BATCH - 1)];
+    const answer = await call(`/s3/multipart/${ids}/batch?${keyQuery}&partNumbers=${numbers.join(',')}`);
+    const urls = answer?.presignedUrls ?? {};
+    const at = Date.now();
+    for (const m of numbers) if (m !== n && typeof urls[m] === 'string') signed.set(m, { url: urls[m], at });
+    if (typeof urls[n] !== 'string') throw new BrokerError(`the batch route signed no URL for part ${n}`, { code: 'malformed' });
+    return urls[n];
+  };
+}
+
+/**
+ * One part: its URL, the bytes, the PUT; retried `retries` times with a growing pause (or the
+ * broker's `Retry-After` when it said 429), each retry with a newly signed URL.
+ */
+async function sendPart({ urlFor, n, read, putPart, control, upload, retries, retryDelayMs }) {
+  let last;
+  let pause = 0;
+  for (let attempt = 0; attempt <= retries; attempt += 1) {
+    if (control.aborted) throw abortedError(upload);
+    if (attempt > 0) await sleep(Math.max(pause, retryDelayMs * 2 ** (attempt - 1)));
+    pause = 0;
+    try {
+      const url = await urlFor(n, attempt > 0);
+      const body = await read();
+      if (control.aborted) throw abortedError(upload);
+      const response = await putPart(url, body, control);
+      const etag = etagOf(response);
+      if (response.status >= 200 && response.status < 300 && etag) return etag;
+      const text = typeof response.text === 'function' ? await response.text() : '';
+      const oss = parseOssError(text);
+      const code = response.status >= 200 && response.status < 300 ? 'no-etag' : oss.code ?? `HTTP${response.status}`;
+      last = new UploadError(`OSS refused part ${n} (${response.status} ${code})`, {
+        code, status: response.status, requestId: oss.requestId, key: upload.key, uploadId: upload.uploadId, partNumber: n,
+      });
+    } catch (e) {
+      if (control.aborted) throw abortedError(upload);
+      // The broker refusing to sign (a key not the caller's, no such upload) will not change.
+      if (e instanceof BrokerError && e.status >= 400 && e.status < 500 && e.status !== 429) throw e;
+      if (e instanceof BrokerError && e.status === 429) pause = (e.retryAfter ?? 1) * 1000;
+      last = e instanceof UploadError ? e : new UploadError(`part ${n} did not arrive: ${e?.message ?? e}`, {
+        code: e?.code ?? 'network', platformCode: e?.platformCode, key: upload.key, uploadId: upload.uploadId, partNumber: n,
+      });
+    }
+  }
+  throw last;
+}
+
+async function complete(call, ids, keyQuery, upload, done) {
+  const parts = [...done.entries()].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+  const answer = await call(`/s3/multipart/${ids}/complete?${keyQuery}`, { method: 'POST', json: { parts } });
+  const result = { key: upload.key, status: 200, location: answer?.location, uploadId: upload.uploadId };
+  if (answer?.callback !== undefined) result.callback = answer.callback;
+  if (answer?.callback_error !== undefined) result.callbackError = answer.callback_error;
+  return result;
+}
+
+
+// ---- src/upload.js
+// Platform adapters: post a form from `createPostForm` with a mini program's `uploadFile` (Alipay,
+// WeChat, Douyin, DingTalk, Baidu, QQ, uni-app, Taro) or a page's `fetch`, and turn a mini
+// program's request API into a fetch-like function. One core does the work; each platform is a
+// small descriptor of the parameter names its documentation gives. Each upload resolves
+// `{ key, status, location, callback? }` or rejects with an UploadError carrying OSS's error code
+// or the kit's transport code. Nothing is logged.
 
 /** Where the object can be read back (subject to the bucket's ACL), each key segment encoded. */
 function objectUrl(host, key) {
@@ -648,12 +887,14 @@ function uploadFailure(err, form, descriptor) {
  * wrapped). uni-app's Vue 2 promises resolve `[err, res]`. Resolves `{ ok, value }`; rejects
  * only when the call itself throws (bad arguments are a bug, not a network failure).
  */
-function callPlatform(api, method, args) {
+function callPlatform(api, method, args, control) {
   return new Promise((resolve, reject) => {
     let done = false;
+    let task;
     const finish = (ok, value) => {
       if (!done) {
         done = true;
+        control?.inflight.delete(task);
         resolve({ ok, value });
       }
     };
@@ -664,6 +905,12 @@ function callPlatform(api, method, args) {
       done = true;
       reject(e);
       return;
+    }
+    // The task a platform returns (uploadFile, request) can be stopped: abort() reaches it.
+    if (control && !done && returned && typeof returned.abort === 'function') {
+      task = returned;
+      control.inflight.add(task);
+      if (control.aborted) task.abort(); // abort() came while this call was being made
     }
     if (returned && typeof returned.then === 'function') {
       returned.then((res) => {
@@ -691,6 +938,10 @@ function callPlatform(api, method, args) {
 // - failureCodes / requestFailureCodes: the platform's documented failure numbers for
 //   uploadFile / its request API → the kit's codes. Other failures are told by their message.
 // - maxConcurrent: uploads in flight per platform object; more wait in a queue.
+// - putBytes: its request API PUTs an ArrayBuffer (uploads in parts, docs/client-kit.md#big-files):
+//   wx.request; my.request on Alipay clients ≥ 10.1.95; QQ's, uni-app's and Taro's request,
+//   which take WeChat's parameters. Douyin's refuses a Content-Type header, DingTalk has only
+//   httpRequest, Baidu's is not documented to: those send forms only.
 
 /** WeChat documents at most 10 concurrent network tasks; the same bound is kept on every platform. */
 const MAX_CONCURRENT = 10;
@@ -700,6 +951,7 @@ const nameFile = ({ url, fields }, { filePath }) => ({ url, filePath, name: 'fil
 const PLATFORMS = {
   alipay: {
     label: 'uploadWithAlipay',
+    putBytes: true,
     // Alipay's IDE still checks fileType (image/video/audio); older docs name the file key fileName.
     upload: ({ url, fields }, { filePath, fileType }) => ({ url, fileType, fileName: 'file', filePath, formData: fields }),
     request: { method: 'request', headers: 'headers', dataType: 'text' },
@@ -712,6 +964,7 @@ const PLATFORMS = {
   },
   wechat: {
     label: 'uploadWithWechat',
+    putBytes: true,
     upload: nameFile,
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
@@ -736,17 +989,20 @@ const PLATFORMS = {
   },
   qq: {
     label: 'uploadWithQQ',
+    putBytes: true,
     upload: nameFile,
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
   uni: {
     label: 'uploadWithUni',
+    putBytes: true,
     // fileType is read only when uni-app builds for Alipay, where it is required.
     upload: ({ url, fields }, { filePath, fileType }) => ({ url, filePath, name: 'file', fileType, formData: fields }),
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
   taro: {
     label: 'uploadWithTaro',
+    putBytes: true,
     upload: nameFile,
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
@@ -806,7 +1062,7 @@ function requestFetch(api, platform) {
     const args = { url, method: init.method ?? 'GET', dataType }; // parse here, the same way everywhere
     if (init.body !== undefined) args.data = init.body;
     for (const name of [].concat(headerParam)) args[name] = headers;
-    const { ok, value } = await callPlatform(api, method, args);
+    const { ok, value } = await callPlatform(api, method, args, init.control);
     // Alipay and DingTalk report an HTTP error status through `fail`, with the answer attached.
     if (ok || (isHttpAnswer(value) && value.data !== undefined)) return toResponse(value);
     const { code, platformCode, message } = classify(value, { failureCodes: descriptor.requestFailureCodes });
@@ -840,19 +1096,95 @@ function formOptions(options, fetchFn, filename) {
   return { ...options, filename, fetch: fetchFn };
 }
 
+/** The options an upload in parts takes from an upload's options. */
+function partOptions(options, fetchFn, filename, size, control) {
+  const {
+    brokerUrl, headers, profile, contentType, partSize, concurrency, retries, retryDelayMs, resume,
+    onProgress, onUploadCreated,
+  } = options;
+  return {
+    brokerUrl, headers, profile, contentType, partSize, concurrency, retries, retryDelayMs, resume,
+    onProgress, onUploadCreated, fetch: fetchFn, filename, size, control,
+  };
+}
+
+/** Whether `size` bytes go in parts: above the threshold (or when resuming one). */
+function wantsParts(options, size) {
+  if (options.resume) return true;
+  const threshold = options.multipartThreshold ?? DEFAULT_THRESHOLD;
+  return Number.isFinite(size) && size > threshold;
+}
+
+function tooBigForForm(label, size) {
+  return new UploadError(`${label}: ${size} bytes is over what one form upload carries (5 GB), and this platform cannot PUT parts`, {
+    code: 'too-large-for-form',
+  });
+}
+
+/** A platform call as a promise of its success payload; a failure rejects as an UploadError. */
+async function platformCall(target, method, args, descriptor) {
+  const { ok, value } = await callPlatform(target, method, args);
+  if (!ok) throw uploadFailure(value, undefined, descriptor);
+  return value;
+}
+
+/** The file's size from the platform's FileSystemManager (`getFileInfo`), unless given. */
+async function fileSize(api, filePath, options, descriptor) {
+  if (options.size !== undefined) return options.size;
+  if (typeof api.getFileSystemManager !== 'function') return undefined;
+  const fs = api.getFileSystemManager();
+  if (!fs || typeof fs.getFileInfo !== 'function') return undefined;
+  const info = await platformCall(fs, 'getFileInfo', { filePath }, descriptor);
+  return Number(info?.size);
+}
+
+/**
+ * Parts from a mini program: each range read with `FileSystemManager.readFile` (`position`,
+ * `length`, no encoding: an ArrayBuffer), each PUT with the request API and an explicit empty
+ * `content-type`: the part URLs sign none, and `wx.request`/`my.request` would send
+ * `application/json`, which OSS counts in a V4 signature (protocol.md §16.2).
+ */
+function partsFromPlatform(descriptor, api, filePath, options, size, control) {
+  const fs = api.getFileSystemManager();
+  const put = requestFetch(api, descriptor.name);
+  return uploadInParts({
+    ...partOptions(options, options.fetch ?? put, options.filename ?? filePath, size, control),
+    readPart: async (start, end) => {
+      const res = await platformCall(fs, 'readFile', { filePath, position: start, length: end - start }, descriptor);
+      return res.data;
+    },
+    putPart: (url, body) => put(url, { method: 'PUT', headers: { 'content-type': '' }, body, control }),
+  });
+}
+
 /**
  * The one mini-program upload: a form from the broker through the platform's request API (or
  * `options.fetch`), then `uploadFile`, queued per platform object beyond `maxConcurrent`. The
- * form is fetched only once a slot is free, so a queued server-signed form never ages.
+ * form is fetched only once a slot is free, so a queued server-signed form never ages. Above
+ * `multipartThreshold` bytes, on a platform that can PUT bytes, the file goes in parts.
  */
-async function uploadVia(descriptor, api, options = {}) {
+function uploadVia(descriptor, api, options = {}) {
+  const control = newControl();
+  const running = runUpload(descriptor, api, options, control);
+  running.abort = () => control.abort();
+  return running;
+}
+
+async function runUpload(descriptor, api, options, control) {
   const { filePath, fileType = 'image' } = options;
   if (typeof filePath !== 'string' || !filePath) throw new TypeError(`${descriptor.label} needs filePath`);
   if (!api || typeof api.uploadFile !== 'function') throw new TypeError(`${descriptor.label} needs the platform object, with uploadFile()`);
   return withSlot(api, descriptor.maxConcurrent, async () => {
+    const size = await fileSize(api, filePath, options, descriptor);
+    if (wantsParts(options, size)) {
+      if (descriptor.putBytes && typeof api.getFileSystemManager === 'function') {
+        return partsFromPlatform(descriptor, api, filePath, options, size, control);
+      }
+      if (size > FORM_LIMIT) throw tooBigForForm(descriptor.label, size);
+    }
     const fetchFn = options.fetch ?? requestFetch(api, descriptor.name);
     const form = await createPostForm(formOptions(options, fetchFn, options.filename ?? filePath));
-    const { ok, value } = await callPlatform(api, 'uploadFile', descriptor.upload(form, { filePath, fileType }));
+    const { ok, value } = await callPlatform(api, 'uploadFile', descriptor.upload(form, { filePath, fileType }), control);
     if (!ok && !isHttpAnswer(value)) throw uploadFailure(value, form, descriptor);
     return settle(form, statusOf(value), value?.data);
   });
@@ -917,14 +1249,33 @@ for (const [adapter, platform] of ADAPTERS) {
 uploadWithFetch.getUrl = (key, options) => getUrl(key, options);
 uploadWithFetch.getUrls = (keys, options) => getUrls(keys, options);
 
-/** A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. */
-async function uploadWithFetch(options = {}) {
+/**
+ * A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. Above
+ * `multipartThreshold` bytes, parts: `Blob.slice` ranges PUT with `fetch` (no Content-Type: a
+ * slice has no type). The promise has `abort()`.
+ */
+function uploadWithFetch(options = {}) {
+  const control = newControl();
+  const running = fetchUpload(options, control);
+  running.abort = () => control.abort();
+  return running;
+}
+
+async function fetchUpload(options, control) {
   const { file } = options;
   if (!file || typeof file !== 'object') throw new TypeError('uploadWithFetch needs file (a File or Blob)');
   const filename = options.filename ?? file.name ?? '';
-  const form = await createPostForm(formOptions(options, options.fetch, filename));
   const fetchFn = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
   if (typeof fetchFn !== 'function') throw new TypeError('uploadWithFetch needs fetch (pass `fetch` where there is none)');
+  if (wantsParts(options, file.size)) {
+    return uploadInParts({
+      ...partOptions(options, fetchFn, filename, file.size, control),
+      contentType: options.contentType ?? (file.type || undefined),
+      readPart: async (start, end) => file.slice(start, end),
+      putPart: (url, body) => putWithFetch(fetchFn, url, body, control),
+    });
+  }
+  const form = await createPostForm(formOptions(options, options.fetch, filename));
   const body = new FormData();
   for (const [name, value] of Object.entries(form.fields)) body.append(name, value);
   body.append('file', file, filename.split(/[\\/]/).pop() || 'file');
@@ -932,11 +1283,30 @@ async function uploadWithFetch(options = {}) {
   try {
     // No headers of our own: the browser sets the multipart boundary, and the request stays
     // simple enough to need no CORS preflight.
-    response = await fetchFn(form.url, { method: 'POST', body });
+    response = await fetchFn(form.url, withSignal({ method: 'POST', body }, control));
   } catch (e) {
     throw uploadFailure(e, form, {});
   }
   return settle(form, response.status, await response.text());
+}
+
+/** An AbortController's signal on the request, registered so that abort() stops it. */
+function withSignal(init, control) {
+  if (typeof AbortController !== 'function') return init;
+  const stop = new AbortController();
+  control.inflight.add(stop);
+  if (control.aborted) stop.abort();
+  return { ...init, signal: stop.signal };
+}
+
+async function putWithFetch(fetchFn, url, body, control) {
+  const init = withSignal({ method: 'PUT', body }, control);
+  try {
+    return await fetchFn(url, init);
+  } catch (e) {
+    if (control.aborted) throw new TransportError('aborted', { code: 'aborted' });
+    throw new TransportError(e?.message ?? String(e), { code: 'network' });
+  }
 }
 
 module.exports = {
@@ -958,10 +1328,12 @@ module.exports = {
   uploadWithTaro,
   uploadWithFetch,
   requestFetch,
-  parseOssError,
   objectUrl,
   UploadError,
   CallbackFailedError,
+  parseOssError,
+  uploadInParts,
+  DEFAULT_THRESHOLD,
   signPostForm,
   v1Signature,
   v4Signature,

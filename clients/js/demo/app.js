@@ -12,6 +12,16 @@ const form = document.getElementById('upload-form');
 const input = document.getElementById('file');
 const button = document.getElementById('upload');
 const result = document.getElementById('result');
+const progressBar = document.getElementById('progress');
+const progressText = document.getElementById('progress-text');
+
+/** The bar under the form: bytes of the parts the bucket acknowledged. */
+function showProgress({ loaded, total }) {
+  progressBar.hidden = false;
+  progressBar.max = total;
+  progressBar.value = loaded;
+  progressText.textContent = `${bytes(loaded)} of ${bytes(total)} (${Math.floor((100 * loaded) / total)}%)`;
+}
 
 /** The last credential the kit got from /getToken: it reuses it (from its cache) until RefreshAfter. */
 let lastCredential;
@@ -105,6 +115,8 @@ function story(mode, requests) {
           ? `: the broker signed an upload form for ${r.dir} with a temporary credential it keeps to itself; the form is valid until ${until(r.formExpires)}`
           : '';
       item(`${r.method} ${r.url.pathname} to this broker, ${answered}${what}.`);
+    } else if (r.method === 'PUT') {
+      item(`PUT part ${r.url.searchParams.get('partNumber')} straight to the bucket with the URL the broker signed for it, ${answered}.`);
     } else {
       const outcome = r.status >= 200 && r.status < 300 ? ': the file went straight to the bucket; the broker never saw it' : '';
       item(`${r.method} the form and the file to ${r.url.href}, ${answered}${outcome}.`);
@@ -160,9 +172,18 @@ form.addEventListener('submit', async (event) => {
   const requests = [];
   try {
     // `callback`: a server-signed form of the profile with an upload callback.
+    // `parts`: every file in parts; the other modes always post one form, to show its limits.
+    const modeOptions = {
+      sts: { mode, multipartThreshold: Infinity },
+      server: { mode, multipartThreshold: Infinity },
+      callback: { mode: 'server', profile: 'with-callback', multipartThreshold: Infinity },
+      parts: { multipartThreshold: 0 },
+    }[mode];
+    progressBar.hidden = true;
+    progressText.textContent = '';
     const { key, status, location, callback } = await uploadWithFetch({
-      brokerUrl: window.location.origin, file, fetch: recordingFetch(requests),
-      ...(mode === 'callback' ? { mode: 'server', profile: 'with-callback' } : { mode }),
+      brokerUrl: window.location.origin, file, fetch: recordingFetch(requests), onProgress: showProgress,
+      ...modeOptions,
     });
     const link = anchor(location, location, 'read-back');
     const reading = await readBack(key, file, mode);

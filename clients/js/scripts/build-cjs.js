@@ -16,7 +16,7 @@ const root = new URL('../', import.meta.url);
 const read = (p) => readFileSync(new URL(p, root), 'utf8');
 
 /** Dependency order: each module only imports the ones before it. */
-const MODULES = ['sign.js', 'client.js', 'upload.js'];
+const MODULES = ['sign.js', 'client.js', 'errors.js', 'multipart.js', 'upload.js'];
 
 const LOCAL_IMPORT = /^import\s*\{[^}]*\}\s*from\s*'\.\/(\w+\.js)';\n/gm;
 const CRYPTO_IMPORT = /^import CryptoJS from 'crypto-js';\n/m;

@@ -103,22 +103,22 @@ async function readJson(response) {
  * its code. Messages name the path without the query.
  */
 async function brokerGet(fetchFn, brokerUrl, pathAndQuery, headers) {
-  return brokerCall(fetchFn, brokerUrl, pathAndQuery, headers);
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers);
 }
 
 /** As brokerGet; with `json`, a POST of that value as the JSON body. */
 async function brokerCall(fetchFn, brokerUrl, pathAndQuery, headers, json) {
+  return brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method: json === undefined ? 'GET' : 'POST', json });
+}
+
+/** `brokerGet` with another method and, when given, a JSON body (`/s3/multipart`, `/getObjectUrls`). */
+export async function brokerRequest(fetchFn, brokerUrl, pathAndQuery, headers, { method = 'GET', json } = {}) {
   const path = pathAndQuery.split('?')[0];
   if (typeof fetchFn !== 'function') {
     throw new TypeError('no fetch: pass `fetch` (in a mini program, requestFetch(my) or requestFetch(wx))');
   }
-  const init = {
-    method: 'GET',
-    headers: { Accept: 'application/json', ...(headers ?? {}) },
-    cache: 'no-store',
-  };
+  const init = { method, headers: { Accept: 'application/json', ...(headers ?? {}) }, cache: 'no-store' };
   if (json !== undefined) {
-    init.method = 'POST';
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(json);
   }

@@ -7,9 +7,11 @@ export {
 } from './client.js';
 export {
   uploadWithAlipay, uploadWithWechat, uploadWithDouyin, uploadWithDingTalk, uploadWithBaidu,
-  uploadWithQQ, uploadWithUni, uploadWithTaro, uploadWithFetch, requestFetch, parseOssError,
-  objectUrl, UploadError, CallbackFailedError,
+  uploadWithQQ, uploadWithUni, uploadWithTaro, uploadWithFetch, requestFetch,
+  objectUrl,
 } from './upload.js';
+export { UploadError, CallbackFailedError, parseOssError } from './errors.js';
+export { uploadInParts, DEFAULT_THRESHOLD } from './multipart.js';
 export {
   signPostForm, v1Signature, v4Signature, v4SigningKeyHex, ossDate, V4_ALGORITHM,
 } from './sign.js';

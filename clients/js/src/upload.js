@@ -7,47 +7,8 @@
 import {
   createPostForm, TransportError, getUrl, getUrls,
 } from './client.js';
-
-/** OSS refused the upload (or it never got there): `code` is OSS's `<Code>` when it answered. */
-export class UploadError extends Error {
-  constructor(message, { code, status, requestId, key, platformCode } = {}) {
-    super(message);
-    this.name = 'UploadError';
-    this.code = code;
-    this.status = status;
-    this.requestId = requestId;
-    this.key = key;
-    this.platformCode = platformCode;
-  }
-}
-
-/**
- * OSS stored the object but the upload callback failed (OSS answers `203` with code
- * `CallbackFailed`): the app was not told about it. `stored` is always true; `location` is where
- * the object is.
- */
-export class CallbackFailedError extends UploadError {
-  constructor(message, { requestId, key, location } = {}) {
-    super(message, { code: 'CallbackFailed', status: 203, requestId, key });
-    this.name = 'CallbackFailedError';
-    this.stored = true;
-    this.location = location;
-  }
-}
-
-function xmlText(xml, tag) {
-  const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(xml);
-  if (!m) return undefined;
-  return m[1]
-    .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'")
-    .replace(/&amp;/g, '&');
-}
-
-/** `{ code, message, requestId }` of an OSS XML error body (protocol.md §5.8); fields missing stay undefined. */
-export function parseOssError(body) {
-  const xml = typeof body === 'string' ? body : '';
-  return { code: xmlText(xml, 'Code'), message: xmlText(xml, 'Message'), requestId: xmlText(xml, 'RequestId') };
-}
+import { UploadError, CallbackFailedError, parseOssError } from './errors.js';
+import { uploadInParts, newControl, DEFAULT_THRESHOLD, FORM_LIMIT } from './multipart.js';
 
 /** Where the object can be read back (subject to the bucket's ACL), each key segment encoded. */
 export function objectUrl(host, key) {
@@ -152,12 +113,14 @@ function uploadFailure(err, form, descriptor) {
  * wrapped). uni-app's Vue 2 promises resolve `[err, res]`. Resolves `{ ok, value }`; rejects
  * only when the call itself throws (bad arguments are a bug, not a network failure).
  */
-function callPlatform(api, method, args) {
+function callPlatform(api, method, args, control) {
   return new Promise((resolve, reject) => {
     let done = false;
+    let task;
     const finish = (ok, value) => {
       if (!done) {
         done = true;
+        control?.inflight.delete(task);
         resolve({ ok, value });
       }
     };
@@ -168,6 +131,12 @@ function callPlatform(api, method, args) {
       done = true;
       reject(e);
       return;
+    }
+    // The task a platform returns (uploadFile, request) can be stopped: abort() reaches it.
+    if (control && !done && returned && typeof returned.abort === 'function') {
+      task = returned;
+      control.inflight.add(task);
+      if (control.aborted) task.abort(); // abort() came while this call was being made
     }
     if (returned && typeof returned.then === 'function') {
       returned.then((res) => {
@@ -195,6 +164,10 @@ function callPlatform(api, method, args) {
 // - failureCodes / requestFailureCodes: the platform's documented failure numbers for
 //   uploadFile / its request API → the kit's codes. Other failures are told by their message.
 // - maxConcurrent: uploads in flight per platform object; more wait in a queue.
+// - putBytes: its request API PUTs an ArrayBuffer (uploads in parts, docs/client-kit.md#big-files):
+//   wx.request; my.request on Alipay clients ≥ 10.1.95; QQ's, uni-app's and Taro's request,
+//   which take WeChat's parameters. Douyin's refuses a Content-Type header, DingTalk has only
+//   httpRequest, Baidu's is not documented to: those send forms only.
 
 /** WeChat documents at most 10 concurrent network tasks; the same bound is kept on every platform. */
 const MAX_CONCURRENT = 10;
@@ -204,6 +177,7 @@ const nameFile = ({ url, fields }, { filePath }) => ({ url, filePath, name: 'fil
 const PLATFORMS = {
   alipay: {
     label: 'uploadWithAlipay',
+    putBytes: true,
     // Alipay's IDE still checks fileType (image/video/audio); older docs name the file key fileName.
     upload: ({ url, fields }, { filePath, fileType }) => ({ url, fileType, fileName: 'file', filePath, formData: fields }),
     request: { method: 'request', headers: 'headers', dataType: 'text' },
@@ -216,6 +190,7 @@ const PLATFORMS = {
   },
   wechat: {
     label: 'uploadWithWechat',
+    putBytes: true,
     upload: nameFile,
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
@@ -240,17 +215,20 @@ const PLATFORMS = {
   },
   qq: {
     label: 'uploadWithQQ',
+    putBytes: true,
     upload: nameFile,
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
   uni: {
     label: 'uploadWithUni',
+    putBytes: true,
     // fileType is read only when uni-app builds for Alipay, where it is required.
     upload: ({ url, fields }, { filePath, fileType }) => ({ url, filePath, name: 'file', fileType, formData: fields }),
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
   taro: {
     label: 'uploadWithTaro',
+    putBytes: true,
     upload: nameFile,
     request: { method: 'request', headers: 'header', dataType: 'text' },
   },
@@ -310,7 +288,7 @@ export function requestFetch(api, platform) {
     const args = { url, method: init.method ?? 'GET', dataType }; // parse here, the same way everywhere
     if (init.body !== undefined) args.data = init.body;
     for (const name of [].concat(headerParam)) args[name] = headers;
-    const { ok, value } = await callPlatform(api, method, args);
+    const { ok, value } = await callPlatform(api, method, args, init.control);
     // Alipay and DingTalk report an HTTP error status through `fail`, with the answer attached.
     if (ok || (isHttpAnswer(value) && value.data !== undefined)) return toResponse(value);
     const { code, platformCode, message } = classify(value, { failureCodes: descriptor.requestFailureCodes });
@@ -344,19 +322,95 @@ function formOptions(options, fetchFn, filename) {
   return { ...options, filename, fetch: fetchFn };
 }
 
+/** The options an upload in parts takes from an upload's options. */
+function partOptions(options, fetchFn, filename, size, control) {
+  const {
+    brokerUrl, headers, profile, contentType, partSize, concurrency, retries, retryDelayMs, resume,
+    onProgress, onUploadCreated,
+  } = options;
+  return {
+    brokerUrl, headers, profile, contentType, partSize, concurrency, retries, retryDelayMs, resume,
+    onProgress, onUploadCreated, fetch: fetchFn, filename, size, control,
+  };
+}
+
+/** Whether `size` bytes go in parts: above the threshold (or when resuming one). */
+function wantsParts(options, size) {
+  if (options.resume) return true;
+  const threshold = options.multipartThreshold ?? DEFAULT_THRESHOLD;
+  return Number.isFinite(size) && size > threshold;
+}
+
+function tooBigForForm(label, size) {
+  return new UploadError(`${label}: ${size} bytes is over what one form upload carries (5 GB), and this platform cannot PUT parts`, {
+    code: 'too-large-for-form',
+  });
+}
+
+/** A platform call as a promise of its success payload; a failure rejects as an UploadError. */
+async function platformCall(target, method, args, descriptor) {
+  const { ok, value } = await callPlatform(target, method, args);
+  if (!ok) throw uploadFailure(value, undefined, descriptor);
+  return value;
+}
+
+/** The file's size from the platform's FileSystemManager (`getFileInfo`), unless given. */
+async function fileSize(api, filePath, options, descriptor) {
+  if (options.size !== undefined) return options.size;
+  if (typeof api.getFileSystemManager !== 'function') return undefined;
+  const fs = api.getFileSystemManager();
+  if (!fs || typeof fs.getFileInfo !== 'function') return undefined;
+  const info = await platformCall(fs, 'getFileInfo', { filePath }, descriptor);
+  return Number(info?.size);
+}
+
+/**
+ * Parts from a mini program: each range read with `FileSystemManager.readFile` (`position`,
+ * `length`, no encoding: an ArrayBuffer), each PUT with the request API and an explicit empty
+ * `content-type`: the part URLs sign none, and `wx.request`/`my.request` would send
+ * `application/json`, which OSS counts in a V4 signature (protocol.md §16.2).
+ */
+function partsFromPlatform(descriptor, api, filePath, options, size, control) {
+  const fs = api.getFileSystemManager();
+  const put = requestFetch(api, descriptor.name);
+  return uploadInParts({
+    ...partOptions(options, options.fetch ?? put, options.filename ?? filePath, size, control),
+    readPart: async (start, end) => {
+      const res = await platformCall(fs, 'readFile', { filePath, position: start, length: end - start }, descriptor);
+      return res.data;
+    },
+    putPart: (url, body) => put(url, { method: 'PUT', headers: { 'content-type': '' }, body, control }),
+  });
+}
+
 /**
  * The one mini-program upload: a form from the broker through the platform's request API (or
  * `options.fetch`), then `uploadFile`, queued per platform object beyond `maxConcurrent`. The
- * form is fetched only once a slot is free, so a queued server-signed form never ages.
+ * form is fetched only once a slot is free, so a queued server-signed form never ages. Above
+ * `multipartThreshold` bytes, on a platform that can PUT bytes, the file goes in parts.
  */
-async function uploadVia(descriptor, api, options = {}) {
+function uploadVia(descriptor, api, options = {}) {
+  const control = newControl();
+  const running = runUpload(descriptor, api, options, control);
+  running.abort = () => control.abort();
+  return running;
+}
+
+async function runUpload(descriptor, api, options, control) {
   const { filePath, fileType = 'image' } = options;
   if (typeof filePath !== 'string' || !filePath) throw new TypeError(`${descriptor.label} needs filePath`);
   if (!api || typeof api.uploadFile !== 'function') throw new TypeError(`${descriptor.label} needs the platform object, with uploadFile()`);
   return withSlot(api, descriptor.maxConcurrent, async () => {
+    const size = await fileSize(api, filePath, options, descriptor);
+    if (wantsParts(options, size)) {
+      if (descriptor.putBytes && typeof api.getFileSystemManager === 'function') {
+        return partsFromPlatform(descriptor, api, filePath, options, size, control);
+      }
+      if (size > FORM_LIMIT) throw tooBigForForm(descriptor.label, size);
+    }
     const fetchFn = options.fetch ?? requestFetch(api, descriptor.name);
     const form = await createPostForm(formOptions(options, fetchFn, options.filename ?? filePath));
-    const { ok, value } = await callPlatform(api, 'uploadFile', descriptor.upload(form, { filePath, fileType }));
+    const { ok, value } = await callPlatform(api, 'uploadFile', descriptor.upload(form, { filePath, fileType }), control);
     if (!ok && !isHttpAnswer(value)) throw uploadFailure(value, form, descriptor);
     return settle(form, statusOf(value), value?.data);
   });
@@ -421,14 +475,33 @@ for (const [adapter, platform] of ADAPTERS) {
 uploadWithFetch.getUrl = (key, options) => getUrl(key, options);
 uploadWithFetch.getUrls = (keys, options) => getUrls(keys, options);
 
-/** A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. */
-export async function uploadWithFetch(options = {}) {
+/**
+ * A page: `FormData` + `fetch`, the fields first and the `File`/`Blob` last as `file`. Above
+ * `multipartThreshold` bytes, parts: `Blob.slice` ranges PUT with `fetch` (no Content-Type: a
+ * slice has no type). The promise has `abort()`.
+ */
+export function uploadWithFetch(options = {}) {
+  const control = newControl();
+  const running = fetchUpload(options, control);
+  running.abort = () => control.abort();
+  return running;
+}
+
+async function fetchUpload(options, control) {
   const { file } = options;
   if (!file || typeof file !== 'object') throw new TypeError('uploadWithFetch needs file (a File or Blob)');
   const filename = options.filename ?? file.name ?? '';
-  const form = await createPostForm(formOptions(options, options.fetch, filename));
   const fetchFn = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
   if (typeof fetchFn !== 'function') throw new TypeError('uploadWithFetch needs fetch (pass `fetch` where there is none)');
+  if (wantsParts(options, file.size)) {
+    return uploadInParts({
+      ...partOptions(options, fetchFn, filename, file.size, control),
+      contentType: options.contentType ?? (file.type || undefined),
+      readPart: async (start, end) => file.slice(start, end),
+      putPart: (url, body) => putWithFetch(fetchFn, url, body, control),
+    });
+  }
+  const form = await createPostForm(formOptions(options, options.fetch, filename));
   const body = new FormData();
   for (const [name, value] of Object.entries(form.fields)) body.append(name, value);
   body.append('file', file, filename.split(/[\\/]/).pop() || 'file');
@@ -436,9 +509,28 @@ export async function uploadWithFetch(options = {}) {
   try {
     // No headers of our own: the browser sets the multipart boundary, and the request stays
     // simple enough to need no CORS preflight.
-    response = await fetchFn(form.url, { method: 'POST', body });
+    response = await fetchFn(form.url, withSignal({ method: 'POST', body }, control));
   } catch (e) {
     throw uploadFailure(e, form, {});
   }
   return settle(form, response.status, await response.text());
+}
+
+/** An AbortController's signal on the request, registered so that abort() stops it. */
+function withSignal(init, control) {
+  if (typeof AbortController !== 'function') return init;
+  const stop = new AbortController();
+  control.inflight.add(stop);
+  if (control.aborted) stop.abort();
+  return { ...init, signal: stop.signal };
+}
+
+async function putWithFetch(fetchFn, url, body, control) {
+  const init = withSignal({ method: 'PUT', body }, control);
+  try {
+    return await fetchFn(url, init);
+  } catch (e) {
+    if (control.aborted) throw new TransportError('aborted', { code: 'aborted' });
+    throw new TransportError(e?.message ?? String(e), { code: 'network' });
+  }
 }

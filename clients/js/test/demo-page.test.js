@@ -122,6 +122,18 @@ test('the demo page says what each upload did', { skip: missing }, async () => {
   assert.equal(await page.textContent('#error-code'), 'EntityTooSmall');
   assert.match(await page.textContent('#size-limit'), /^the form accepts files of 1 byte to 10485760 bytes \(10 MiB\), set by the kit's maxBytes option; this file has 0 bytes$/);
 
+  // parts: 6 MiB in two parts, each signed by the broker and PUT straight to the bucket.
+  const big = Buffer.alloc(6 * 1024 * 1024, 0x62);
+  outcome = await upload(page, 'parts', 'big.bin', big);
+  assert.ok(outcome.ok, outcome.text);
+  said = await steps(page);
+  assert.match(said[0], /^POST \/s3\/multipart to this broker, HTTP 200/);
+  assert.equal(said.filter((s) => /^PUT part \d straight to the bucket with the URL the broker signed for it, HTTP 200\.$/.test(s)).length, 2, said.join('\n'));
+  assert.match(said.at(-1), /^POST \/s3\/multipart\/[^/]+\/complete to this broker, HTTP 200/);
+  assert.equal(await page.textContent('#progress-text'), '6291456 bytes (6 MiB) of 6291456 bytes (6 MiB) (100%)');
+  const stored = await fetch(await page.getAttribute('#read-back', 'href'));
+  assert.ok(Buffer.from(await stored.arrayBuffer()).equals(big), 'the object reads back equal');
+
   // Nothing secret on the page.
   const token = await (await fetch(`${demo.brokerUrl}/getToken`)).json();
   const html = await page.content();

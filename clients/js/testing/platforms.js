@@ -6,7 +6,7 @@
 // and hands the actual work to functions the test supplies: usually a real multipart POST and a
 // real fetch.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** What each platform's documentation names (docs/client-kit.md#platforms gives the sources). */
@@ -82,8 +82,16 @@ export function stubPlatform(platform, { style = 'callback', post = postMultipar
     assert.equal(args.complete, undefined, `${docs.object}: no complete callback is needed`);
     const result = Promise.resolve().then(() => work(rest));
     if (style === 'promise') return result;
-    result.then(success, fail);
-    return { abort() {}, onProgressUpdate() {} }; // a task, as the platforms return
+    let settled = false;
+    const once = (f) => (v) => {
+      if (!settled) {
+        settled = true;
+        f(v);
+      }
+    };
+    result.then(once(success), once(fail));
+    // A task, as the platforms return; abort() fails the call as WeChat (errMsg) and Alipay (error 9) do.
+    return { abort: () => once(fail)({ errMsg: 'request:fail abort', error: 9, errorMessage: 'abort' }), onProgressUpdate() {} };
   };
   const api = {
     uploadFile(args) {
@@ -104,8 +112,8 @@ export function stubPlatform(platform, { style = 'callback', post = postMultipar
   api[docs.request] = (args) => {
     const { success, fail, ...rest } = args;
     calls.request.push(rest);
-    // A POST (getUrls) also carries its body as `data`.
-    const expected = ['dataType', docs.headerParam, 'method', 'url', ...(rest.method === 'POST' ? ['data'] : [])];
+    // A POST (getUrls) carries its body as `data`, and so does a part's PUT.
+    const expected = ['dataType', docs.headerParam, 'method', 'url', ...(rest.method === 'POST' || 'data' in rest ? ['data'] : [])];
     assert.deepEqual(Object.keys(rest).sort(), expected.sort(), `${docs.object}.${docs.request} parameters`);
     assert.equal(rest.dataType, docs.dataType, `${docs.object}.${docs.request} dataType`);
     for (const h of docs.refused ?? []) {
@@ -130,10 +138,45 @@ export function stubPlatform(platform, { style = 'callback', post = postMultipar
   return { api, calls };
 }
 
-/** `get` for stubPlatform over a real fetch. */
+/**
+ * `get` for stubPlatform over a real fetch, with the request's method and `data`. As WeChat's and
+ * Alipay's request APIs do, a request whose header names no content type goes out as
+ * `application/json`; one that names an empty one goes out without it.
+ */
 export function getOver(fetchFn = fetch) {
-  return async (url, headers, method = 'GET', body = undefined) => {
-    const r = await fetchFn(url, { method, headers, body });
+  return async (url, headers, method = 'GET', data = undefined) => {
+    const sent = { ...headers };
+    const typeName = Object.keys(sent).find((k) => k.toLowerCase() === 'content-type');
+    if (typeName === undefined && data !== undefined) sent['content-type'] = 'application/json';
+    else if (typeName !== undefined && sent[typeName] === '') delete sent[typeName];
+    const r = await fetchFn(url, { method, headers: sent, body: data });
     return { status: r.status, data: await r.text(), headers: Object.fromEntries(r.headers) };
   };
+}
+
+/**
+ * Gives a stub platform object WeChat's FileSystemManager calls over the real file system:
+ * `getFileInfo({ filePath })` → `{ size }`, `readFile({ filePath, position, length })` → `{ data:
+ * ArrayBuffer }` (no encoding), both answering through success/fail. `calls.readFile` records them.
+ */
+export function withFiles(api, calls) {
+  calls.readFile = [];
+  const settle = (args, work) => {
+    Promise.resolve().then(work).then(args.success, (e) => args.fail({ errMsg: `readFile:fail ${e.message}` }));
+  };
+  api.getFileSystemManager = () => ({
+    getFileInfo(args) {
+      settle(args, () => ({ size: statSync(args.filePath).size }));
+    },
+    readFile(args) {
+      const { success, fail, ...rest } = args;
+      calls.readFile.push(rest);
+      assert.deepEqual(Object.keys(rest).sort(), ['filePath', 'length', 'position'], 'readFile parameters');
+      settle(args, () => {
+        const bytes = readFileSync(args.filePath).subarray(args.position, args.position + args.length);
+        return { data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) };
+      });
+    },
+  });
+  return api;
 }

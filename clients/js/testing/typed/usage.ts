@@ -4,6 +4,7 @@ import {
   createPostForm, getCredential, clearCredentialCache, extensionOf, newObjectKey, BrokerError,
   uploadWithAlipay, uploadWithWechat, uploadWithDouyin, uploadWithDingTalk, uploadWithBaidu,
   uploadWithQQ, uploadWithUni, uploadWithTaro, uploadWithFetch, requestFetch, parseOssError,
+  uploadInParts, DEFAULT_THRESHOLD,
   objectUrl, UploadError, CallbackFailedError, signPostForm, v1Signature, v4Signature,
   v4SigningKeyHex, ossDate, V4_ALGORITHM, getUrl, getUrls,
 } from '@sts-broker/upload-kit';
@@ -93,6 +94,19 @@ export async function everything(): Promise<void> {
   const parsed: string | undefined = parseOssError('<Error/>').code;
   console.log(url, offset, answered, statuses, where, fetches, signed, strings, parsed);
 
+  // Uploads in parts: the options, abort(), a resume, and the core for another platform.
+  const big = uploadWithWechat(wx, {
+    brokerUrl: '', filePath: 'wxfile://tmp/v.mp4', multipartThreshold: DEFAULT_THRESHOLD, partSize: 5 * 1024 * 1024,
+    concurrency: 3, retries: 2, onProgress: (p) => console.log(p.loaded / p.total, p.key, p.uploadId),
+    onUploadCreated: (u) => console.log(u.key, u.uploadId),
+  });
+  const stopped: Promise<void> = big.abort();
+  const resumed = await uploadWithFetch({ file, brokerUrl: '', resume: { key: 'k', uploadId: 'u' } });
+  const inParts = await uploadInParts({
+    brokerUrl: '', size: 1, readPart: async (s, e) => new ArrayBuffer(e - s),
+    putPart: async (u, body) => ({ status: 200, headers: { get: () => '"e"' }, json: async () => ({}) }),
+  });
+  console.log(stopped, resumed.uploadId, inParts.location);
   const reading: ObjectUrlOptions = { brokerUrl: '', profile: 'avatar', process: 'style/thumb', filename: 'a.jpg', expires: 600 };
   const one: ObjectUrl = await getUrl('uploads/alice/a.jpg', reading);
   const many: ObjectUrls = await getUrls(['uploads/alice/a.jpg'], { process: 'style/thumb', expires: 60 });
