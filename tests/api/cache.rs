@@ -93,18 +93,24 @@ async fn past_the_refresh_point_requests_are_answered_at_once_then_carry_the_new
         started.elapsed()
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    let second = loop {
-        let key = key_of(&app).await;
-        if key != first {
-            break key;
-        }
+    while key_of(&app).await == first {
         assert!(Instant::now() < deadline, "never refreshed");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    for _ in 0..20 {
-        assert_eq!(key_of(&app).await, second);
     }
-    assert_eq!(app.sts.issued_count(), 2, "exactly one background refresh");
+    let refreshed_at = Instant::now();
+    for _ in 0..20 {
+        assert_ne!(key_of(&app).await, first, "the old credential came back");
+    }
+    // One refresh for the trigger above. The new credential is itself past its refresh point a
+    // second after it was issued, so a slow (loaded) machine may see one more refresh per second
+    // of this loop, never more.
+    let extra = app.sts.issued_count() - 2;
+    let allowed = refreshed_at.elapsed().as_secs() as usize;
+    assert!(
+        extra <= allowed,
+        "{extra} refreshes beyond the first in {:?}",
+        refreshed_at.elapsed()
+    );
 }
 
 #[tokio::test]
