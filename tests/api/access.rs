@@ -76,7 +76,7 @@ async fn repeated_authentication_failures_from_one_address_are_limited() {
     let limited = app.get_token().bearer("guess").await;
     assert_eq!(retry_after(&limited), 20);
     expect_error(limited, 429, "rate-limited").await;
-    // A correct key from the same address is still answered (issue 16: callers behind one NAT
+    // A correct key from the same address is still answered (callers behind one NAT
     // must not be locked out by another's failures), and does not lift the limit for guesses.
     assert_eq!(
         app.get_token().bearer(ALICE_KEY).await.status().as_u16(),
