@@ -185,7 +185,11 @@ async fn deliver(
     let message = format!("{path}\n{body}");
     let digest = md5::Md5::digest(message.as_bytes());
     let signature = key.sign(Pkcs1v15Sign::new::<md5::Md5>(), &digest).unwrap();
-    reqwest::Client::new()
+    // One client for every delivery: building one takes milliseconds of the test's thread,
+    // which also runs the broker, so sixteen of them at once would eat into its deadline.
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(reqwest::Client::new)
         .post(format!("{}{path}", app.address))
         .header("authorization", B64.encode(signature))
         .header("x-oss-pub-key-url", B64.encode(key_url))
