@@ -88,6 +88,8 @@ pub(crate) fn provider(
     }
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
+        // Every span that reaches the SDK was sampled already (`trace::decide`, `trace::span`).
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("sts-broker");
