@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 pub use budget::FleetBudget;
 pub use conn::RedisMode;
-use conn::{ConnSettings, RedisConn};
+use conn::{ConnSettings, RedisConn, RedisConns};
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
 pub use store::CredentialStore;
@@ -156,7 +156,7 @@ impl FleetHealth {
 
 /// A replica's handle on the fleet.
 pub struct Fleet {
-    conn: RedisConn,
+    conns: RedisConns,
     config: FleetConfig,
     health: FleetHealth,
     stats: FleetStats,
@@ -217,14 +217,14 @@ impl Fleet {
         config: FleetConfig,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<Arc<Self>, String> {
-        let conn = RedisConn::open(&ConnSettings {
+        let conns = RedisConns::open(&ConnSettings {
             mode: config.mode,
             urls: &config.url,
             ca: config.ca.as_deref(),
             timeout: config.timeout,
         })?;
         Ok(Arc::new(Self {
-            conn,
+            conns,
             config,
             health: FleetHealth::default(),
             stats: FleetStats::default(),
@@ -336,7 +336,8 @@ impl Fleet {
         }
     }
 
+    /// The calling thread's connection: its answers are read on this thread's runtime.
     fn conn(&self) -> RedisConn {
-        self.conn.clone()
+        self.conns.here()
     }
 }
