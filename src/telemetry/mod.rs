@@ -167,15 +167,8 @@ pub fn init(
         direct::install(writer.clone());
     }
     let provider = provider.map(|(provider, _)| provider);
-    if provider.is_some() {
-        let (sampler, warning) = crate::trace::Sampler::from_values(
-            std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
-            std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
-        );
-        if let Some(warning) = warning {
-            eprintln!("sts-broker: warning: {warning}");
-        }
-        crate::trace::set_sampler(sampler);
+    if let (Some(settings), Some(_)) = (tracing, &provider) {
+        crate::trace::set_sampler(settings.sampler);
     }
     crate::trace::set_enabled(provider.is_some());
     let flusher = writer.clone();

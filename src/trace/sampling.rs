@@ -23,6 +23,9 @@ pub struct Sampler {
     pub parent_based: bool,
 }
 
+// The ratio is a finite number from 0 to 1 (never NaN), so equality is total.
+impl Eq for Sampler {}
+
 impl Default for Sampler {
     /// `parentbased_always_on`, the specification's default.
     fn default() -> Self {
