@@ -61,9 +61,9 @@ impl Opener {
                 ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                     .expect("the settings were checked when the first connection was opened"),
             ),
-            Self::Cluster(client, config) => RedisConn::Cluster(
-                client.get_pending_async_connection_with_config(config.clone()),
-            ),
+            Self::Cluster(client, config) => {
+                RedisConn::Cluster(client.get_pending_async_connection_with_config(config.clone()))
+            }
         }
     }
 }
@@ -138,7 +138,10 @@ impl RedisConns {
                     .set_max_delay(Duration::from_secs(2));
                 let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                     .map_err(|_| NOT_A_URL.to_owned())?;
-                Ok(Self::first(Opener::Single(client, config), RedisConn::Single(conn)))
+                Ok(Self::first(
+                    Opener::Single(client, config),
+                    RedisConn::Single(conn),
+                ))
             }
             RedisMode::Cluster => {
                 let mut builder = ClusterClientBuilder::new(seed_nodes(settings.urls))
@@ -159,7 +162,10 @@ impl RedisConns {
                     .set_connection_timeout(settings.timeout)
                     .set_response_timeout(settings.timeout);
                 let conn = client.get_pending_async_connection_with_config(config.clone());
-                Ok(Self::first(Opener::Cluster(client, config), RedisConn::Cluster(conn)))
+                Ok(Self::first(
+                    Opener::Cluster(client, config),
+                    RedisConn::Cluster(conn),
+                ))
             }
         }
     }

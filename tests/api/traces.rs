@@ -195,7 +195,10 @@ async fn a_callers_unsampled_trace_is_not_exported_under_parentbased_always_on()
     let sampled_trace = "0af7651916cd43dd8448eb211c80319c";
     let response = broker
         .get_token()
-        .header("traceparent", format!("00-{sampled_trace}-b7ad6b7169203331-01"))
+        .header(
+            "traceparent",
+            format!("00-{sampled_trace}-b7ad6b7169203331-01"),
+        )
         .await;
     assert_eq!(response.status(), 200);
     broker.signal("TERM");
