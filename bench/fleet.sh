@@ -26,7 +26,7 @@ PORTS=(18083 18084 18085)
 
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 command -v redis-server >/dev/null || apt-get install -y redis-server >/dev/null
-cargo build --release --locked --example bench-broker --example bench-capacity --example bench-baseline >/dev/null 2>&1
+[ -n "${BENCH_SKIP_BUILD:-}" ] || cargo build --release --locked --example bench-broker --example bench-capacity --example bench-baseline >/dev/null 2>&1
 BIN=target/release/examples
 
 pids=()
@@ -45,8 +45,8 @@ COMMON=(BROKER_STS_ENDPOINT="http://$STS_ADDR" BROKER_AUTH=header BROKER_TRUSTED
   BROKER_TRUSTED_PROXIES=127.0.0.1/32 BROKER_STS_MAX_QPS=1000)
 FLEET=(BROKER_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" BROKER_CACHE_ENCRYPTION_KEY=$KEY)
 
-LOGS=$(mktemp -d)
-trap 'cleanup; rm -rf "$LOGS"' EXIT
+LOGS=${FLEET_LOGS:-$(mktemp -d)}
+trap 'cleanup; [ -n "${FLEET_LOGS:-}" ] || rm -rf "$LOGS"' EXIT
 replicas=()
 start_replicas() {
   replicas=()
@@ -86,6 +86,7 @@ miss_round() {
   redis-cli -p "$REDIS_PORT" flushall >/dev/null
   start_replicas "${FLEET[@]}"
   client=$(FLEET_MISS_IDS="$LOGS/miss-ids" "$BIN/bench-capacity" fleet "$CALLERS" "${replicas[@]}")
+  sleep 0.3 # the log buffer reaches the file every 100 ms; bench-broker does not flush on kill
   stop_replicas
   echo "$client|$(server_side)"
 }

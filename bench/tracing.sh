@@ -3,7 +3,8 @@
 # (always_off), and on with every request carrying a caller's unsampled traceparent (the default
 # parentbased_always_on): four brokers (as bench/run.sh configures them), the traced ones
 # exporting to an OTLP/HTTP sink on loopback that accepts every export. Rounds alternate between
-# the four; the ratios are each traced round against the untraced round just before it.
+# the four, in an order that rotates each round; the ratios are each traced run against the
+# untraced run of the same round.
 # Loopback only; stops everything it starts.
 #
 # usage: bench/tracing.sh [seconds per round] [rounds]
@@ -74,12 +75,18 @@ for a in "$OFF" "$SAMPLED" "$UNSAMPLED" "$CALLER_UNSAMPLED"; do wrk -t1 -c8 -d2s
 echo "$CONNECTIONS connections, $THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-6s %-16s %10s %9s %7s\n" round tracing "req/s" "p99 ms" non2xx
 results=()
+names=(off sampled unsampled caller-unsampled)
+addrs=("$OFF" "$SAMPLED" "$UNSAMPLED" "$CALLER_UNSAMPLED")
 for r in $(seq "$ROUNDS"); do
-  o=$(round "$OFF");       printf "%-6s %-16s %10s %9s %7s\n" "$r" off $o
-  s=$(round "$SAMPLED");   printf "%-6s %-16s %10s %9s %7s\n" "$r" sampled $s
-  u=$(round "$UNSAMPLED"); printf "%-6s %-16s %10s %9s %7s\n" "$r" unsampled $u
-  c=$(round "$CALLER_UNSAMPLED"); printf "%-6s %-16s %10s %9s %7s\n" "$r" caller-unsampled $c
-  results+=("$o|$s|$u|$c")
+  # The order rotates each round, so no configuration always runs first or last.
+  declare -A got=()
+  for i in 0 1 2 3; do
+    k=$(( (i + r - 1) % 4 ))
+    got[$k]=$(round "${addrs[$k]}")
+    printf "%-6s %-16s %10s %9s %7s\n" "$r" "${names[$k]}" ${got[$k]}
+  done
+  results+=("${got[0]}|${got[1]}|${got[2]}|${got[3]}")
+  unset got
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
