@@ -97,29 +97,21 @@ pub async fn request_context(
         }
     }
     {
+        let facts = RequestFacts {
+            ids: &ids,
+            method: method.as_str(),
+            route: &route,
+            status,
+            latency_us,
+            client_ip,
+        };
         let extensions = res.response().extensions();
         let audit = extensions.get::<AuditEntry>();
         let state = res.request().app_data::<web::Data<AppState>>();
-        if let (Some(audit), Some(_)) = (audit, state) {
+        match (audit, state) {
             // A credential handed out or a callback: the audit line is this request's line.
-            audit.log(&RequestFacts {
-                ids: &ids,
-                method: method.as_str(),
-                route: &route,
-                status,
-                latency_us,
-                client_ip,
-            });
-        } else {
-            let facts = RequestFacts {
-                ids: &ids,
-                method: method.as_str(),
-                route: &route,
-                status,
-                latency_us,
-                client_ip,
-            };
-            log_request(&res, &facts);
+            (Some(audit), Some(_)) => audit.log(&facts),
+            _ => log_request(&res, &facts),
         }
     }
     res.headers_mut().insert(
