@@ -313,12 +313,15 @@ impl Fleet {
             return;
         }
         *last = Some(Instant::now());
+        // Which Redis (without user or password), for an operator with several.
+        let redis = redacted_url(&self.config.url);
         if error.is_refused_login() {
             tracing::error!(
+                %redis,
                 "Redis refused the user or password in BROKER_REDIS_URL; this replica works alone until it is fixed"
             );
         } else {
-            tracing::warn!(error = %error, "Redis unavailable; this replica works alone for now");
+            tracing::warn!(%redis, error = %error, "Redis unavailable; this replica works alone for now");
         }
     }
 
