@@ -7,7 +7,8 @@
 //!
 //! What Redis holds (all under `BROKER_REDIS_KEY_PREFIX`): `cred:<digest>` sealed credentials
 //! (AES-256-GCM, the key name as associated data), `lock:<digest>` a load lock with a random
-//! token, `{sts-budget:<deployment>}:all` / `…:first` the budget's GCRA state, and
+//! token, `fail:<digest>` the sealed token of a load that failed (for the replicas that waited
+//! for it), `{sts-budget:<deployment>}:all` / `…:first` the budget's GCRA state, and
 //! `replicas:<deployment>`, the replicas seen lately. `<deployment>` is derived from the role
 //! ARN, so two deployments on one Redis and one prefix (staging and production, say) never
 //! share a budget by accident. Digests are SHA-256 of the scope key: never a caller id, a key id
@@ -16,6 +17,7 @@
 mod budget;
 mod claims;
 mod conn;
+mod lock;
 mod seal;
 mod share;
 mod store;
@@ -29,6 +31,7 @@ use tokio::time::Instant;
 pub use budget::FleetBudget;
 pub use conn::RedisMode;
 use conn::{ConnSettings, RedisConn};
+pub use lock::PeerLoadFailed;
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
 pub use store::CredentialStore;

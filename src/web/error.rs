@@ -396,7 +396,9 @@ impl ApiError {
                 retry_after_seconds,
                 ..
             }) => Some(*retry_after_seconds),
-            Self::Load(e) if matches!(**e, LoadError::Identity(_)) => Some(5),
+            Self::Load(e) if matches!(**e, LoadError::Identity(_) | LoadError::PeerFailed) => {
+                Some(5)
+            }
             Self::Download(crate::download::DownloadError::CredentialExpired) => Some(1),
             Self::Busy => Some(1),
             Self::Oss(_) if self.parts().0 == StatusCode::SERVICE_UNAVAILABLE => Some(5),
@@ -585,6 +587,11 @@ fn load_parts(e: &LoadError) -> (StatusCode, &'static str, &'static str) {
             StatusCode::SERVICE_UNAVAILABLE,
             codes::UPSTREAM_UNAVAILABLE,
             "The broker's own credentials are unavailable; try again later.",
+        ),
+        LoadError::PeerFailed => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::UPSTREAM_UNAVAILABLE,
+            "Loading the credential failed; try again later.",
         ),
         LoadError::Sts(e) if e.retryable() => (
             StatusCode::SERVICE_UNAVAILABLE,
