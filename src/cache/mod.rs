@@ -344,7 +344,8 @@ where
             kind: LoadKind::Reload,
             current_expiration: current.map(|v| v.expiration()),
         };
-        self.load_shared(key, slot, context).await
+        let seen = slot.generation.load(Ordering::Acquire);
+        self.load_shared(key, slot, context, seen).await
     }
 
     /// Nothing cached: one load shared by every concurrent caller of `key`; the value takes a
@@ -370,7 +371,9 @@ where
             kind: LoadKind::First,
             current_expiration: None,
         };
-        let result = self.load_shared(key, &slot, context).await;
+        // Any load finished on a slot still pending was this flight's: a request that joined as
+        // it failed shares its failure.
+        let result = self.load_shared(key, &slot, context, 0).await;
         let mut pending = crate::sync::lock(&self.pending);
         if pending
             .get(key)
@@ -413,14 +416,15 @@ where
         Registered::Pending(entry.slot.clone())
     }
 
-    /// Waits for the slot's single flight; loads unless a load finished meanwhile.
+    /// Waits for the slot's single flight; loads unless a load finished since the slot's
+    /// generation was `seen`.
     async fn load_shared(
         &self,
         key: &K,
         slot: &Slot<V, E>,
         context: LoadContext,
+        seen: u64,
     ) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let seen = slot.generation.load(Ordering::Acquire);
         let _flight = slot.load_lock.lock().await;
         if let Some(value) = self.servable(slot) {
             return Ok((value, Outcome::Miss));
