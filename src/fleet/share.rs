@@ -182,9 +182,19 @@ impl Fleet {
         let Some(expiration) = DateTime::from_timestamp(stored.expiration, 0) else {
             return Ok(None);
         };
+        // Authentic, but older than what this replica had: put back by something else.
+        if self
+            .newest
+            .get(key)
+            .is_some_and(|newest| stored.expiration < newest)
+        {
+            self.stale_value();
+            return Ok(None);
+        }
         if expiration <= wanted.expires_after {
             return Ok(None);
         }
+        self.saw(key, stored.expiration);
         Ok(Some(SharedCredential {
             credentials: TemporaryCredentials {
                 access_key_id: stored.id,
@@ -194,6 +204,17 @@ impl Fleet {
             },
             sts_request_id: stored.sts_request_id,
         }))
+    }
+
+    /// Remembers that the scope at `key` had a credential expiring at `expiration` (seconds).
+    fn saw(&self, key: &str, expiration: i64) {
+        if self
+            .newest
+            .get(key)
+            .is_none_or(|newest| newest < expiration)
+        {
+            self.newest.insert(key.to_owned(), expiration);
+        }
     }
 
     /// Stores `credential` sealed, expiring in Redis when it falls under the floor.
@@ -216,6 +237,7 @@ impl Fleet {
             sts_request_id: credential.sts_request_id.clone(),
         })
         .expect("plain strings serialise");
+        self.saw(key, c.expiration.timestamp());
         let sealed = self.config.keys.seal(key.as_bytes(), &plain);
         let mut conn = self.conn();
         self.run(conn.pset_ex::<_, _, ()>(key, sealed, ttl as u64))

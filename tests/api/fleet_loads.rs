@@ -12,8 +12,9 @@ use sts_broker::fleet::{
     Fleet, FleetConfig, PeerLoadFailed, RedisMode, SealKey, SealKeys, SharedCredential, Wanted,
 };
 
-use crate::fleet::{fleet, sample, SEAL_KEY};
-use crate::harness::{RedisServer, TestApp};
+use crate::fleet::{fleet, fleet_vars, key_id, sample, SEAL_KEY};
+use crate::harness::{RedisServer, Sts, TestApp};
+use redis::AsyncCommands as _;
 
 fn lock_keys(redis: &RedisServer) -> Vec<String> {
     redis
@@ -126,4 +127,65 @@ async fn a_failed_fleet_load_fails_its_waiters_instead_of_repeating() {
     assert_eq!(loads, 1.0, "one load for the fleet");
     // One load: its first attempt and the client's retries, never another load's.
     assert!(sts.request_count() <= 4, "{}", sts.request_count());
+}
+
+/// Drops `app`'s cached credentials for every caller but `other` (a cache of one entry: asking
+/// for `other`, then reading the metrics, which counts the entries, evicts the rest).
+async fn evict_all_but(app: &TestApp, other: &str) {
+    let response = app.get_token().header("X-User", other).await;
+    assert_eq!(response.status(), 200);
+    app.metrics().await.text().await.unwrap();
+}
+
+/// Something writing to Redis saved the sealed credential it saw first and puts it back after
+/// a newer one was stored: a replica that had the newer one refuses the older value (counted,
+/// logged), whatever the seal says, and loads afresh instead.
+#[tokio::test]
+async fn an_older_sealed_value_put_back_is_not_adopted() {
+    let redis = RedisServer::start();
+    let clock = sts_broker::clock::ManualClock::new(Utc::now());
+    let sts = Sts::start(broker_emulators::sts::StsEmulatorConfig {
+        clock: Arc::new(clock.clone()),
+        ..broker_emulators::sts::StsEmulatorConfig::demo()
+    })
+    .await;
+    let url = redis.url();
+    let app = TestApp::builder()
+        .sts(&sts)
+        .clock(clock.clone())
+        .vars(move |vars| {
+            fleet_vars(vars, &url);
+            vars.insert("BROKER_CACHE_MAX_ENTRIES".into(), "1".into());
+        })
+        .spawn()
+        .await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let first = key_id(&app, "alice").await;
+    let cred = redis
+        .dump()
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.starts_with("sts-broker:cred:"))
+        .expect("alice's stored credential");
+    let saved: Vec<u8> = conn.get(&cred).await.unwrap();
+    // A minute on, alice's credential is loaded again (nothing in Redis, nothing cached).
+    clock.advance(chrono::Duration::seconds(60));
+    let _: () = conn.del(&cred).await.unwrap();
+    evict_all_but(&app, "bob").await;
+    let newer = key_id(&app, "alice").await;
+    assert_ne!(newer, first);
+    // The older value put back, while the replica no longer caches alice's.
+    let _: () = conn.pset_ex(&cred, saved, 600_000).await.unwrap();
+    evict_all_but(&app, "carol").await;
+    let adopted = key_id(&app, "alice").await;
+    assert_ne!(adopted, first, "the older credential was adopted");
+    assert_ne!(adopted, newer, "alice's was not read from Redis again");
+    let metrics = app.metrics().await.text().await.unwrap();
+    assert!(sample(&metrics, "sts_broker_fleet_stale_values_total") >= 1.0);
+    let warned = crate::harness::captured_log()
+        .lines()
+        .filter(|l| l.contains("an older credential than one this replica already had"))
+        .count();
+    assert!(warned >= 1);
 }
