@@ -166,8 +166,14 @@ pub async fn get_object_urls(
     let expires = match &asked.expires {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.clone()),
-        // A number as JSON wrote it (`600`, `-1`, `1.5`): the expiry rule judges the text.
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::Number(n)) => Some(match (n.as_u64(), n.as_f64()) {
+            (Some(whole), _) => whole.to_string(),
+            // A whole number written with a point or too large for u64 (JSON has no limit;
+            // the conversion saturates, and anything that large is more than the cap).
+            (None, Some(f)) if f >= 1.0 && f.fract() == 0.0 => (f as u64).to_string(),
+            // `-1`, `1.5`: the expiry rule judges the text.
+            _ => n.to_string(),
+        }),
         Some(_) => Some(String::new()),
     };
     let asks: Vec<UrlRequest<'_>> = asked
