@@ -20,10 +20,17 @@
 //! minted, so a flood of fresh keys, however often each is asked for, only churns `probation`,
 //! and credentials callers actually reuse stay. Keys nobody asked for within `idle_ttl` are
 //! dropped, never refreshed.
+//!
+//! A warm request needs no lookup at all when whoever names the key keeps a [`Memo`] beside it
+//! (the issuer keeps one in each scope): the slot it was last served from. The memo is trusted
+//! for [`TOUCH_EVERY_SECONDS`] after a lookup in the segments, and only for a value that can be
+//! served as it is; then the next request looks the key up again, which keeps the segments'
+//! recency (LRU order, idle expiry) and the promotion rule as they were, to within those
+//! seconds. Loads, reloads, refusals and admission always take the looked-up path.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -118,6 +125,10 @@ pub struct CacheStats {
 struct Slot<V, E> {
     /// When the key was first asked for, by the cache's clock.
     first_seen: DateTime<Utc>,
+    /// When the key was last looked up in a segment (Unix seconds, the cache's clock).
+    touched: AtomicI64,
+    /// Whether the slot has moved to the protected segment.
+    protected: AtomicBool,
     current: ArcSwapOption<V>,
     /// Serialises loads of this key: the single flight.
     load_lock: tokio::sync::Mutex<()>,
@@ -133,6 +144,8 @@ impl<V, E> Slot<V, E> {
     fn new(first_seen: DateTime<Utc>) -> Self {
         Self {
             first_seen,
+            touched: AtomicI64::new(i64::MIN),
+            protected: AtomicBool::new(false),
             current: ArcSwapOption::empty(),
             load_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -161,6 +174,31 @@ impl<V, E> Slot<V, E> {
 }
 
 type Segment<K, V, E> = moka::sync::Cache<K, Arc<Slot<V, E>>>;
+
+/// How long a [`Memo`] serves without a lookup in the segments.
+pub const TOUCH_EVERY_SECONDS: i64 = 10;
+
+/// The slot a key was last served from, kept beside the key by whoever names it, so that a warm
+/// [`CredentialCache::get_memo`] looks nothing up. Holds no secret of its own; its `Debug`
+/// shows only whether it holds a slot.
+pub struct Memo<V, E> {
+    slot: ArcSwapOption<Slot<V, E>>,
+}
+
+impl<V, E> Default for Memo<V, E> {
+    fn default() -> Self {
+        Self {
+            slot: ArcSwapOption::empty(),
+        }
+    }
+}
+
+impl<V, E> std::fmt::Debug for Memo<V, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.slot.load().is_some();
+        f.debug_struct("Memo").field("held", &held).finish()
+    }
+}
 
 pub struct CredentialCache<K, V, E> {
     /// Keys asked for again after their first load.
@@ -265,39 +303,100 @@ where
             || crate::sync::lock(&self.pending).contains_key(key)
     }
 
+    /// As [`Self::knows`], true at once when `memo` may be served without a lookup.
+    pub fn knows_memo(&self, key: &K, memo: &Memo<V, E>) -> bool {
+        let fresh = self.fresh(memo, self.clock.now());
+        fresh.is_some_and(|slot| self.servable(&slot).is_some()) || self.knows(key)
+    }
+
     /// The value for `key`, by the rules in the module docs.
     pub async fn get(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
+        self.get_slot(key).await.0
+    }
+
+    /// As [`Self::get`], served from `memo` (kept with `key`, and only ever for `key`) without
+    /// a lookup while it is fresh and its value servable as it is; otherwise looked up, and the
+    /// memo updated.
+    pub async fn get_memo(&self, key: &K, memo: &Memo<V, E>) -> Result<(Arc<V>, Outcome), Arc<E>> {
+        let now = self.clock.now();
+        if let Some(slot) = self.fresh(memo, now) {
+            if let Some(served) = self.serve_warm(key, &slot, now) {
+                return Ok(served);
+            }
+        }
+        let (result, slot) = self.get_slot(key).await;
+        memo.slot.store(slot);
+        result
+    }
+
+    /// The memo's slot, when it was looked up less than [`TOUCH_EVERY_SECONDS`] ago and is not
+    /// due for promotion (which takes a lookup).
+    fn fresh(&self, memo: &Memo<V, E>, now: DateTime<Utc>) -> Option<Arc<Slot<V, E>>> {
+        let guard = memo.slot.load();
+        let slot = guard.as_ref()?;
+        let since = now
+            .timestamp()
+            .saturating_sub(slot.touched.load(Ordering::Relaxed));
+        if !(0..TOUCH_EVERY_SECONDS).contains(&since) {
+            return None;
+        }
+        let promotable = !slot.protected.load(Ordering::Relaxed)
+            && now - slot.first_seen >= self.policy.promote_after;
+        (!promotable).then(|| slot.clone())
+    }
+
+    /// [`Self::get`], and the slot served from when the key has one in a segment.
+    async fn get_slot(
+        &self,
+        key: &K,
+    ) -> (Result<(Arc<V>, Outcome), Arc<E>>, Option<Arc<Slot<V, E>>>) {
+        let now = self.clock.now();
         if let Some(slot) = self.protected.get(key) {
-            return self.serve(key, &slot).await;
+            slot.touched.store(now.timestamp(), Ordering::Relaxed);
+            return (self.serve(key, &slot).await, Some(slot));
         }
         if let Some(slot) = self.probation.get(key) {
+            slot.touched.store(now.timestamp(), Ordering::Relaxed);
             // Asked for again long enough after its first load: a credential in use. It moves
             // to the protected segment.
-            let aged = self.clock.now() - slot.first_seen >= self.policy.promote_after;
+            let aged = now - slot.first_seen >= self.policy.promote_after;
             if aged && self.servable(&slot).is_some() {
+                slot.protected.store(true, Ordering::Relaxed);
                 self.protected.insert(key.clone(), slot.clone());
                 self.probation.invalidate(key);
             }
-            return self.serve(key, &slot).await;
+            return (self.serve(key, &slot).await, Some(slot));
         }
-        self.first_load(key).await
+        (self.first_load(key).await, None)
+    }
+
+    /// A value that can be served as it is: a hit, or a hit that starts a background refresh.
+    fn serve_warm(
+        &self,
+        key: &K,
+        slot: &Arc<Slot<V, E>>,
+        now: DateTime<Utc>,
+    ) -> Option<(Arc<V>, Outcome)> {
+        let value = slot.current.load_full()?;
+        let left = value.expiration() - now;
+        if left > self.policy.refresh_ahead {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Some((value, Outcome::Hit));
+        }
+        if left > self.policy.min_ttl {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            self.maybe_refresh(key, slot);
+            return Some((value, Outcome::HitRefreshing));
+        }
+        None
     }
 
     /// A key with a slot: served, refreshed in the background, or reloaded in place.
     async fn serve(&self, key: &K, slot: &Arc<Slot<V, E>>) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let current = slot.current.load_full();
-        if let Some(value) = &current {
-            let left = value.expiration() - self.clock.now();
-            if left > self.policy.refresh_ahead {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok((value.clone(), Outcome::Hit));
-            }
-            if left > self.policy.min_ttl {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                self.maybe_refresh(key, slot);
-                return Ok((value.clone(), Outcome::HitRefreshing));
-            }
+        if let Some(served) = self.serve_warm(key, slot, self.clock.now()) {
+            return Ok(served);
         }
+        let current = slot.current.load_full();
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         if let Some(error) = slot.negative() {
             return Err(error);
