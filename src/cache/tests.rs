@@ -400,7 +400,10 @@ async fn the_memo_of_an_evicted_key_is_dropped_at_the_next_lookup() {
         h.cache.get(&format!("one-shot-{i}")).await.unwrap();
     }
     h.cache.entry_count();
-    assert!(!h.cache.knows(&key), "a flood of one-shot keys churned probation");
+    assert!(
+        !h.cache.knows(&key),
+        "a flood of one-shot keys churned probation"
+    );
     // Past the memo's seconds the key is unknown again (first-time-caller limits apply) and
     // costs a load, like any key the cache does not hold.
     h.age(TOUCH_EVERY_SECONDS);

@@ -20,13 +20,11 @@ use std::net::IpAddr;
 pub use crate::admission::{Admission, NewCallerLimits, NewCallersLimited};
 
 use crate::backoff::Retryable;
-use crate::cache::{
-    CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Memo, Outcome,
-};
+use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Memo, Outcome};
 use crate::credentials::{RoleArn, TemporaryCredentials};
 use crate::encoding::percent_encode;
-use crate::oss::presign::PreparedKey;
 use crate::identity::IdentityError;
+use crate::oss::presign::PreparedKey;
 use crate::policy::{
     role_session_name, upload_and_read_session_policy, upload_session_policy, BucketName, CallerId,
     PolicyTooLarge, UploadPrefix,
@@ -505,7 +503,10 @@ mod tests {
             rendered: OnceLock::new(),
             encoded_token: OnceLock::new(),
         };
-        assert_eq!(grant.prepared_key().encoded_token, Some("CAISgrant-token-value"));
+        assert_eq!(
+            grant.prepared_key().encoded_token,
+            Some("CAISgrant-token-value")
+        );
         let _ = grant.rendered.set(
             r#"{"AccessKeySecret":"grant-secret-value","SecurityToken":"CAISgrant-token-value""#
                 .into(),

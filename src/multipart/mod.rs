@@ -11,13 +11,13 @@ pub mod wire;
 
 use chrono::{DateTime, Utc};
 
+use crate::encoding::percent_encode;
 use crate::encoding::percent_encode_path;
 use crate::key_template::ObjectKeyRule;
 use crate::object_key::{is_under, validate_key, KeyError};
 use crate::oss::multipart::{
     CompleteRequest, Completion, MultipartClient, MultipartError, OssRefusal, PartsToJoin,
 };
-use crate::encoding::percent_encode;
 use crate::oss::presign::{presign_prepared, PreparedKey, PresignKey, PresignRequest, Validity};
 use crate::policy::{object_session_policy, BucketName, PolicyTooLarge};
 use wire::{check_part_number, Completed, Created, PartsError, SignedPart, UploadedPart};

@@ -369,7 +369,8 @@ async fn a_token_held_encoded_signs_the_url_a_token_encoded_per_url_signs() {
     let held = c.sign_part("uploads/alice/v.mp4", "ID", 2, at).unwrap();
     assert_eq!(held.url, per_url.url);
     assert!(
-        held.url.contains("&x-oss-security-token=CAIS%2Btok%2Fen%3D%3D&"),
+        held.url
+            .contains("&x-oss-security-token=CAIS%2Btok%2Fen%3D%3D&"),
         "{}",
         held.url
     );

@@ -199,7 +199,11 @@ mod tests {
             for i in 0..(KEYS_PER_THREAD + 2) {
                 let secret = format!("secret-{i}");
                 let key = v4_signing_key_reused(&secret, "20250411", "cn-hangzhou");
-                assert_eq!(key, v4_signing_key(&secret, "20250411", "cn-hangzhou"), "{round}");
+                assert_eq!(
+                    key,
+                    v4_signing_key(&secret, "20250411", "cn-hangzhou"),
+                    "{round}"
+                );
             }
         }
         let key = v4_signing_key_reused("testsecret", "20240101", "cn-hangzhou");

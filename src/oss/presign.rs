@@ -391,7 +391,16 @@ impl CanonicalParts<'_> {
         }
         let mut mac =
             Hmac::<Sha256>::new_from_slice(signing_key).expect("HMAC accepts keys of any length");
-        for part in [V4_ALGORITHM, "\n", date_time, "\n", &date_time[..8], "/", region, "/"] {
+        for part in [
+            V4_ALGORITHM,
+            "\n",
+            date_time,
+            "\n",
+            &date_time[..8],
+            "/",
+            region,
+            "/",
+        ] {
             mac.update(part.as_bytes());
         }
         for part in [V4_PRODUCT, "/", V4_REQUEST, "\n"] {
@@ -404,7 +413,9 @@ impl CanonicalParts<'_> {
 
 /// The bucket as the canonical URI carries it (bucket names need no encoding; kept general).
 fn encoded_path_part(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         Cow::Borrowed(s)
     } else {
         Cow::Owned(percent_encode_path(s))

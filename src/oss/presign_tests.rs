@@ -302,12 +302,24 @@ fn debug_hides_the_secret_and_token() {
 #[test]
 fn the_prepared_composition_signs_what_the_stages_sign() {
     // Odd keys, tokens, parameters and headers: both compositions give one URL, byte for byte.
-    let keys = ["k", "uploads/alice/a b+c.jpg", "dir/\u{7167}\u{7247}/~x*y(1).png", "a//b/"];
+    let keys = [
+        "k",
+        "uploads/alice/a b+c.jpg",
+        "dir/\u{7167}\u{7247}/~x*y(1).png",
+        "a//b/",
+    ];
     let tokens = [None, Some("CAIS+abc/def=="), Some("t o&k=en%")];
     let queries = [
         pairs(&[]),
-        pairs(&[("partNumber", "7"), ("uploadId", "0004B9894A22E5B1888A1E29F823ABCD")]),
-        pairs(&[("x-oss-process", "image/resize,w_200"), ("bare", ""), ("Z", "a b")]),
+        pairs(&[
+            ("partNumber", "7"),
+            ("uploadId", "0004B9894A22E5B1888A1E29F823ABCD"),
+        ]),
+        pairs(&[
+            ("x-oss-process", "image/resize,w_200"),
+            ("bare", ""),
+            ("Z", "a b"),
+        ]),
         vector_query(),
     ];
     let headers = [pairs(&[]), vector_headers()];

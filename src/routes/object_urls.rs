@@ -211,7 +211,12 @@ mod tests {
 
     #[test]
     fn one_url_body_is_the_contract_json() {
-        let body = one_url_body("https://h/k?a=b%2F", "uploads/a \"b\".jpg", 1_700_000_000, "p");
+        let body = one_url_body(
+            "https://h/k?a=b%2F",
+            "uploads/a \"b\".jpg",
+            1_700_000_000,
+            "p",
+        );
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&body).unwrap(),
             serde_json::json!({
