@@ -10,7 +10,9 @@
 //! - `bench-capacity fleet <callers> <url> <url> …`: each caller asks `/getToken` of one
 //!   replica (its first load), then of each other replica (a local miss there); prints the
 //!   AssumeRole calls of all replicas per 1,000 callers and the latency of the first load
-//!   against that of the other replicas' local misses.
+//!   against that of the other replicas' local misses. With `FLEET_MISS_IDS=<file>`, also
+//!   writes the `X-Request-Id` of every such miss there, one a line, so the replicas' audit
+//!   lines (`latency_ms`) give the server-side latency of exactly those requests.
 
 use std::time::{Duration, Instant};
 
@@ -130,24 +132,35 @@ fn percentile_ms(latencies: &mut [Duration], percent: usize) -> f64 {
 async fn fleet(callers: usize, replicas: &[String]) {
     let http = reqwest::Client::new();
     let (mut first, mut others) = (Vec::new(), Vec::new());
+    let mut miss_ids = String::new();
     for n in 0..callers {
         for i in 0..replicas.len() {
             let replica = &replicas[(n + i) % replicas.len()];
             let started = Instant::now();
-            let status = http
+            let (status, id) = http
                 .get(format!("{replica}/getToken"))
                 .header("X-User", format!("fleet-{n}"))
                 .send()
                 .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
+                .map(|r| {
+                    let id = r.headers().get("x-request-id").cloned();
+                    (r.status().as_u16(), id)
+                })
+                .unwrap_or((0, None));
             assert_eq!(status, 200, "fleet-{n} on {replica}");
             if i == 0 {
                 first.push(started.elapsed())
             } else {
-                others.push(started.elapsed())
+                others.push(started.elapsed());
+                if let Some(id) = id.as_ref().and_then(|v| v.to_str().ok()) {
+                    miss_ids.push_str(id);
+                    miss_ids.push('\n');
+                }
             }
         }
+    }
+    if let Some(path) = std::env::var_os("FLEET_MISS_IDS") {
+        std::fs::write(path, miss_ids).expect("FLEET_MISS_IDS is writable");
     }
     let mut calls = 0.0;
     for replica in replicas {

@@ -22,11 +22,7 @@
 //! dropped, never refreshed.
 //!
 //! A warm request needs no lookup at all when whoever names the key keeps a [`Memo`] beside it
-//! (the issuer keeps one in each scope): the slot it was last served from. The memo is trusted
-//! for [`TOUCH_EVERY_SECONDS`] after a lookup in the segments, and only for a value that can be
-//! served as it is; then the next request looks the key up again, which keeps the segments'
-//! recency (LRU order, idle expiry) and the promotion rule as they were, to within those
-//! seconds. Loads, reloads, refusals and admission always take the looked-up path.
+//! (the issuer keeps one in each scope): see `memo.rs`.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -175,28 +171,41 @@ impl<V, E> Slot<V, E> {
 
 type Segment<K, V, E> = moka::sync::Cache<K, Arc<Slot<V, E>>>;
 
-/// How long a [`Memo`] serves without a lookup in the segments.
-pub const TOUCH_EVERY_SECONDS: i64 = 10;
-
-/// The slot a key was last served from, kept beside the key by whoever names it, so that a warm
-/// [`CredentialCache::get_memo`] looks nothing up. Holds no secret of its own; its `Debug`
-/// shows only whether it holds a slot.
-pub struct Memo<V, E> {
-    slot: ArcSwapOption<Slot<V, E>>,
+/// A first load in flight and how many requests wait for it.
+struct Pending<V, E> {
+    slot: Arc<Slot<V, E>>,
+    interested: usize,
 }
 
-impl<V, E> Default for Memo<V, E> {
-    fn default() -> Self {
-        Self {
-            slot: ArcSwapOption::empty(),
+/// What a first request found under the `pending` lock.
+enum Registered<V, E> {
+    /// A value appeared since the segments were looked at.
+    Cached(Arc<Slot<V, E>>),
+    Refused(Arc<E>),
+    /// The load in flight this request now waits for.
+    Pending(Arc<Slot<V, E>>),
+}
+
+/// One request's interest in a first load. Dropped with the request (answered, or given up
+/// when the caller went away): when no request waits any more, a load that did not finish
+/// leaves no `pending` entry behind.
+struct Interest<'a, K: Hash + Eq, V, E> {
+    pending: &'a Mutex<HashMap<K, Pending<V, E>>>,
+    key: &'a K,
+    slot: &'a Arc<Slot<V, E>>,
+}
+
+impl<K: Hash + Eq, V, E> Drop for Interest<'_, K, V, E> {
+    fn drop(&mut self) {
+        let mut pending = crate::sync::lock(self.pending);
+        if let Some(entry) = pending.get_mut(self.key) {
+            if Arc::ptr_eq(&entry.slot, self.slot) {
+                entry.interested -= 1;
+                if entry.interested == 0 {
+                    pending.remove(self.key);
+                }
+            }
         }
-    }
-}
-
-impl<V, E> std::fmt::Debug for Memo<V, E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let held = self.slot.load().is_some();
-        f.debug_struct("Memo").field("held", &held).finish()
     }
 }
 
@@ -206,7 +215,7 @@ pub struct CredentialCache<K, V, E> {
     /// Keys loaded once and not asked for since.
     probation: Segment<K, V, E>,
     /// First loads in flight: no value yet, so no slot in either segment.
-    pending: Mutex<HashMap<K, Arc<Slot<V, E>>>>,
+    pending: Mutex<HashMap<K, Pending<V, E>>>,
     /// First loads that failed for good, remembered for `negative_ttl`.
     refused: moka::sync::Cache<K, (Arc<E>, Instant)>,
     loader: Loader<K, V, E>,
@@ -303,46 +312,9 @@ where
             || crate::sync::lock(&self.pending).contains_key(key)
     }
 
-    /// As [`Self::knows`], true at once when `memo` may be served without a lookup.
-    pub fn knows_memo(&self, key: &K, memo: &Memo<V, E>) -> bool {
-        let fresh = self.fresh(memo, self.clock.now());
-        fresh.is_some_and(|slot| self.servable(&slot).is_some()) || self.knows(key)
-    }
-
     /// The value for `key`, by the rules in the module docs.
     pub async fn get(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
         self.get_slot(key).await.0
-    }
-
-    /// As [`Self::get`], served from `memo` (kept with `key`, and only ever for `key`) without
-    /// a lookup while it is fresh and its value servable as it is; otherwise looked up, and the
-    /// memo updated.
-    pub async fn get_memo(&self, key: &K, memo: &Memo<V, E>) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let now = self.clock.now();
-        if let Some(slot) = self.fresh(memo, now) {
-            if let Some(served) = self.serve_warm(key, &slot, now) {
-                return Ok(served);
-            }
-        }
-        let (result, slot) = self.get_slot(key).await;
-        memo.slot.store(slot);
-        result
-    }
-
-    /// The memo's slot, when it was looked up less than [`TOUCH_EVERY_SECONDS`] ago and is not
-    /// due for promotion (which takes a lookup).
-    fn fresh(&self, memo: &Memo<V, E>, now: DateTime<Utc>) -> Option<Arc<Slot<V, E>>> {
-        let guard = memo.slot.load();
-        let slot = guard.as_ref()?;
-        let since = now
-            .timestamp()
-            .saturating_sub(slot.touched.load(Ordering::Relaxed));
-        if !(0..TOUCH_EVERY_SECONDS).contains(&since) {
-            return None;
-        }
-        let promotable = !slot.protected.load(Ordering::Relaxed)
-            && now - slot.first_seen >= self.policy.promote_after;
-        (!promotable).then(|| slot.clone())
     }
 
     /// [`Self::get`], and the slot served from when the key has one in a segment.
@@ -405,32 +377,41 @@ where
             kind: LoadKind::Reload,
             current_expiration: current.map(|v| v.expiration()),
         };
-        self.load_shared(key, slot, context).await
+        let seen = slot.generation.load(Ordering::Acquire);
+        self.load_shared(key, slot, context, seen).await
     }
 
     /// Nothing cached: one load shared by every concurrent caller of `key`; the value takes a
     /// probation slot only once it exists.
     async fn first_load(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        self.stats.misses.fetch_add(1, Ordering::Relaxed);
-        if let Some((error, until)) = self.refused.get(key) {
-            if Instant::now() < until {
+        let slot = match self.register(key) {
+            Registered::Cached(slot) => return self.serve(key, &slot).await,
+            Registered::Refused(error) => {
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
                 return Err(error);
             }
-        }
-        let slot = self
-            .pending
-            .lock()
-            .expect("pending lock")
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Slot::new(self.clock.now())))
-            .clone();
+            Registered::Pending(slot) => slot,
+        };
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        // Whatever happens to this request (answered, or its future dropped when the caller
+        // goes away), its interest in the load ends here.
+        let _interest = Interest {
+            pending: &self.pending,
+            key,
+            slot: &slot,
+        };
         let context = LoadContext {
             kind: LoadKind::First,
             current_expiration: None,
         };
-        let result = self.load_shared(key, &slot, context).await;
+        // Any load finished on a slot still pending was this flight's: a request that joined as
+        // it failed shares its failure.
+        let result = self.load_shared(key, &slot, context, 0).await;
         let mut pending = crate::sync::lock(&self.pending);
-        if pending.get(key).is_some_and(|p| Arc::ptr_eq(p, &slot)) {
+        if pending
+            .get(key)
+            .is_some_and(|p| Arc::ptr_eq(&p.slot, &slot))
+        {
             match &result {
                 Ok(_) => {
                     self.probation.insert(key.clone(), slot.clone());
@@ -446,14 +427,37 @@ where
         result
     }
 
-    /// Waits for the slot's single flight; loads unless a load finished meanwhile.
+    /// Looks for a value, a remembered refusal or a load in flight, and registers this request
+    /// with the load (a new one if none runs), all under the `pending` lock. A finishing load
+    /// moves its value (or its refusal) out of `pending` under the same lock, so two requests
+    /// can never both find nothing and start two loads.
+    fn register(&self, key: &K) -> Registered<V, E> {
+        let mut pending = crate::sync::lock(&self.pending);
+        if let Some(slot) = self.protected.get(key).or_else(|| self.probation.get(key)) {
+            return Registered::Cached(slot);
+        }
+        if let Some((error, until)) = self.refused.get(key) {
+            if Instant::now() < until {
+                return Registered::Refused(error);
+            }
+        }
+        let entry = pending.entry(key.clone()).or_insert_with(|| Pending {
+            slot: Arc::new(Slot::new(self.clock.now())),
+            interested: 0,
+        });
+        entry.interested += 1;
+        Registered::Pending(entry.slot.clone())
+    }
+
+    /// Waits for the slot's single flight; loads unless a load finished since the slot's
+    /// generation was `seen`.
     async fn load_shared(
         &self,
         key: &K,
         slot: &Slot<V, E>,
         context: LoadContext,
+        seen: u64,
     ) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let seen = slot.generation.load(Ordering::Acquire);
         let _flight = slot.load_lock.lock().await;
         if let Some(value) = self.servable(slot) {
             return Ok((value, Outcome::Miss));
@@ -582,6 +586,9 @@ where
         *crate::sync::lock(&slot.last_error) = Some((Arc::new(error), until));
     }
 }
+
+mod memo;
+pub use memo::{Memo, TOUCH_EVERY_SECONDS};
 
 #[cfg(test)]
 mod tests;

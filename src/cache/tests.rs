@@ -340,6 +340,107 @@ async fn a_load_in_flight_is_known_but_holds_no_slot() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_first_request_given_up_mid_load_leaves_nothing_pending() {
+    let h = harness(Duration::from_secs(10));
+    let key = "dropped".to_owned();
+    // The caller goes away (its future is dropped) while the load runs.
+    let gone = tokio::time::timeout(Duration::from_secs(1), h.cache.get(&key)).await;
+    assert!(gone.is_err());
+    assert!(!h.cache.knows(&key), "a load nobody waits for is forgotten");
+    h.cache.get(&key).await.unwrap();
+    assert_eq!(h.calls(), 2);
+    assert_eq!(h.cache.entry_count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_takes_over_when_the_loading_request_goes_away() {
+    let h = Arc::new(harness(Duration::from_secs(10)));
+    let key = "shared".to_owned();
+    let first = {
+        let (h, key) = (h.clone(), key.clone());
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(1), h.cache.get(&key))
+                .await
+                .is_err()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (value, _) = h.cache.get(&key).await.unwrap();
+    assert!(first.await.unwrap(), "the first request gave up");
+    assert_eq!(value.serial, 2, "the waiter loaded afresh");
+    assert!(
+        h.cache.probation.contains_key(&key),
+        "and its value is cached"
+    );
+    assert!(!crate::sync::lock(&h.cache.pending).contains_key(&key));
+}
+
+/// Loads of `KEYS` new keys, each asked for by three requests at the same moment on different
+/// threads; the loader answers at once.
+fn simultaneous_first_loads() -> usize {
+    const ASKS: usize = 3;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let loader: Loader<String, Value, Failure> = {
+        let calls = calls.clone();
+        Arc::new(move |_key: String, _context: LoadContext| {
+            let serial = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                Ok(Value {
+                    expires: Utc::now() + chrono::Duration::seconds(LIFETIME),
+                    serial,
+                })
+            })
+        })
+    };
+    let policy = CachePolicy {
+        refresh_ahead: chrono::Duration::seconds(900),
+        min_ttl: chrono::Duration::seconds(300),
+        negative_ttl: Duration::from_secs(5),
+        refresh_jitter: Duration::from_secs(2),
+        backoff_base: Duration::from_secs(1),
+        backoff_cap: Duration::from_secs(60),
+        max_entries: 100_000,
+        idle_ttl: Duration::from_secs(3600),
+        promote_after: chrono::Duration::seconds(PROMOTE_AFTER),
+    };
+    let cache = Arc::new(CredentialCache::new(
+        policy,
+        Arc::new(crate::clock::SystemClock),
+        loader,
+    ));
+    runtime.block_on(async {
+        for i in 0..KEYS {
+            let key = format!("k{i}");
+            let asks: Vec<_> = (0..ASKS)
+                .map(|_| {
+                    let (cache, key) = (cache.clone(), key.clone());
+                    tokio::spawn(async move { cache.get(&key).await.is_ok() })
+                })
+                .collect();
+            for ask in asks {
+                assert!(ask.await.unwrap());
+            }
+        }
+    });
+    calls.load(Ordering::SeqCst)
+}
+
+const KEYS: usize = 3000;
+
+/// Requests for one new key at the same moment on different threads: whatever the
+/// interleaving, one load. Looking for a value or a load in flight and registering a new load
+/// are one step, so a load finishing in between is seen, not repeated.
+#[test]
+fn simultaneous_first_requests_on_threads_never_load_twice() {
+    assert_eq!(simultaneous_first_loads(), KEYS);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_memo_serves_what_a_lookup_serves_by_the_same_rules() {
     let h = harness(Duration::ZERO);
     let (key, memo) = ("k".to_owned(), Memo::default());

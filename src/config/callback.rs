@@ -4,18 +4,13 @@
 
 use secrecy::SecretString;
 
-use super::profiles::ProfileSettings;
 use super::reader::{web_url, Reader};
 use crate::callback::signature::parse_public_key;
 use crate::callback::CallbackConfig;
 use crate::secret_strength::weak_secret;
 
-/// `needed`: some profile has a callback.
-pub(crate) fn read(
-    r: &mut Reader<'_>,
-    profiles: Option<&[ProfileSettings]>,
-) -> Option<Option<CallbackConfig>> {
-    let needed = profiles.is_some_and(|p| p.iter().any(|p| p.callback.is_some()));
+/// `needed`: some profile has a callback (whether or not that profile read without problems).
+pub(crate) fn read(r: &mut Reader<'_>, needed: bool) -> Option<Option<CallbackConfig>> {
     let url = r.parsed("BROKER_CALLBACK_URL", None, |raw| web_url(raw, true));
     let secret = r.parsed("BROKER_CALLBACK_SECRET", None, |raw| {
         match weak_secret(raw.as_bytes()) {

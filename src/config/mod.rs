@@ -12,6 +12,7 @@ mod fleet;
 mod forwarding;
 mod identity;
 mod profiles;
+mod profiles_file;
 mod reader;
 mod server;
 mod sts;
@@ -180,8 +181,8 @@ fn read_all(r: &mut Reader<'_>) -> Option<Settings> {
         }
         _ => None,
     };
-    let profiles = profiles::read_all(r, defaults.as_ref());
-    let callback = callback::read(r, profiles.as_deref());
+    let (profiles, wants_callbacks) = profiles::read_all(r, defaults.as_ref());
+    let callback = callback::read(r, wants_callbacks);
     Some(Settings {
         callback: callback?,
         server: server?,

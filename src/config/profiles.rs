@@ -3,10 +3,7 @@
 //! environment forms the profile `default`. Every problem is named (`profiles.<name>.<key>`),
 //! misspelt keys included, and so are prefixes of two profiles that overlap.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-
+use super::profiles_file::{parse, Spec};
 use super::reader::{is_region_id, web_url, Reader};
 use super::sts::{profile_windows, Lifetimes};
 use super::upload::{content_types, endpoint_like, UploadSettings};
@@ -38,48 +35,6 @@ pub struct ProfileSettings {
     pub download: DownloadSettings,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    profiles: BTreeMap<String, Spec>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Spec {
-    prefix: String,
-    max_upload_bytes: Option<u64>,
-    content_types: Option<Vec<String>>,
-    post_policy_ttl_seconds: Option<u64>,
-    duration_seconds: Option<u32>,
-    bucket: Option<String>,
-    region: Option<String>,
-    upload_host: Option<String>,
-    role_arn: Option<String>,
-    object_key: Option<String>,
-    overwrite: Option<bool>,
-    callback: Option<CallbackSpec>,
-    download: Option<DownloadSpec>,
-}
-
-/// `[profiles.<name>.download]`; each key defaults as `download_settings` says.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DownloadSpec {
-    enabled: Option<bool>,
-    prefixes: Option<Vec<String>>,
-    max_expires_seconds: Option<u32>,
-    processes: Option<Vec<String>>,
-    host: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallbackSpec {
-    forward_url: String,
-}
-
 const VAR: &str = "BROKER_PROFILES_FILE";
 
 /// The default profile's parts, as the environment gave them.
@@ -92,16 +47,20 @@ pub(crate) struct Defaults<'a> {
 }
 
 /// Every profile: `default`, built from the environment's sections, then those of
-/// `BROKER_PROFILES_FILE`. `None` when a section or the file failed (the problems are recorded).
+/// `BROKER_PROFILES_FILE`. `None` when a section or the file failed (the problems are recorded);
+/// with it, whether some profile of the file has a callback, read or not.
 pub(crate) fn read_all(
     r: &mut Reader<'_>,
     defaults: Option<&Defaults<'_>>,
-) -> Option<Vec<ProfileSettings>> {
-    let others = read(r, defaults).or_else(|| {
+) -> (Option<Vec<ProfileSettings>>, bool) {
+    let (others, wants_callbacks) = match read(r, defaults) {
+        Some((others, wants_callbacks)) => (others, wants_callbacks),
         // Unset is no profiles; a file that did not read is a problem already recorded.
-        (!r.is_set(VAR)).then(Vec::new)
-    });
-    let d = defaults?;
+        None => ((!r.is_set(VAR)).then(Vec::new), false),
+    };
+    let Some(d) = defaults else {
+        return (None, wants_callbacks);
+    };
     let mut all = vec![ProfileSettings {
         name: DEFAULT_PROFILE.to_owned(),
         issuer: d.issuer.clone(),
@@ -110,38 +69,49 @@ pub(crate) fn read_all(
         callback: None,
         download: d.download.clone(),
     }];
-    all.extend(others?);
-    Some(all)
+    let all = others.map(|others| {
+        all.extend(others);
+        all
+    });
+    (all, wants_callbacks)
 }
 
-/// The profiles of `BROKER_PROFILES_FILE` (none when unset).
-fn read(r: &mut Reader<'_>, defaults: Option<&Defaults<'_>>) -> Option<Vec<ProfileSettings>> {
+/// The profiles of `BROKER_PROFILES_FILE` (`None` when unset or unreadable), each problem of
+/// the file recorded, and whether some profile has a callback.
+fn read(
+    r: &mut Reader<'_>,
+    defaults: Option<&Defaults<'_>>,
+) -> Option<(Option<Vec<ProfileSettings>>, bool)> {
     let path = r.get(VAR)?;
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => {
-            r.problem(VAR, format!("cannot read {path}: {}", e.kind()));
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "there is no such file".to_owned(),
+                std::io::ErrorKind::PermissionDenied => "the broker may not read it".to_owned(),
+                _ => e.to_string(),
+            };
+            r.problem(VAR, format!("cannot read {path}: {reason}"));
             return None;
         }
     };
-    let file: File = match toml::from_str(&text) {
-        Ok(file) => file,
-        Err(e) => {
-            // toml's message names the line and the key, never a value of ours worth hiding.
-            r.problem(VAR, format!("{path}: {}", e.message()));
-            return None;
-        }
+    let parsed = parse(&text);
+    for problem in &parsed.problems {
+        r.problem(VAR, format!("{path}: {problem}"));
+    }
+    let Some(defaults) = defaults else {
+        return Some((None, parsed.wants_callbacks));
     };
-    let defaults = defaults?;
     let before = r.problems.len();
     let mut profiles = Vec::new();
-    for (name, spec) in file.profiles {
+    for (name, spec) in parsed.profiles {
         if let Some(profile) = read_profile(r, &name, spec, defaults) {
             profiles.push(profile);
         }
     }
     check_overlaps(r, defaults, &profiles);
-    (r.problems.len() == before).then_some(profiles)
+    let ok = parsed.problems.is_empty() && r.problems.len() == before;
+    Some((ok.then_some(profiles), parsed.wants_callbacks))
 }
 
 /// Records a problem of profile `name` as `profiles.<name><key>: <reason>`.
@@ -170,7 +140,7 @@ fn read_profile(
             "a profile name is 1-32 of a-z, 0-9 and `-`, and `{DEFAULT_PROFILE}` is the environment's"
         ));
     }
-    let prefix = UploadPrefix::parse(&spec.prefix)
+    let prefix = UploadPrefix::parse(spec.prefix.as_deref().unwrap_or_default())
         .map_err(|e| problem(r, ".prefix", e))
         .ok();
     let overrides = overrides(r, name, &spec, d);

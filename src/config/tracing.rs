@@ -1,9 +1,11 @@
 //! The OpenTelemetry variables the broker looks at: whether an OTLP endpoint is set (traces are
 //! exported only then), and whether the sampler and service name are ones the SDK understands.
-//! The SDK reads the values itself, as every OpenTelemetry SDK does.
+//! The SDK reads the other values itself, as every OpenTelemetry SDK does; the sampler is
+//! applied by the broker before a span is built (`trace::decide`).
 
 use super::reader::Reader;
 use crate::telemetry::TracingSettings;
+use crate::trace::Sampler;
 
 const SAMPLERS: &[&str] = &[
     "always_on",
@@ -31,6 +33,7 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<TracingSettings>> {
             .then(|| raw.to_owned())
             .ok_or_else(|| format!("must be one of {}", SAMPLERS.join(", ")))
     });
+    let ratio = r.get("OTEL_TRACES_SAMPLER_ARG");
     r.parsed("OTEL_TRACES_SAMPLER_ARG", None, |raw| {
         match raw.parse::<f64>() {
             Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(()),
@@ -58,8 +61,11 @@ pub(crate) fn read(r: &mut Reader<'_>) -> Option<Option<TracingSettings>> {
     if r.problems.len() != before {
         return None;
     }
+    // Both values were checked above, so the sampler has nothing to fall back from.
+    let (sampler, _) = Sampler::from_values(sampler.as_deref(), ratio.as_deref());
     Some(endpoint.then(|| TracingSettings {
         default_service_name: (!named).then(|| "sts-broker".to_owned()),
+        sampler,
     }))
 }
 

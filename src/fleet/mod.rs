@@ -7,7 +7,8 @@
 //!
 //! What Redis holds (all under `BROKER_REDIS_KEY_PREFIX`): `cred:<digest>` sealed credentials
 //! (AES-256-GCM, the key name as associated data), `lock:<digest>` a load lock with a random
-//! token, `{sts-budget:<deployment>}:all` / `…:first` the budget's GCRA state, and
+//! token, `fail:<digest>` the sealed token of a load that failed (for the replicas that waited
+//! for it), `{sts-budget:<deployment>}:all` / `…:first` the budget's GCRA state, and
 //! `replicas:<deployment>`, the replicas seen lately. `<deployment>` is derived from the role
 //! ARN, so two deployments on one Redis and one prefix (staging and production, say) never
 //! share a budget by accident. Digests are SHA-256 of the scope key: never a caller id, a key id
@@ -16,6 +17,7 @@
 mod budget;
 mod claims;
 mod conn;
+mod lock;
 mod seal;
 mod share;
 mod store;
@@ -28,7 +30,8 @@ use tokio::time::Instant;
 
 pub use budget::FleetBudget;
 pub use conn::RedisMode;
-use conn::{ConnSettings, RedisConn};
+use conn::{ConnSettings, RedisConn, RedisConns};
+pub use lock::PeerLoadFailed;
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
 pub use store::CredentialStore;
@@ -99,6 +102,9 @@ pub struct FleetStats {
     /// a load may take) in Redis that no replica writes: each deleted, and the budget taken
     /// from the local share or the lock not waited on.
     pub invalid_state: AtomicU64,
+    /// Values that opened but hold an older credential than one this replica already had for
+    /// the scope (put back by something else): not adopted.
+    pub stale: AtomicU64,
 }
 
 /// How long a failed operation keeps this replica from trying Redis again.
@@ -156,7 +162,7 @@ impl FleetHealth {
 
 /// A replica's handle on the fleet.
 pub struct Fleet {
-    conn: RedisConn,
+    conns: RedisConns,
     config: FleetConfig,
     health: FleetHealth,
     stats: FleetStats,
@@ -173,7 +179,17 @@ pub struct Fleet {
     heartbeat_script: redis::Script,
     /// When a skewed clock was last warned about.
     skew_warned_at: Mutex<Option<Instant>>,
+    /// The latest expiry of a credential this replica stored or adopted, per `cred:` key.
+    newest: moka::sync::Cache<String, i64>,
+    /// When a stale value was last warned about.
+    stale_warned_at: Mutex<Option<Instant>>,
 }
+
+/// Scopes whose newest credential a replica remembers (beyond its cache's own entries).
+const NEWEST_REMEMBERED: u64 = 100_000;
+
+/// No credential lives longer than STS's longest duration: 12 hours.
+const NEWEST_KEPT_FOR: Duration = Duration::from_secs(12 * 3600);
 
 impl std::fmt::Debug for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,14 +233,14 @@ impl Fleet {
         config: FleetConfig,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> Result<Arc<Self>, String> {
-        let conn = RedisConn::open(&ConnSettings {
+        let conns = RedisConns::open(&ConnSettings {
             mode: config.mode,
             urls: &config.url,
             ca: config.ca.as_deref(),
             timeout: config.timeout,
         })?;
         Ok(Arc::new(Self {
-            conn,
+            conns,
             config,
             health: FleetHealth::default(),
             stats: FleetStats::default(),
@@ -235,6 +251,11 @@ impl Fleet {
             clock,
             heartbeat_script: redis::Script::new(budget::HEARTBEAT_SCRIPT),
             skew_warned_at: Mutex::new(None),
+            newest: moka::sync::Cache::builder()
+                .max_capacity(NEWEST_REMEMBERED)
+                .time_to_live(NEWEST_KEPT_FOR)
+                .build(),
+            stale_warned_at: Mutex::new(None),
         }))
     }
 
@@ -313,12 +334,15 @@ impl Fleet {
             return;
         }
         *last = Some(Instant::now());
+        // Which Redis (without user or password), for an operator with several.
+        let redis = redacted_url(&self.config.url);
         if error.is_refused_login() {
             tracing::error!(
+                %redis,
                 "Redis refused the user or password in BROKER_REDIS_URL; this replica works alone until it is fixed"
             );
         } else {
-            tracing::warn!(error = %error, "Redis unavailable; this replica works alone for now");
+            tracing::warn!(%redis, error = %error, "Redis unavailable; this replica works alone for now");
         }
     }
 
@@ -336,7 +360,22 @@ impl Fleet {
         }
     }
 
+    /// A value that opened holds a credential expiring before one this replica already had for
+    /// the scope: counted, and warned about at most once per back-off period.
+    fn stale_value(&self) {
+        let seen = self.stats.stale.fetch_add(1, Ordering::Relaxed);
+        let mut last = crate::sync::lock(&self.stale_warned_at);
+        if last.is_none_or(|at| at.elapsed() >= BACKOFF) {
+            *last = Some(Instant::now());
+            tracing::warn!(
+                seen = seen + 1,
+                "a fleet cache value holds an older credential than one this replica already had for the scope; not adopted (put back by something other than the broker? see docs/fleet.md on a Redis ACL)"
+            );
+        }
+    }
+
+    /// The calling thread's connection: its answers are read on this thread's runtime.
     fn conn(&self) -> RedisConn {
-        self.conn.clone()
+        self.conns.here()
     }
 }

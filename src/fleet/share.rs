@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use redis::AsyncCommands as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::lock::{HeldLock, PeerLoadFailed};
 use super::{Fleet, FleetError};
 use crate::credentials::TemporaryCredentials;
 
@@ -49,15 +51,18 @@ const POLL: Duration = Duration::from_millis(25);
 impl Fleet {
     /// The credential for scope `digest`: adopted from Redis when one there is good enough,
     /// otherwise loaded by `load` under the fleet lock (or, when Redis cannot be used, by
-    /// `load` alone). `lock_for` bounds how long a load may hold the lock.
+    /// `load` alone). `lock_for` bounds how long a load may hold the lock. A replica that waited
+    /// for another's load and finds that load failed answers with [`PeerLoadFailed`] instead of
+    /// calling STS itself.
     pub async fn load_through<E, F, Fut>(
-        &self,
+        self: &Arc<Self>,
         digest: &str,
         wanted: Wanted,
         lock_for: Duration,
         load: F,
     ) -> Result<SharedCredential, E>
     where
+        E: From<PeerLoadFailed>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SharedCredential, E>>,
     {
@@ -65,7 +70,8 @@ impl Fleet {
         let lock = self.key("lock:", digest);
         // No real load holds a lock longer than `lock_for`, so no waiter waits longer either.
         let deadline = tokio::time::Instant::now() + lock_for;
-        let mut waited = false;
+        // The token of the load this replica waited for, once it waits.
+        let mut waited_for: Option<Option<String>> = None;
         loop {
             match self.read(&key, wanted).await {
                 Ok(Some(found)) => {
@@ -77,12 +83,15 @@ impl Fleet {
             }
             let token = uuid::Uuid::new_v4().simple().to_string();
             match self.try_lock(&lock, &token, lock_for).await {
-                Ok(true) => return self.load_locked(&key, &lock, &token, wanted, load).await,
+                Ok(true) => {
+                    let held = HeldLock::new(self, digest, lock.clone(), token, lock_for);
+                    let waited_for = waited_for.flatten();
+                    return self.load_locked(&key, held, waited_for, wanted, load).await;
+                }
                 Ok(false) => {}
                 Err(_) => return load().await,
             }
-            if !waited {
-                waited = true;
+            if waited_for.is_none() {
                 self.stats.lock_waits.fetch_add(1, Ordering::Relaxed);
                 // A lock without an expiry, or with a longer one than a load may hold it, was
                 // not set by a replica: deleted, and the lock taken anew.
@@ -94,6 +103,7 @@ impl Fleet {
                     Ok(false) => {}
                     Err(_) => return load().await,
                 }
+                waited_for = Some(self.lock_holder(&lock).await);
             }
             if tokio::time::Instant::now() >= deadline {
                 tracing::warn!("the replica holding the fleet lock did not store a credential in time; loading here");
@@ -103,32 +113,44 @@ impl Fleet {
         }
     }
 
-    /// Holding the lock: re-check, load, store, release.
+    /// Holding the lock: re-check, load, store, release. `waited_for` is the lock token of the
+    /// load this replica waited for: when that load failed, so does this one, without STS.
     async fn load_locked<E, F, Fut>(
         &self,
         key: &str,
-        lock: &str,
-        token: &str,
+        held: HeldLock,
+        waited_for: Option<String>,
         wanted: Wanted,
         load: F,
     ) -> Result<SharedCredential, E>
     where
+        E: From<PeerLoadFailed>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SharedCredential, E>>,
     {
         // Another replica may have stored it between our read and our lock.
         if let Ok(Some(found)) = self.read(key, wanted).await {
-            self.unlock(lock, token).await;
+            held.release().await;
             self.stats.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(found);
         }
+        if let Some(token) = waited_for {
+            if self.load_failed(&held, &token).await {
+                held.release().await;
+                return Err(PeerLoadFailed.into());
+            }
+        }
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let result = load().await;
-        if let Ok(loaded) = &result {
+        match &result {
             // Stored before the first caller is answered, so the others adopt it.
-            let _ = self.write(key, loaded, wanted).await;
+            Ok(loaded) => {
+                let _ = self.write(key, loaded, wanted).await;
+            }
+            // Said before the lock is released, so the replicas waiting for it share the failure.
+            Err(_) => self.record_failure(&held).await,
         }
-        self.unlock(lock, token).await;
+        held.release().await;
         result
     }
 
@@ -160,9 +182,19 @@ impl Fleet {
         let Some(expiration) = DateTime::from_timestamp(stored.expiration, 0) else {
             return Ok(None);
         };
+        // Authentic, but older than what this replica had: put back by something else.
+        if self
+            .newest
+            .get(key)
+            .is_some_and(|newest| stored.expiration < newest)
+        {
+            self.stale_value();
+            return Ok(None);
+        }
         if expiration <= wanted.expires_after {
             return Ok(None);
         }
+        self.saw(key, stored.expiration);
         Ok(Some(SharedCredential {
             credentials: TemporaryCredentials {
                 access_key_id: stored.id,
@@ -172,6 +204,17 @@ impl Fleet {
             },
             sts_request_id: stored.sts_request_id,
         }))
+    }
+
+    /// Remembers that the scope at `key` had a credential expiring at `expiration` (seconds).
+    fn saw(&self, key: &str, expiration: i64) {
+        if self
+            .newest
+            .get(key)
+            .is_none_or(|newest| newest < expiration)
+        {
+            self.newest.insert(key.to_owned(), expiration);
+        }
     }
 
     /// Stores `credential` sealed, expiring in Redis when it falls under the floor.
@@ -194,53 +237,10 @@ impl Fleet {
             sts_request_id: credential.sts_request_id.clone(),
         })
         .expect("plain strings serialise");
+        self.saw(key, c.expiration.timestamp());
         let sealed = self.config.keys.seal(key.as_bytes(), &plain);
         let mut conn = self.conn();
         self.run(conn.pset_ex::<_, _, ()>(key, sealed, ttl as u64))
             .await
-    }
-
-    async fn try_lock(&self, lock: &str, token: &str, hold: Duration) -> Result<bool, FleetError> {
-        let mut conn = self.conn();
-        let set: Option<String> = self
-            .run(
-                redis::cmd("SET")
-                    .arg(lock)
-                    .arg(token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(hold.as_millis() as u64)
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(set.is_some())
-    }
-
-    /// Deletes `lock` if no replica could have set it: no expiry, or one longer than `hold`.
-    async fn drop_forged_lock(&self, lock: &str, hold: Duration) -> Result<bool, FleetError> {
-        let script = redis::Script::new(
-            "local t = redis.call('PTTL', KEYS[1]) if t == -1 or t > tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) return 1 end return 0",
-        );
-        let mut conn = self.conn();
-        let dropped: i64 = self
-            .run(
-                script
-                    .key(lock)
-                    .arg(hold.as_millis() as u64)
-                    .invoke_async(&mut conn),
-            )
-            .await?;
-        Ok(dropped == 1)
-    }
-
-    /// Deletes the lock only if it is still ours (it may have expired and been taken).
-    async fn unlock(&self, lock: &str, token: &str) {
-        let script = redis::Script::new(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-        );
-        let mut conn = self.conn();
-        let _ = self
-            .run_always(script.key(lock).arg(token).invoke_async::<i64>(&mut conn))
-            .await;
     }
 }

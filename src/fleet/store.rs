@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Fleet, SharedCredential, Wanted};
+use super::{Fleet, PeerLoadFailed, SharedCredential, Wanted};
 
 /// The credential store every profile's issuer loads through.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ impl CredentialStore {
 
     /// A credential for the scope named `digest`: `load` runs here (alone) or, in fleet mode,
     /// only when no stored credential is good enough for `wanted` and this replica holds the
-    /// scope's lock.
+    /// scope's lock; a replica that waited for another's failed load gets [`PeerLoadFailed`].
     pub async fn load_through<F, Fut, E>(
         &self,
         digest: impl FnOnce() -> String,
@@ -40,6 +40,7 @@ impl CredentialStore {
         load: F,
     ) -> Result<SharedCredential, E>
     where
+        E: From<PeerLoadFailed>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SharedCredential, E>>,
     {

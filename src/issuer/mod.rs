@@ -101,6 +101,16 @@ pub enum LoadError {
         seconds_left: i64,
         min_ttl_seconds: u32,
     },
+    /// Fleet mode: the replica loading this credential for the fleet failed while this one
+    /// waited for it (its own error was answered there; nothing was asked of STS here).
+    #[error("another replica's load of this credential failed")]
+    PeerFailed,
+}
+
+impl From<crate::fleet::PeerLoadFailed> for LoadError {
+    fn from(_: crate::fleet::PeerLoadFailed) -> Self {
+        Self::PeerFailed
+    }
 }
 
 impl Retryable for LoadError {
@@ -109,6 +119,7 @@ impl Retryable for LoadError {
             Self::Identity(e) => e.retryable,
             Self::Sts(e) => e.retryable(),
             Self::ClockSkew { .. } => false,
+            Self::PeerFailed => true,
         }
     }
 

@@ -95,6 +95,7 @@ pub struct FleetValues {
     pub unreadable: u64,
     pub redis_errors: u64,
     pub invalid_state: u64,
+    pub stale: u64,
 }
 
 /// Which endpoint handed a credential out.

@@ -278,6 +278,11 @@ impl Collected {
                 f.unreadable,
             ),
             (
+                "sts_broker_fleet_stale_values",
+                "Values in Redis older than a credential this replica already had, not adopted.",
+                f.stale,
+            ),
+            (
                 "sts_broker_fleet_redis_errors",
                 "Redis operations that failed or timed out.",
                 f.redis_errors,

@@ -44,6 +44,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             misses: load(&s.misses),
             lock_waits: load(&s.lock_waits),
             unreadable: load(&s.unreadable),
+            stale: load(&s.stale),
             redis_errors: load(&s.errors),
             invalid_state: load(&s.invalid_state),
         }

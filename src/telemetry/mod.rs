@@ -167,6 +167,9 @@ pub fn init(
         direct::install(writer.clone());
     }
     let provider = provider.map(|(provider, _)| provider);
+    if let (Some(settings), Some(_)) = (tracing, &provider) {
+        crate::trace::set_sampler(settings.sampler);
+    }
     crate::trace::set_enabled(provider.is_some());
     let flusher = writer.clone();
     std::thread::Builder::new()

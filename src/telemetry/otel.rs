@@ -22,6 +22,8 @@ pub struct TracingSettings {
     /// `service.name` when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` names
     /// one: `sts-broker`.
     pub default_service_name: Option<String>,
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    pub sampler: crate::trace::Sampler,
 }
 
 /// How often a failing collector is reported.
@@ -88,6 +90,8 @@ pub(crate) fn provider(
     }
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
+        // Every span that reaches the SDK was sampled already (`trace::decide`, `trace::span`).
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer("sts-broker");

@@ -18,6 +18,7 @@ use actix_web::{web, HttpRequest};
 use crate::auth::AccessDenied;
 use crate::metrics::Route;
 use crate::request_id::{RequestIds, REQUEST_ID};
+use crate::trace::RequestTrace;
 use crate::web::audit::{AuditEntry, RequestFacts};
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -60,12 +61,18 @@ pub async fn request_context(
         known => known.as_str().into(),
     };
     let client_ip = ClientAddress::of_service(&req);
-    let span = server_span(&req, &method, &route);
     let started = Instant::now();
-    let mut res = REQUEST_ID
-        .scope(ids.clone(), async move { next.call(req).await })
-        .instrument(span.clone())
-        .await?;
+    let (span, unsampled) = match crate::trace::decide(req.headers()) {
+        RequestTrace::Off => (Span::none(), None),
+        RequestTrace::Sampled(caller) => (server_span(&req, &method, &route, caller), None),
+        RequestTrace::Unsampled(parent) => (Span::none(), Some(parent)),
+    };
+    let work = REQUEST_ID.scope(ids.clone(), async move { next.call(req).await });
+    let mut res = match unsampled {
+        // Not sampled: no span at all; the caller's trace is still passed on.
+        Some(parent) => crate::trace::unsampled(parent, work).await?,
+        None => work.instrument(span.clone()).await?,
+    };
     let status = res.status().as_u16();
     if !span.is_none() {
         span.record("http.response.status_code", status);
@@ -90,29 +97,21 @@ pub async fn request_context(
         }
     }
     {
+        let facts = RequestFacts {
+            ids: &ids,
+            method: method.as_str(),
+            route: &route,
+            status,
+            latency_us,
+            client_ip,
+        };
         let extensions = res.response().extensions();
         let audit = extensions.get::<AuditEntry>();
         let state = res.request().app_data::<web::Data<AppState>>();
-        if let (Some(audit), Some(_)) = (audit, state) {
+        match (audit, state) {
             // A credential handed out or a callback: the audit line is this request's line.
-            audit.log(&RequestFacts {
-                ids: &ids,
-                method: method.as_str(),
-                route: &route,
-                status,
-                latency_us,
-                client_ip,
-            });
-        } else {
-            let facts = RequestFacts {
-                ids: &ids,
-                method: method.as_str(),
-                route: &route,
-                status,
-                latency_us,
-                client_ip,
-            };
-            log_request(&res, &facts);
+            (Some(audit), Some(_)) => audit.log(&facts),
+            _ => log_request(&res, &facts),
         }
     }
     res.headers_mut().insert(
@@ -122,11 +121,15 @@ pub async fn request_context(
     Ok(res)
 }
 
-/// The request's server span when tracing is on (continuing the caller's `traceparent`): the
-/// method, route and, once known, status and profile; never a header value or the query.
-fn server_span(req: &ServiceRequest, method: &actix_web::http::Method, route: &str) -> Span {
-    crate::trace::span(|| {
-        let span = tracing::info_span!(
+/// The server span of a sampled request (continuing the caller's `traceparent` when `caller`):
+/// the method, route and, once known, status and profile; never a header value or the query.
+fn server_span(
+    req: &ServiceRequest,
+    method: &actix_web::http::Method,
+    route: &str,
+    caller: bool,
+) -> Span {
+    let span = tracing::info_span!(
             "request",
             otel.name = %format_args!("{method} {route}"),
             otel.kind = "server",
@@ -135,10 +138,11 @@ fn server_span(req: &ServiceRequest, method: &actix_web::http::Method, route: &s
             http.route = route,
             http.response.status_code = tracing::field::Empty,
             profile = tracing::field::Empty,
-        );
+    );
+    if caller {
         crate::trace::continue_caller(&span, req.headers());
-        span
-    })
+    }
+    span
 }
 
 fn log_request<B>(res: &ServiceResponse<B>, f: &RequestFacts<'_>) {

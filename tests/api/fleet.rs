@@ -321,3 +321,48 @@ async fn a_replica_that_adopted_its_first_credential_does_not_report_an_outage()
     assert_eq!(body["ready"], true, "{body}");
     assert_eq!(body["serving_from_cache"], false, "{body}");
 }
+
+/// Redis hanging under many requests at once: all of them fail within one back-off period,
+/// and the log says so once, not once per failure.
+#[tokio::test]
+async fn many_redis_failures_in_one_back_off_are_one_warning() {
+    let redis = RedisServer::start();
+    let sts = Sts::demo().await;
+    let url = redis.url();
+    let app = TestApp::builder()
+        .sts(&sts)
+        .vars(move |vars| {
+            fleet_vars(vars, &url);
+            vars.insert("BROKER_REDIS_TIMEOUT_MS".into(), "1000".into());
+            vars.insert("BROKER_NEW_CALLERS_PER_SECOND".into(), "0".into());
+            vars.insert(
+                "BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE".into(),
+                "0".into(),
+            );
+        })
+        .spawn()
+        .await;
+    key_id(&app, "warm").await;
+    // Every command waits while Redis is paused: the loads below all time out together (after
+    // 1 s), and the pause ends before the 2 s back-off that follows, so nothing fails after it.
+    let paused = redis.command(&["CLIENT", "PAUSE", "2000", "ALL"]).unwrap();
+    assert!(paused.contains("OK"), "{paused}");
+    let calls = (0..20).map(|i| {
+        app.get_token()
+            .header("X-User", format!("paused-{i}"))
+            .send()
+    });
+    futures_util::future::join_all(calls).await;
+    let metrics = app.metrics().await.text().await.unwrap();
+    let errors = sample(&metrics, "sts_broker_fleet_redis_errors_total");
+    assert!(
+        errors >= 2.0,
+        "{errors} Redis failures in the back-off period"
+    );
+    let ours = format!("127.0.0.1:{}/", redis.port);
+    let warnings = crate::harness::captured_log()
+        .lines()
+        .filter(|l| l.contains("Redis unavailable") && l.contains(&ours))
+        .count();
+    assert_eq!(warnings, 1, "{errors} failures");
+}

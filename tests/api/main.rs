@@ -18,6 +18,7 @@ mod emulator_strictness;
 mod fleet;
 mod fleet_cluster;
 mod fleet_hostile;
+mod fleet_loads;
 mod forwarding;
 mod harness;
 mod hosts;

@@ -243,6 +243,65 @@ bucket = "other-bucket"
 "#,
     )(&mut vars);
     assert!(sts_broker::config::Settings::from_map(&vars).is_ok());
-    // Not TOML at all.
-    assert!(refused("this is = = not toml").contains("BROKER_PROFILES_FILE"));
+    // Not TOML at all: where TOML stopped reading.
+    let shown = refused("[profiles.a]\nprefix = \"a/${sub}/\"\nthis is = = not toml\n");
+    assert!(shown.contains("BROKER_PROFILES_FILE"), "{shown}");
+    assert!(shown.contains(": line 3, column 6: "), "{shown}");
+}
+
+/// A misspelt key, a wrong type, an overlap and a callback profile without the callback
+/// settings: all reported by the first start, each where it is.
+#[tokio::test]
+async fn every_problem_of_a_profiles_file_is_reported_at_once() {
+    let sts = Sts::demo().await;
+    let mut vars = sts.broker_vars();
+    with_profiles(
+        r#"
+[profiles.a]
+prefix = "media/${sub}/"
+max_upload_byte = 5
+
+[profiles.b]
+prefix = "media/${sub}/b/"
+overwrite = "no"
+
+[profiles.c]
+prefix = "c/${sub}/"
+
+[profiles.e]
+prefix = "c/x/${sub}/"
+
+[profiles.d]
+prefix = "d/${sub}/"
+[profiles.d.callback]
+forward_url = "https://app.example.com/uploaded"
+"#,
+    )(&mut vars);
+    let shown = sts_broker::config::Settings::from_map(&vars)
+        .expect_err("refused")
+        .to_string();
+    for expected in [
+        "profiles.a.max_upload_byte: line 4, column 1: is not a key here",
+        "profiles.b.overwrite: line 8, column 13: invalid type: string \"no\", expected a boolean",
+        "BROKER_CALLBACK_URL: is required when a profile has a callback",
+        "BROKER_CALLBACK_SECRET: is required when a profile has a callback",
+        "profiles c and e overlap",
+    ] {
+        assert!(shown.contains(expected), "{expected} missing from {shown}");
+    }
+    // `a` and `b` overlap too, but `b` did not read; `c`, `d` and `e` were checked in full.
+    assert!(!shown.contains("profiles.c"), "{shown}");
+    assert!(!shown.contains("profiles.d"), "{shown}");
+    // A file that is not there says so plainly.
+    vars.insert(
+        "BROKER_PROFILES_FILE".into(),
+        "/nonexistent/profiles.toml".into(),
+    );
+    let shown = sts_broker::config::Settings::from_map(&vars)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        shown.contains("cannot read /nonexistent/profiles.toml: there is no such file"),
+        "{shown}"
+    );
 }

@@ -148,3 +148,72 @@ async fn without_an_endpoint_no_traceparent_is_sent() {
     assert_eq!(response.status(), 200);
     assert!(app.sts.traceparents().is_empty());
 }
+
+#[tokio::test]
+async fn always_off_exports_nothing_and_passes_the_callers_trace_on_unsampled() {
+    let receiver = OtlpReceiver::start().await;
+    let sts = Sts::demo().await;
+    let mut broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .env("OTEL_TRACES_SAMPLER", "always_off")
+        .serve()
+        .await;
+    let response = broker
+        .get_token()
+        .header("traceparent", traceparent())
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(broker.healthz().await.status(), 200);
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    let spans = receiver.spans();
+    assert!(spans.is_empty(), "{spans:#?}");
+    // STS still sees the caller's trace, flagged not sampled: the broker recorded nothing.
+    assert_eq!(
+        sts.traceparents(),
+        vec![format!("00-{CALLER_TRACE}-{CALLER_SPAN}-00")]
+    );
+}
+
+#[tokio::test]
+async fn a_callers_unsampled_trace_is_not_exported_under_parentbased_always_on() {
+    let receiver = OtlpReceiver::start().await;
+    let sts = Sts::demo().await;
+    let mut broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone())
+        .env("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+        .serve()
+        .await;
+    let unsampled = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-00");
+    let response = broker.get_token().header("traceparent", &unsampled).await;
+    assert_eq!(response.status(), 200);
+    // A sampled caller afterwards (a cache hit: no STS call) shows the export works.
+    let sampled_trace = "0af7651916cd43dd8448eb211c80319c";
+    let response = broker
+        .get_token()
+        .header(
+            "traceparent",
+            format!("00-{sampled_trace}-b7ad6b7169203331-01"),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    let spans = receiver.spans();
+    assert_eq!(named(&spans, "GET /getToken").trace_id, sampled_trace);
+    // Nothing of the unsampled request: neither its server span nor its STS call (the start-up
+    // health checks are new traces of their own, sampled).
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.trace_id != CALLER_TRACE && !s.name.starts_with("STS")),
+        "{spans:#?}"
+    );
+    let requests = spans.iter().filter(|s| s.name == "GET /getToken").count();
+    assert_eq!(requests, 1, "{spans:#?}");
+    assert_eq!(sts.traceparents(), vec![unsampled]);
+}
