@@ -6,21 +6,23 @@
 #   - warm /getPostObjectParams (V4, shared form credential) against a baseline answering a
 #     body of the form's size;
 #   - GET /getObjectUrl (one presigned download URL) against a baseline of its answer's size;
+#   - GET /s3/multipart/{uploadId}/{partNumber} (one presigned part URL, as bench/multipart.sh
+#     drives it: signing asks OSS nothing, so any upload id signs) against a baseline of its size;
 #   - CALLERS distinct warm callers round-robin against one caller, on the same broker and the
 #     same wrk script (header authentication, `X-User`).
 # Every broker writes its JSON log at `info` (every handout audited) to /dev/null: still
 # formatted and written. The ceiling and the broker are built by the same `cargo build
-# --release`, so with the same `[profile.release]`.
+# --release`, so with the same `[profile.release]` (printed with the results).
 #
 # usage: bench/run.sh [seconds per round] [rounds]
-#   BENCH_COMPARE=<path to another bench-broker binary>: each round also measures that binary's
-#   warm /getToken (e.g. a release build of an older commit) right after the baseline, so the
-#   two brokers' ratios come from the same run.
+#   BENCH_COMPARE=<path to another bench-broker binary>: each round also measures that binary
+#   (e.g. a release build of an older commit) on every figure, each right before this build's,
+#   so the two brokers' ratios come from the same rounds.
 #   BENCH_CALLERS=<n> (default 10000): distinct callers of the round-robin figure.
 #   BENCH_BROKER=<path to a bench-broker binary>: measure that build instead of this checkout's.
 #   BENCH_SKIP_BUILD=1: use the examples already in target/release.
-#   BENCH_PORT_BASE=<n> (default 18080): ports n+1 to n+3 and n+10, n+11 are used; all must be
-#   free (a port some other process answers on would be measured instead).
+#   BENCH_PORT_BASE=<n> (default 18080): ports n+1 to n+4 and n+10 to n+13 are used; all must
+#   be free (a port some other process answers on would be measured instead).
 # needs: wrk (Debian package `wrk`); installs it when missing and apt-get is available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,10 +36,13 @@ PORTS=${BENCH_PORT_BASE:-18080}
 BROKER_ADDR=127.0.0.1:$((PORTS + 1))
 COMPARE_ADDR=127.0.0.1:$((PORTS + 2))
 CALLERS_ADDR=127.0.0.1:$((PORTS + 3))
+COMPARE_CALLERS_ADDR=127.0.0.1:$((PORTS + 4))
 BASELINE_ADDR=127.0.0.1:$((PORTS + 10))
 FORM_BASELINE_ADDR=127.0.0.1:$((PORTS + 11))
 URL_BASELINE_ADDR=127.0.0.1:$((PORTS + 12))
+PART_BASELINE_ADDR=127.0.0.1:$((PORTS + 13))
 URL_PATH="/getObjectUrl?key=uploads/anonymous/photos/0001.jpg&expires=600"
+UPLOAD_ID=0004B9894A22E5B1888A1E29F823BENCH
 
 if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
@@ -50,8 +55,8 @@ fi
 BIN=target/release
 BROKER=${BENCH_BROKER:-$BIN/examples/bench-broker}
 
-for addr in "$BROKER_ADDR" "$COMPARE_ADDR" "$CALLERS_ADDR" "$BASELINE_ADDR" "$FORM_BASELINE_ADDR" \
-  "$URL_BASELINE_ADDR"; do
+for addr in "$BROKER_ADDR" "$COMPARE_ADDR" "$CALLERS_ADDR" "$COMPARE_CALLERS_ADDR" "$BASELINE_ADDR" \
+  "$FORM_BASELINE_ADDR" "$URL_BASELINE_ADDR" "$PART_BASELINE_ADDR"; do
   if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
     echo "$addr is in use; choose other ports with BENCH_PORT_BASE" >&2
     exit 1
@@ -73,6 +78,10 @@ wait_for "$BROKER_ADDR" /healthz
 size=$(curl -sf "http://$BROKER_ADDR/getToken" | wc -c)
 form_size=$(curl -sf "http://$BROKER_ADDR/getPostObjectParams" | wc -c)
 url_size=$(curl -sf "http://$BROKER_ADDR$URL_PATH" | wc -c)
+dir=$(curl -sf "http://$BROKER_ADDR/getToken" | sed -E 's/.*"Dir":"([^"]*)".*/\1/')
+PART_PATH="/s3/multipart/$UPLOAD_ID/1?key=${dir}bench.bin"
+part_size=$(curl -sf "http://$BROKER_ADDR$PART_PATH" | wc -c)
+[ "$part_size" -gt 0 ] || { echo "the broker signed no part URL for $PART_PATH" >&2; exit 1; }
 
 "$BIN/examples/bench-baseline" "$BASELINE_ADDR" "$size" >/dev/null 2>&1 &
 pids+=("$!")
@@ -80,27 +89,34 @@ pids+=("$!")
 pids+=("$!")
 "$BIN/examples/bench-baseline" "$URL_BASELINE_ADDR" "$url_size" >/dev/null 2>&1 &
 pids+=("$!")
+"$BIN/examples/bench-baseline" "$PART_BASELINE_ADDR" "$part_size" >/dev/null 2>&1 &
+pids+=("$!")
 wait_for "$BASELINE_ADDR" /getToken
 wait_for "$FORM_BASELINE_ADDR" /getPostObjectParams
 wait_for "$URL_BASELINE_ADDR" /getObjectUrl
+wait_for "$PART_BASELINE_ADDR" /s3/multipart
+
+# Many callers: trusted-header authentication, first-time-caller limits off, room for all (in
+# the segment of keys asked for once too, a fifth of the entries), warmed with every caller.
+start_callers_broker() { # <binary> <address>
+  "$1" "$2" BROKER_AUTH=header BROKER_TRUSTED_HEADER=X-User \
+    BROKER_TRUSTED_PROXIES=127.0.0.1/32 BROKER_STS_MAX_QPS=10000 \
+    BROKER_CACHE_MAX_ENTRIES=$((CALLERS * 6)) BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE=0 \
+    BROKER_NEW_CALLERS_PER_SECOND=0 >/dev/null 2>&1 &
+  pids+=("$!")
+  wait_for "$2" /healthz
+  "$BIN/examples/bench-capacity" drive "http://$2" 0 "$CALLERS" 64 /getToken >"$work/drive"
+  grep -q "warm_non200=0 " "$work/drive" || { echo "warming $CALLERS callers failed: $(cat "$work/drive")" >&2; exit 1; }
+}
+start_callers_broker "$BROKER" "$CALLERS_ADDR"
 
 if [ -n "$COMPARE" ]; then
   "$COMPARE" "$COMPARE_ADDR" >/dev/null 2>&1 &
   pids+=("$!")
   wait_for "$COMPARE_ADDR" /healthz
   echo "other broker: $COMPARE ($(curl -sf "http://$COMPARE_ADDR/getToken" | wc -c) body bytes)"
+  start_callers_broker "$COMPARE" "$COMPARE_CALLERS_ADDR"
 fi
-
-# Many callers: trusted-header authentication, first-time-caller limits off, room for all (in
-# the segment of keys asked for once too, a fifth of the entries).
-"$BROKER" "$CALLERS_ADDR" BROKER_AUTH=header BROKER_TRUSTED_HEADER=X-User \
-  BROKER_TRUSTED_PROXIES=127.0.0.1/32 BROKER_STS_MAX_QPS=10000 \
-  BROKER_CACHE_MAX_ENTRIES=$((CALLERS * 6)) BROKER_NEW_CALLERS_PER_ADDRESS_PER_MINUTE=0 \
-  BROKER_NEW_CALLERS_PER_SECOND=0 >/dev/null 2>&1 &
-callers_pid=$!; pids+=("$callers_pid")
-wait_for "$CALLERS_ADDR" /healthz
-"$BIN/examples/bench-capacity" drive "http://$CALLERS_ADDR" 0 "$CALLERS" 64 /getToken >"$work/drive"
-grep -q "warm_non200=0 " "$work/drive" || { echo "warming $CALLERS callers failed: $(cat "$work/drive")" >&2; exit 1; }
 # Callers caller-0 .. caller-(N-1), round-robin per wrk thread.
 cat >"$work/callers.lua" <<'LUA'
 local n, count = 0, tonumber(os.getenv("BENCH_RR_CALLERS"))
@@ -129,25 +145,45 @@ run_target() {
 # warm everything
 for url in "http://$BROKER_ADDR/getToken" "http://$BASELINE_ADDR/getToken" \
   "http://$BROKER_ADDR/getPostObjectParams" "http://$FORM_BASELINE_ADDR/getPostObjectParams" \
-  "http://$BROKER_ADDR$URL_PATH" "http://$URL_BASELINE_ADDR/getObjectUrl"; do
+  "http://$BROKER_ADDR$URL_PATH" "http://$URL_BASELINE_ADDR/getObjectUrl" \
+  "http://$BROKER_ADDR$PART_PATH" "http://$PART_BASELINE_ADDR/s3/multipart"; do
   wrk -t1 -c8 -d2s "$url" >/dev/null
 done
-[ -n "$COMPARE" ] && wrk -t1 -c8 -d2s "http://$COMPARE_ADDR/getToken" >/dev/null
+if [ -n "$COMPARE" ]; then
+  for path in /getToken /getPostObjectParams "$URL_PATH" "$PART_PATH"; do
+    wrk -t1 -c8 -d2s "http://$COMPARE_ADDR$path" >/dev/null
+  done
+fi
 
-echo "body bytes: /getToken $size, /getPostObjectParams $form_size, /getObjectUrl $url_size;" \
-  "$CONNECTIONS connections," \
-  "$THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating"
+# The release profile both the broker and its ceilings were built with.
+profile=$(awk '/^\[profile\.release\]/ { on = 1; next } /^\[/ { on = 0 }
+  on && /=/ { gsub(/ /, ""); printf "%s%s", sep, $0; sep = ", " }' Cargo.toml)
+echo "release profile (broker and ceilings): ${profile:-Cargo defaults}"
+echo "body bytes: /getToken $size, /getPostObjectParams $form_size, /getObjectUrl $url_size," \
+  "part URL $part_size; $CONNECTIONS connections," \
+  "$THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating;" \
+  "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-6s %-12s %10s %9s %9s %7s\n" round target "req/s" "p50 ms" "p99 ms" non2xx
+# "<name> <url>": the other broker's figure first (when there is one), then this build's.
+both() {
+  [ -z "$COMPARE" ] || run_target "other-$1" "http://$COMPARE_ADDR$2"
+  run_target "$1" "http://$BROKER_ADDR$2"
+}
 for r in $(seq "$ROUNDS"); do
   run_target baseline "http://$BASELINE_ADDR/getToken"
-  [ -z "$COMPARE" ] || run_target other "http://$COMPARE_ADDR/getToken"
-  run_target broker "http://$BROKER_ADDR/getToken"
+  both broker /getToken
   run_target form-base "http://$FORM_BASELINE_ADDR/getPostObjectParams"
-  run_target form "http://$BROKER_ADDR/getPostObjectParams"
+  both form /getPostObjectParams
   run_target url-base "http://$URL_BASELINE_ADDR/getObjectUrl"
-  run_target url "http://$BROKER_ADDR$URL_PATH"
+  both url "$URL_PATH"
+  run_target part-base "http://$PART_BASELINE_ADDR/s3/multipart"
+  both part "$PART_PATH"
   BENCH_RR_CALLERS=1 run_target one-caller -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
   BENCH_RR_CALLERS=$CALLERS run_target many-callers -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
+  if [ -n "$COMPARE" ]; then
+    BENCH_RR_CALLERS=1 run_target other-one -s "$work/callers.lua" "http://$COMPARE_CALLERS_ADDR/getToken"
+    BENCH_RR_CALLERS=$CALLERS run_target other-many -s "$work/callers.lua" "http://$COMPARE_CALLERS_ADDR/getToken"
+  fi
 done
 
 rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$broker_pid/status")
@@ -168,11 +204,20 @@ ratio() {
 echo
 echo "medians of per-round ratios:"
 ratio "warm /getToken / ceiling" broker baseline "(target >= 0.7, p99 <= the ceiling's, 0 errors)"
-[ -z "$COMPARE" ] || ratio "other broker's /getToken / ceiling" other baseline ""
 ratio "warm /getPostObjectParams / ceiling" form form-base "(target >= 0.5)"
 ratio "one download URL / ceiling" url url-base "(target >= 0.5)"
+ratio "one part URL / ceiling" part part-base "(target >= 0.5)"
 ratio "$CALLERS callers / one caller" many-callers one-caller "(target >= 0.85)"
+if [ -n "$COMPARE" ]; then
+  echo "the other broker, same rounds:"
+  ratio "  warm /getToken / ceiling" other-broker baseline ""
+  ratio "  warm /getPostObjectParams / ceiling" other-form form-base ""
+  ratio "  one download URL / ceiling" other-url url-base ""
+  ratio "  one part URL / ceiling" other-part part-base ""
+  ratio "  $CALLERS callers / one caller" other-many other-one ""
+fi
 awk -v rss="$rss_kib" 'BEGIN { printf "broker resident memory after load: %.1f MiB (target <= 64)\n", rss / 1024 }'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 "$BIN/examples/bench-miss-latency" 200

@@ -43,19 +43,50 @@ pub fn percent_decode(s: &str) -> Vec<u8> {
 
 fn encode(input: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(input.len() * 3);
-    for &byte in input.as_bytes() {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && byte == b'/')
-        {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-    }
+    encode_into(&mut out, input, keep_slash);
     out
+}
+
+/// Appends [`percent_encode`] of `input` to `out`, without a string of its own: signers build
+/// a URL's query in one buffer.
+pub fn percent_encode_into(out: &mut String, input: &str) {
+    encode_into(out, input, false);
+}
+
+/// Appends [`percent_encode_path`] of `input` to `out`.
+pub fn percent_encode_path_into(out: &mut String, input: &str) {
+    encode_into(out, input, true);
+}
+
+/// Whether `byte` stays as it is (the unreserved set, and `/` in paths).
+fn stays(byte: u8, keep_slash: bool) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(byte, b'-' | b'_' | b'.' | b'~')
+        || (keep_slash && byte == b'/')
+}
+
+/// Runs of bytes that stay are copied whole; each other byte becomes `%XY`.
+fn encode_into(out: &mut String, input: &str, keep_slash: bool) {
+    let bytes = input.as_bytes();
+    out.reserve(bytes.len());
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if stays(byte, keep_slash) {
+            continue;
+        }
+        // Only ASCII bytes that stay were skipped, so a non-empty `start..i` is whole chars
+        // (an empty one may sit inside a multi-byte char, and is not sliced).
+        if start < i {
+            out.push_str(&input[start..i]);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        start = i + 1;
+    }
+    if start < bytes.len() {
+        out.push_str(&input[start..]);
+    }
 }
 
 /// HMAC-SHA1 of `data` keyed with `key` as given.
@@ -85,6 +116,19 @@ mod tests {
     fn path_encoding_keeps_only_the_slash() {
         assert_eq!(percent_encode_path("a b/c*~"), "a%20b/c%2A~");
         assert_eq!(percent_encode("a b/c*~"), "a%20b%2Fc%2A~");
+    }
+
+    #[test]
+    fn encoding_into_a_buffer_appends_the_same_bytes() {
+        // RFC 3986 unreserved set only; UTF-8 bytes one by one (protocol.md §2.1).
+        let mut out = "x=".to_owned();
+        percent_encode_into(&mut out, "CAIS+/=ab\u{e9}");
+        assert_eq!(out, "x=CAIS%2B%2F%3Dab%C3%A9");
+        let mut path = String::new();
+        percent_encode_path_into(&mut path, "a/\u{e9} b");
+        assert_eq!(path, "a/%C3%A9%20b");
+        assert_eq!(percent_encode(""), "");
+        assert_eq!(percent_encode("%"), "%25");
     }
 
     #[test]

@@ -20,10 +20,13 @@
 //! minted, so a flood of fresh keys, however often each is asked for, only churns `probation`,
 //! and credentials callers actually reuse stay. Keys nobody asked for within `idle_ttl` are
 //! dropped, never refreshed.
+//!
+//! A warm request needs no lookup at all when whoever names the key keeps a [`Memo`] beside it
+//! (the issuer keeps one in each scope): see `memo.rs`.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -118,6 +121,10 @@ pub struct CacheStats {
 struct Slot<V, E> {
     /// When the key was first asked for, by the cache's clock.
     first_seen: DateTime<Utc>,
+    /// When the key was last looked up in a segment (Unix seconds, the cache's clock).
+    touched: AtomicI64,
+    /// Whether the slot has moved to the protected segment.
+    protected: AtomicBool,
     current: ArcSwapOption<V>,
     /// Serialises loads of this key: the single flight.
     load_lock: tokio::sync::Mutex<()>,
@@ -133,6 +140,8 @@ impl<V, E> Slot<V, E> {
     fn new(first_seen: DateTime<Utc>) -> Self {
         Self {
             first_seen,
+            touched: AtomicI64::new(i64::MIN),
+            protected: AtomicBool::new(false),
             current: ArcSwapOption::empty(),
             load_lock: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(0),
@@ -305,37 +314,61 @@ where
 
     /// The value for `key`, by the rules in the module docs.
     pub async fn get(&self, key: &K) -> Result<(Arc<V>, Outcome), Arc<E>> {
+        self.get_slot(key).await.0
+    }
+
+    /// [`Self::get`], and the slot served from when the key has one in a segment.
+    async fn get_slot(
+        &self,
+        key: &K,
+    ) -> (Result<(Arc<V>, Outcome), Arc<E>>, Option<Arc<Slot<V, E>>>) {
+        let now = self.clock.now();
         if let Some(slot) = self.protected.get(key) {
-            return self.serve(key, &slot).await;
+            slot.touched.store(now.timestamp(), Ordering::Relaxed);
+            return (self.serve(key, &slot).await, Some(slot));
         }
         if let Some(slot) = self.probation.get(key) {
+            slot.touched.store(now.timestamp(), Ordering::Relaxed);
             // Asked for again long enough after its first load: a credential in use. It moves
             // to the protected segment.
-            let aged = self.clock.now() - slot.first_seen >= self.policy.promote_after;
+            let aged = now - slot.first_seen >= self.policy.promote_after;
             if aged && self.servable(&slot).is_some() {
+                slot.protected.store(true, Ordering::Relaxed);
                 self.protected.insert(key.clone(), slot.clone());
                 self.probation.invalidate(key);
             }
-            return self.serve(key, &slot).await;
+            return (self.serve(key, &slot).await, Some(slot));
         }
-        self.first_load(key).await
+        (self.first_load(key).await, None)
+    }
+
+    /// A value that can be served as it is: a hit, or a hit that starts a background refresh.
+    fn serve_warm(
+        &self,
+        key: &K,
+        slot: &Arc<Slot<V, E>>,
+        now: DateTime<Utc>,
+    ) -> Option<(Arc<V>, Outcome)> {
+        let value = slot.current.load_full()?;
+        let left = value.expiration() - now;
+        if left > self.policy.refresh_ahead {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Some((value, Outcome::Hit));
+        }
+        if left > self.policy.min_ttl {
+            self.stats.hits.fetch_add(1, Ordering::Relaxed);
+            self.maybe_refresh(key, slot);
+            return Some((value, Outcome::HitRefreshing));
+        }
+        None
     }
 
     /// A key with a slot: served, refreshed in the background, or reloaded in place.
     async fn serve(&self, key: &K, slot: &Arc<Slot<V, E>>) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let current = slot.current.load_full();
-        if let Some(value) = &current {
-            let left = value.expiration() - self.clock.now();
-            if left > self.policy.refresh_ahead {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok((value.clone(), Outcome::Hit));
-            }
-            if left > self.policy.min_ttl {
-                self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                self.maybe_refresh(key, slot);
-                return Ok((value.clone(), Outcome::HitRefreshing));
-            }
+        if let Some(served) = self.serve_warm(key, slot, self.clock.now()) {
+            return Ok(served);
         }
+        let current = slot.current.load_full();
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         if let Some(error) = slot.negative() {
             return Err(error);
@@ -553,6 +586,9 @@ where
         *crate::sync::lock(&slot.last_error) = Some((Arc::new(error), until));
     }
 }
+
+mod memo;
+pub use memo::{Memo, TOUCH_EVERY_SECONDS};
 
 #[cfg(test)]
 mod tests;

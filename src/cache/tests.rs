@@ -439,3 +439,77 @@ const KEYS: usize = 3000;
 fn simultaneous_first_requests_on_threads_never_load_twice() {
     assert_eq!(simultaneous_first_loads(), KEYS);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_memo_serves_what_a_lookup_serves_by_the_same_rules() {
+    let h = harness(Duration::ZERO);
+    let (key, memo) = ("k".to_owned(), Memo::default());
+    assert!(!h.cache.knows_memo(&key, &memo));
+    for _ in 0..1000 {
+        let (value, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
+        assert_eq!(value.serial, 1);
+        assert_ne!(outcome, Outcome::HitRefreshing);
+    }
+    assert!(h.cache.knows_memo(&key, &memo));
+    assert_eq!(h.calls(), 1);
+    assert_eq!(h.cache.stats().misses.load(Ordering::Relaxed), 1);
+    assert_eq!(h.cache.stats().hits.load(Ordering::Relaxed), 999);
+    // Inside the refresh window: served at once, one refresh in the background.
+    h.age(LIFETIME - 899);
+    for _ in 0..3 {
+        let (value, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
+        assert_eq!((value.serial, outcome), (1, Outcome::HitRefreshing));
+    }
+    settle().await;
+    assert_eq!(h.calls(), 2);
+    let (value, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
+    assert_eq!((value.serial, outcome), (2, Outcome::Hit));
+    // Under the floor, with the memo just used: the request waits for a fresh credential.
+    h.age(LIFETIME - 299);
+    let (value, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
+    assert_eq!((value.serial, outcome), (3, Outcome::Miss));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_served_from_its_memo_is_still_promoted_a_minute_on() {
+    let h = harness(Duration::ZERO);
+    let (key, memo) = ("quick".to_owned(), Memo::default());
+    h.cache.get_memo(&key, &memo).await.unwrap();
+    h.age(PROMOTE_AFTER - 5);
+    h.cache.get_memo(&key, &memo).await.unwrap();
+    assert!(h.cache.probation.contains_key(&key));
+    // Five seconds later the memo is fresh, but the key is due for promotion: looked up.
+    h.age(5);
+    let (first, _) = h.cache.get_memo(&key, &memo).await.unwrap();
+    assert!(h.cache.protected.contains_key(&key), "a minute on: in use");
+    for i in 0..300 {
+        h.cache.get(&format!("one-shot-{i}")).await.unwrap();
+    }
+    assert!(h.cache.entry_count() <= 100);
+    h.age(TOUCH_EVERY_SECONDS);
+    let (value, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
+    assert_eq!((value.serial, outcome), (first.serial, Outcome::Hit));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_memo_of_an_evicted_key_is_dropped_at_the_next_lookup() {
+    let h = harness(Duration::ZERO);
+    let (key, memo) = ("gone".to_owned(), Memo::default());
+    h.cache.get_memo(&key, &memo).await.unwrap();
+    h.cache.get_memo(&key, &memo).await.unwrap();
+    for i in 0..300 {
+        h.cache.get(&format!("one-shot-{i}")).await.unwrap();
+    }
+    h.cache.entry_count();
+    assert!(
+        !h.cache.knows(&key),
+        "a flood of one-shot keys churned probation"
+    );
+    // Past the memo's seconds the key is unknown again (first-time-caller limits apply) and
+    // costs a load, like any key the cache does not hold.
+    h.age(TOUCH_EVERY_SECONDS);
+    assert!(!h.cache.knows_memo(&key, &memo));
+    let before = h.calls();
+    let (_, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
+    assert_eq!((outcome, h.calls()), (Outcome::Miss, before + 1));
+}

@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::object_key::{first_holding, validate_key, KeyError};
 use crate::oss::disposition::attachment;
 use crate::oss::presign::{
-    presign_with_key, signing_key, PresignError, PresignKey, PresignRequest, Validity,
-    MAX_EXPIRES_SECONDS,
+    presign_prepared, PreparedKey, PresignError, PresignRequest, Validity, MAX_EXPIRES_SECONDS,
 };
 pub use prefix::ReadPrefix;
 
@@ -206,7 +205,8 @@ pub struct Signing<'a> {
     pub region: &'a str,
     /// Where URLs point, without a trailing `/` (see `oss::presign::presigned_url`).
     pub host: &'a str,
-    pub key: PresignKey<'a>,
+    /// The read credential, its token already encoded (held with the credential).
+    pub key: PreparedKey<'a>,
     pub credential_expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
 }
@@ -224,25 +224,6 @@ impl Signing<'_> {
 
     /// The V4 presigned GET of `allowed`, living `lifetime` seconds from now.
     pub fn url(&self, allowed: &Allowed, lifetime: u32) -> Result<String, DownloadError> {
-        let signing_key = signing_key(&self.key, self.region, self.now);
-        self.url_with_key(&signing_key, allowed, lifetime)
-    }
-
-    /// The URLs of every one of `allowed`, in order, the signing key derived once.
-    pub fn urls(&self, allowed: &[Allowed], lifetime: u32) -> Result<Vec<String>, DownloadError> {
-        let signing_key = signing_key(&self.key, self.region, self.now);
-        allowed
-            .iter()
-            .map(|a| self.url_with_key(&signing_key, a, lifetime))
-            .collect()
-    }
-
-    fn url_with_key(
-        &self,
-        signing_key: &[u8; 32],
-        allowed: &Allowed,
-        lifetime: u32,
-    ) -> Result<String, DownloadError> {
         let request = PresignRequest {
             method: "GET",
             bucket: self.bucket,
@@ -255,15 +236,14 @@ impl Signing<'_> {
             signed_at: self.now,
             expires: lifetime,
         };
-        let signed = presign_with_key(
-            &request,
-            &self.key,
-            signing_key,
-            self.region,
-            validity,
-            self.host,
-        )?;
+        let signed = presign_prepared(&request, &self.key, self.region, validity, self.host)?;
         Ok(signed.url)
+    }
+
+    /// The URLs of every one of `allowed`, in order (the signing key is derived once per
+    /// credential and day on each thread, `oss::post_signer::v4_signing_key_reused`).
+    pub fn urls(&self, allowed: &[Allowed], lifetime: u32) -> Result<Vec<String>, DownloadError> {
+        allowed.iter().map(|a| self.url(a, lifetime)).collect()
     }
 }
 

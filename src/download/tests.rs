@@ -1,5 +1,5 @@
 use super::*;
-use crate::oss::presign::PresignKey;
+use crate::oss::presign::PreparedKey;
 
 fn settings() -> DownloadSettings {
     DownloadSettings {
@@ -170,10 +170,10 @@ fn signing(now: i64, credential_expires_at: i64) -> Signing<'static> {
         bucket: "examplebucket",
         region: "cn-hangzhou",
         host: "https://cdn.example.com",
-        key: PresignKey {
+        key: PreparedKey {
             access_key_id: "STS.read",
             secret: "secret",
-            security_token: Some("token"),
+            encoded_token: Some("token"),
         },
         credential_expires_at: at(credential_expires_at),
         now: at(now),

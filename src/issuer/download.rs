@@ -13,7 +13,6 @@ use crate::download::{
     allow, expires_seconds, readable_prefixes, Allowed, DownloadError, DownloadSettings, Signing,
     UrlRequest,
 };
-use crate::oss::presign::PresignKey;
 use crate::policy::CallerId;
 
 /// The shared scope of the credential that signs download URLs.
@@ -82,11 +81,7 @@ impl Issuer {
             bucket: profile.bucket,
             region: profile.region,
             host: profile.host,
-            key: PresignKey {
-                access_key_id: &credentials.access_key_id,
-                secret: credentials.secret(),
-                security_token: Some(credentials.token()),
-            },
+            key: issued.grant.prepared_key(),
             credential_expires_at: credentials.expiration,
             now,
         };

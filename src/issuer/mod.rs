@@ -20,9 +20,11 @@ use std::net::IpAddr;
 pub use crate::admission::{Admission, NewCallerLimits, NewCallersLimited};
 
 use crate::backoff::Retryable;
-use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Outcome};
+use crate::cache::{CachePolicy, CredentialCache, Expiring, LoadContext, Loader, Memo, Outcome};
 use crate::credentials::{RoleArn, TemporaryCredentials};
+use crate::encoding::percent_encode;
 use crate::identity::IdentityError;
+use crate::oss::presign::PreparedKey;
 use crate::policy::{
     role_session_name, upload_and_read_session_policy, upload_session_policy, BucketName, CallerId,
     PolicyTooLarge, UploadPrefix,
@@ -155,6 +157,9 @@ pub struct Scope {
     pub key: ScopeKey,
     pub dir: String,
     pub policy: String,
+    /// Where the cache last served this scope's credential: a warm request for a cached caller
+    /// then costs one lookup (the caller's scope) instead of three (`cache::Memo`).
+    pub memo: Memo<Grant, LoadError>,
 }
 
 /// Credentials handed to callers of one scope, with what they were issued for. Its `Debug`
@@ -171,6 +176,24 @@ pub struct Grant {
     pub expiration_text: String,
     /// A response body rendered once per grant by the route that serves it (hot path).
     pub rendered: OnceLock<String>,
+    /// The security token percent-encoded as presigned URLs carry it, once per grant (a
+    /// shared credential signs many URLs); see [`Grant::prepared_key`].
+    pub encoded_token: OnceLock<String>,
+}
+
+impl Grant {
+    /// The grant's key ready for presigned URLs: the token encoded on first use, then reused.
+    pub fn prepared_key(&self) -> PreparedKey<'_> {
+        let credentials = &self.credentials;
+        let token = self
+            .encoded_token
+            .get_or_init(|| percent_encode(credentials.token()));
+        PreparedKey {
+            access_key_id: &credentials.access_key_id,
+            secret: credentials.secret(),
+            encoded_token: Some(token),
+        }
+    }
 }
 
 impl std::fmt::Debug for Grant {
@@ -185,6 +208,10 @@ impl std::fmt::Debug for Grant {
             .field(
                 "rendered",
                 &self.rendered.get().map(|_| "[redacted: holds credentials]"),
+            )
+            .field(
+                "encoded_token",
+                &self.encoded_token.get().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -260,6 +287,7 @@ impl Scope {
             },
             dir,
             policy,
+            memo: Memo::default(),
         }
     }
 }
@@ -417,11 +445,15 @@ impl Issuer {
         address: Option<IpAddr>,
     ) -> Result<Issued, IssueError> {
         let scope = self.scope_for(caller)?;
-        if !self.cache.knows(&scope) {
+        if !self.cache.knows_memo(&scope, &scope.memo) {
             let now = self.services.clock.now();
             self.services.newcomers.admit(address, now)?;
         }
-        let (grant, outcome) = self.cache.get(&scope).await.map_err(IssueError::Load)?;
+        let (grant, outcome) = self
+            .cache
+            .get_memo(&scope, &scope.memo)
+            .await
+            .map_err(IssueError::Load)?;
         Ok(Issued { grant, outcome })
     }
 
@@ -429,7 +461,7 @@ impl Issuer {
     /// caller costs an STS call). `None` when the profile has no such scope.
     pub async fn issue_shared(&self, name: &str) -> Option<Result<Issued, IssueError>> {
         let scope = self.shared_scope(name)?;
-        Some(match self.cache.get(scope).await {
+        Some(match self.cache.get_memo(scope, &scope.memo).await {
             Ok((grant, outcome)) => Ok(Issued { grant, outcome }),
             Err(e) => Err(IssueError::Load(e)),
         })
@@ -480,7 +512,12 @@ mod tests {
             sts_request_id: "R".into(),
             expiration_text: "2026-01-01T00:00:00Z".into(),
             rendered: OnceLock::new(),
+            encoded_token: OnceLock::new(),
         };
+        assert_eq!(
+            grant.prepared_key().encoded_token,
+            Some("CAISgrant-token-value")
+        );
         let _ = grant.rendered.set(
             r#"{"AccessKeySecret":"grant-secret-value","SecurityToken":"CAISgrant-token-value""#
                 .into(),

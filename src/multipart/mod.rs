@@ -11,13 +11,14 @@ pub mod wire;
 
 use chrono::{DateTime, Utc};
 
+use crate::encoding::percent_encode;
 use crate::encoding::percent_encode_path;
 use crate::key_template::ObjectKeyRule;
 use crate::object_key::{is_under, validate_key, KeyError};
 use crate::oss::multipart::{
     CompleteRequest, Completion, MultipartClient, MultipartError, OssRefusal, PartsToJoin,
 };
-use crate::oss::presign::{presign, PresignKey, PresignRequest, Validity};
+use crate::oss::presign::{presign_prepared, PreparedKey, PresignKey, PresignRequest, Validity};
 use crate::policy::{object_session_policy, BucketName, PolicyTooLarge};
 use wire::{check_part_number, Completed, Created, PartsError, SignedPart, UploadedPart};
 
@@ -129,6 +130,9 @@ pub struct CallerUploads<'a> {
     pub settings: &'a MultipartSettings,
     pub client: &'a MultipartClient,
     pub key: PresignKey<'a>,
+    /// `key`'s security token percent-encoded, when its holder keeps it encoded (a grant does,
+    /// once per credential); `None` encodes it per URL.
+    pub encoded_token: Option<&'a str>,
     pub key_expires: DateTime<Utc>,
     /// The caller's directory in this profile (`uploads/alice/`).
     pub dir: &'a str,
@@ -240,9 +244,18 @@ impl CallerUploads<'_> {
             signed_at: now,
             expires,
         };
-        let url = presign(
+        let encoded = match (self.encoded_token, self.key.security_token) {
+            (Some(held), _) => Some(std::borrow::Cow::Borrowed(held)),
+            (None, token) => token.map(|t| std::borrow::Cow::Owned(percent_encode(t))),
+        };
+        let key = PreparedKey {
+            access_key_id: self.key.access_key_id,
+            secret: self.key.secret,
+            encoded_token: encoded.as_deref(),
+        };
+        let url = presign_prepared(
             &request,
-            &self.key,
+            &key,
             &target.region,
             validity,
             &self.settings.upload_host,

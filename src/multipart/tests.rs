@@ -66,6 +66,7 @@ impl Setup {
                 secret: "EmuDemoSecretDoNotUseInProd001",
                 security_token: None,
             },
+            encoded_token: None,
             key_expires: Utc::now() + Duration::hours(1),
             dir,
         }
@@ -354,4 +355,23 @@ async fn without_overwrite_an_existing_object_stays() {
         .await
         .unwrap_err();
     assert_eq!(refusal(e), Refusal::ObjectExists);
+}
+
+#[tokio::test]
+async fn a_token_held_encoded_signs_the_url_a_token_encoded_per_url_signs() {
+    let s = setup().await;
+    let token = "CAIS+tok/en==";
+    let mut c = s.caller("uploads/alice/");
+    c.key.security_token = Some(token);
+    let at = Utc::now();
+    let per_url = c.sign_part("uploads/alice/v.mp4", "ID", 2, at).unwrap();
+    c.encoded_token = Some("CAIS%2Btok%2Fen%3D%3D");
+    let held = c.sign_part("uploads/alice/v.mp4", "ID", 2, at).unwrap();
+    assert_eq!(held.url, per_url.url);
+    assert!(
+        held.url
+            .contains("&x-oss-security-token=CAIS%2Btok%2Fen%3D%3D&"),
+        "{}",
+        held.url
+    );
 }

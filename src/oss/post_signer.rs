@@ -64,7 +64,7 @@ pub fn v4_signing_key(secret: &str, date: &str, region: &str) -> [u8; 32] {
     hmac_sha256(&k_service, V4_REQUEST)
 }
 
-/// The last signing key derived on one thread and what it was derived from.
+/// A signing key derived on one thread and what it was derived from.
 struct DerivedKey {
     secret: Box<str>,
     date: Box<str>,
@@ -72,23 +72,32 @@ struct DerivedKey {
     key: [u8; 32],
 }
 
+/// How many keys a thread keeps: a profile signs with a few shared credentials at once (forms,
+/// download URLs, part URLs), and one slot would derive afresh each time they alternate.
+const KEYS_PER_THREAD: usize = 4;
+
 thread_local! {
-    static LAST_KEY: std::cell::RefCell<Option<DerivedKey>> = const { std::cell::RefCell::new(None) };
+    static LAST_KEYS: std::cell::RefCell<Vec<DerivedKey>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// [`v4_signing_key`], derived once per secret, date and region on each thread: forms are
-/// signed with one credential for hours (the shared form credential), so four of the five
-/// HMACs of a form signature need not be repeated. The key stays in the thread's memory only.
+/// [`v4_signing_key`], derived once per secret, date and region on each thread: forms and
+/// presigned URLs are signed with one credential for hours (the shared form, read and
+/// multipart credentials), so four of the five HMACs of a signature need not be repeated. The
+/// keys stay in the thread's memory only; the least recently derived is dropped first.
 pub fn v4_signing_key_reused(secret: &str, date: &str, region: &str) -> [u8; 32] {
-    LAST_KEY.with(|cell| {
-        let mut last = cell.borrow_mut();
-        if let Some(k) = &*last {
-            if &*k.secret == secret && &*k.date == date && &*k.region == region {
-                return k.key;
-            }
+    LAST_KEYS.with(|cell| {
+        let mut keys = cell.borrow_mut();
+        let known = keys
+            .iter()
+            .find(|k| &*k.secret == secret && &*k.date == date && &*k.region == region);
+        if let Some(k) = known {
+            return k.key;
         }
         let key = v4_signing_key(secret, date, region);
-        *last = Some(DerivedKey {
+        if keys.len() == KEYS_PER_THREAD {
+            keys.remove(0);
+        }
+        keys.push(DerivedKey {
             secret: secret.into(),
             date: date.into(),
             region: region.into(),
@@ -185,6 +194,20 @@ mod tests {
         assert_ne!(hex::encode(other_day), published);
         let other_region = v4_signing_key_reused("yourAccessKeySecret", "20250411", "cn-beijing");
         assert_ne!(hex::encode(other_region), published);
+        // More secrets than a thread keeps: every answer is still its own secret's key.
+        for round in 0..3 {
+            for i in 0..(KEYS_PER_THREAD + 2) {
+                let secret = format!("secret-{i}");
+                let key = v4_signing_key_reused(&secret, "20250411", "cn-hangzhou");
+                assert_eq!(
+                    key,
+                    v4_signing_key(&secret, "20250411", "cn-hangzhou"),
+                    "{round}"
+                );
+            }
+        }
+        let key = v4_signing_key_reused("testsecret", "20240101", "cn-hangzhou");
+        assert_eq!(hex::encode(key), shaped);
     }
 
     #[test]

@@ -9,5 +9,6 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod hosts;
+pub mod json;
 pub mod middleware;
 pub mod state;
