@@ -298,30 +298,23 @@ async fn expiry_is_capped_and_checked() {
         let response = url_call(&app, "alice", &[("key", ALICE_KEY), ("expires", bad)]).await;
         expect_error(response, 400, "invalid-expires").await;
     }
-    let many = json!({"keys": [ALICE_KEY], "expires": 30});
-    let body: Value = urls_call(&app, "alice", &many).await.json().await.unwrap();
-    assert!(body["urls"][0]["url"]
-        .as_str()
-        .unwrap()
-        .contains("x-oss-expires=30&"));
-    // A whole number past any integer type, as schemathesis sends: more than the cap, so cut.
-    let huge = format!(r#"{{"keys": ["{ALICE_KEY}"], "expires": 225157709894870499328}}"#);
-    let response = as_user(app.get("/getObjectUrls").method(Method::POST), "alice")
-        .header("Content-Type", "application/json")
-        .body(huge)
-        .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert!(body["urls"][0]["url"]
-        .as_str()
-        .unwrap()
-        .contains("x-oss-expires=1200&"));
-    let many = json!({"keys": [ALICE_KEY], "expires": 45.0});
-    let body: Value = urls_call(&app, "alice", &many).await.json().await.unwrap();
-    assert!(body["urls"][0]["url"]
-        .as_str()
-        .unwrap()
-        .contains("x-oss-expires=45&"));
+    // In the body, as JSON wrote the number: a whole number past any integer type (schemathesis
+    // sends such) is more than the cap, so cut to it.
+    for (expires, signed) in [
+        ("30", "30"),
+        ("45.0", "45"),
+        ("225157709894870499328", "1200"),
+    ] {
+        let body = format!(r#"{{"keys": ["{ALICE_KEY}"], "expires": {expires}}}"#);
+        let response = as_user(app.get("/getObjectUrls").method(Method::POST), "alice")
+            .header("Content-Type", "application/json")
+            .body(body)
+            .await;
+        assert_eq!(response.status(), 200, "{expires}");
+        let body: Value = response.json().await.unwrap();
+        let url = body["urls"][0]["url"].as_str().unwrap();
+        assert!(url.contains(&format!("x-oss-expires={signed}&")), "{url}");
+    }
     for bad in [json!(0), json!(-5), json!(1.5), json!(-1e30)] {
         let many = json!({"keys": [ALICE_KEY], "expires": bad});
         expect_error(
@@ -331,13 +324,6 @@ async fn expiry_is_capped_and_checked() {
         )
         .await;
     }
-    let many = json!({"keys": [ALICE_KEY], "expires": 0});
-    expect_error(
-        urls_call(&app, "alice", &many).await,
-        400,
-        "invalid-expires",
-    )
-    .await;
 }
 
 #[tokio::test]

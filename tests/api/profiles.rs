@@ -166,15 +166,20 @@ async fn an_unknown_or_empty_profile_is_400() {
     );
 }
 
+/// What the broker says when it refuses to start with `vars`.
+fn refusal(vars: &Vars) -> String {
+    sts_broker::config::Settings::from_map(vars)
+        .expect_err("refused")
+        .to_string()
+}
+
 #[tokio::test]
 async fn bad_profile_files_name_every_problem() {
     let sts = Sts::demo().await;
     let refused = |text: &str| {
         let mut vars = sts.broker_vars();
         with_profiles(text)(&mut vars);
-        sts_broker::config::Settings::from_map(&vars)
-            .expect_err("refused")
-            .to_string()
+        refusal(&vars)
     };
     let shown = refused(
         r#"
@@ -277,9 +282,7 @@ prefix = "d/${sub}/"
 forward_url = "https://app.example.com/uploaded"
 "#,
     )(&mut vars);
-    let shown = sts_broker::config::Settings::from_map(&vars)
-        .expect_err("refused")
-        .to_string();
+    let shown = refusal(&vars);
     for expected in [
         "profiles.a.max_upload_byte: line 4, column 1: is not a key here",
         "profiles.b.overwrite: line 8, column 13: invalid type: string \"no\", expected a boolean",
@@ -297,9 +300,7 @@ forward_url = "https://app.example.com/uploaded"
         "BROKER_PROFILES_FILE".into(),
         "/nonexistent/profiles.toml".into(),
     );
-    let shown = sts_broker::config::Settings::from_map(&vars)
-        .expect_err("refused")
-        .to_string();
+    let shown = refusal(&vars);
     assert!(
         shown.contains("cannot read /nonexistent/profiles.toml: there is no such file"),
         "{shown}"
