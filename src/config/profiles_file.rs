@@ -145,7 +145,7 @@ pub(super) fn parse(text: &str) -> Parsed {
             // Alone, so a wrong type is this key's.
             let alone = Table::from_iter([(k.to_owned(), value)]);
             if let Err(e) = Value::Table(alone.clone()).try_into::<Spec>() {
-                problem(&format!(".{k}"), &value_span, e.message());
+                problem(&format!(".{k}"), &value_span, &without_value(e.message()));
                 continue;
             }
             known.extend(alone);
@@ -161,6 +161,20 @@ pub(super) fn parse(text: &str) -> Parsed {
         }
     }
     parsed
+}
+
+/// serde's `invalid type: string "…", expected …` without the value, which may be a secret
+/// written in the wrong place (a URL with a password, say).
+fn without_value(message: &str) -> String {
+    match message.split_once(", expected ") {
+        Some((_, expected)) => {
+            let expected = expected
+                .strip_prefix("struct ")
+                .map_or(expected, |_| "a table");
+            format!("must be {expected}")
+        }
+        None => message.to_owned(),
+    }
 }
 
 fn unknown(expected: &[&str]) -> String {
@@ -216,10 +230,10 @@ prefix = \"c/${sub}/\"
         assert_eq!(
             parsed.problems,
             [
-                "profiles.a.content_types: line 4, column 17: invalid type: string \"image/png\", expected a sequence",
+                "profiles.a.content_types: line 4, column 17: must be a sequence",
                 "profiles.a.max_upload_byte: line 3, column 1: is not a key here; the keys are prefix, max_upload_bytes, content_types, post_policy_ttl_seconds, duration_seconds, bucket, region, upload_host, role_arn, object_key, overwrite, callback, download",
                 "profiles.b.download.hosts: line 10, column 1: is not a key here; the keys are enabled, prefixes, max_expires_seconds, processes, host",
-                "profiles.b.overwrite: line 8, column 13: invalid type: string \"no\", expected a boolean",
+                "profiles.b.overwrite: line 8, column 13: must be a boolean",
                 "profiles.b.prefx: line 7, column 1: is not a key here; the keys are prefix, max_upload_bytes, content_types, post_policy_ttl_seconds, duration_seconds, bucket, region, upload_host, role_arn, object_key, overwrite, callback, download",
                 "profiles.b: has no `prefix`",
             ]
@@ -231,12 +245,21 @@ prefix = \"c/${sub}/\"
     }
 
     #[test]
+    fn a_value_of_the_wrong_type_is_not_quoted() {
+        let text = "[profiles.a]\nprefix = \"a/${sub}/\"\ncallback = \"https://u:hunter2@app.example.com/x\"\n";
+        assert_eq!(
+            problems(text),
+            ["profiles.a.callback: line 3, column 12: must be a table"]
+        );
+    }
+
+    #[test]
     fn a_callback_table_is_seen_even_when_its_profile_has_a_problem() {
         let parsed = parse("[profiles.a]\nprefix = 3\n[profiles.a.callback]\nforward_url = \"https://app.example.com/x\"\n");
         assert!(parsed.wants_callbacks);
         assert_eq!(
             parsed.problems,
-            ["profiles.a.prefix: line 2, column 10: invalid type: integer `3`, expected a string"]
+            ["profiles.a.prefix: line 2, column 10: must be a string"]
         );
     }
 

@@ -15,6 +15,20 @@ use super::{Fleet, FleetError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerLoadFailed;
 
+/// Whether a failed load is the fleet's to share with the replicas that waited for it: a
+/// failure every replica would meet (STS refused or did not answer), not one of the loading
+/// replica's own (its identity, its clock, its own call budget), which must not fail loads
+/// that healthy replicas could make.
+pub trait SharedFailure {
+    fn shared_with_fleet(&self) -> bool;
+}
+
+impl SharedFailure for PeerLoadFailed {
+    fn shared_with_fleet(&self) -> bool {
+        true
+    }
+}
+
 /// The fleet lock this replica holds for one load. Released with [`HeldLock::release`], or,
 /// when the request is given up mid-load (its future dropped as the caller went away), by a
 /// task spawned on drop: the other replicas do not wait for the lock to expire.

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 pub use budget::FleetBudget;
 pub use conn::RedisMode;
 use conn::{ConnSettings, RedisConn, RedisConns};
-pub use lock::PeerLoadFailed;
+pub use lock::{PeerLoadFailed, SharedFailure};
 pub use seal::{SealKey, SealKeys};
 pub use share::{SharedCredential, Wanted};
 pub use store::CredentialStore;
@@ -369,7 +369,7 @@ impl Fleet {
             *last = Some(Instant::now());
             tracing::warn!(
                 seen = seen + 1,
-                "a fleet cache value holds an older credential than one this replica already had for the scope; not adopted (put back by something other than the broker? see docs/fleet.md on a Redis ACL)"
+                "a fleet cache value holds an older credential than one this replica already had for the scope; not adopted (put back by something other than the broker, or written by a load that outlived its lock; see docs/fleet.md)"
             );
         }
     }

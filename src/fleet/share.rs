@@ -14,7 +14,7 @@ use redis::AsyncCommands as _;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::lock::{HeldLock, PeerLoadFailed};
+use super::lock::{HeldLock, PeerLoadFailed, SharedFailure};
 use super::{Fleet, FleetError};
 use crate::credentials::TemporaryCredentials;
 
@@ -62,7 +62,7 @@ impl Fleet {
         load: F,
     ) -> Result<SharedCredential, E>
     where
-        E: From<PeerLoadFailed>,
+        E: From<PeerLoadFailed> + SharedFailure,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SharedCredential, E>>,
     {
@@ -124,7 +124,7 @@ impl Fleet {
         load: F,
     ) -> Result<SharedCredential, E>
     where
-        E: From<PeerLoadFailed>,
+        E: From<PeerLoadFailed> + SharedFailure,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SharedCredential, E>>,
     {
@@ -147,8 +147,10 @@ impl Fleet {
             Ok(loaded) => {
                 let _ = self.write(key, loaded, wanted).await;
             }
-            // Said before the lock is released, so the replicas waiting for it share the failure.
-            Err(_) => self.record_failure(&held).await,
+            // Said before the lock is released, so the replicas waiting for it share the failure
+            // (only one every replica would meet; they load for themselves after any other).
+            Err(e) if e.shared_with_fleet() => self.record_failure(&held).await,
+            Err(_) => {}
         }
         held.release().await;
         result
@@ -208,13 +210,10 @@ impl Fleet {
 
     /// Remembers that the scope at `key` had a credential expiring at `expiration` (seconds).
     fn saw(&self, key: &str, expiration: i64) {
-        if self
-            .newest
-            .get(key)
-            .is_none_or(|newest| newest < expiration)
-        {
-            self.newest.insert(key.to_owned(), expiration);
-        }
+        // One step, so two threads cannot move it backwards.
+        self.newest
+            .entry_by_ref(key)
+            .and_upsert_with(|held| held.map_or(expiration, |e| e.into_value().max(expiration)));
     }
 
     /// Stores `credential` sealed, expiring in Redis when it falls under the floor.

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Fleet, PeerLoadFailed, SharedCredential, Wanted};
+use super::{Fleet, PeerLoadFailed, SharedCredential, SharedFailure, Wanted};
 
 /// The credential store every profile's issuer loads through.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl CredentialStore {
         load: F,
     ) -> Result<SharedCredential, E>
     where
-        E: From<PeerLoadFailed>,
+        E: From<PeerLoadFailed> + SharedFailure,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<SharedCredential, E>>,
     {

@@ -107,6 +107,17 @@ pub enum LoadError {
     PeerFailed,
 }
 
+impl crate::fleet::SharedFailure for LoadError {
+    /// STS's refusals and silences are every replica's; this replica's identity, clock and call
+    /// budget are its own.
+    fn shared_with_fleet(&self) -> bool {
+        match self {
+            Self::Sts(e) => !matches!(e, StsError::CallBudgetSpent),
+            Self::Identity(_) | Self::ClockSkew { .. } | Self::PeerFailed => false,
+        }
+    }
+}
+
 impl From<crate::fleet::PeerLoadFailed> for LoadError {
     fn from(_: crate::fleet::PeerLoadFailed) -> Self {
         Self::PeerFailed

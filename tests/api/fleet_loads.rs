@@ -9,7 +9,8 @@ use chrono::Utc;
 use secrecy::SecretString;
 use sts_broker::credentials::TemporaryCredentials;
 use sts_broker::fleet::{
-    Fleet, FleetConfig, PeerLoadFailed, RedisMode, SealKey, SealKeys, SharedCredential, Wanted,
+    Fleet, FleetConfig, PeerLoadFailed, RedisMode, SealKey, SealKeys, SharedCredential,
+    SharedFailure, Wanted,
 };
 
 use crate::fleet::{fleet, fleet_vars, key_id, sample, SEAL_KEY};
@@ -127,6 +128,54 @@ async fn a_failed_fleet_load_fails_its_waiters_instead_of_repeating() {
     assert_eq!(loads, 1.0, "one load for the fleet");
     // One load: its first attempt and the client's retries, never another load's.
     assert!(sts.request_count() <= 4, "{}", sts.request_count());
+}
+
+/// A load that fails for a reason of its replica's own (its clock, its identity): a waiting
+/// replica is not failed with it, but loads for itself.
+#[tokio::test]
+async fn a_replicas_own_failure_is_not_passed_to_the_replicas_that_waited() {
+    #[derive(Debug, PartialEq)]
+    enum Failure {
+        OwnClock,
+        Peer,
+    }
+    impl From<PeerLoadFailed> for Failure {
+        fn from(_: PeerLoadFailed) -> Self {
+            Self::Peer
+        }
+    }
+    impl SharedFailure for Failure {
+        fn shared_with_fleet(&self) -> bool {
+            *self == Self::Peer
+        }
+    }
+    let redis = RedisServer::start();
+    let (a, b) = (fleet_on(&redis), fleet_on(&redis));
+    let now = Utc::now();
+    let wanted = Wanted {
+        expires_after: now + chrono::Duration::seconds(60),
+        min_ttl: chrono::Duration::seconds(60),
+        now,
+    };
+    let lock_for = Duration::from_secs(10);
+    let failing = a.load_through("scope", wanted, lock_for, || async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Err::<SharedCredential, _>(Failure::OwnClock)
+    });
+    let waiting = async {
+        // After `a` took the lock.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.load_through("scope", wanted, lock_for, || async {
+            Ok::<_, Failure>(credential("STS.b"))
+        })
+        .await
+    };
+    let (failed, loaded) = futures_util::future::join(failing, waiting).await;
+    assert_eq!(failed.err(), Some(Failure::OwnClock));
+    match loaded {
+        Ok(loaded) => assert_eq!(loaded.credentials.access_key_id, "STS.b"),
+        Err(e) => panic!("the waiting replica was failed with {e:?}"),
+    }
 }
 
 /// Drops `app`'s cached credentials for every caller but `other` (a cache of one entry: asking

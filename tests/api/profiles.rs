@@ -285,7 +285,7 @@ forward_url = "https://app.example.com/uploaded"
     let shown = refusal(&vars);
     for expected in [
         "profiles.a.max_upload_byte: line 4, column 1: is not a key here",
-        "profiles.b.overwrite: line 8, column 13: invalid type: string \"no\", expected a boolean",
+        "profiles.b.overwrite: line 8, column 13: must be a boolean",
         "BROKER_CALLBACK_URL: is required when a profile has a callback",
         "BROKER_CALLBACK_SECRET: is required when a profile has a callback",
         "profiles c and e overlap",
