@@ -3,17 +3,18 @@
 //! (`crate::issuer::form`); this route turns it into the contract's JSON.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::issuer::FormProfile;
+use crate::issuer::{FormProfile, SignedForm};
 use crate::oss::post_object::SignatureFields;
 use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
-/// The response body; field names are the contract (the form fields are posted as they are).
-#[derive(Serialize)]
+/// The response body as `serde_json` writes it; field names are the contract (the form fields
+/// are posted as they are). Only debug builds (the tests) build it, to check [`render`]'s text.
+#[cfg(debug_assertions)]
+#[derive(serde::Serialize)]
 struct PostParamsResponse<'a> {
     host: &'a str,
     dir: &'a str,
@@ -55,6 +56,7 @@ struct PostParamsResponse<'a> {
     profile: &'a str,
 }
 
+#[cfg(debug_assertions)]
 impl<'a> PostParamsResponse<'a> {
     /// The signature fields of `signature`'s version.
     fn with_signature(mut self, signature: &'a SignatureFields) -> Self {
@@ -122,9 +124,95 @@ pub async fn get_post_object_params(
         profile.index,
         signed.outcome,
     );
+    let body = render(&settings.upload.host, &signed, &profile.name);
+    let mut response = HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/json")
+        .body(body);
+    // The request logger writes the audit line (the route tells the two flows apart).
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id.clone(),
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir: signed.dir.clone(),
+            grant: signed.grant.clone(),
+            outcome: signed.outcome,
+        }));
+    Ok(response)
+}
+
+/// The answer's JSON, written field by field: the long values (the policy, the security token)
+/// need no escape, and `web::json` copies them after one scan instead of escaping byte by byte.
+fn render(host: &str, signed: &SignedForm, profile: &str) -> String {
+    use crate::web::json::{push_field, push_str};
     let form = &signed.form;
-    let body = PostParamsResponse {
-        host: &settings.upload.host,
+    let mut out = String::with_capacity(512 + form.policy.len() + form.security_token.len());
+    out.push_str("{\"host\":");
+    push_str(&mut out, host);
+    push_field(&mut out, "dir", &signed.dir);
+    out.push_str(",\"expire\":");
+    out.push_str(&form.expire.timestamp().to_string());
+    push_field(&mut out, "policy", &form.policy);
+    match &form.signature {
+        SignatureFields::V1 {
+            access_key_id,
+            signature,
+        } => {
+            push_field(&mut out, "OSSAccessKeyId", access_key_id);
+            push_field(&mut out, "signature", signature);
+        }
+        SignatureFields::V4 {
+            credential,
+            date,
+            signature,
+        } => {
+            let version = crate::oss::post_signer::V4_ALGORITHM;
+            push_field(&mut out, "x-oss-signature-version", version);
+            push_field(&mut out, "x-oss-credential", credential);
+            push_field(&mut out, "x-oss-date", date);
+            push_field(&mut out, "x-oss-signature", signature);
+        }
+    }
+    push_field(&mut out, "x-oss-security-token", &form.security_token);
+    push_field(
+        &mut out,
+        "success_action_status",
+        form.success_action_status,
+    );
+    push_field(&mut out, "Content-Disposition", form.content_disposition);
+    for (name, value) in [("callback", &signed.callback), ("key", &signed.key)] {
+        if let Some(value) = value {
+            push_field(&mut out, name, value);
+        }
+    }
+    if signed.forbid_overwrite {
+        push_field(&mut out, "x-oss-forbid-overwrite", "true");
+    }
+    push_field(&mut out, "profile", profile);
+    out.push('}');
+    // Tests run debug builds: there the text must be serde_json's, byte for byte (said without
+    // the texts, which hold the security token).
+    #[cfg(debug_assertions)]
+    debug_assert!(
+        serde_json::to_string(&serde_form(host, signed, profile)).is_ok_and(|serde| serde == out),
+        "the form answer differs from serde_json's"
+    );
+    out
+}
+
+/// The answer as the serde struct holds it (debug builds check [`render`] against it).
+#[cfg(debug_assertions)]
+fn serde_form<'a>(
+    host: &'a str,
+    signed: &'a SignedForm,
+    profile: &'a str,
+) -> PostParamsResponse<'a> {
+    let form = &signed.form;
+    PostParamsResponse {
+        host,
         dir: &signed.dir,
         expire: form.expire.timestamp(),
         policy: &form.policy,
@@ -140,23 +228,7 @@ pub async fn get_post_object_params(
         callback: signed.callback.as_deref(),
         key: signed.key.as_deref(),
         forbid_overwrite: signed.forbid_overwrite.then_some("true"),
-        profile: &profile.name,
+        profile,
     }
-    .with_signature(&form.signature);
-    let mut response = HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(body);
-    // The request logger writes the audit line (the route tells the two flows apart).
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Handout(AuditRecord {
-            caller: caller.id.clone(),
-            auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.clone(),
-            dir: signed.dir.clone(),
-            grant: signed.grant.clone(),
-            outcome: signed.outcome,
-        }));
-    Ok(response)
+    .with_signature(&form.signature)
 }
