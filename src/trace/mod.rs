@@ -70,10 +70,20 @@ pub fn decide(headers: &HeaderMap) -> RequestTrace {
         return RequestTrace::Off;
     }
     let parent = TraceParent::of(headers);
-    if sampler().sampled(parent.as_ref(), || fastrand::u64(..)) {
-        RequestTrace::Sampled(parent.is_some())
+    if let Some(parent) = parent {
+        return if sampler().sampled(Some(&parent), || 0) {
+            RequestTrace::Sampled(true)
+        } else {
+            RequestTrace::Unsampled(Some(parent))
+        };
+    }
+    // A new trace: decided on its own trace id, which an unsampled request passes on (flagged
+    // not sampled) so the services it calls follow the decision.
+    let fresh = TraceParent::fresh();
+    if sampler().sampled(None, || fresh.trace_low()) {
+        RequestTrace::Sampled(false)
     } else {
-        RequestTrace::Unsampled(parent)
+        RequestTrace::Unsampled(Some(fresh))
     }
 }
 

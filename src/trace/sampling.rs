@@ -165,7 +165,17 @@ impl TraceParent {
         Some(parent)
     }
 
-    fn trace_low(&self) -> u64 {
+    /// A new trace's ids: random, never all zero; not sampled, no state.
+    pub fn fresh() -> Self {
+        Self {
+            trace_id: fastrand::u128(1..).to_be_bytes(),
+            span_id: fastrand::u64(1..).to_be_bytes(),
+            sampled: false,
+            state: None,
+        }
+    }
+
+    pub(super) fn trace_low(&self) -> u64 {
         let mut low = [0u8; 8];
         low.copy_from_slice(&self.trace_id[8..]);
         u64::from_be_bytes(low)

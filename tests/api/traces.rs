@@ -178,6 +178,41 @@ async fn always_off_exports_nothing_and_passes_the_callers_trace_on_unsampled() 
     );
 }
 
+/// A new trace the broker does not sample still tells the services it calls so: a fresh trace
+/// id, flagged not sampled, a different one per request.
+#[tokio::test]
+async fn an_unsampled_new_trace_is_passed_on_flagged_not_sampled() {
+    let receiver = OtlpReceiver::start().await;
+    let sts = Sts::demo().await;
+    let mut broker = BrokerCommand::new()
+        .envs(&sts.broker_vars())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.clone())
+        .env("OTEL_TRACES_SAMPLER", "always_off")
+        .env("BROKER_AUTH", "header")
+        .env("BROKER_TRUSTED_HEADER", "X-User")
+        .env("BROKER_TRUSTED_PROXIES", "127.0.0.1/32")
+        .serve()
+        .await;
+    for user in ["alice", "bob"] {
+        let response = broker.get_token().header("X-User", user).await;
+        assert_eq!(response.status(), 200);
+    }
+    let seen = sts.traceparents();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for header in &seen {
+        let parts: Vec<&str> = header.split('-').collect();
+        assert_eq!(parts.len(), 4, "{header}");
+        assert_eq!((parts[0], parts[3]), ("00", "00"), "{header}");
+        assert_eq!((parts[1].len(), parts[2].len()), (32, 16), "{header}");
+        assert!(parts[1].bytes().any(|b| b != b'0'), "{header}");
+        assert!(parts[2].bytes().any(|b| b != b'0'), "{header}");
+    }
+    assert_ne!(seen[0], seen[1]);
+    broker.signal("TERM");
+    assert!(broker.wait_exit(Duration::from_secs(20)).success());
+    assert!(receiver.spans().is_empty());
+}
+
 #[tokio::test]
 async fn a_callers_unsampled_trace_is_not_exported_under_parentbased_always_on() {
     let receiver = OtlpReceiver::start().await;
