@@ -409,8 +409,10 @@ async fn an_app_down_slow_or_not_json_fails_the_callback() {
 /// A broker on a known port whose `BROKER_CALLBACK_URL` is its own `/ossCallback`, pinned to
 /// the OSS emulator's callback key: OSS's side is the emulator's now.
 pub(crate) async fn broker_the_emulator_calls_back(app_url: &str) -> TestApp {
-    let port = crate::harness::free_port();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     TestApp::builder()
+        .on(listener)
         .with_oss()
         .vars(callback_profile(app_url))
         .vars(move |vars| {

@@ -261,6 +261,7 @@ impl TestApp {
             sts: None,
             vars: None,
             oss: false,
+            listener: None,
         }
     }
 
@@ -330,6 +331,9 @@ pub(crate) struct TestAppBuilder<'a> {
     /// The variables to start from instead of the STS emulator's [`Sts::broker_vars`].
     vars: Option<Vars>,
     oss: bool,
+    /// A listener bound beforehand, for a test that needs the broker's port in its variables
+    /// (binding later to a port found free races other tests for it).
+    listener: Option<std::net::TcpListener>,
 }
 
 impl<'a> TestAppBuilder<'a> {
@@ -362,6 +366,12 @@ impl<'a> TestAppBuilder<'a> {
     /// the STS emulator's keys) and points `BROKER_UPLOAD_HOST` at it before the `vars` changes.
     pub(crate) fn with_oss(mut self) -> Self {
         self.oss = true;
+        self
+    }
+
+    /// Serves on `listener` (already bound) instead of binding `BROKER_LISTEN`.
+    pub(crate) fn on(mut self, listener: std::net::TcpListener) -> Self {
+        self.listener = Some(listener);
         self
     }
 
@@ -408,7 +418,11 @@ impl<'a> TestAppBuilder<'a> {
         }
         vars.remove(OSS_CALLBACK_KEY_FILE);
         let settings = Settings::from_map(&vars).expect("test settings are valid");
-        let app = Application::build(settings, self.deps).expect("broker binds");
+        let app = match self.listener {
+            Some(listener) => Application::build_on(settings, self.deps, listener),
+            None => Application::build(settings, self.deps),
+        }
+        .expect("broker binds");
         let (port, metrics_port) = (app.port(), app.metrics_port());
         tokio::spawn(app.run_until_stopped());
         let mut client = BrokerClient::at(format!("http://127.0.0.1:{port}"));

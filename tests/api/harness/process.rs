@@ -94,28 +94,41 @@ impl BrokerCommand {
         self.spawn(String::new())
     }
 
-    /// Serves (no subcommand) on a free loopback port and waits until `/healthz` answers.
+    /// Serves (no subcommand) on a free loopback port and waits until `/healthz` answers. A
+    /// port found free can be taken by another test before the binary binds it: then again,
+    /// on another port.
     pub(crate) async fn serve(self) -> BrokerProcess {
-        let address = format!("127.0.0.1:{}", free_port());
-        let mut process = self
-            .env("BROKER_LISTEN", address.clone())
-            .spawn(format!("http://{address}"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{}/healthz", process.address)).await {
-                if r.status() == 200 {
-                    break process;
+        for _ in 0..3 {
+            let address = format!("127.0.0.1:{}", free_port());
+            let command = BrokerCommand {
+                args: self.args.clone(),
+                env: self.env.clone(),
+                dir: self.dir.clone(),
+            };
+            let mut process = command
+                .env("BROKER_LISTEN", address.clone())
+                .spawn(format!("http://{address}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(r) = reqwest::get(format!("{}/healthz", process.address)).await {
+                    if r.status() == 200 {
+                        return process;
+                    }
                 }
+                if let Some(exit) = process.child.try_wait().unwrap() {
+                    // Its last lines reach us through a reader thread.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let lines = process.stderr_lines();
+                    if lines.iter().any(|l| l.contains("already in use")) {
+                        break;
+                    }
+                    panic!("the binary exited ({exit:?}): {lines:#?}");
+                }
+                assert!(Instant::now() < deadline, "the binary did not come up");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            if let Some(exit) = process.child.try_wait().unwrap() {
-                panic!(
-                    "the binary exited ({exit:?}): {:#?}",
-                    process.stderr_lines()
-                );
-            }
-            assert!(Instant::now() < deadline, "the binary did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        panic!("three free ports were each taken before the binary bound them");
     }
 
     /// Runs `sts-broker demo` (on `127.0.0.1:0` unless `BROKER_LISTEN` is set, `RUST_LOG=warn`
