@@ -11,3 +11,42 @@ pub mod post_params;
 pub mod ready;
 pub mod s3_params;
 pub mod token;
+
+use std::sync::Arc;
+
+use actix_web::HttpResponse;
+
+use crate::auth::Caller;
+use crate::cache::Outcome;
+use crate::issuer::Grant;
+use crate::web::audit::{AuditEntry, AuditRecord};
+use crate::web::state::ProfileState;
+
+/// A credential, form or URL handed out: `body` (JSON text) answered `no-store`, with the
+/// audit record the request logger writes as the request's audit line: who, under which
+/// profile, for which directory, with which credential.
+fn handout(
+    body: String,
+    caller: Caller,
+    profile: &ProfileState,
+    dir: String,
+    grant: Arc<Grant>,
+    outcome: Outcome,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/json")
+        .body(body);
+    response
+        .extensions_mut()
+        .insert(AuditEntry::Handout(AuditRecord {
+            caller: caller.id,
+            auth_mode: caller.mode.as_str(),
+            profile: profile.name.clone(),
+            role_arn: profile.role_arn.clone(),
+            dir,
+            grant,
+            outcome,
+        }));
+    response
+}

@@ -12,7 +12,6 @@ use crate::issuer::Issued;
 use crate::multipart::wire::{self, CompleteBody, CreateBody, SignedBatch};
 use crate::multipart::{CallerUploads, SCOPE};
 use crate::oss::presign::PresignKey;
-use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::json;
 use crate::web::state::{AppState, ProfileState};
@@ -67,22 +66,15 @@ fn answer(
     dir: &str,
     issued: &Issued,
 ) -> HttpResponse {
-    let mut response = HttpResponse::Ok()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .content_type("application/json")
-        .body(body);
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Handout(AuditRecord {
-            caller: caller.id.clone(),
-            auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.clone(),
-            dir: dir.to_owned(),
-            grant: issued.grant.clone(),
-            outcome: issued.outcome,
-        }));
-    response
+    let (grant, outcome) = (issued.grant.clone(), issued.outcome);
+    super::handout(
+        body,
+        caller.clone(),
+        profile,
+        dir.to_owned(),
+        grant,
+        outcome,
+    )
 }
 
 /// The profile's shared multipart credential, and the profile.

@@ -7,7 +7,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::auth::Caller;
 use crate::issuer::{FormProfile, SignedForm};
 use crate::oss::post_object::SignatureFields;
-use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
@@ -125,23 +124,15 @@ pub async fn get_post_object_params(
         signed.outcome,
     );
     let body = render(&settings.upload.host, &signed, &profile.name);
-    let mut response = HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .content_type("application/json")
-        .body(body);
-    // The request logger writes the audit line (the route tells the two flows apart).
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Handout(AuditRecord {
-            caller: caller.id.clone(),
-            auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.clone(),
-            dir: signed.dir.clone(),
-            grant: signed.grant.clone(),
-            outcome: signed.outcome,
-        }));
-    Ok(response)
+    let (dir, grant) = (signed.dir.clone(), signed.grant.clone());
+    Ok(super::handout(
+        body,
+        caller,
+        profile,
+        dir,
+        grant,
+        signed.outcome,
+    ))
 }
 
 /// The answer's JSON, written field by field: the long values (the policy, the security token)

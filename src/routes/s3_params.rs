@@ -10,7 +10,6 @@ use crate::auth::Caller;
 use crate::issuer::{FormProfile, SignedForm};
 use crate::multipart::Refusal;
 use crate::oss::post_object::SignatureFields;
-use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
 
@@ -132,19 +131,14 @@ pub async fn params(
         "headers": {},
         "expires": expires,
     });
-    let mut response = HttpResponse::Ok()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(body);
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Handout(AuditRecord {
-            caller: caller.id.clone(),
-            auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.clone(),
-            dir: signed.dir.clone(),
-            grant: signed.grant.clone(),
-            outcome: signed.outcome,
-        }));
-    Ok(response)
+    let body = serde_json::to_string(&body).expect("answers serialise");
+    let (dir, grant) = (signed.dir.clone(), signed.grant.clone());
+    Ok(super::handout(
+        body,
+        caller,
+        profile,
+        dir,
+        grant,
+        signed.outcome,
+    ))
 }

@@ -8,7 +8,6 @@ use crate::auth::Caller;
 
 use crate::issuer::Grant;
 use crate::timefmt::push_timestamp;
-use crate::web::audit::{AuditEntry, AuditRecord};
 use crate::web::error::ApiError;
 use crate::web::state::{AppState, ProfileState};
 
@@ -120,23 +119,15 @@ pub async fn get_token(
         ),
     );
     body.push_str("\"}");
-    let mut response = HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .content_type("application/json")
-        .body(body);
-    // The request logger writes it as the audit line, joined with the request line.
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Handout(AuditRecord {
-            caller: caller.id,
-            auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.clone(),
-            dir: grant.dir.clone(),
-            grant: issued.grant.clone(),
-            outcome: issued.outcome,
-        }));
-    Ok(response)
+    let dir = grant.dir.clone();
+    Ok(super::handout(
+        body,
+        caller,
+        profile,
+        dir,
+        issued.grant.clone(),
+        issued.outcome,
+    ))
 }
 
 #[cfg(test)]
