@@ -229,16 +229,18 @@ async fn the_printed_form_command_posts_a_server_signed_form() {
     assert!(script.contains("/getPostObjectParams"), "{script}");
     let dir = std::env::temp_dir().join(format!("demo-form-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
+    let cwd = dir.clone();
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
-            .current_dir(&dir)
+            .current_dir(&cwd)
             .output()
             .expect("sh runs (the command needs curl and jq: .ci/run installs jq)")
     })
     .await
     .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");

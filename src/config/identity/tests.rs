@@ -3,11 +3,28 @@
 use super::*;
 use crate::config::Problem;
 use std::collections::HashMap;
+use std::path::Path;
 
-fn dir() -> PathBuf {
+/// A fresh directory, removed with its contents when dropped.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir() -> TempDir {
     let dir = std::env::temp_dir().join(format!("sts-broker-chain-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 fn run(vars: &[(&str, &str)]) -> Result<Identity, Vec<Problem>> {

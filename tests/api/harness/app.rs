@@ -394,6 +394,7 @@ impl<'a> TestAppBuilder<'a> {
         // The OSS emulator runs before the broker is configured, so a test can pin the
         // emulator's callback key (`OSS_CALLBACK_KEY_FILE` below).
         let mut oss = None;
+        let mut pem_file = None;
         if let Some(listener) = oss_listener {
             let clock = ManualClock::new(Utc::now());
             let emulator = OssEmulator::start_on(
@@ -411,6 +412,7 @@ impl<'a> TestAppBuilder<'a> {
                 std::env::temp_dir().join(format!("oss-callback-{}.pem", uuid::Uuid::new_v4()));
             std::fs::write(&pem, emulator.callback_public_key_pem()).expect("write the key");
             vars.insert(OSS_CALLBACK_KEY_FILE.into(), pem.display().to_string());
+            pem_file = Some(pem);
             oss = Some((emulator, clock));
         }
         for configure in self.configure {
@@ -418,6 +420,10 @@ impl<'a> TestAppBuilder<'a> {
         }
         vars.remove(OSS_CALLBACK_KEY_FILE);
         let settings = Settings::from_map(&vars).expect("test settings are valid");
+        // The settings hold the key itself: the file is not read again.
+        if let Some(pem) = pem_file {
+            let _ = std::fs::remove_file(pem);
+        }
         let app = match self.listener {
             Some(listener) => Application::build_on(settings, self.deps, listener),
             None => Application::build(settings, self.deps),

@@ -6,6 +6,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,17 +28,33 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct BrokerCommand {
     args: Vec<String>,
     env: Vars,
-    dir: PathBuf,
+    dir: Arc<WorkDir>,
+}
+
+/// A directory of the test's own, removed with everything in it when the last command or
+/// process using it is dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new(prefix: &str) -> Arc<Self> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Arc::new(Self(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl BrokerCommand {
     pub(crate) fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("sts-broker-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
         Self {
             args: Vec::new(),
             env: Vars::new(),
-            dir,
+            dir: WorkDir::new("sts-broker-test"),
         }
     }
 
@@ -60,13 +77,13 @@ impl BrokerCommand {
 
     /// Writes `contents` to `name` in the working directory (a `.env`, say).
     pub(crate) fn file(self, name: &str, contents: &str) -> Self {
-        std::fs::write(self.dir.join(name), contents).unwrap();
+        std::fs::write(self.dir.0.join(name), contents).unwrap();
         self
     }
 
     /// `HOME` is the working directory (so no real `~/.alibabacloud` is found).
     pub(crate) fn home(self) -> Self {
-        let home = self.dir.display().to_string();
+        let home = self.dir.0.display().to_string();
         self.env("HOME", home)
     }
 
@@ -76,7 +93,7 @@ impl BrokerCommand {
             .args(&self.args)
             .env_clear()
             .envs(&self.env)
-            .current_dir(&self.dir);
+            .current_dir(&self.dir.0);
         command
     }
 
@@ -164,6 +181,7 @@ impl BrokerCommand {
         let (stderr, err_reader) = lines_of(child.stderr.take().unwrap());
         BrokerProcess {
             child,
+            _dir: self.dir,
             client: BrokerClient::at(address),
             stdout,
             stderr,
@@ -187,6 +205,8 @@ fn lines_of(pipe: impl Read + Send + 'static) -> (Receiver<String>, JoinHandle<(
 /// A running `sts-broker`, killed on drop. Dereferences to a [`BrokerClient`] for its URL.
 pub(crate) struct BrokerProcess {
     child: Child,
+    /// Its working directory, removed after the process is killed.
+    _dir: Arc<WorkDir>,
     client: BrokerClient,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
