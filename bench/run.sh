@@ -16,8 +16,8 @@
 #
 # usage: bench/run.sh [seconds per round] [rounds]
 #   BENCH_COMPARE=<path to another bench-broker binary>: each round also measures that binary
-#   (e.g. a release build of an older commit) on every figure, each right before this build's,
-#   so the two brokers' ratios come from the same rounds.
+#   (e.g. a release build of an older commit) on every figure, next to this build's (first in
+#   odd rounds, second in even ones), so the two brokers' ratios come from the same rounds.
 #   BENCH_CALLERS=<n> (default 10000): distinct callers of the round-robin figure.
 #   BENCH_BROKER=<path to a bench-broker binary>: measure that build instead of this checkout's.
 #   BENCH_SKIP_BUILD=1: use the examples already in target/release.
@@ -164,10 +164,30 @@ echo "body bytes: /getToken $size, /getPostObjectParams $form_size, /getObjectUr
   "$THREADS wrk threads, ${SECONDS_PER_ROUND}s x $ROUNDS rounds, alternating;" \
   "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-6s %-12s %10s %9s %9s %7s\n" round target "req/s" "p50 ms" "p99 ms" non2xx
-# "<name> <url>": the other broker's figure first (when there is one), then this build's.
+# "<name> <url>": this build's figure and the other broker's (when there is one), taking turns
+# at going first from round to round, so neither gains from its place in the sequence.
 both() {
-  [ -z "$COMPARE" ] || run_target "other-$1" "http://$COMPARE_ADDR$2"
+  if [ -n "$COMPARE" ] && [ $((r % 2)) -eq 1 ]; then
+    run_target "other-$1" "http://$COMPARE_ADDR$2"
+  fi
   run_target "$1" "http://$BROKER_ADDR$2"
+  if [ -n "$COMPARE" ] && [ $((r % 2)) -eq 0 ]; then
+    run_target "other-$1" "http://$COMPARE_ADDR$2"
+  fi
+}
+# The same for the many-callers pair of each broker.
+callers() { # <one target> <many target> <address>
+  BENCH_RR_CALLERS=1 run_target "$1" -s "$work/callers.lua" "http://$3/getToken"
+  BENCH_RR_CALLERS=$CALLERS run_target "$2" -s "$work/callers.lua" "http://$3/getToken"
+}
+both_callers() {
+  if [ -n "$COMPARE" ] && [ $((r % 2)) -eq 1 ]; then
+    callers other-one other-many "$COMPARE_CALLERS_ADDR"
+  fi
+  callers one-caller many-callers "$CALLERS_ADDR"
+  if [ -n "$COMPARE" ] && [ $((r % 2)) -eq 0 ]; then
+    callers other-one other-many "$COMPARE_CALLERS_ADDR"
+  fi
 }
 for r in $(seq "$ROUNDS"); do
   run_target baseline "http://$BASELINE_ADDR/getToken"
@@ -178,12 +198,7 @@ for r in $(seq "$ROUNDS"); do
   both url "$URL_PATH"
   run_target part-base "http://$PART_BASELINE_ADDR/s3/multipart"
   both part "$PART_PATH"
-  BENCH_RR_CALLERS=1 run_target one-caller -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
-  BENCH_RR_CALLERS=$CALLERS run_target many-callers -s "$work/callers.lua" "http://$CALLERS_ADDR/getToken"
-  if [ -n "$COMPARE" ]; then
-    BENCH_RR_CALLERS=1 run_target other-one -s "$work/callers.lua" "http://$COMPARE_CALLERS_ADDR/getToken"
-    BENCH_RR_CALLERS=$CALLERS run_target other-many -s "$work/callers.lua" "http://$COMPARE_CALLERS_ADDR/getToken"
-  fi
+  both_callers
 done
 
 rss_kib=$(awk '/VmRSS/ { print $2 }' "/proc/$broker_pid/status")

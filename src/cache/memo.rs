@@ -44,21 +44,20 @@ where
     V: Expiring + Send + Sync + 'static,
     E: Retryable + Send + Sync + 'static,
 {
-    /// As [`Self::knows`], true at once when `memo` may be served without a lookup.
-    pub fn knows_memo(&self, key: &K, memo: &Memo<V, E>) -> bool {
-        let fresh = self.fresh(memo, self.clock.now());
-        fresh.is_some_and(|slot| self.servable(&slot).is_some()) || self.knows(key)
+    /// The value `memo` (kept with `key`, and only ever for `key`) serves without a lookup,
+    /// as [`Self::get`] would serve it, while the memo is fresh and its value servable as it
+    /// is; `None` when the key must be looked up.
+    pub fn serve_memo(&self, key: &K, memo: &Memo<V, E>) -> Option<(Arc<V>, Outcome)> {
+        let now = self.clock.now();
+        let slot = self.fresh(memo, now)?;
+        self.serve_warm(key, &slot, now)
     }
 
-    /// As [`Self::get`], served from `memo` (kept with `key`, and only ever for `key`) without
-    /// a lookup while it is fresh and its value servable as it is; otherwise looked up, and the
-    /// memo updated.
+    /// As [`Self::get`], served from `memo` when [`Self::serve_memo`] can; otherwise looked
+    /// up, and the memo updated.
     pub async fn get_memo(&self, key: &K, memo: &Memo<V, E>) -> Result<(Arc<V>, Outcome), Arc<E>> {
-        let now = self.clock.now();
-        if let Some(slot) = self.fresh(memo, now) {
-            if let Some(served) = self.serve_warm(key, &slot, now) {
-                return Ok(served);
-            }
+        if let Some(served) = self.serve_memo(key, memo) {
+            return Ok(served);
         }
         let (result, slot) = self.get_slot(key).await;
         memo.slot.store(slot);

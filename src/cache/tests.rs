@@ -444,16 +444,20 @@ fn simultaneous_first_requests_on_threads_never_load_twice() {
 async fn a_memo_serves_what_a_lookup_serves_by_the_same_rules() {
     let h = harness(Duration::ZERO);
     let (key, memo) = ("k".to_owned(), Memo::default());
-    assert!(!h.cache.knows_memo(&key, &memo));
+    assert!(h.cache.serve_memo(&key, &memo).is_none() && !h.cache.knows(&key));
     for _ in 0..1000 {
         let (value, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
         assert_eq!(value.serial, 1);
         assert_ne!(outcome, Outcome::HitRefreshing);
     }
-    assert!(h.cache.knows_memo(&key, &memo));
+    let (value, outcome) = h
+        .cache
+        .serve_memo(&key, &memo)
+        .expect("served from the memo");
+    assert_eq!((value.serial, outcome), (1, Outcome::Hit));
     assert_eq!(h.calls(), 1);
     assert_eq!(h.cache.stats().misses.load(Ordering::Relaxed), 1);
-    assert_eq!(h.cache.stats().hits.load(Ordering::Relaxed), 999);
+    assert_eq!(h.cache.stats().hits.load(Ordering::Relaxed), 1000);
     // Inside the refresh window: served at once, one refresh in the background.
     h.age(LIFETIME - 899);
     for _ in 0..3 {
@@ -508,7 +512,7 @@ async fn the_memo_of_an_evicted_key_is_dropped_at_the_next_lookup() {
     // Past the memo's seconds the key is unknown again (first-time-caller limits apply) and
     // costs a load, like any key the cache does not hold.
     h.age(TOUCH_EVERY_SECONDS);
-    assert!(!h.cache.knows_memo(&key, &memo));
+    assert!(h.cache.serve_memo(&key, &memo).is_none() && !h.cache.knows(&key));
     let before = h.calls();
     let (_, outcome) = h.cache.get_memo(&key, &memo).await.unwrap();
     assert_eq!((outcome, h.calls()), (Outcome::Miss, before + 1));

@@ -136,6 +136,7 @@ fn grant(scope: &Scope, loaded: SharedCredential) -> Grant {
         policy_sha256: hex::encode(scope.key.policy_sha256),
         sts_request_id: loaded.sts_request_id,
         rendered: OnceLock::new(),
+        audit_fields: OnceLock::new(),
         encoded_token: OnceLock::new(),
     }
 }

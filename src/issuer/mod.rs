@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 mod download;
 mod form;
 mod load;
+mod scopes;
 
 pub use download::{DownloadIssueError, DownloadProfile, SignedUrls, READS};
 pub use form::{FormError, FormProfile, SignedForm};
@@ -186,10 +187,20 @@ pub struct Grant {
     /// `Expiration` as the contract writes it, formatted once.
     pub expiration_text: String,
     /// A response body rendered once per grant by the route that serves it (hot path).
-    pub rendered: OnceLock<String>,
+    pub rendered: OnceLock<Rendered>,
+    /// The audit line's fields that are the same for every handout of this grant, rendered
+    /// once by the audit line (web::audit).
+    pub audit_fields: OnceLock<Rendered>,
     /// The security token percent-encoded as presigned URLs carry it, once per grant (a
     /// shared credential signs many URLs); see [`Grant::prepared_key`].
     pub encoded_token: OnceLock<String>,
+}
+
+/// Text rendered once per grant, and where a request's own value goes into it (`gap`, a byte
+/// offset; `None` when nothing does).
+pub struct Rendered {
+    pub text: String,
+    pub gap: Option<usize>,
 }
 
 impl Grant {
@@ -247,7 +258,7 @@ pub struct Issuer {
     services: Arc<Services>,
     config: Arc<IssuerConfig>,
     area: UploadArea,
-    scopes: moka::sync::Cache<CallerId, Arc<Scope>>,
+    scopes: scopes::ScopeTable<Scope>,
     /// Credentials shared by every caller of the profile, each under its own name and session
     /// policy (e.g. [`FORMS`]: the one credential signing server-side forms).
     shared: Vec<(&'static str, Arc<Scope>)>,
@@ -359,10 +370,7 @@ impl Issuer {
             idle_ttl: Duration::from_secs(settings.duration_seconds.into()),
             promote_after: chrono::Duration::seconds(PROMOTE_AFTER_SECONDS),
         };
-        let scopes = moka::sync::Cache::builder()
-            .max_capacity(settings.cache_max_entries)
-            .time_to_idle(Duration::from_secs(settings.duration_seconds.into()))
-            .build();
+        let scopes = scopes::ScopeTable::new(settings.cache_max_entries, settings.duration_seconds);
         let mut issuer = Self {
             cache: CredentialCache::new(policy, services.clock.clone(), loader),
             services,
@@ -428,7 +436,8 @@ impl Issuer {
 
     /// The scope of `caller`: its directory, session policy and session name.
     pub fn scope_for(&self, caller: &CallerId) -> Result<Arc<Scope>, PolicyTooLarge> {
-        if let Some(scope) = self.scopes.get(caller) {
+        let now = self.services.clock.now().timestamp();
+        if let Some(scope) = self.scopes.get(caller, now) {
             return Ok(scope);
         }
         let dir = self.area.prefix.render(caller);
@@ -443,7 +452,7 @@ impl Issuer {
             dir,
             policy,
         ));
-        self.scopes.insert(caller.clone(), scope.clone());
+        self.scopes.insert(caller.clone(), scope.clone(), now);
         Ok(scope)
     }
 
@@ -456,7 +465,10 @@ impl Issuer {
         address: Option<IpAddr>,
     ) -> Result<Issued, IssueError> {
         let scope = self.scope_for(caller)?;
-        if !self.cache.knows_memo(&scope, &scope.memo) {
+        if let Some((grant, outcome)) = self.cache.serve_memo(&scope, &scope.memo) {
+            return Ok(Issued { grant, outcome });
+        }
+        if !self.cache.knows(&scope) {
             let now = self.services.clock.now();
             self.services.newcomers.admit(address, now)?;
         }
@@ -523,16 +535,19 @@ mod tests {
             sts_request_id: "R".into(),
             expiration_text: "2026-01-01T00:00:00Z".into(),
             rendered: OnceLock::new(),
+            audit_fields: OnceLock::new(),
             encoded_token: OnceLock::new(),
         };
         assert_eq!(
             grant.prepared_key().encoded_token,
             Some("CAISgrant-token-value")
         );
-        let _ = grant.rendered.set(
-            r#"{"AccessKeySecret":"grant-secret-value","SecurityToken":"CAISgrant-token-value""#
-                .into(),
-        );
+        let _ = grant.rendered.set(Rendered {
+            text:
+                r#"{"AccessKeySecret":"grant-secret-value","SecurityToken":"CAISgrant-token-value""#
+                    .into(),
+            gap: None,
+        });
         let issued = Issued {
             grant: Arc::new(grant),
             outcome: Outcome::Hit,

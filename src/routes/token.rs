@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 
-use crate::issuer::Grant;
+use crate::issuer::{Grant, Rendered};
 use crate::timefmt::push_timestamp;
 use crate::web::error::ApiError;
 use crate::web::state::{AppState, ProfileState};
@@ -34,8 +34,8 @@ const TOKEN_KEY: &str = "\"SecurityToken\":\"";
 /// The grant's fixed fields as a JSON object without its closing brace, rendered once. The
 /// security token (the largest field) is left out, its value empty, when it needs no JSON
 /// escaping (STS tokens are base64): the credential already holds it, and [`push_prefix`]
-/// puts it back, so a cached scope holds the token once.
-fn render_prefix(grant: &Grant, profile: &ProfileState) -> String {
+/// puts it back at the gap, so a cached scope holds the token once.
+fn render_prefix(grant: &Grant, profile: &ProfileState) -> Rendered {
     let settings = &profile.settings;
     let creds = &grant.credentials;
     let token = creds.token();
@@ -56,20 +56,25 @@ fn render_prefix(grant: &Grant, profile: &ProfileState) -> String {
     })
     .expect("plain strings serialise");
     json.pop(); // the closing `}`
-    json
+    let gap = if plain { token_gap(&json) } else { None };
+    Rendered { text: json, gap }
 }
 
-/// Appends the rendered prefix with the security token back in place when it was left out.
-fn push_prefix(body: &mut String, prefix: &str, token: &str) {
-    // A key's quote cannot occur unescaped inside a JSON string, so the first match is the key.
-    let at = prefix.find(TOKEN_KEY).map(|i| i + TOKEN_KEY.len());
-    match at {
-        Some(at) if prefix.as_bytes().get(at) == Some(&b'"') => {
-            body.push_str(&prefix[..at]);
+/// Where the security token's value starts in rendered JSON. A key's quote cannot occur
+/// unescaped inside a JSON string, so the first match is the key.
+fn token_gap(json: &str) -> Option<usize> {
+    json.find(TOKEN_KEY).map(|i| i + TOKEN_KEY.len())
+}
+
+/// Appends the rendered prefix with the security token back at its gap.
+fn push_prefix(body: &mut String, prefix: &Rendered, token: &str) {
+    match prefix.gap {
+        Some(at) => {
+            body.push_str(&prefix.text[..at]);
             body.push_str(token);
-            body.push_str(&prefix[at..]);
+            body.push_str(&prefix.text[at..]);
         }
-        _ => body.push_str(prefix),
+        None => body.push_str(&prefix.text),
     }
 }
 
@@ -105,7 +110,7 @@ pub async fn get_token(
     );
     let now = state.services.clock.now();
     let prefix = grant.rendered.get_or_init(|| render_prefix(grant, profile));
-    let mut body = String::with_capacity(prefix.len() + creds.token().len() + 64);
+    let mut body = String::with_capacity(prefix.text.len() + creds.token().len() + 64);
     push_prefix(&mut body, prefix, creds.token());
     body.push_str(",\"ServerTime\":\"");
     push_timestamp(&mut body, now);
@@ -136,17 +141,27 @@ mod tests {
 
     #[test]
     fn the_token_goes_back_where_it_was_left_out() {
-        let prefix = r#"{"Code":"Success","AccessKeySecret":"s\"SecurityToken\":\"x","SecurityToken":"","Expiration":"e""#;
+        let text = r#"{"Code":"Success","AccessKeySecret":"s\"SecurityToken\":\"x","SecurityToken":"","Expiration":"e""#;
+        let gap = token_gap(text);
+        assert_eq!(gap, text.rfind("\"\",\"Expiration").map(|i| i + 1));
+        let prefix = Rendered {
+            text: text.into(),
+            gap,
+        };
         let mut body = String::new();
-        push_prefix(&mut body, prefix, "CAIS+abc/def==");
+        push_prefix(&mut body, &prefix, "CAIS+abc/def==");
         assert_eq!(
             body,
             r#"{"Code":"Success","AccessKeySecret":"s\"SecurityToken\":\"x","SecurityToken":"CAIS+abc/def==","Expiration":"e""#
         );
         // A token that needed escaping stayed in the prefix, escaped: nothing is inserted.
         let kept = r#"{"SecurityToken":"a\"b","Expiration":"e""#;
+        let prefix = Rendered {
+            text: kept.into(),
+            gap: None,
+        };
         let mut body = String::new();
-        push_prefix(&mut body, kept, "a\"b");
+        push_prefix(&mut body, &prefix, "a\"b");
         assert_eq!(body, kept);
     }
 

@@ -60,14 +60,16 @@ impl Line<'_> {
         self.0.push(b'"');
         let start = self.0.len();
         let _ = write!(self.0, "{value}");
-        if self.0[start..]
-            .iter()
-            .any(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
-        {
+        if self.0[start..].iter().any(|&b| escaped(b)) {
             let raw = self.0.split_off(start);
             escape_into(self.0, &String::from_utf8_lossy(&raw));
         }
         self.0.push(b'"');
+    }
+
+    /// Fields rendered beforehand by [`render_fields`], appended as they are.
+    pub fn rendered(&mut self, fields: &str) {
+        self.0.extend_from_slice(fields.as_bytes());
     }
 
     /// An unsigned number.
@@ -106,9 +108,30 @@ fn put_u64(out: &mut Vec<u8>, mut value: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// String fields as [`Line::str`] appends them (`,"name":"value"`), rendered once for lines
+/// that repeat them.
+pub fn render_fields(fields: &[(&str, &str)]) -> String {
+    let mut out = Vec::new();
+    let mut line = Line(&mut out);
+    for (name, value) in fields {
+        line.str(name, value);
+    }
+    String::from_utf8(out).expect("escaped UTF-8 stays UTF-8")
+}
+
+/// Whether JSON-lines output escapes `b`.
+fn escaped(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
+}
+
 /// Appends `s` as the contents of a JSON string, with the escapes of `JsonLines`.
 fn escape_into(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Most values need no escape: one scan, then one copy.
+    if !bytes.iter().any(|&b| escaped(b)) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {
@@ -220,6 +243,7 @@ mod tests {
                 client_ip = ip.map(tracing::field::display),
                 odd = tracing::field::display("a\"b"),
                 caller,
+                role = caller,
                 "credentials \"handed\" out"
             );
         });
@@ -241,6 +265,8 @@ mod tests {
             line.opt_display("client_ip", ip.as_ref());
             line.opt_display("odd", Some(&"a\"b"));
             line.str("caller", caller);
+            // Rendered once, appended as it is.
+            line.rendered(&render_fields(&[("role", caller)]));
         };
         render_info(at, "audit", "credentials \"handed\" out", fill, |l| {
             out = String::from_utf8(l.to_vec()).unwrap();

@@ -27,7 +27,7 @@ mod otel;
 
 pub use otel::TracingSettings;
 
-pub use direct::{write_info, Line};
+pub use direct::{render_fields, write_info, Line};
 
 /// How long a log line may sit in the buffer before it reaches stderr.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::cache::Outcome;
 use crate::callback::CallbackAudit;
-use crate::issuer::Grant;
+use crate::issuer::{Grant, Rendered};
 use crate::policy::CallerId;
 use crate::request_id::RequestIds;
 
@@ -143,6 +143,11 @@ impl AuditRecord {
         }
         let creds = &self.grant.credentials;
         let ids = request.ids;
+        // A grant belongs to one profile, so its role is the profile's.
+        let fields = self
+            .grant
+            .audit_fields
+            .get_or_init(|| grant_fields(role_arn, &self.grant));
         let written = crate::telemetry::write_info("audit", HANDED_OUT, |line| {
             line.str("request_id", &ids.own);
             line.opt_str("client_request_id", ids.client.as_deref());
@@ -155,13 +160,10 @@ impl AuditRecord {
             line.str("auth_mode", self.auth_mode);
             line.str("profile", &self.profile);
             line.str("dir", &self.dir);
-            line.str("role_arn", role_arn);
-            line.str("role_session_name", &self.grant.role_session_name);
-            line.str("policy_sha256", &self.grant.policy_sha256);
-            line.str("access_key_id", &creds.access_key_id);
-            line.str("expiration", &self.grant.expiration_text);
+            let (before, after) = fields.text.split_at(fields.gap.unwrap_or(0));
+            line.rendered(before);
             line.str("cache", self.outcome.as_str());
-            line.str("sts_request_id", &self.grant.sts_request_id);
+            line.rendered(after);
         });
         if written {
             return;
@@ -191,5 +193,76 @@ impl AuditRecord {
     }
 }
 
+/// The fields of a handout's audit line that only its grant decides, in the line's order, with
+/// the gap where `cache` goes.
+fn grant_fields(role_arn: &str, grant: &Grant) -> Rendered {
+    let before = crate::telemetry::render_fields(&[
+        ("role_arn", role_arn),
+        ("role_session_name", &grant.role_session_name),
+        ("policy_sha256", &grant.policy_sha256),
+        ("access_key_id", &grant.credentials.access_key_id),
+        ("expiration", &grant.expiration_text),
+    ]);
+    let after = crate::telemetry::render_fields(&[("sts_request_id", &grant.sts_request_id)]);
+    Rendered {
+        gap: Some(before.len()),
+        text: before + &after,
+    }
+}
+
 /// The audit line's message for a credential or form handed out.
 const HANDED_OUT: &str = "credentials handed out";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::TemporaryCredentials;
+    use secrecy::SecretString;
+    use std::sync::OnceLock;
+
+    #[test]
+    fn a_grants_audit_fields_are_the_lines_fields_in_order_with_a_gap_for_cache() {
+        let grant = Grant {
+            credentials: TemporaryCredentials {
+                access_key_id: "STS.id".into(),
+                access_key_secret: SecretString::from("grant-secret-value"),
+                security_token: SecretString::from("CAISgrant-token-value"),
+                expiration: chrono::Utc::now(),
+            },
+            dir: "uploads/alice/".into(),
+            role_session_name: "al\"ice".into(),
+            policy_sha256: "ab".repeat(32),
+            sts_request_id: "R-1".into(),
+            expiration_text: "2026-01-01T00:00:00Z".into(),
+            rendered: OnceLock::new(),
+            audit_fields: OnceLock::new(),
+            encoded_token: OnceLock::new(),
+        };
+        let fields = grant_fields("acs:ram::1:role/r", &grant);
+        let (before, after) = fields.text.split_at(fields.gap.expect("a gap"));
+        let line = format!("{{\"dir\":\"d\"{before},\"cache\":\"hit\"{after}}}");
+        let names = [
+            "dir",
+            "role_arn",
+            "role_session_name",
+            "policy_sha256",
+            "access_key_id",
+            "expiration",
+            "cache",
+            "sts_request_id",
+        ];
+        let at: Vec<usize> = names
+            .iter()
+            .map(|n| line.find(&format!("\"{n}\":")).expect(n))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{line}");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["role_session_name"], "al\"ice");
+        assert_eq!(value["role_arn"], "acs:ram::1:role/r");
+        assert_eq!(value["policy_sha256"], "ab".repeat(32));
+        assert_eq!(value["access_key_id"], "STS.id");
+        assert_eq!(value["expiration"], "2026-01-01T00:00:00Z");
+        assert_eq!(value["sts_request_id"], "R-1");
+        assert!(!line.contains("grant-secret-value") && !line.contains("CAISgrant"));
+    }
+}
