@@ -4,7 +4,7 @@
 //! secret value as a label, and the request path must stay allocation-free.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::cache::{CacheStats, Outcome};
 use crate::sts::client::{AttemptOutcome, StsObserver, TransportKind};
 
 mod render;
-use render::{hist_snapshot, Scrape, Snapshot};
+use render::{hist_snapshot, hist_sum, Scrape, Snapshot};
 
 /// The route label: the matched pattern, or `unmatched`. Anything else is never a label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,12 +160,8 @@ type StsKey = (&'static str, &'static str, String);
 /// Every metric the broker keeps.
 #[derive(Debug)]
 pub struct Metrics {
-    /// `[route][status - 100]`.
-    requests: Vec<Vec<AtomicU64>>,
-    request_latency: Vec<AtomicHistogram>,
-    /// `[endpoint][cache outcome]`.
-    /// `[profile][endpoint][cache outcome]`.
-    handed_out: Vec<[[AtomicU64; 3]; 2]>,
+    /// What every request adds to, one set per shard (see [`Hot`]).
+    hot: Box<[Box<Hot>]>,
     /// `[profile]`: signed download URLs handed out.
     urls_signed: Vec<AtomicU64>,
     /// The configured profile names (the only values of the `profile` label).
@@ -177,6 +173,46 @@ pub struct Metrics {
     sts_latency: [AtomicHistogram; 2],
     /// Unix seconds at which the broker's own (temporary) identity expires, or `NO_EXPIRY`.
     identity_expires_at: AtomicI64,
+}
+
+/// The counters every request adds to. Each worker thread adds to its own shard, so two
+/// threads do not write one cache line (a shared atomic would move between cores on every
+/// request); a scrape sums the shards.
+#[derive(Debug)]
+struct Hot {
+    /// `[route][status - 100]`.
+    requests: Vec<Vec<AtomicU64>>,
+    request_latency: Vec<AtomicHistogram>,
+    /// `[profile][endpoint][cache outcome]`.
+    handed_out: Vec<[[AtomicU64; 3]; 2]>,
+}
+
+impl Hot {
+    fn new(profiles: usize) -> Self {
+        Self {
+            requests: Route::ALL
+                .iter()
+                .map(|_| (0..STATUS_COUNT).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            request_latency: Route::ALL
+                .iter()
+                .map(|_| AtomicHistogram::new(&REQUEST_BUCKETS))
+                .collect(),
+            handed_out: (0..profiles).map(|_| Default::default()).collect(),
+        }
+    }
+}
+
+/// Shards of [`Hot`]: enough that the workers of a machine this size rarely share one.
+const HOT_SHARDS: usize = 8;
+
+/// This thread's shard of [`Hot`], handed out in turn as threads first ask.
+fn hot_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % HOT_SHARDS;
+    }
+    SHARD.with(|s| *s)
 }
 
 impl Default for Metrics {
@@ -194,15 +230,9 @@ impl Metrics {
     /// Metrics labelled by these profiles (the configured ones: a bounded set).
     pub fn with_profiles(profiles: Vec<String>) -> Self {
         Self {
-            requests: Route::ALL
-                .iter()
-                .map(|_| (0..STATUS_COUNT).map(|_| AtomicU64::new(0)).collect())
+            hot: (0..HOT_SHARDS)
+                .map(|_| Box::new(Hot::new(profiles.len())))
                 .collect(),
-            request_latency: Route::ALL
-                .iter()
-                .map(|_| AtomicHistogram::new(&REQUEST_BUCKETS))
-                .collect(),
-            handed_out: profiles.iter().map(|_| Default::default()).collect(),
             urls_signed: profiles.iter().map(|_| AtomicU64::new(0)).collect(),
             profiles,
             rate_limited: Default::default(),
@@ -218,13 +248,14 @@ impl Metrics {
     /// One finished HTTP request (called by the request middleware).
     pub fn observe_request(&self, route: Route, status: u16, elapsed: Duration) {
         let r = route as usize;
+        let hot = &self.hot[hot_shard()];
         if let Some(slot) = status
             .checked_sub(STATUS_MIN)
-            .and_then(|i| self.requests[r].get(usize::from(i)))
+            .and_then(|i| hot.requests[r].get(usize::from(i)))
         {
             slot.fetch_add(1, Ordering::Relaxed);
         }
-        self.request_latency[r].observe(elapsed);
+        hot.request_latency[r].observe(elapsed);
     }
 
     /// A credential (or a form signed with one) was handed to a caller.
@@ -234,7 +265,7 @@ impl Metrics {
             Outcome::HitRefreshing => 1,
             Outcome::Miss => 2,
         };
-        if let Some(counters) = self.handed_out.get(profile) {
+        if let Some(counters) = self.hot[hot_shard()].handed_out.get(profile) {
             counters[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -297,8 +328,8 @@ impl Metrics {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut requests = Vec::new();
         for (r, route) in Route::ALL.iter().enumerate() {
-            for (i, slot) in self.requests[r].iter().enumerate() {
-                let n = load(slot);
+            for i in 0..STATUS_COUNT {
+                let n = self.hot.iter().map(|h| load(&h.requests[r][i])).sum();
                 if n > 0 {
                     requests.push((route.as_str(), STATUS_MIN + i as u16, n));
                 }
@@ -307,8 +338,11 @@ impl Metrics {
         let latency = Route::ALL
             .iter()
             .enumerate()
-            .filter(|(r, _)| self.request_latency[*r].count() > 0)
-            .map(|(r, route)| (route.as_str(), hist_snapshot(&self.request_latency[r])))
+            .filter(|(r, _)| self.hot.iter().any(|h| h.request_latency[*r].count() > 0))
+            .map(|(r, route)| {
+                let shards = self.hot.iter().map(|h| &h.request_latency[r]);
+                (route.as_str(), hist_sum(shards))
+            })
             .collect();
         let mut sts_calls: Vec<(StsKey, u64)> = self
             .sts_calls
@@ -325,10 +359,13 @@ impl Metrics {
             handed_out: self
                 .profiles
                 .iter()
-                .zip(&self.handed_out)
-                .map(|(name, counters)| {
-                    let values =
-                        std::array::from_fn(|e| std::array::from_fn(|o| load(&counters[e][o])));
+                .enumerate()
+                .map(|(p, name)| {
+                    let values = std::array::from_fn(|e| {
+                        std::array::from_fn(|o| {
+                            self.hot.iter().map(|h| load(&h.handed_out[p][e][o])).sum()
+                        })
+                    });
                     (name.clone(), values)
                 })
                 .collect(),
@@ -427,6 +464,38 @@ mod tests {
             Route::S3Params
         );
         assert_eq!(Route::from_pattern(Some("/other")), Route::Unmatched);
+    }
+
+    #[test]
+    fn counts_from_every_thread_are_summed() {
+        let m = std::sync::Arc::new(Metrics::new());
+        let threads: Vec<_> = (0..HOT_SHARDS + 3)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        m.observe_request(Route::GetToken, 200, Duration::from_millis(2));
+                        m.credential_handed_out(Handout::Token, 0, Outcome::Hit);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let total = 100 * (HOT_SHARDS + 3);
+        let text = render(&m);
+        for line in [
+            format!(r#"sts_broker_http_requests_total{{route="/getToken",status="200"}} {total}"#),
+            format!(
+                r#"sts_broker_http_request_duration_seconds_count{{route="/getToken"}} {total}"#
+            ),
+            format!(
+                r#"sts_broker_credentials_handed_out_total{{endpoint="/getToken",cache="hit",profile="default"}} {total}"#
+            ),
+        ] {
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
     }
 
     #[test]

@@ -20,15 +20,35 @@ pub(super) struct HistSnapshot {
 }
 
 pub(super) fn hist_snapshot(h: &AtomicHistogram) -> HistSnapshot {
+    hist_sum(std::slice::from_ref(h))
+}
+
+/// One histogram's snapshot from its shards (same bounds), summed.
+pub(super) fn hist_sum<'a>(
+    shards: impl IntoIterator<Item = &'a AtomicHistogram> + Clone,
+) -> HistSnapshot {
+    let first = shards
+        .clone()
+        .into_iter()
+        .next()
+        .expect("at least one shard");
+    let mut counts = vec![0u64; first.counts.len()];
+    let mut sum_ns = 0u64;
+    for h in shards {
+        for (total, c) in counts.iter_mut().zip(&h.counts) {
+            *total += c.load(Ordering::Relaxed);
+        }
+        sum_ns = sum_ns.wrapping_add(h.sum_ns.load(Ordering::Relaxed));
+    }
     HistSnapshot {
-        buckets: h
+        buckets: first
             .bounds
             .iter()
             .copied()
             .chain(std::iter::once(f64::INFINITY))
-            .zip(h.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .zip(counts)
             .collect(),
-        sum: h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        sum: sum_ns as f64 / 1e9,
     }
 }
 

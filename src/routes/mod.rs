@@ -42,8 +42,7 @@ fn handout(
         .insert(AuditEntry::Handout(AuditRecord {
             caller: caller.id,
             auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            role_arn: profile.role_arn.clone(),
+            profile: profile.index,
             dir,
             grant,
             outcome,

@@ -1,6 +1,6 @@
 //! `GET /getToken`: temporary credentials scoped to the caller's upload directory.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -90,11 +90,8 @@ pub fn refresh_after(
     (expiration - Duration::seconds(floor + jitter)).max(now)
 }
 
-pub async fn get_token(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_token(req: HttpRequest, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let state = AppState::of(&req)?;
     let profile = state.profile(req.query_string())?;
     // An STS credential cannot carry a callback (nor enforce sizes and types).
     if profile.settings.callback.is_some() {

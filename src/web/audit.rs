@@ -11,6 +11,7 @@ use crate::callback::CallbackAudit;
 use crate::issuer::{Grant, Rendered};
 use crate::policy::CallerId;
 use crate::request_id::RequestIds;
+use crate::web::state::{AppState, ProfileState};
 
 /// What the audit line records about one credential handed out: who, which role and scope,
 /// which STS credential (its AccessKeyId is not secret) and whether the cache answered. It is
@@ -19,9 +20,8 @@ use crate::request_id::RequestIds;
 pub struct AuditRecord {
     pub caller: CallerId,
     pub auth_mode: &'static str,
-    /// The upload profile, and the role its credentials come from.
-    pub profile: Arc<str>,
-    pub role_arn: Arc<str>,
+    /// The upload profile's index in `AppState::profiles` (its name and role are written).
+    pub profile: usize,
     /// The directory the caller may write (with shared form credentials, narrower than the
     /// credential's own scope).
     pub dir: String,
@@ -76,9 +76,12 @@ impl AuditEntry {
     /// Logs the entry with the request's own fields, target `audit`: `request_id` is the
     /// broker's own id (unique per request), `client_request_id` the caller's sane
     /// `X-Request-Id`, absent when it sent none.
-    pub fn log(&self, request: &RequestFacts<'_>) {
+    pub fn log(&self, request: &RequestFacts<'_>, state: &AppState) {
         match self {
-            Self::Handout(record) => record.log(request),
+            Self::Handout(record) => match state.profiles.get(record.profile) {
+                Some(profile) => record.log(request, profile),
+                None => tracing::error!(target: "audit", "a handout names no profile"),
+            },
             Self::Callback(callback) => log_callback(callback, request),
             Self::Download(download) => log_download(download, request),
         }
@@ -136,8 +139,8 @@ fn log_callback(audit: &CallbackAudit, request: &RequestFacts<'_>) {
 impl AuditRecord {
     /// Straight into the log buffer when the broker writes its own JSON lines (the same bytes
     /// the JSON format would write), through `tracing` otherwise; `RUST_LOG` decides either way.
-    fn log(&self, request: &RequestFacts<'_>) {
-        let role_arn = &*self.role_arn;
+    fn log(&self, request: &RequestFacts<'_>, profile: &ProfileState) {
+        let role_arn = &*profile.role_arn;
         if !tracing::enabled!(target: "audit", tracing::Level::INFO) {
             return;
         }
@@ -155,10 +158,10 @@ impl AuditRecord {
             line.str("route", request.route);
             line.u64("status", u64::from(request.status));
             line.millis_of_micros("latency_ms", request.latency_us);
-            line.opt_display("client_ip", request.client_ip.as_ref());
+            line.opt_ip("client_ip", request.client_ip);
             line.str("caller", self.caller.as_str());
             line.str("auth_mode", self.auth_mode);
-            line.str("profile", &self.profile);
+            line.str("profile", &profile.name);
             line.str("dir", &self.dir);
             let (before, after) = fields.text.split_at(fields.gap.unwrap_or(0));
             line.rendered(before);
@@ -179,9 +182,9 @@ impl AuditRecord {
             client_ip = request.client_ip.map(tracing::field::display),
             caller = self.caller.as_str(),
             auth_mode = self.auth_mode,
-            profile = &*self.profile,
+            profile = &*profile.name,
             dir = self.dir.as_str(),
-            role_arn = &*self.role_arn,
+            role_arn,
             role_session_name = self.grant.role_session_name.as_str(),
             policy_sha256 = self.grant.policy_sha256.as_str(),
             access_key_id = creds.access_key_id.as_str(),

@@ -16,11 +16,11 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
+            // Borrowed from the request this future owns: no shared count is touched.
             let state = req
                 .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?
-                .clone();
-            let client = ClientAddress::of(&req, &state);
+                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?;
+            let client = ClientAddress::of(&req, state);
             Ok(state
                 .access
                 .caller(req.headers(), req.peer_addr(), client)

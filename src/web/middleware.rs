@@ -38,7 +38,10 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
 /// and the caller's `X-Request-Id` when it is sane.
 fn request_ids(req: &ServiceRequest) -> std::rc::Rc<RequestIds> {
     std::rc::Rc::new(RequestIds {
-        own: uuid::Uuid::new_v4().to_string(),
+        own: uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned(),
         client: req.headers().get(&X_REQUEST_ID).and_then(sane_request_id),
     })
 }
@@ -110,7 +113,7 @@ pub async fn request_context(
         let state = res.request().app_data::<web::Data<AppState>>();
         match (audit, state) {
             // A credential handed out or a callback: the audit line is this request's line.
-            (Some(audit), Some(_)) => audit.log(&facts),
+            (Some(audit), Some(state)) => audit.log(&facts, state),
             _ => log_request(&res, &facts),
         }
     }

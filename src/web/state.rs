@@ -67,6 +67,14 @@ impl ProfileQuery {
 }
 
 impl AppState {
+    /// The state registered with the app, borrowed from `req` (taking `web::Data` as a
+    /// handler argument clones a count every worker shares, on every request).
+    pub fn of(req: &actix_web::HttpRequest) -> Result<&Self, ApiError> {
+        req.app_data::<actix_web::web::Data<Self>>()
+            .map(|data| &***data)
+            .ok_or_else(|| ApiError::Internal("application state is not registered".into()))
+    }
+
     /// The profile `default`, the environment's.
     pub fn default_profile(&self) -> &ProfileState {
         &self.profiles[0]
