@@ -175,16 +175,17 @@ pub struct Metrics {
     identity_expires_at: AtomicI64,
 }
 
-/// The counters every request adds to. Each worker thread adds to its own shard, so two
-/// threads do not write one cache line (a shared atomic would move between cores on every
-/// request); a scrape sums the shards.
+/// The counters every request adds to. Each worker thread adds to its own shard
+/// ([`thread_shard`]), so two threads do not write one cache line (a shared atomic would
+/// move between cores on every request); a scrape sums the shards.
 #[derive(Debug)]
+#[repr(align(128))]
 struct Hot {
     /// `[route][status - 100]`.
     requests: Vec<Vec<AtomicU64>>,
     request_latency: Vec<AtomicHistogram>,
-    /// `[profile][endpoint][cache outcome]`.
-    handed_out: Vec<[[AtomicU64; 3]; 2]>,
+    /// `[profile][endpoint][cache outcome]`, each profile's on cache lines of its own.
+    handed_out: Vec<Padded<[[AtomicU64; 3]; 2]>>,
 }
 
 impl Hot {
@@ -203,14 +204,19 @@ impl Hot {
     }
 }
 
+/// A value alone on its cache lines: small allocations of two shards may otherwise share one.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
 /// Shards of [`Hot`]: enough that the workers of a machine this size rarely share one.
-const HOT_SHARDS: usize = 8;
+const THREAD_SHARDS: usize = 8;
 
 /// This thread's shard of [`Hot`], handed out in turn as threads first ask.
-fn hot_shard() -> usize {
+fn thread_shard() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % HOT_SHARDS;
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % THREAD_SHARDS;
     }
     SHARD.with(|s| *s)
 }
@@ -230,7 +236,7 @@ impl Metrics {
     /// Metrics labelled by these profiles (the configured ones: a bounded set).
     pub fn with_profiles(profiles: Vec<String>) -> Self {
         Self {
-            hot: (0..HOT_SHARDS)
+            hot: (0..THREAD_SHARDS)
                 .map(|_| Box::new(Hot::new(profiles.len())))
                 .collect(),
             urls_signed: profiles.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -248,7 +254,7 @@ impl Metrics {
     /// One finished HTTP request (called by the request middleware).
     pub fn observe_request(&self, route: Route, status: u16, elapsed: Duration) {
         let r = route as usize;
-        let hot = &self.hot[hot_shard()];
+        let hot = &self.hot[thread_shard()];
         if let Some(slot) = status
             .checked_sub(STATUS_MIN)
             .and_then(|i| hot.requests[r].get(usize::from(i)))
@@ -265,8 +271,8 @@ impl Metrics {
             Outcome::HitRefreshing => 1,
             Outcome::Miss => 2,
         };
-        if let Some(counters) = self.hot[hot_shard()].handed_out.get(profile) {
-            counters[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
+        if let Some(counters) = self.hot[thread_shard()].handed_out.get(profile) {
+            counters.0[endpoint as usize][o].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -363,7 +369,10 @@ impl Metrics {
                 .map(|(p, name)| {
                     let values = std::array::from_fn(|e| {
                         std::array::from_fn(|o| {
-                            self.hot.iter().map(|h| load(&h.handed_out[p][e][o])).sum()
+                            self.hot
+                                .iter()
+                                .map(|h| load(&h.handed_out[p].0[e][o]))
+                                .sum()
                         })
                     });
                     (name.clone(), values)
@@ -469,7 +478,7 @@ mod tests {
     #[test]
     fn counts_from_every_thread_are_summed() {
         let m = std::sync::Arc::new(Metrics::new());
-        let threads: Vec<_> = (0..HOT_SHARDS + 3)
+        let threads: Vec<_> = (0..THREAD_SHARDS + 3)
             .map(|_| {
                 let m = m.clone();
                 std::thread::spawn(move || {
@@ -483,7 +492,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let total = 100 * (HOT_SHARDS + 3);
+        let total = 100 * (THREAD_SHARDS + 3);
         let text = render(&m);
         for line in [
             format!(r#"sts_broker_http_requests_total{{route="/getToken",status="200"}} {total}"#),

@@ -57,6 +57,10 @@ fn render_prefix(grant: &Grant, profile: &ProfileState) -> Rendered {
     .expect("plain strings serialise");
     json.pop(); // the closing `}`
     let gap = if plain { token_gap(&json) } else { None };
+    debug_assert!(
+        gap.is_none_or(|at| json[at..].starts_with("\",")),
+        "an empty value"
+    );
     Rendered { text: json, gap }
 }
 
@@ -127,7 +131,7 @@ pub async fn get_token(req: HttpRequest, caller: Caller) -> Result<HttpResponse,
         caller,
         profile,
         dir,
-        issued.grant.clone(),
+        issued.grant,
         issued.outcome,
     ))
 }

@@ -1,7 +1,7 @@
 //! The `Caller` extractor: asks the access layer who is calling (authentication, caller id,
 //! rate limits) before a credential route runs.
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::error::ApiError;
@@ -17,9 +17,7 @@ impl FromRequest for Caller {
         let req = req.clone();
         Box::pin(async move {
             // Borrowed from the request this future owns: no shared count is touched.
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal("application state is not registered".into()))?;
+            let state = AppState::of(&req)?;
             let client = ClientAddress::of(&req, state);
             Ok(state
                 .access

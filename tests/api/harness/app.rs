@@ -243,6 +243,17 @@ pub(crate) struct TestApp {
     oss: Option<(OssEmulator, ManualClock)>,
     port: u16,
     metrics_port: u16,
+    /// The OSS emulator's callback key file, which `vars` may name.
+    _key_file: Option<RemovedOnDrop>,
+}
+
+/// A file of the test's own, removed with the app.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl Deref for TestApp {
@@ -412,7 +423,7 @@ impl<'a> TestAppBuilder<'a> {
                 std::env::temp_dir().join(format!("oss-callback-{}.pem", uuid::Uuid::new_v4()));
             std::fs::write(&pem, emulator.callback_public_key_pem()).expect("write the key");
             vars.insert(OSS_CALLBACK_KEY_FILE.into(), pem.display().to_string());
-            pem_file = Some(pem);
+            pem_file = Some(RemovedOnDrop(pem));
             oss = Some((emulator, clock));
         }
         for configure in self.configure {
@@ -420,10 +431,6 @@ impl<'a> TestAppBuilder<'a> {
         }
         vars.remove(OSS_CALLBACK_KEY_FILE);
         let settings = Settings::from_map(&vars).expect("test settings are valid");
-        // The settings hold the key itself: the file is not read again.
-        if let Some(pem) = pem_file {
-            let _ = std::fs::remove_file(pem);
-        }
         let app = match self.listener {
             Some(listener) => Application::build_on(settings, self.deps, listener),
             None => Application::build(settings, self.deps),
@@ -440,6 +447,7 @@ impl<'a> TestAppBuilder<'a> {
             oss,
             port,
             metrics_port,
+            _key_file: pem_file,
         }
     }
 }
