@@ -146,12 +146,12 @@ impl AuditRecord {
         }
         let creds = &self.grant.credentials;
         let ids = request.ids;
-        // A grant belongs to one profile, so its role is the profile's.
-        let fields = self
-            .grant
-            .audit_fields
-            .get_or_init(|| grant_fields(role_arn, &self.grant));
         let written = crate::telemetry::write_info("audit", HANDED_OUT, |line| {
+            // A grant belongs to one profile, so its role is the profile's.
+            let fields = self
+                .grant
+                .audit_fields
+                .get_or_init(|| grant_fields(role_arn, &self.grant));
             line.str("request_id", &ids.own);
             line.opt_str("client_request_id", ids.client.as_deref());
             line.str("method", request.method);

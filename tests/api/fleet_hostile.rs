@@ -10,13 +10,24 @@ use crate::fleet::{fleet, key_id, sample};
 use crate::harness::{RedisServer, Vars};
 
 /// The budget's two keys (`all`, `first`), named after the deployment as the replica set is
-/// (the budget's own keys expire within a second, so they are not looked up).
-fn budget_keys(redis: &RedisServer) -> (String, String) {
-    let keys: Vec<String> = redis.dump().into_iter().map(|(k, _)| k).collect();
-    let deployment = keys
-        .iter()
-        .find_map(|k| k.strip_prefix("sts-broker:replicas:"))
-        .unwrap_or_else(|| panic!("no replica set in {keys:?}"));
+/// (the budget's own keys expire within a second, so they are not looked up). The replica set
+/// is written by each replica's first heartbeat, in the background: it is waited for.
+async fn budget_keys(redis: &RedisServer) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let deployment = loop {
+        let keys: Vec<String> = redis.dump().into_iter().map(|(k, _)| k).collect();
+        let found = keys
+            .iter()
+            .find_map(|k| k.strip_prefix("sts-broker:replicas:"))
+            .map(str::to_owned);
+        match found {
+            Some(deployment) => break deployment,
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None => panic!("no replica set in {keys:?}"),
+        }
+    };
     let tag = format!("sts-broker:{{sts-budget:{deployment}}}");
     (format!("{tag}:all"), format!("{tag}:first"))
 }
@@ -27,7 +38,7 @@ async fn budget_state_no_replica_writes_falls_back_to_the_local_share_and_says_s
     let replicas = fleet(&redis, |_| {}).await;
     let replica = &replicas[0];
     key_id(replica, "first").await;
-    let (all, first) = budget_keys(&redis);
+    let (all, first) = budget_keys(&redis).await;
     for (n, value) in ["99999999999", "not-a-number"].into_iter().enumerate() {
         // Far ahead (every call refused for years) or unparsable, on both keys.
         redis.command(&["SET", &all, value]).unwrap();
@@ -137,7 +148,7 @@ async fn a_replica_keeps_its_own_ceiling_when_the_budget_keys_vanish() {
     })
     .await;
     key_id(&replicas[0], "first").await;
-    let (all, first) = budget_keys(&redis);
+    let (all, first) = budget_keys(&redis).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let deleter = {
         let (stop, port) = (stop.clone(), redis.port);
