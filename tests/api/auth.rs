@@ -454,7 +454,8 @@ async fn api_keys_as_bearer_or_x_api_key() {
 
 #[tokio::test]
 async fn api_keys_can_come_from_a_file() {
-    let path = std::env::temp_dir().join(format!("sts-broker-keys-{}", uuid::Uuid::new_v4()));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sts-broker-keys-{}", uuid::Uuid::new_v4()));
     std::fs::write(
         &path,
         format!("# caller:sha256\n\nalice:{}\n", sha256_hex(ALICE_KEY)),

@@ -41,7 +41,8 @@ async fn world() -> World {
     });
     config.clock = Arc::new(clock.clone());
     let sts = Sts::start(config).await;
-    let dir = std::env::temp_dir().join(format!("sts-broker-identity-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sts-broker-identity-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     World {
         clock,

@@ -20,7 +20,9 @@ duration_seconds = 1800
 
 /// Writes `text` to a fresh file and returns its path.
 pub(crate) fn profiles_file(text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("sts-broker-profiles-{}", uuid::Uuid::new_v4()));
+    // Under the build directory (Cargo makes it for integration tests), not the system one.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sts-broker-profiles-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("profiles.toml");
     std::fs::write(&path, text).unwrap();
