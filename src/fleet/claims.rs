@@ -15,19 +15,8 @@ impl Fleet {
 
     /// `true` when this replica now holds `upload`'s claim.
     pub async fn claim_callback(&self, upload: &str, hold: Duration) -> Result<bool, FleetError> {
-        let mut conn = self.conn();
-        let set: Option<String> = self
-            .run(
-                redis::cmd("SET")
-                    .arg(self.callback_key(upload))
-                    .arg("pending")
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(hold.as_millis() as u64)
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(set.is_some())
+        self.try_lock(&self.callback_key(upload), "pending", hold)
+            .await
     }
 
     /// The upload's callback was forwarded: remembered for `keep`.

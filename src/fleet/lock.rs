@@ -121,6 +121,8 @@ impl Fleet {
             .is_some_and(|said| said == token.as_bytes())
     }
 
+    /// Sets `lock` to `token` for `hold` unless it is set: `true` when this call set it (load
+    /// locks, callback claims).
     pub(super) async fn try_lock(
         &self,
         lock: &str,

@@ -33,19 +33,26 @@ fn handout(
     grant: Arc<Grant>,
     outcome: Outcome,
 ) -> HttpResponse {
-    let mut response = HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .content_type("application/json")
-        .body(body);
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Handout(AuditRecord {
+    audited_json(
+        body,
+        AuditEntry::Handout(AuditRecord {
             caller: caller.id,
             auth_mode: caller.mode.as_str(),
             profile: profile.index,
             dir,
             grant,
             outcome,
-        }));
+        }),
+    )
+}
+
+/// `body` (JSON text) answered `no-store`, with `entry` for the request logger to write as
+/// the request's audit line.
+fn audited_json(body: String, entry: AuditEntry) -> HttpResponse {
+    let mut response = HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/json")
+        .body(body);
+    response.extensions_mut().insert(entry);
     response
 }

@@ -102,27 +102,23 @@ fn one_url_body(url: &str, key: &str, expire: i64, profile: &str) -> String {
 fn answer(
     state: &AppState,
     profile: &ProfileState,
-    caller: &Caller,
-    signed: &SignedUrls,
+    caller: Caller,
+    signed: SignedUrls,
     body: String,
 ) -> HttpResponse {
     state.metrics.urls_signed(profile.index, signed.urls.len());
-    let mut response = HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .content_type("application/json")
-        .body(body);
-    response
-        .extensions_mut()
-        .insert(AuditEntry::Download(DownloadAudit {
-            caller: caller.id.clone(),
+    super::audited_json(
+        body,
+        AuditEntry::Download(DownloadAudit {
+            caller: caller.id,
             auth_mode: caller.mode.as_str(),
-            profile: profile.name.clone(),
-            keys: signed.urls.iter().map(|(k, _)| k.clone()).collect(),
+            profile: profile.index,
+            keys: signed.urls.into_iter().map(|(k, _)| k).collect(),
             expire: signed.expire.timestamp(),
-            grant: signed.grant.clone(),
+            grant: signed.grant,
             outcome: signed.outcome,
-        }));
-    response
+        }),
+    )
 }
 
 pub async fn get_object_url(
@@ -149,7 +145,7 @@ pub async fn get_object_url(
         .await?;
     let (key, url) = &signed.urls[0];
     let body = one_url_body(url, key, signed.expire.timestamp(), &profile.name);
-    Ok(answer(&state, profile, &caller, &signed, body))
+    Ok(answer(&state, profile, caller, signed, body))
 }
 
 pub async fn get_object_urls(
@@ -208,7 +204,7 @@ pub async fn get_object_urls(
         profile: &profile.name,
     };
     let body = serde_json::to_string(&body).expect("plain strings serialise");
-    Ok(answer(&state, profile, &caller, &signed, body))
+    Ok(answer(&state, profile, caller, signed, body))
 }
 
 #[cfg(test)]

@@ -124,13 +124,12 @@ pub async fn get_post_object_params(
         signed.outcome,
     );
     let body = render(&settings.upload.host, &signed, &profile.name);
-    let (dir, grant) = (signed.dir.clone(), signed.grant.clone());
     Ok(super::handout(
         body,
         caller,
         profile,
-        dir,
-        grant,
+        signed.dir,
+        signed.grant,
         signed.outcome,
     ))
 }

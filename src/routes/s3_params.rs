@@ -132,13 +132,12 @@ pub async fn params(
         "expires": expires,
     });
     let body = serde_json::to_string(&body).expect("answers serialise");
-    let (dir, grant) = (signed.dir.clone(), signed.grant.clone());
     Ok(super::handout(
         body,
         caller,
         profile,
-        dir,
-        grant,
+        signed.dir,
+        signed.grant,
         signed.outcome,
     ))
 }

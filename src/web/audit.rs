@@ -44,7 +44,8 @@ pub enum AuditEntry {
 pub struct DownloadAudit {
     pub caller: CallerId,
     pub auth_mode: &'static str,
-    pub profile: Arc<str>,
+    /// The profile's index in `AppState::profiles` (its name is written).
+    pub profile: usize,
     pub keys: Vec<String>,
     /// Unix seconds.
     pub expire: i64,
@@ -83,13 +84,16 @@ impl AuditEntry {
                 None => tracing::error!(target: "audit", "a handout names no profile"),
             },
             Self::Callback(callback) => log_callback(callback, request),
-            Self::Download(download) => log_download(download, request),
+            Self::Download(download) => match state.profiles.get(download.profile) {
+                Some(profile) => log_download(download, request, &profile.name),
+                None => tracing::error!(target: "audit", "signed URLs name no profile"),
+            },
         }
     }
 }
 
 /// The keys (as a JSON list, so a key with a comma stays one), never a URL.
-fn log_download(audit: &DownloadAudit, request: &RequestFacts<'_>) {
+fn log_download(audit: &DownloadAudit, request: &RequestFacts<'_>, profile: &str) {
     let keys = serde_json::to_string(&audit.keys).unwrap_or_default();
     tracing::info!(
         target: "audit",
@@ -101,7 +105,7 @@ fn log_download(audit: &DownloadAudit, request: &RequestFacts<'_>) {
         latency_ms = request.latency_ms(),
         caller = audit.caller.as_str(),
         auth_mode = audit.auth_mode,
-        profile = &*audit.profile,
+        profile,
         keys = keys.as_str(),
         count = audit.keys.len(),
         expire = audit.expire,
